@@ -1,0 +1,235 @@
+//! Bearer-token authentication for gRPC.
+//!
+//! Tokens are JWTs signed with HS256 (`auth.hs256_secret`). Claims: `sub` (account id),
+//! `role` (`department`, `grid_worker`, `mediator`, `patrol_member`, `center`, `county_center`,
+//! `citizen_app`, `admin`), optional `department_id` and `region_scope` (a region code of any
+//! level), and `exp`. The [`Authenticator`] interceptor checks the token and puts the caller's
+//! [`Principal`] into the request's extensions; handlers read it with [`principal`].
+
+use civicgrid_proto::v1::{Actor, Role};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use tonic::{Request, Status};
+
+use crate::config::AuthSettings;
+
+/// The claims civicgrid reads from a bearer token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Claims {
+    /// Account id of the caller.
+    pub sub: String,
+    /// Role name, e.g. `center`.
+    pub role: String,
+    /// Department of a department caller.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub department_id: String,
+    /// Region code the caller's authority covers; empty means everywhere.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub region_scope: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// Issuer, checked when `auth.issuer` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// Audience, checked when `auth.audience` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    /// Account id.
+    pub subject: String,
+    /// Role.
+    pub role: Role,
+    /// Department, for department callers.
+    pub department_id: String,
+    /// Region code the caller may see and act in; empty means everywhere.
+    pub region_scope: String,
+}
+
+impl Principal {
+    /// The principal every request gets when authentication is disabled.
+    pub fn development_admin() -> Self {
+        Principal {
+            subject: "dev-admin".into(),
+            role: Role::Admin,
+            department_id: String::new(),
+            region_scope: String::new(),
+        }
+    }
+
+    /// The caller as recorded in events.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            subject: self.subject.clone(),
+            role: self.role as i32,
+            department_id: self.department_id.clone(),
+            region_scope: self.region_scope.clone(),
+        }
+    }
+
+    /// True when the caller holds one of `roles`.
+    pub fn has_role(&self, roles: &[Role]) -> bool {
+        roles.contains(&self.role)
+    }
+}
+
+/// Parses a role claim.
+pub fn parse_role(name: &str) -> Option<Role> {
+    Some(match name {
+        "department" => Role::Department,
+        "grid_worker" => Role::GridWorker,
+        "mediator" => Role::Mediator,
+        "patrol_member" => Role::PatrolMember,
+        "center" => Role::Center,
+        "county_center" => Role::CountyCenter,
+        "citizen_app" => Role::CitizenApp,
+        "admin" => Role::Admin,
+        _ => return None,
+    })
+}
+
+/// Checks bearer tokens; a tonic interceptor.
+#[derive(Clone)]
+pub struct Authenticator {
+    key: Option<DecodingKey>,
+    validation: Validation,
+}
+
+impl Authenticator {
+    /// An authenticator for the given settings; with no secret, authentication is disabled.
+    pub fn new(settings: &AuthSettings) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        if let Some(iss) = &settings.issuer {
+            validation.set_issuer(&[iss]);
+        }
+        match &settings.audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        let key = settings
+            .hs256_secret
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| DecodingKey::from_secret(s.as_bytes()));
+        if key.is_none() {
+            tracing::warn!("auth.hs256_secret is not set: authentication is DISABLED, every caller is an administrator");
+        }
+        Authenticator { key, validation }
+    }
+
+    /// True when tokens are checked.
+    pub fn enabled(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// The principal for an `authorization` header value.
+    pub fn authenticate(&self, header: Option<&str>) -> Result<Principal, Status> {
+        let Some(key) = &self.key else {
+            return Ok(Principal::development_admin());
+        };
+        let token = header
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .ok_or_else(|| Status::unauthenticated("missing `authorization: Bearer <token>`"))?;
+        let data = jsonwebtoken::decode::<Claims>(token.trim(), key, &self.validation)
+            .map_err(|e| Status::unauthenticated(format!("invalid bearer token: {e}")))?;
+        let claims = data.claims;
+        let role = parse_role(&claims.role)
+            .ok_or_else(|| Status::unauthenticated(format!("unknown role `{}`", claims.role)))?;
+        Ok(Principal {
+            subject: claims.sub,
+            role,
+            department_id: claims.department_id,
+            region_scope: claims.region_scope,
+        })
+    }
+}
+
+impl tonic::service::Interceptor for Authenticator {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let principal = self.authenticate(header.as_deref())?;
+        request.extensions_mut().insert(principal);
+        Ok(request)
+    }
+}
+
+/// The caller of a request that went through the [`Authenticator`].
+pub fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
+    request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("request was not authenticated"))
+}
+
+/// Signs a token for `claims` (for tests, the demo and `civicgrid token`).
+pub fn issue_token(secret: &str, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes()))
+}
+
+/// Seconds since the epoch `valid_for` from now, for a token's `exp`.
+pub fn expiry_in(valid_for: std::time::Duration) -> u64 {
+    (std::time::SystemTime::now() + valid_for)
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(secret: Option<&str>) -> AuthSettings {
+        AuthSettings { hs256_secret: secret.map(Into::into), issuer: None, audience: None }
+    }
+
+    fn claims(role: &str) -> Claims {
+        Claims {
+            sub: "u1".into(),
+            role: role.into(),
+            department_id: "chengguan".into(),
+            region_scope: "411602".into(),
+            exp: expiry_in(std::time::Duration::from_secs(60)),
+            iss: None,
+            aud: None,
+        }
+    }
+
+    #[test]
+    fn valid_token_gives_principal() {
+        let auth = Authenticator::new(&settings(Some("s3cret")));
+        let token = issue_token("s3cret", &claims("department")).unwrap();
+        let p = auth.authenticate(Some(&format!("Bearer {token}"))).unwrap();
+        assert_eq!(p.role, Role::Department);
+        assert_eq!(p.department_id, "chengguan");
+        assert_eq!(p.region_scope, "411602");
+    }
+
+    #[test]
+    fn bad_tokens_are_unauthenticated() {
+        let auth = Authenticator::new(&settings(Some("s3cret")));
+        assert_eq!(auth.authenticate(None).unwrap_err().code(), tonic::Code::Unauthenticated);
+        let forged = issue_token("other", &claims("admin")).unwrap();
+        assert!(auth.authenticate(Some(&format!("Bearer {forged}"))).is_err());
+        let unknown = issue_token("s3cret", &claims("king")).unwrap();
+        assert!(auth.authenticate(Some(&format!("Bearer {unknown}"))).is_err());
+        let mut expired = claims("admin");
+        expired.exp = 1;
+        let expired = issue_token("s3cret", &expired).unwrap();
+        assert!(auth.authenticate(Some(&format!("Bearer {expired}"))).is_err());
+    }
+
+    #[test]
+    fn disabled_auth_is_admin() {
+        let auth = Authenticator::new(&settings(None));
+        assert_eq!(auth.authenticate(None).unwrap(), Principal::development_admin());
+    }
+}

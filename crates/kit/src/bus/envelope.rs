@@ -1,0 +1,171 @@
+//! CloudEvents (NATS protocol binding, binary mode) headers of civicgrid messages.
+//!
+//! Every message carries `ce-specversion` (`1.0`), `ce-id` (a UUIDv7, also sent as
+//! `Nats-Msg-Id` so JetStream drops a republished duplicate), `ce-type` (the protobuf message's
+//! full name), `ce-source` (`civicgrid/<service>`), `ce-time` (RFC 3339), `ce-subject` (the
+//! aggregate's id), `content-type: application/protobuf`, and the W3C `traceparent` /
+//! `tracestate` of the span that produced it.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use uuid::Uuid;
+
+/// `ce-specversion`
+pub const SPECVERSION: &str = "ce-specversion";
+/// `ce-id`
+pub const ID: &str = "ce-id";
+/// `ce-type`
+pub const TYPE: &str = "ce-type";
+/// `ce-source`
+pub const SOURCE: &str = "ce-source";
+/// `ce-time`
+pub const TIME: &str = "ce-time";
+/// `ce-subject`
+pub const SUBJECT: &str = "ce-subject";
+/// `content-type`
+pub const CONTENT_TYPE: &str = "content-type";
+/// JetStream's de-duplication header.
+pub const NATS_MSG_ID: &str = "Nats-Msg-Id";
+/// The payload encoding of every civicgrid message.
+pub const PROTOBUF: &str = "application/protobuf";
+/// Dead-letter header: why the message could not be applied.
+pub const DLQ_REASON: &str = "civicgrid-dlq-reason";
+/// Dead-letter header: the subject the message was published on.
+pub const DLQ_SUBJECT: &str = "civicgrid-dlq-subject";
+/// Dead-letter header: the consumer that gave up.
+pub const DLQ_CONSUMER: &str = "civicgrid-dlq-consumer";
+/// Dead-letter header: how many times it was delivered.
+pub const DLQ_DELIVERIES: &str = "civicgrid-dlq-deliveries";
+/// Dead-letter header: its sequence in the source stream.
+pub const DLQ_STREAM_SEQ: &str = "civicgrid-dlq-stream-seq";
+
+/// An outgoing message: where it goes and what it says.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    /// Full subject, see [`crate::bus::subject`].
+    pub subject: String,
+    /// Protobuf full name of the payload, e.g. `civicgrid.v1.EventReported`.
+    pub ce_type: String,
+    /// Id of the aggregate the fact is about.
+    pub aggregate_id: String,
+    /// Encoded protobuf payload.
+    pub payload: Vec<u8>,
+}
+
+impl Envelope {
+    /// An envelope for a protobuf message; `ce_type` is `civicgrid.v1.<type_name>`.
+    pub fn new(subject: String, type_name: &str, aggregate_id: impl ToString, message: &impl prost::Message) -> Self {
+        Envelope {
+            subject,
+            ce_type: format!("civicgrid.v1.{type_name}"),
+            aggregate_id: aggregate_id.to_string(),
+            payload: message.encode_to_vec(),
+        }
+    }
+
+    /// The headers of this message as sent by `service` at `at`, with a fresh id and the
+    /// current trace context.
+    pub fn headers(&self, service: &str, id: Uuid, at: DateTime<Utc>) -> HashMap<String, String> {
+        let mut h = crate::telemetry::current_trace_headers();
+        h.insert(SPECVERSION.into(), "1.0".into());
+        h.insert(ID.into(), id.to_string());
+        h.insert(NATS_MSG_ID.into(), id.to_string());
+        h.insert(TYPE.into(), self.ce_type.clone());
+        h.insert(SOURCE.into(), format!("civicgrid/{service}"));
+        h.insert(TIME.into(), at.to_rfc3339_opts(SecondsFormat::Micros, true));
+        h.insert(SUBJECT.into(), self.aggregate_id.clone());
+        h.insert(CONTENT_TYPE.into(), PROTOBUF.into());
+        h
+    }
+}
+
+/// Converts header pairs into a NATS header map, skipping names NATS would reject.
+pub fn to_header_map(headers: &HashMap<String, String>) -> async_nats::HeaderMap {
+    let mut map = async_nats::HeaderMap::new();
+    for (k, v) in headers {
+        let valid = !k.is_empty() && k.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+        if valid && !v.contains(['\r', '\n']) {
+            map.insert(k.as_str(), v.as_str());
+        }
+    }
+    map
+}
+
+/// A received message with its headers read.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// The subject it arrived on.
+    pub subject: String,
+    /// Headers (first value of each), names as sent.
+    pub headers: HashMap<String, String>,
+    /// The raw payload.
+    pub payload: bytes::Bytes,
+    /// How many times it has been delivered (1 for the first time).
+    pub delivered: i64,
+    /// Its sequence in the stream.
+    pub stream_sequence: u64,
+}
+
+impl Incoming {
+    /// Reads a JetStream message.
+    pub fn from_jetstream(msg: &async_nats::jetstream::Message) -> Self {
+        let mut headers = HashMap::new();
+        if let Some(h) = &msg.headers {
+            for (name, values) in h.iter() {
+                if let Some(v) = values.first() {
+                    headers.insert(name.to_string(), v.as_str().to_string());
+                }
+            }
+        }
+        let (delivered, stream_sequence) = msg.info().map(|i| (i.delivered, i.stream_sequence)).unwrap_or((1, 0));
+        Incoming { subject: msg.subject.to_string(), headers, payload: msg.payload.clone(), delivered, stream_sequence }
+    }
+
+    /// The message id consumers de-duplicate on: `ce-id`, else `Nats-Msg-Id`.
+    pub fn message_id(&self) -> Option<&str> {
+        self.headers.get(ID).or_else(|| self.headers.get(NATS_MSG_ID)).map(String::as_str).filter(|s| !s.is_empty())
+    }
+
+    /// The `ce-type` header.
+    pub fn ce_type(&self) -> Option<&str> {
+        self.headers.get(TYPE).map(String::as_str)
+    }
+
+    /// The token at `index` of the subject (0 is `civicgrid`, 2 is the fact).
+    pub fn subject_token(&self, index: usize) -> Option<&str> {
+        self.subject.split('.').nth(index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_carry_cloudevents_attributes() {
+        let env = Envelope {
+            subject: "civicgrid.intake.event-reported.411600.411602._._".into(),
+            ce_type: "civicgrid.v1.EventReported".into(),
+            aggregate_id: "e1".into(),
+            payload: vec![],
+        };
+        let id = Uuid::now_v7();
+        let h = env.headers("intake", id, Utc::now());
+        assert_eq!(h[ID], id.to_string());
+        assert_eq!(h[NATS_MSG_ID], id.to_string());
+        assert_eq!(h[SPECVERSION], "1.0");
+        assert_eq!(h[SOURCE], "civicgrid/intake");
+        assert_eq!(h[CONTENT_TYPE], PROTOBUF);
+        let map = to_header_map(&h);
+        assert_eq!(map.get(ID).map(|v| v.as_str().to_string()), Some(id.to_string()));
+    }
+
+    #[test]
+    fn bad_header_names_are_skipped_not_panicking() {
+        let mut h = HashMap::new();
+        h.insert("bad name".to_string(), "x".to_string());
+        h.insert("good".to_string(), "y\r\n".to_string());
+        assert!(to_header_map(&h).iter().next().is_none());
+    }
+}

@@ -1,0 +1,279 @@
+//! The idempotent inbox consumer.
+//!
+//! [`run_consumer`] pulls from a durable JetStream consumer in batches. Each batch is applied in
+//! one transaction: for every message it records `(consumer, ce-id)` in the `inbox` table and
+//! applies the [`Handler`] only if that row is new; one commit, then the batch is acked. If the
+//! batch fails, its messages are retried one by one so a single bad message cannot block the
+//! rest. A message that is [`HandleError::Permanent`] (it cannot be decoded or can never apply),
+//! or that has failed on its last delivery (`bus.max_deliver`), is published to the consumer's
+//! dead-letter subject with the reason and then terminated; it is never dropped silently.
+
+use std::{future::Future, pin::Pin, time::Duration};
+
+use async_nats::jetstream::{self, AckKind, consumer::pull};
+use futures::StreamExt;
+use sqlx::{PgConnection, PgPool};
+use tokio::task::JoinHandle;
+
+use super::{
+    BusError, deadletter_subject,
+    envelope::{self, Incoming, to_header_map},
+};
+use crate::{Shutdown, config::BusSettings};
+
+/// Why a handler could not apply a message.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// Will never succeed (undecodable, unknown type, impossible content): dead-letter now.
+    #[error("permanent: {0}")]
+    Permanent(String),
+    /// May succeed later (database busy, a dependency missing): retry with backoff.
+    #[error("transient: {0}")]
+    Transient(String),
+}
+
+impl From<sqlx::Error> for HandleError {
+    fn from(e: sqlx::Error) -> Self {
+        HandleError::Transient(e.to_string())
+    }
+}
+
+impl From<prost::DecodeError> for HandleError {
+    fn from(e: prost::DecodeError) -> Self {
+        HandleError::Permanent(format!("undecodable payload: {e}"))
+    }
+}
+
+/// A boxed future, as handlers return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Applies one message's effect inside the consumer's transaction.
+pub trait Handler: Send + Sync + 'static {
+    /// Applies `msg`. Runs inside a transaction that also records the message id; return an
+    /// error to roll both back.
+    fn apply<'a>(&'a self, tx: &'a mut PgConnection, msg: &'a Incoming) -> BoxFuture<'a, Result<(), HandleError>>;
+
+    /// Called after a transaction that applied messages has committed (e.g. to wake a relay).
+    fn committed(&self) {}
+}
+
+/// What to consume.
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    /// The consuming service (for the dead-letter subject).
+    pub service: String,
+    /// The stream to consume from, e.g. `CIVICGRID_DISPATCH`.
+    pub stream: String,
+    /// Durable consumer name, shared by all replicas of the service.
+    pub durable: String,
+    /// Subjects to receive (several allowed).
+    pub filter_subjects: Vec<String>,
+}
+
+/// Creates (or binds to) the durable consumer and applies its messages until `shutdown`.
+/// Waits for the stream to exist, so a consumer may start before the producing service.
+pub async fn run_consumer<H: Handler>(
+    pool: PgPool,
+    js: jetstream::Context,
+    spec: ConsumerSpec,
+    handler: H,
+    settings: &BusSettings,
+    shutdown: Shutdown,
+) -> Result<JoinHandle<()>, BusError> {
+    let config = pull::Config {
+        durable_name: Some(spec.durable.clone()),
+        filter_subjects: spec.filter_subjects.clone(),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(settings.ack_wait_secs.max(1)),
+        // Unlimited at the server: this runner decides when to dead-letter, so a message
+        // whose dead-letter copy could not be published is retried, never dropped.
+        max_deliver: -1,
+        max_ack_pending: (settings.consumer_batch_size as i64 * 4).max(1000),
+        ..Default::default()
+    };
+    let settings = settings.clone();
+    Ok(tokio::spawn(async move {
+        let consumer = loop {
+            let attempt = async {
+                let stream = js.get_stream(&spec.stream).await.map_err(|e| e.to_string())?;
+                stream.get_or_create_consumer(&spec.durable, config.clone()).await.map_err(|e| e.to_string())
+            };
+            match attempt.await {
+                Ok(c) => break c,
+                Err(e) => {
+                    tracing::info!(stream = %spec.stream, error = %e, "waiting for stream to consume from");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        _ = shutdown.cancelled() => return,
+                    }
+                }
+            }
+        };
+        let runner = Runner { pool, js, spec, handler, settings };
+        runner.run(consumer, shutdown).await;
+    }))
+}
+
+struct Runner<H> {
+    pool: PgPool,
+    js: jetstream::Context,
+    spec: ConsumerSpec,
+    handler: H,
+    settings: BusSettings,
+}
+
+impl<H: Handler> Runner<H> {
+    async fn run(&self, consumer: jetstream::consumer::Consumer<pull::Config>, shutdown: Shutdown) {
+        let batch = self.settings.consumer_batch_size.max(1);
+        'outer: loop {
+            let messages = match consumer.stream().max_messages_per_batch(batch).heartbeat(Duration::from_secs(5)).messages().await {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, durable = %self.spec.durable, "consumer stream failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        _ = shutdown.cancelled() => break,
+                    }
+                }
+            };
+            // Take whatever is ready, up to a batch, without waiting for a full one.
+            let mut chunks = messages.ready_chunks(batch);
+            loop {
+                let chunk = tokio::select! {
+                    c = chunks.next() => c,
+                    _ = shutdown.cancelled() => break 'outer,
+                };
+                let Some(chunk) = chunk else { continue 'outer };
+                let mut msgs = Vec::with_capacity(chunk.len());
+                for m in chunk {
+                    match m {
+                        Ok(m) => msgs.push(m),
+                        // Missing heartbeats and the like are transient: log and go on.
+                        Err(e) => tracing::debug!(error = %e, "consumer stream error"),
+                    }
+                }
+                if !msgs.is_empty() {
+                    self.process(msgs).await;
+                }
+            }
+        }
+        tracing::info!(durable = %self.spec.durable, "consumer stopped");
+    }
+
+    /// Applies a batch in one transaction; on failure, one by one.
+    async fn process(&self, msgs: Vec<jetstream::Message>) {
+        let incoming: Vec<Incoming> = msgs.iter().map(Incoming::from_jetstream).collect();
+        if msgs.len() > 1 {
+            match self.apply_batch(&incoming).await {
+                Ok(()) => {
+                    self.handler.committed();
+                    for m in &msgs {
+                        if let Err(e) = m.ack().await {
+                            tracing::warn!(error = %e, "ack failed; the message will be redelivered and skipped by the inbox");
+                        }
+                    }
+                    return;
+                }
+                Err(e) => tracing::debug!(error = %e, "batch failed; applying its messages one by one"),
+            }
+        }
+        for (m, inc) in msgs.iter().zip(&incoming) {
+            self.process_one(m, inc).await;
+        }
+    }
+
+    async fn apply_batch(&self, incoming: &[Incoming]) -> Result<(), HandleError> {
+        let mut tx = self.pool.begin().await?;
+        for inc in incoming {
+            self.apply_in(&mut tx, inc).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records the message id and applies the handler if the id is new.
+    async fn apply_in(&self, tx: &mut PgConnection, inc: &Incoming) -> Result<(), HandleError> {
+        let id = inc
+            .message_id()
+            .ok_or_else(|| HandleError::Permanent("no ce-id or Nats-Msg-Id header: cannot de-duplicate".into()))?;
+        let fresh = sqlx::query("INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(&self.spec.durable)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if fresh {
+            self.handler.apply(tx, inc).await?;
+        } else {
+            tracing::debug!(message_id = id, "already applied; skipping");
+        }
+        Ok(())
+    }
+
+    async fn process_one(&self, m: &jetstream::Message, inc: &Incoming) {
+        let span = tracing::info_span!("consume", subject = %inc.subject, durable = %self.spec.durable);
+        crate::telemetry::set_parent_from(&span, &inc.headers);
+        let _enter = span.enter();
+        let result = async {
+            let mut tx = self.pool.begin().await?;
+            self.apply_in(&mut tx, inc).await?;
+            tx.commit().await?;
+            Ok::<_, HandleError>(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                self.handler.committed();
+                let _ = m.ack().await;
+            }
+            Err(HandleError::Permanent(reason)) => self.dead_letter(m, inc, &reason).await,
+            Err(HandleError::Transient(reason)) if inc.delivered >= self.settings.max_deliver => {
+                self.dead_letter(m, inc, &format!("gave up after {} deliveries: {reason}", inc.delivered)).await
+            }
+            Err(HandleError::Transient(reason)) => {
+                let delay = self.retry_delay(inc.delivered);
+                tracing::warn!(%reason, delivered = inc.delivered, ?delay, "message failed; will retry");
+                let _ = m.ack_with(AckKind::Nak(Some(delay))).await;
+            }
+        }
+    }
+
+    fn retry_delay(&self, delivered: i64) -> Duration {
+        let base = Duration::from_millis(self.settings.retry_backoff_ms.max(1));
+        base * 2u32.saturating_pow((delivered.max(1) - 1).min(10) as u32)
+    }
+
+    /// Publishes a copy with the reason to the dead-letter subject, then terminates the
+    /// original. If the copy is not acknowledged, the original is nak'ed instead, not lost.
+    async fn dead_letter(&self, m: &jetstream::Message, inc: &Incoming, reason: &str) {
+        tracing::error!(subject = %inc.subject, %reason, "dead-lettering message");
+        let mut headers = inc.headers.clone();
+        let dlq_id = format!("dlq-{}-{}", self.spec.durable, inc.message_id().map(str::to_owned).unwrap_or_else(|| inc.stream_sequence.to_string()));
+        headers.insert(envelope::NATS_MSG_ID.into(), dlq_id);
+        headers.insert(envelope::DLQ_REASON.into(), reason.replace(['\r', '\n'], " "));
+        headers.insert(envelope::DLQ_SUBJECT.into(), inc.subject.clone());
+        headers.insert(envelope::DLQ_CONSUMER.into(), self.spec.durable.clone());
+        headers.insert(envelope::DLQ_DELIVERIES.into(), inc.delivered.to_string());
+        headers.insert(envelope::DLQ_STREAM_SEQ.into(), inc.stream_sequence.to_string());
+        let subject = deadletter_subject(&self.spec.service, &self.spec.durable);
+        let published = async {
+            self.js
+                .publish_with_headers(subject, to_header_map(&headers), inc.payload.clone())
+                .await
+                .map_err(|e| e.to_string())?
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .await;
+        match published {
+            Ok(_) => {
+                let _ = m.ack_with(AckKind::Term).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "dead-letter publish failed; the message stays for redelivery");
+                let _ = m.ack_with(AckKind::Nak(Some(self.retry_delay(inc.delivered)))).await;
+            }
+        }
+    }
+}

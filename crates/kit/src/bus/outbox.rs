@@ -1,0 +1,200 @@
+//! The transactional outbox and its relay.
+//!
+//! A service writes its state change and the outgoing message in one transaction ([`enqueue`]),
+//! then wakes the relay ([`OutboxSignal::wake`]). The relay claims a batch of unpublished rows
+//! (`FOR UPDATE SKIP LOCKED`, so several replicas share the work), publishes them all with the
+//! acks awaited concurrently, and marks the acknowledged rows in one `UPDATE`. A crash before
+//! the mark republishes the rows, and JetStream drops the repeat by `Nats-Msg-Id`; a crash
+//! before the commit loses nothing because the rows stay. Published rows are deleted after
+//! `bus.outbox_retention_secs`.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use async_nats::jetstream;
+use chrono::{DateTime, Utc};
+use futures::future::join_all;
+use sqlx::{PgConnection, PgPool, types::Json};
+use tokio::{sync::Notify, task::JoinHandle};
+use uuid::Uuid;
+
+use super::envelope::{Envelope, to_header_map};
+use crate::{Shutdown, config::BusSettings};
+
+/// Wakes the relay after a commit that wrote outbox rows.
+#[derive(Clone, Default)]
+pub struct OutboxSignal(Arc<Notify>);
+
+impl OutboxSignal {
+    /// Tells the relay there is work. Cheap; call it after every commit with outbox rows.
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Writes `envelope` to the outbox inside the caller's transaction and returns its `ce-id`.
+pub async fn enqueue(conn: &mut PgConnection, service: &str, envelope: &Envelope, at: DateTime<Utc>) -> Result<Uuid, sqlx::Error> {
+    let id = Uuid::now_v7();
+    let headers = envelope.headers(service, id, at);
+    sqlx::query("INSERT INTO outbox (id, subject, headers, payload) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(&envelope.subject)
+        .bind(Json(&headers))
+        .bind(&envelope.payload)
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    subject: String,
+    headers: Json<HashMap<String, String>>,
+    payload: Vec<u8>,
+}
+
+/// Publishes one batch; returns how many rows were published.
+pub async fn relay_once(pool: &PgPool, js: &jetstream::Context, batch: i64) -> Result<usize, RelayError> {
+    let mut tx = pool.begin().await?;
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, subject, headers, payload FROM outbox WHERE published_at IS NULL \
+         ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(batch)
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    // Send in order over one connection, then await the acks together.
+    let mut pending = Vec::with_capacity(rows.len());
+    let mut first_error = None;
+    for row in &rows {
+        match js
+            .publish_with_headers(row.subject.clone(), to_header_map(&row.headers.0), row.payload.clone().into())
+            .await
+        {
+            Ok(ack) => pending.push((row.id, ack)),
+            Err(e) => {
+                first_error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    let (ids, acks): (Vec<Uuid>, Vec<_>) = pending.into_iter().unzip();
+    let results = join_all(acks.into_iter().map(|f| f.into_future())).await;
+    let mut acked = Vec::with_capacity(ids.len());
+    for (id, result) in ids.into_iter().zip(results) {
+        match result {
+            Ok(_) => acked.push(id),
+            Err(e) => {
+                first_error.get_or_insert(e.to_string());
+            }
+        }
+    }
+    if !acked.is_empty() {
+        sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
+            .bind(&acked)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    match first_error {
+        Some(e) => Err(RelayError::Publish { published: acked.len(), reason: e }),
+        None => Ok(acked.len()),
+    }
+}
+
+/// Why a relay round stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// NATS did not take or acknowledge a message.
+    #[error("publish failed after {published} acknowledged: {reason}")]
+    Publish {
+        /// Rows acknowledged and marked before the failure.
+        published: usize,
+        /// The first error.
+        reason: String,
+    },
+}
+
+/// Deletes rows published longer ago than the retention period.
+pub async fn purge_published(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
+    let cutoff = Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::hours(1));
+    let done = sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < $1")
+        .bind(cutoff)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Rows not yet published (for health and metrics).
+pub async fn pending_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetch_one(pool).await
+}
+
+/// Starts the relay. It runs until `shutdown`, then drains what is pending once more.
+pub fn spawn_relay(
+    pool: PgPool,
+    js: jetstream::Context,
+    signal: OutboxSignal,
+    settings: &BusSettings,
+    shutdown: Shutdown,
+) -> JoinHandle<()> {
+    let batch = settings.relay_batch_size.max(1);
+    let poll = Duration::from_millis(settings.relay_poll_ms.max(10));
+    let retention = Duration::from_secs(settings.outbox_retention_secs);
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(100);
+        let mut last_purge = tokio::time::Instant::now();
+        loop {
+            let stopping = shutdown.is_cancelled();
+            // Drain: keep going while full batches come back.
+            let mut failed = false;
+            loop {
+                match relay_once(&pool, &js, batch).await {
+                    Ok(n) if n as i64 >= batch => continue,
+                    Ok(_) => {
+                        backoff = Duration::from_millis(100);
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "outbox relay round failed; retrying");
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            if stopping {
+                break;
+            }
+            if last_purge.elapsed() > Duration::from_secs(60) {
+                last_purge = tokio::time::Instant::now();
+                if let Err(e) = purge_published(&pool, retention).await {
+                    tracing::warn!(error = %e, "outbox purge failed");
+                }
+            }
+            let wait = if failed {
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                backoff
+            } else {
+                poll
+            };
+            tokio::select! {
+                _ = signal.0.notified(), if !failed => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.cancelled() => {}
+            }
+        }
+        tracing::info!("outbox relay stopped");
+    })
+}
+
+/// Creates the streams of `service` for a test, panicking on failure.
+#[doc(hidden)]
+pub async fn ensure_streams_for_test(js: &jetstream::Context, service: &str, settings: &crate::config::NatsSettings) {
+    super::ensure_streams(js, service, settings).await.expect("streams");
+}

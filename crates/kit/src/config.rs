@@ -1,0 +1,230 @@
+//! Layered configuration: built-in defaults → an optional TOML file → environment variables.
+//!
+//! Every service's settings are a [`CommonSettings`] plus its own section. Environment variables
+//! use the prefix `CIVICGRID` and `__` between keys: `CIVICGRID__DATABASE__URL`,
+//! `CIVICGRID__INTAKE__DUPLICATE_RADIUS_M`. The TOML file is named by `CIVICGRID_CONFIG` (or
+//! the `--config` flag of the binary). Every key is documented in `docs/configuration.md`.
+
+use std::path::Path;
+
+use serde::{Deserialize, de::DeserializeOwned};
+
+/// Defaults shared by every service, embedded so a binary runs with nothing but the URLs.
+pub const COMMON_DEFAULTS: &str = r#"
+[nats]
+stream_replicas = 1
+stream_max_age_days = 90
+duplicate_window_secs = 600
+
+[database]
+max_connections = 20
+acquire_timeout_secs = 10
+
+[grpc]
+listen = "0.0.0.0:50051"
+
+[telemetry]
+log = "info"
+log_format = "text"
+
+[auth]
+
+[bus]
+relay_batch_size = 500
+relay_poll_ms = 1000
+outbox_retention_secs = 3600
+consumer_batch_size = 200
+max_deliver = 5
+ack_wait_secs = 30
+retry_backoff_ms = 1000
+"#;
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A source could not be read or a value has the wrong type.
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    /// A required key has no value.
+    #[error("configuration: `{key}` is required ({hint})")]
+    Missing {
+        /// The dotted key, e.g. `database.url`.
+        key: &'static str,
+        /// How to provide it.
+        hint: &'static str,
+    },
+    /// A value is present but unusable.
+    #[error("configuration: `{key}` is invalid: {reason}")]
+    Invalid {
+        /// The dotted key.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Settings every service has.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CommonSettings {
+    /// NATS connection and stream settings.
+    pub nats: NatsSettings,
+    /// PostgreSQL connection settings.
+    pub database: DatabaseSettings,
+    /// gRPC listener.
+    pub grpc: GrpcSettings,
+    /// Logs and traces.
+    pub telemetry: TelemetrySettings,
+    /// Bearer-token checking.
+    pub auth: AuthSettings,
+    /// Outbox relay and inbox consumer tuning.
+    pub bus: BusSettings,
+}
+
+/// `[nats]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct NatsSettings {
+    /// Server URL(s), comma separated, e.g. `nats://nats:4222`. Required.
+    pub url: Option<String>,
+    /// A NATS credentials file (user JWT + seed), when the server requires one.
+    pub credentials_file: Option<String>,
+    /// User name, when the server uses user/password authorization.
+    pub user: Option<String>,
+    /// Password for `user`.
+    pub password: Option<String>,
+    /// Replicas of the streams this service creates (1 single node, 3 in a cluster).
+    pub stream_replicas: usize,
+    /// How long streams keep messages, in days.
+    pub stream_max_age_days: u64,
+    /// JetStream duplicate window in seconds; must cover a publisher's retries.
+    pub duplicate_window_secs: u64,
+}
+
+impl NatsSettings {
+    /// The configured URL, or an error naming the key.
+    pub fn require_url(&self) -> Result<&str, ConfigError> {
+        self.url.as_deref().filter(|u| !u.is_empty()).ok_or(ConfigError::Missing {
+            key: "nats.url",
+            hint: "set CIVICGRID__NATS__URL, e.g. nats://127.0.0.1:4222",
+        })
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// PostgreSQL URL, e.g. `postgres://intake@db:5432/civicgrid`. Required.
+    pub url: Option<String>,
+    /// The schema the service works in; defaults to the service name.
+    pub schema: Option<String>,
+    /// Pool size.
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection, in seconds.
+    pub acquire_timeout_secs: u64,
+}
+
+impl DatabaseSettings {
+    /// The configured URL, or an error naming the key.
+    pub fn require_url(&self) -> Result<&str, ConfigError> {
+        self.url.as_deref().filter(|u| !u.is_empty()).ok_or(ConfigError::Missing {
+            key: "database.url",
+            hint: "set CIVICGRID__DATABASE__URL, e.g. postgres://postgres@127.0.0.1:5432/civicgrid",
+        })
+    }
+}
+
+/// `[grpc]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct GrpcSettings {
+    /// Listen address, e.g. `0.0.0.0:50051`; port 0 picks a free port.
+    pub listen: String,
+}
+
+/// `[telemetry]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct TelemetrySettings {
+    /// `tracing` filter directives, e.g. `info,civicgrid_intake=debug`. `RUST_LOG` overrides.
+    pub log: String,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// OTLP gRPC endpoint for traces, e.g. `http://otel-collector:4317`; unset disables export.
+    pub otlp_endpoint: Option<String>,
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct AuthSettings {
+    /// HS256 secret that signs bearer tokens. Unset disables authentication (development only:
+    /// every caller then acts as an administrator, and the service says so at start-up).
+    pub hs256_secret: Option<String>,
+    /// Required `iss` claim, when set.
+    pub issuer: Option<String>,
+    /// Required `aud` claim, when set.
+    pub audience: Option<String>,
+}
+
+/// `[bus]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct BusSettings {
+    /// Outbox rows the relay publishes per batch.
+    pub relay_batch_size: i64,
+    /// The relay's safety-net poll interval in milliseconds (it is woken on every commit).
+    pub relay_poll_ms: u64,
+    /// How long published outbox rows are kept before deletion, in seconds.
+    pub outbox_retention_secs: u64,
+    /// Messages a consumer fetches and applies per transaction.
+    pub consumer_batch_size: usize,
+    /// Deliveries of a message before it goes to the dead-letter subject.
+    pub max_deliver: i64,
+    /// Seconds JetStream waits for an ack before redelivering.
+    pub ack_wait_secs: u64,
+    /// Delay before a failed message is redelivered, in milliseconds (doubles each try).
+    pub retry_backoff_ms: u64,
+}
+
+/// Loads settings of type `T` from `defaults` (TOML), then `file` when given, then the
+/// environment. `T` normally flattens [`CommonSettings`] and adds the service's section.
+pub fn load<T: DeserializeOwned>(defaults: &str, file: Option<&Path>) -> Result<T, ConfigError> {
+    let mut builder = config::Config::builder()
+        .add_source(config::File::from_str(COMMON_DEFAULTS, config::FileFormat::Toml))
+        .add_source(config::File::from_str(defaults, config::FileFormat::Toml));
+    if let Some(path) = file {
+        builder = builder.add_source(config::File::from(path).required(true));
+    } else if let Ok(path) = std::env::var("CIVICGRID_CONFIG") {
+        builder = builder.add_source(config::File::with_name(&path).required(true));
+    }
+    builder = builder.add_source(
+        config::Environment::with_prefix("CIVICGRID")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true),
+    );
+    Ok(builder.build()?.try_deserialize()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct S {
+        #[serde(flatten)]
+        common: CommonSettings,
+        demo: Demo,
+    }
+    #[derive(Deserialize)]
+    struct Demo {
+        radius: f64,
+    }
+
+    #[test]
+    fn defaults_then_file_layering() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[demo]\nradius = 75.0\n[grpc]\nlisten = \"127.0.0.1:1\"\n").unwrap();
+        let s: S = load("[demo]\nradius = 50.0\n", Some(&file)).unwrap();
+        assert_eq!(s.demo.radius, 75.0);
+        assert_eq!(s.common.grpc.listen, "127.0.0.1:1");
+        assert_eq!(s.common.bus.max_deliver, 5);
+        assert!(s.common.database.require_url().is_err() || s.common.database.url.is_some());
+    }
+}

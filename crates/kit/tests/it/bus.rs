@@ -1,0 +1,253 @@
+//! Outbox and inbox against real servers: nothing lost, nothing applied twice, poison messages
+//! dead-lettered with their reason.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use civicgrid_kit::{
+    Shutdown,
+    bus::{self, ConsumerSpec, Envelope, HandleError, Handler, Incoming, OutboxSignal, inbox::BoxFuture},
+    config::{BusSettings, DatabaseSettings, NatsSettings},
+    db,
+    infra::testing,
+};
+use civicgrid_proto::v1::{RegionPath, TaskEvent};
+use futures::StreamExt;
+use prost::Message;
+use sqlx::{PgConnection, PgPool};
+
+const SERVICE: &str = "kittest";
+
+fn nats_settings(url: String) -> NatsSettings {
+    NatsSettings {
+        url: Some(url),
+        credentials_file: None,
+        user: None,
+        password: None,
+        stream_replicas: 1,
+        stream_max_age_days: 1,
+        duplicate_window_secs: 600,
+    }
+}
+
+fn bus_settings() -> BusSettings {
+    BusSettings {
+        relay_batch_size: 20,
+        relay_poll_ms: 200,
+        outbox_retention_secs: 3600,
+        consumer_batch_size: 50,
+        max_deliver: 3,
+        ack_wait_secs: 5,
+        retry_backoff_ms: 50,
+    }
+}
+
+struct Setup {
+    nats: testing::TestNats,
+    pool: PgPool,
+    js: jetstream::Context,
+}
+
+async fn setup() -> Setup {
+    let nats = testing::nats().await.expect("nats-server");
+    let url = testing::database().await.expect("database");
+    let settings = DatabaseSettings { url: Some(url), schema: None, max_connections: 5, acquire_timeout_secs: 10 };
+    let pool = db::connect(&settings, SERVICE).await.expect("pool");
+    db::migrate(
+        &pool,
+        SERVICE,
+        vec![
+            db::migration(1, "bus tables", bus::TABLES_SQL),
+            db::migration(2, "applied", "CREATE TABLE applied (message_id text NOT NULL, task_id text NOT NULL)"),
+        ],
+    )
+    .await
+    .expect("migrations");
+    let client = async_nats::connect(nats.url()).await.expect("connect");
+    let js = jetstream::new(client);
+    bus::outbox::ensure_streams_for_test(&js, SERVICE, &nats_settings(nats.url())).await;
+    Setup { nats, pool, js }
+}
+
+fn region() -> RegionPath {
+    RegionPath { city: "411600".into(), county: "411602".into(), township: String::new(), village: String::new() }
+}
+
+async fn enqueue_n(pool: &PgPool, n: usize, tag: &str) {
+    let mut tx = pool.begin().await.unwrap();
+    for i in 0..n {
+        let event = TaskEvent { task_id: format!("{tag}-{i}"), ..Default::default() };
+        let env = Envelope::new(bus::subject(SERVICE, "task-assigned", &region()), "TaskEvent", format!("{tag}-{i}"), &event);
+        bus::enqueue(&mut tx, SERVICE, &env, chrono::Utc::now()).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+async fn stream_count(js: &jetstream::Context, stream: &str) -> u64 {
+    match js.get_stream(stream).await {
+        Ok(mut s) => s.info().await.map(|i| i.state.messages).unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+async fn wait_for<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn outbox_survives_relay_restart_and_nats_restart_without_loss_or_duplicates() {
+    let mut s = setup().await;
+    let stream = bus::stream_name(SERVICE);
+    enqueue_n(&s.pool, 50, "a").await;
+
+    let signal = OutboxSignal::default();
+    let stop = Shutdown::new();
+    let relay = bus::spawn_relay(s.pool.clone(), s.js.clone(), signal.clone(), &bus_settings(), stop.clone());
+    wait_for("first 50 published", || async { stream_count(&s.js, &stream).await == 50 }).await;
+
+    // The relay stops; work accepted meanwhile waits in the outbox.
+    stop.cancel();
+    relay.await.unwrap();
+    enqueue_n(&s.pool, 50, "b").await;
+    assert_eq!(bus::outbox::pending_count(&s.pool).await.unwrap(), 50);
+
+    // NATS crashes and comes back with its data.
+    s.nats.kill();
+    s.nats.restart().await.expect("nats restart");
+    let stop = Shutdown::new();
+    let relay = bus::spawn_relay(s.pool.clone(), s.js.clone(), signal.clone(), &bus_settings(), stop.clone());
+    wait_for("all 100 published", || async { stream_count(&s.js, &stream).await == 100 }).await;
+    assert_eq!(bus::outbox::pending_count(&s.pool).await.unwrap(), 0);
+
+    // A relay that crashed after publishing but before marking republishes; JetStream drops
+    // the repeats by Nats-Msg-Id.
+    sqlx::query("UPDATE outbox SET published_at = NULL WHERE seq IN (SELECT seq FROM outbox ORDER BY seq DESC LIMIT 10)")
+        .execute(&s.pool)
+        .await
+        .unwrap();
+    signal.wake();
+    wait_for("republished rows marked", || async { bus::outbox::pending_count(&s.pool).await.unwrap() == 0 }).await;
+    assert_eq!(stream_count(&s.js, &stream).await, 100, "no duplicate reached the stream");
+    stop.cancel();
+    relay.await.unwrap();
+
+    // Every message carries the CloudEvents headers.
+    let consumer = s
+        .js
+        .get_stream(&stream)
+        .await
+        .unwrap()
+        .create_consumer(jetstream::consumer::pull::Config::default())
+        .await
+        .unwrap();
+    let mut batch = consumer.fetch().max_messages(100).messages().await.unwrap();
+    let mut ids = std::collections::HashSet::new();
+    while let Some(Ok(m)) = batch.next().await {
+        let inc = Incoming::from_jetstream(&m);
+        for h in ["ce-specversion", "ce-id", "ce-type", "ce-source", "ce-time", "ce-subject", "content-type"] {
+            assert!(inc.headers.contains_key(h), "missing header {h}");
+        }
+        assert_eq!(inc.headers["ce-type"], "civicgrid.v1.TaskEvent");
+        assert_eq!(inc.headers["Nats-Msg-Id"], inc.headers["ce-id"]);
+        ids.insert(inc.headers["ce-id"].clone());
+    }
+    assert_eq!(ids.len(), 100);
+}
+
+/// Records each applied message; fails with a transient error for task ids starting "flaky".
+struct Recorder;
+
+impl Handler for Recorder {
+    fn apply<'a>(&'a self, tx: &'a mut PgConnection, msg: &'a Incoming) -> BoxFuture<'a, Result<(), HandleError>> {
+        Box::pin(async move {
+            let event = TaskEvent::decode(msg.payload.clone())?;
+            if event.task_id.starts_with("flaky") {
+                return Err(HandleError::Transient("dependency unavailable".into()));
+            }
+            sqlx::query("INSERT INTO applied (message_id, task_id) VALUES ($1, $2)")
+                .bind(msg.message_id().unwrap_or_default())
+                .bind(&event.task_id)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        })
+    }
+}
+
+async fn publish_raw(js: &jetstream::Context, ce_id: &str, msg_id: &str, payload: Vec<u8>) {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("ce-id", ce_id);
+    headers.insert("Nats-Msg-Id", msg_id);
+    headers.insert("ce-type", "civicgrid.v1.TaskEvent");
+    js.publish_with_headers(bus::subject(SERVICE, "task-assigned", &region()), headers, payload.into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn inbox_applies_a_redelivered_message_once_and_dead_letters_poison() {
+    let s = setup().await;
+    let stop = Shutdown::new();
+    let spec = ConsumerSpec {
+        service: SERVICE.into(),
+        stream: bus::stream_name(SERVICE),
+        durable: "recorder".into(),
+        filter_subjects: vec![format!("civicgrid.{SERVICE}.task-assigned.>")],
+    };
+    let handle = bus::run_consumer(s.pool.clone(), s.js.clone(), spec, Recorder, &bus_settings(), stop.clone())
+        .await
+        .unwrap();
+
+    let good = TaskEvent { task_id: "t-1".into(), ..Default::default() }.encode_to_vec();
+    // The same fact twice (a publisher retry outside the duplicate window): one effect.
+    publish_raw(&s.js, "fact-1", "m-1", good.clone()).await;
+    publish_raw(&s.js, "fact-1", "m-2", good.clone()).await;
+    // Garbage, and a message that keeps failing.
+    publish_raw(&s.js, "fact-2", "m-3", vec![0xff, 0xff, 0xff, 0xff]).await;
+    let flaky = TaskEvent { task_id: "flaky-1".into(), ..Default::default() }.encode_to_vec();
+    publish_raw(&s.js, "fact-3", "m-4", flaky).await;
+    publish_raw(&s.js, "fact-4", "m-5", TaskEvent { task_id: "t-2".into(), ..Default::default() }.encode_to_vec()).await;
+
+    wait_for("two dead letters", || async { stream_count(&s.js, bus::DEADLETTER_STREAM).await == 2 }).await;
+    wait_for("good messages applied", || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM applied").fetch_one(&s.pool).await.unwrap() >= 2
+    })
+    .await;
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT message_id, task_id FROM applied ORDER BY task_id")
+        .fetch_all(&s.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![("fact-1".to_string(), "t-1".to_string()), ("fact-4".to_string(), "t-2".to_string())]);
+
+    let dlq = s
+        .js
+        .get_stream(bus::DEADLETTER_STREAM)
+        .await
+        .unwrap()
+        .create_consumer(jetstream::consumer::pull::Config::default())
+        .await
+        .unwrap();
+    let mut batch = dlq.fetch().max_messages(10).messages().await.unwrap();
+    let mut reasons = std::collections::HashMap::new();
+    while let Some(Ok(m)) = batch.next().await {
+        let inc = Incoming::from_jetstream(&m);
+        assert_eq!(inc.subject, format!("civicgrid.deadletter.{SERVICE}.recorder"));
+        assert!(inc.headers["civicgrid-dlq-subject"].starts_with("civicgrid.kittest.task-assigned."));
+        reasons.insert(inc.headers["ce-id"].clone(), inc.headers["civicgrid-dlq-reason"].clone());
+    }
+    assert!(reasons["fact-2"].contains("undecodable"), "{reasons:?}");
+    assert!(reasons["fact-3"].contains("gave up after 3 deliveries"), "{reasons:?}");
+
+    stop.cancel();
+    handle.await.unwrap();
+}

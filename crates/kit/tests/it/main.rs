@@ -1,0 +1,3 @@
+//! Integration tests of the shared plumbing against a real nats-server and PostgreSQL.
+
+mod bus;

@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""Generate the NATS users and permissions for civicgrid (design notes, section 10).
+
+Prints a nats-server `authorization { users = [...] }` block: one user per civicgrid
+service and one per county center. Each user may publish and subscribe only to its own
+subjects. The block holds no secrets: every password is a NATS config variable such as
+`$INTAKE_PASSWORD`, which nats-server reads from its environment when it starts (in
+Kubernetes, from the Secret `civicgrid-nats-users`).
+
+Usage:
+    deploy/nats/gen-auth.py --county 411602 [--county 411603 ...] [-o FILE]
+    deploy/nats/gen-auth.py --county 411602 --emit-secret > nats-users.secret.yaml
+
+    --county CODE      add a user `county-CODE` for that county center (6-digit division
+                       code; the city is the code's first 4 digits + "00"). Repeatable.
+    --service NAME     emit only these service users (default: every service in SERVICES).
+    --emit-secret      print a Kubernetes Secret with a fresh random password for every
+                       user instead of the config block (review it, then apply it).
+    --namespace NS     namespace of that Secret (default: civicgrid).
+    --county-shared-inbox
+                       let county users subscribe to `_INBOX.>` (see below) instead of
+                       their own `_INBOX_county-CODE.>` prefix.
+    -o, --output FILE  write to FILE instead of standard output.
+
+In Kubernetes the output is deploy/k8s/nats/auth.conf, which the NATS ConfigMap includes:
+
+    deploy/nats/gen-auth.py --county 411602 --county 411603 -o deploy/k8s/nats/auth.conf
+
+What each user may do
+---------------------
+Service `S` (one entry per service in SERVICES below):
+  publish    civicgrid.S.>                     its own facts (stream CIVICGRID_S)
+             civicgrid.deadletter.S.>          its dead letters
+             $JS.API.INFO
+             $JS.API.STREAM.{CREATE,UPDATE,INFO}.CIVICGRID_S      manage its own stream
+             for every stream C it consumes:
+               $JS.API.STREAM.INFO.C
+               $JS.API.CONSUMER.CREATE.C[.>]  $JS.API.CONSUMER.DURABLE.CREATE.C.*
+               $JS.API.CONSUMER.INFO.C.*      $JS.API.CONSUMER.MSG.NEXT.C.*
+               $JS.ACK.C.>  and  $JS.ACK.*.*.C.>   (acks are *published* to the reply
+                                                    subject; the second form is the
+                                                    v2 ack layout with domain + account)
+  subscribe  _INBOX.>                          replies: JetStream API, publish acks, pulls
+             civicgrid.C.>                     core subscriptions to what it consumes
+
+County center `county-CODE` (city = CODE[:4] + "00"):
+  subscribe  civicgrid.*.*.CITY.CODE.>         live region feed (core NATS)
+             _INBOX_county-CODE.>              replies; the client must set this inbox
+                                               prefix (nats.go CustomInboxPrefix,
+                                               async-nats custom_inbox_prefix, ...), so a
+                                               county can never read another user's replies
+  publish    $JS.API.INFO
+             for every civicgrid stream S (CIVICGRID_INTAKE, _DISPATCH, ...):
+               $JS.API.STREAM.INFO.S
+               $JS.API.CONSUMER.CREATE.S.county-CODE.civicgrid.*.*.CITY.CODE.>
+                   one durable pull consumer per stream, named `county-CODE`, whose
+                   filter subject must lie inside the county; the filter is part of the
+                   API subject (nats-server >= 2.9, single `filter_subject`), so nats-server
+                   itself refuses a wider filter. A township filter one level deeper is
+                   accepted too.
+               $JS.API.CONSUMER.{INFO,MSG.NEXT,DELETE}.S.county-CODE
+               $JS.ACK.S.county-CODE.>  and  $JS.ACK.*.*.S.county-CODE.>
+  To replay the feed from a point, delete and re-create the consumer with another
+  deliver policy (by start time or sequence).
+
+Passwords
+---------
+The variable for a user is its name in upper case with every other character turned into
+`_`, then `_PASSWORD`: INTAKE_PASSWORD, COUNTY_411602_PASSWORD. nats-server parses the
+value of such a variable as config text, so use letters and digits only and start with a
+letter (`123456` would be read as a number, `a#b` as `a` plus a comment). --emit-secret
+makes such passwords. nats-server also accepts a bcrypt hash (`$2a$...`, from
+`nats server passwd`) as the value, if you prefer that the NATS pods hold only hashes; the
+services then keep the plain password.
+
+Adding a service
+----------------
+Add one line to SERVICES: its name and the services whose streams it consumes. Its user,
+stream and dead-letter permissions follow from the name.
+
+Only the Python 3 standard library is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import secrets
+import string
+import sys
+
+# Every service that owns a JetStream stream (design notes, sections 4 and 5). County
+# centers may read all of them; a stream that does not exist yet costs nothing.
+STREAM_OWNERS = ("intake", "dispatch", "mediation", "patrol", "notify")
+
+# The services that are shipped and need a NATS user: name -> services whose streams it
+# consumes. Add a line here when a service is added (see "Adding a service" above).
+SERVICES: dict[str, tuple[str, ...]] = {
+    "intake": ("dispatch",),
+}
+
+COUNTY_RE = re.compile(r"^[1-9][0-9]{5}$")
+
+
+def stream_name(service: str) -> str:
+    """The JetStream stream a service owns: CIVICGRID_<SERVICE>."""
+    return "CIVICGRID_" + service.upper()
+
+
+def password_var(user: str) -> str:
+    """The environment variable that holds a user's password."""
+    return re.sub(r"[^A-Za-z0-9]", "_", user).upper() + "_PASSWORD"
+
+
+def county_user(code: str) -> str:
+    return "county-" + code
+
+
+def city_of(county: str) -> str:
+    return county[:4] + "00"
+
+
+def service_permissions(name: str, consumes: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    own = stream_name(name)
+    publish = [
+        f"civicgrid.{name}.>",
+        f"civicgrid.deadletter.{name}.>",
+        "$JS.API.INFO",
+        f"$JS.API.STREAM.CREATE.{own}",
+        f"$JS.API.STREAM.UPDATE.{own}",
+        f"$JS.API.STREAM.INFO.{own}",
+    ]
+    subscribe = ["_INBOX.>"]
+    for source in consumes:
+        s = stream_name(source)
+        publish += [
+            f"$JS.API.STREAM.INFO.{s}",
+            f"$JS.API.CONSUMER.CREATE.{s}",
+            f"$JS.API.CONSUMER.CREATE.{s}.>",
+            f"$JS.API.CONSUMER.DURABLE.CREATE.{s}.*",
+            f"$JS.API.CONSUMER.INFO.{s}.*",
+            f"$JS.API.CONSUMER.MSG.NEXT.{s}.*",
+            f"$JS.ACK.{s}.>",
+            f"$JS.ACK.*.*.{s}.>",
+        ]
+        subscribe.append(f"civicgrid.{source}.>")
+    return publish, subscribe
+
+
+def county_permissions(code: str, shared_inbox: bool) -> tuple[list[str], list[str]]:
+    user = county_user(code)
+    region = f"civicgrid.*.*.{city_of(code)}.{code}.>"
+    publish = ["$JS.API.INFO"]
+    for owner in STREAM_OWNERS:
+        s = stream_name(owner)
+        publish += [
+            f"$JS.API.STREAM.INFO.{s}",
+            f"$JS.API.CONSUMER.CREATE.{s}.{user}.{region}",
+            f"$JS.API.CONSUMER.INFO.{s}.{user}",
+            f"$JS.API.CONSUMER.MSG.NEXT.{s}.{user}",
+            f"$JS.API.CONSUMER.DELETE.{s}.{user}",
+            f"$JS.ACK.{s}.{user}.>",
+            f"$JS.ACK.*.*.{s}.{user}.>",
+        ]
+    inbox = "_INBOX.>" if shared_inbox else f"_INBOX_{user}.>"
+    subscribe = [region, inbox]
+    return publish, subscribe
+
+
+def _quote(subject: str) -> str:
+    return '"' + subject.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _user_block(user: str, comment: str, publish: list[str], subscribe: list[str]) -> str:
+    ind = " " * 4
+    lines = [f"{ind}# {comment}", f"{ind}{{", f"{ind}  user: {_quote(user)}",
+             f"{ind}  password: ${password_var(user)}", f"{ind}  permissions: {{"]
+    for kind, subjects in (("publish", publish), ("subscribe", subscribe)):
+        lines.append(f"{ind}    {kind}: {{")
+        lines.append(f"{ind}      allow: [")
+        lines += [f"{ind}        {_quote(s)}" for s in subjects]
+        lines.append(f"{ind}      ]")
+        lines.append(f"{ind}    }}")
+    lines += [f"{ind}  }}", f"{ind}}}"]
+    return "\n".join(lines)
+
+
+def users(services: list[str], counties: list[str]) -> list[str]:
+    return list(services) + [county_user(c) for c in counties]
+
+
+def render(services: list[str], counties: list[str], shared_inbox: bool = False,
+           table: dict[str, tuple[str, ...]] | None = None) -> str:
+    """The authorization block for these services (names in `table`) and counties."""
+    table = SERVICES if table is None else table
+    args = " ".join([f"--service {s}" for s in services] if list(services) != list(table) else [])
+    args = " ".join(filter(None, [args] + [f"--county {c}" for c in counties]
+                           + (["--county-shared-inbox"] if shared_inbox else [])))
+    out = [
+        "# Generated by deploy/nats/gen-auth.py" + (f" {args}" if args else "") + ". Do not edit:",
+        "# change the script's tables or its arguments and generate again.",
+        "# Passwords are read from the environment: " +
+        ", ".join("$" + password_var(u) for u in users(services, counties)) + ".",
+        "authorization {",
+        "  users = [",
+    ]
+    blocks = []
+    for name in services:
+        consumes = table[name]
+        pub, sub = service_permissions(name, consumes)
+        what = f"service {name}: publishes to {stream_name(name)}"
+        if consumes:
+            what += ", consumes " + ", ".join(stream_name(c) for c in consumes)
+        blocks.append(_user_block(name, what, pub, sub))
+    for code in counties:
+        pub, sub = county_permissions(code, shared_inbox)
+        blocks.append(_user_block(county_user(code),
+                                  f"county center {code} (city {city_of(code)})", pub, sub))
+    out.append("\n".join(blocks))
+    out += ["  ]", "}", ""]
+    return "\n".join(out)
+
+
+def new_password(length: int = 32) -> str:
+    """Letters and digits, starting with a letter: safe as a nats-server config variable."""
+    alnum = string.ascii_letters + string.digits
+    return secrets.choice(string.ascii_letters) + "".join(
+        secrets.choice(alnum) for _ in range(length - 1))
+
+
+def render_secret(services: list[str], counties: list[str], namespace: str) -> str:
+    lines = [
+        "# Generated by deploy/nats/gen-auth.py --emit-secret: fresh random NATS passwords.",
+        "# Keep it out of git. nats-server reads these as $<KEY> variables; each service",
+        "# reads its own key as CIVICGRID__NATS__PASSWORD.",
+        "apiVersion: v1",
+        "kind: Secret",
+        "metadata:",
+        "  name: civicgrid-nats-users",
+        f"  namespace: {namespace}",
+        "  labels:",
+        "    app.kubernetes.io/part-of: civicgrid",
+        "type: Opaque",
+        "stringData:",
+    ]
+    lines += [f"  {password_var(u)}: {new_password()}" for u in users(services, counties)]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Print the nats-server authorization block for civicgrid.",
+        epilog="See the module docstring (head of this file) for the permissions granted.")
+    parser.add_argument("--county", action="append", default=[], metavar="CODE",
+                        help="6-digit county division code, e.g. 411602 (repeatable)")
+    parser.add_argument("--service", action="append", default=[], metavar="NAME",
+                        help=f"service user to emit (default: all of {', '.join(SERVICES)})")
+    parser.add_argument("--emit-secret", action="store_true",
+                        help="print a Kubernetes Secret with random passwords instead")
+    parser.add_argument("--namespace", default="civicgrid", help="namespace of --emit-secret")
+    parser.add_argument("--county-shared-inbox", action="store_true",
+                        help="county users subscribe to _INBOX.> instead of a private prefix")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    args = parser.parse_args(argv)
+
+    services = args.service or list(SERVICES)
+    for s in services:
+        if s not in SERVICES:
+            parser.error(f"unknown service {s!r}; known: {', '.join(SERVICES)}")
+    if len(set(services)) != len(services):
+        parser.error("a service is given twice")
+    counties = []
+    for c in args.county:
+        if not COUNTY_RE.match(c) or c.endswith("00"):
+            parser.error(f"--county {c!r}: expected a 6-digit county code such as 411602 "
+                         "(a code ending in 00 is a city or province)")
+        if c in counties:
+            parser.error(f"--county {c} is given twice")
+        counties.append(c)
+
+    if args.emit_secret:
+        text = render_secret(services, counties, args.namespace)
+    else:
+        text = render(services, counties, args.county_shared_inbox)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

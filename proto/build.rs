@@ -1,0 +1,24 @@
+//! Compiles the contracts with protox (pure Rust, no system `protoc`) and embeds the descriptor
+//! set for gRPC server reflection.
+use std::{env, path::PathBuf};
+
+const PROTOS: &[&str] = &[
+    "civicgrid/v1/common.proto",
+    "civicgrid/v1/intake.proto",
+    "civicgrid/v1/task_events.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    let fds = protox::compile(PROTOS, ["."])?;
+    std::fs::write(
+        out_dir.join("civicgrid_descriptor.bin"),
+        prost::Message::encode_to_vec(&fds),
+    )?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(fds)?;
+    println!("cargo:rerun-if-changed=civicgrid");
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! civicgrid's contracts: the `civicgrid.v1` protobuf messages and gRPC services.
+//!
+//! The `.proto` files under `proto/civicgrid/v1` are the source of truth; this crate compiles
+//! them at build time and re-exports the generated types.
+
+/// Package `civicgrid.v1`: every message, enum, client and server.
+pub mod v1 {
+    #![allow(clippy::all, missing_docs)]
+    tonic::include_proto!("civicgrid.v1");
+}
+
+/// The encoded `FileDescriptorSet` of all contracts, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("civicgrid_descriptor");
