@@ -201,6 +201,16 @@ pub fn load<T: DeserializeOwned>(defaults: &str, file: Option<&Path>) -> Result<
     Ok(builder.build()?.try_deserialize()?)
 }
 
+/// Settings from TOML layers only (no file, no environment): for tests, which must not be
+/// steered by the variables of the shell that runs them.
+pub fn from_toml<T: DeserializeOwned>(layers: &[&str]) -> Result<T, ConfigError> {
+    let mut builder = config::Config::builder().add_source(config::File::from_str(COMMON_DEFAULTS, config::FileFormat::Toml));
+    for layer in layers {
+        builder = builder.add_source(config::File::from_str(layer, config::FileFormat::Toml));
+    }
+    Ok(builder.build()?.try_deserialize()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

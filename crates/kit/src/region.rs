@@ -113,6 +113,20 @@ pub fn contains(scope: &str, path: &RegionPath) -> bool {
     }
 }
 
+/// True when the region named by `code` lies inside the region named by `scope` (both any
+/// level; an empty scope covers everything). A city is inside only its own city scope.
+pub fn within(code: &str, scope: &str) -> bool {
+    if scope.is_empty() {
+        return true;
+    }
+    let (Ok(code_level), Ok(scope_level)) = (level(code), level(scope)) else { return false };
+    match scope_level {
+        Level::City => code[..4] == scope[..4],
+        _ if code_level == Level::City => false,
+        _ => code.starts_with(scope),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +152,18 @@ mod tests {
         assert!(path_of("411600").is_err());
         assert!(path_of_grid("411602001001").is_err());
         assert!(path_of_grid("411602001001000").is_err());
+    }
+
+    #[test]
+    fn code_within_scope() {
+        assert!(within("411602001", ""));
+        assert!(within("411602001", "411600"));
+        assert!(within("411600", "411600"));
+        assert!(within("411602001", "411602"));
+        assert!(!within("411600", "411602"));
+        assert!(!within("411603", "411602"));
+        assert!(!within("411602", "411602001"));
+        assert!(!within("x", "411602"));
     }
 
     #[test]

@@ -1,0 +1,55 @@
+//! intake's settings: the common ones plus `[intake]`.
+
+use std::path::Path;
+
+use chrono::FixedOffset;
+use civicgrid_kit::config::{CommonSettings, ConfigError};
+use serde::Deserialize;
+
+/// intake's built-in defaults (see `docs/configuration.md`).
+pub const DEFAULTS: &str = r#"
+[intake]
+duplicate_radius_m = 50.0
+duplicate_window_hours = 72
+tracking_utc_offset = "+08:00"
+"#;
+
+/// All of intake's settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Shared settings (`nats`, `database`, `grpc`, `telemetry`, `auth`, `bus`).
+    #[serde(flatten)]
+    pub common: CommonSettings,
+    /// `[intake]`
+    pub intake: IntakeSettings,
+}
+
+/// `[intake]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct IntakeSettings {
+    /// Base64 of the 32-byte AES-256-GCM key that encrypts reporter PII. Required.
+    pub pii_key: Option<String>,
+    /// A report within this many metres of an open event of the same item is merged into it.
+    pub duplicate_radius_m: f64,
+    /// ... if that event was reported within this many hours.
+    pub duplicate_window_hours: i64,
+    /// The platform's time zone for tracking-number days, as a UTC offset like `+08:00`.
+    pub tracking_utc_offset: String,
+}
+
+impl IntakeSettings {
+    /// The tracking time zone.
+    pub fn offset(&self) -> Result<FixedOffset, ConfigError> {
+        self.tracking_utc_offset.parse::<FixedOffset>().map_err(|e| ConfigError::Invalid {
+            key: "intake.tracking_utc_offset",
+            reason: format!("`{}`: {e}; write it like +08:00", self.tracking_utc_offset),
+        })
+    }
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (or `CIVICGRID_CONFIG`), then `CIVICGRID__…` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        civicgrid_kit::config::load(DEFAULTS, file)
+    }
+}

@@ -1,0 +1,568 @@
+//! All of intake's SQL.
+
+use std::{collections::HashSet, sync::Mutex};
+
+use chrono::{DateTime, Duration, FixedOffset, Utc};
+use civicgrid_kit::{
+    auth::Principal,
+    bus::{self, Envelope, OutboxSignal},
+    time::to_proto,
+};
+use civicgrid_proto::v1::{
+    Event, EventMerged, EventReport, EventReported, EventSource, EventStatus, EventStatusChange, GeoPoint, Location,
+    RegionPath, SubmitEventResponse, TaskEvent, TaskStatus,
+};
+use prost::Message;
+use sqlx::{FromRow, PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::{
+    SERVICE,
+    domain::{dedupe, mask, status, tracking, validate::NewReport},
+    pii::PiiCipher,
+};
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A stored answer could not be read back.
+    #[error("stored answer is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// Filters of a listing; `None` means no filter.
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter {
+    /// City code (6 digits ending 00).
+    pub city: Option<String>,
+    /// County code.
+    pub county: Option<String>,
+    /// Township code.
+    pub township: Option<String>,
+    /// Village code.
+    pub village: Option<String>,
+    /// Public status.
+    pub status: Option<i16>,
+    /// Source of the first report.
+    pub source: Option<i16>,
+    /// Catalog item.
+    pub item_code: Option<String>,
+    /// Reported at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Reported before.
+    pub to: Option<DateTime<Utc>>,
+    /// Only events with ids below this one (the page token).
+    pub before_id: Option<Uuid>,
+}
+
+/// intake's storage, with what a submission needs besides the pool.
+pub struct Store {
+    pool: PgPool,
+    cipher: PiiCipher,
+    signal: OutboxSignal,
+    offset: FixedOffset,
+    radius_m: f64,
+    window: Duration,
+    /// Tracking sequences known to exist, so each is created once per process.
+    sequences: Mutex<HashSet<String>>,
+}
+
+#[derive(FromRow)]
+struct EventRow {
+    id: Uuid,
+    tracking_number: String,
+    source: i16,
+    item_code: String,
+    city: String,
+    county: String,
+    township: String,
+    village: String,
+    grid_code: Option<String>,
+    lat: Option<f64>,
+    lng: Option<f64>,
+    address: String,
+    description: String,
+    evidence_urls: Vec<String>,
+    occurred_at: DateTime<Utc>,
+    reported_at: DateTime<Utc>,
+    status: i16,
+    version: i64,
+}
+
+const EVENT_COLUMNS: &str = "id, tracking_number, source, item_code, city, county, township, village, grid_code, lat, lng, \
+     address, description, evidence_urls, occurred_at, reported_at, status, version";
+
+impl EventRow {
+    fn region(&self) -> RegionPath {
+        RegionPath { city: self.city.clone(), county: self.county.clone(), township: self.township.clone(), village: self.village.clone() }
+    }
+
+    fn into_event(self, reports: Vec<EventReport>, history: Vec<EventStatusChange>) -> Event {
+        let region = self.region();
+        Event {
+            id: self.id.to_string(),
+            tracking_number: self.tracking_number,
+            source: self.source as i32,
+            item_code: self.item_code,
+            location: Some(Location {
+                point: self.lat.zip(self.lng).map(|(latitude, longitude)| GeoPoint { latitude, longitude }),
+                grid_code: self.grid_code.unwrap_or_default(),
+                region_code: region_code(&region),
+                address: self.address,
+                region: Some(region),
+            }),
+            description: self.description,
+            evidence_urls: self.evidence_urls,
+            occurred_at: Some(to_proto(self.occurred_at)),
+            reported_at: Some(to_proto(self.reported_at)),
+            status: self.status as i32,
+            reports,
+            history,
+            version: self.version,
+        }
+    }
+}
+
+/// The most precise code of a region path.
+fn region_code(p: &RegionPath) -> String {
+    [&p.village, &p.township, &p.county].into_iter().find(|c| !c.is_empty()).cloned().unwrap_or_default()
+}
+
+#[derive(FromRow)]
+struct ReportRow {
+    id: Uuid,
+    source: i16,
+    reporter_id: Uuid,
+    phone_masked: String,
+    description: String,
+    evidence_urls: Vec<String>,
+    reported_at: DateTime<Utc>,
+}
+
+impl From<ReportRow> for EventReport {
+    fn from(r: ReportRow) -> Self {
+        EventReport {
+            report_id: r.id.to_string(),
+            source: r.source as i32,
+            reporter_id: r.reporter_id.to_string(),
+            masked_phone: r.phone_masked,
+            description: r.description,
+            evidence_urls: r.evidence_urls,
+            reported_at: Some(to_proto(r.reported_at)),
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct HistoryRow {
+    status: i16,
+    fact: String,
+    task_id: String,
+    department_id: String,
+    at: DateTime<Utc>,
+}
+
+impl Store {
+    /// A store over `pool`.
+    pub fn new(pool: PgPool, cipher: PiiCipher, signal: OutboxSignal, offset: FixedOffset, radius_m: f64, window: Duration) -> Self {
+        Store { pool, cipher, signal, offset, radius_m, window, sequences: Mutex::new(HashSet::new()) }
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Creates the tracking sequence of one county and day unless it is known to exist.
+    /// Outside the submission's transaction: DDL there would serialise submissions.
+    async fn ensure_sequence(&self, name: &str) -> Result<(), StoreError> {
+        if self.sequences.lock().map(|s| s.contains(name)).unwrap_or(false) {
+            return Ok(());
+        }
+        let sql = format!("CREATE SEQUENCE IF NOT EXISTS {name}");
+        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await {
+            // Two first submissions of the day may race; the loser sees a duplicate.
+            let code = e.as_database_error().and_then(|d| d.code()).map(|c| c.to_string());
+            if !matches!(code.as_deref(), Some("23505") | Some("42P07")) {
+                return Err(e.into());
+            }
+        }
+        if let Ok(mut s) = self.sequences.lock() {
+            s.insert(name.to_string());
+        }
+        Ok(())
+    }
+
+    /// Records a report: a new event, or an additional report of an open duplicate. Returns
+    /// the first answer again for a repeated `(caller, request_id)`.
+    pub async fn submit(&self, report: &NewReport, caller: &Principal, now: DateTime<Utc>) -> Result<SubmitEventResponse, StoreError> {
+        let day = tracking::day_of(now, self.offset);
+        let sequence = tracking::sequence_name(&report.region.county, &day)
+            .ok_or_else(|| StoreError::Corrupt("county code is not digits".into()))?;
+        self.ensure_sequence(&sequence).await?;
+
+        let mut tx = self.pool.begin().await?;
+        let fresh = sqlx::query("INSERT INTO submissions (caller, request_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(&caller.subject)
+            .bind(&report.request_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if !fresh {
+            tx.rollback().await?;
+            return self.previous_answer(&caller.subject, &report.request_id).await;
+        }
+
+        // Reports of one item in one county are matched one at a time, so two simultaneous
+        // reports of the same thing cannot both open an event.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("intake-dedupe:{}:{}", report.item_code, report.region.county))
+            .execute(&mut *tx)
+            .await?;
+        let duplicate = self.find_duplicate(&mut tx, report, now).await?;
+
+        let reporter_id = Uuid::now_v7();
+        let masked = mask::mask_phone(&report.reporter_phone);
+        let seal = |s: &str| (!s.is_empty()).then(|| self.cipher.encrypt(reporter_id, s));
+        sqlx::query("INSERT INTO reporters (id, account_id, name_sealed, phone_sealed, phone_masked) VALUES ($1, $2, $3, $4, $5)")
+            .bind(reporter_id)
+            .bind(&report.reporter_account)
+            .bind(seal(&report.reporter_name))
+            .bind(seal(&report.reporter_phone))
+            .bind(&masked)
+            .execute(&mut *tx)
+            .await?;
+
+        let report_id = Uuid::now_v7();
+        let first_report = EventReport {
+            report_id: report_id.to_string(),
+            source: report.source as i32,
+            reporter_id: reporter_id.to_string(),
+            masked_phone: masked,
+            description: report.description.clone(),
+            evidence_urls: report.evidence_urls.clone(),
+            reported_at: Some(to_proto(now)),
+        };
+
+        let response = match duplicate {
+            Some(event_id) => {
+                let (tracking_number, report_count, version, city, county, township, village): (String, i32, i64, String, String, String, String) =
+                    sqlx::query_as(
+                        "UPDATE events SET report_count = report_count + 1, version = version + 1 WHERE id = $1 \
+                         RETURNING tracking_number, report_count, version, city, county, township, village",
+                    )
+                    .bind(event_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                self.insert_report(&mut tx, report_id, event_id, report, reporter_id, now).await?;
+                let region = RegionPath { city, county, township, village };
+                let merged = EventMerged {
+                    event_id: event_id.to_string(),
+                    tracking_number: tracking_number.clone(),
+                    report: Some(first_report),
+                    report_count,
+                    version,
+                    region: Some(region.clone()),
+                    actor: Some(caller.actor()),
+                };
+                let envelope = Envelope::new(bus::subject(SERVICE, "event-merged", &region), "EventMerged", event_id, &merged);
+                bus::enqueue(&mut tx, SERVICE, &envelope, now).await?;
+                SubmitEventResponse {
+                    event_id: event_id.to_string(),
+                    tracking_number,
+                    merged: true,
+                    report_id: report_id.to_string(),
+                    reporter_id: reporter_id.to_string(),
+                }
+            }
+            None => {
+                let event_id = Uuid::now_v7();
+                let seq: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT nextval('{sequence}')")))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let tracking_number = tracking::format(&report.region.county, &day, seq);
+                let row = EventRow {
+                    id: event_id,
+                    tracking_number: tracking_number.clone(),
+                    source: report.source as i16,
+                    item_code: report.item_code.clone(),
+                    city: report.region.city.clone(),
+                    county: report.region.county.clone(),
+                    township: report.region.township.clone(),
+                    village: report.region.village.clone(),
+                    grid_code: report.grid_code.clone(),
+                    lat: report.point.map(|p| p.0),
+                    lng: report.point.map(|p| p.1),
+                    address: report.address.clone(),
+                    description: report.description.clone(),
+                    evidence_urls: report.evidence_urls.clone(),
+                    occurred_at: report.occurred_at,
+                    reported_at: now,
+                    status: EventStatus::Reported as i16,
+                    version: 1,
+                };
+                sqlx::query(
+                    "INSERT INTO events (id, tracking_number, source, item_code, city, county, township, village, grid_code, \
+                     lat, lng, address, description, evidence_urls, occurred_at, reported_at, status, version) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                )
+                .bind(row.id)
+                .bind(&row.tracking_number)
+                .bind(row.source)
+                .bind(&row.item_code)
+                .bind(&row.city)
+                .bind(&row.county)
+                .bind(&row.township)
+                .bind(&row.village)
+                .bind(&row.grid_code)
+                .bind(row.lat)
+                .bind(row.lng)
+                .bind(&row.address)
+                .bind(&row.description)
+                .bind(&row.evidence_urls)
+                .bind(row.occurred_at)
+                .bind(row.reported_at)
+                .bind(row.status)
+                .bind(row.version)
+                .execute(&mut *tx)
+                .await?;
+                self.insert_report(&mut tx, report_id, event_id, report, reporter_id, now).await?;
+                let region = row.region();
+                let reported = EventReported { event: Some(row.into_event(vec![first_report], vec![])), actor: Some(caller.actor()) };
+                let envelope = Envelope::new(bus::subject(SERVICE, "event-reported", &region), "EventReported", event_id, &reported);
+                bus::enqueue(&mut tx, SERVICE, &envelope, now).await?;
+                SubmitEventResponse {
+                    event_id: event_id.to_string(),
+                    tracking_number,
+                    merged: false,
+                    report_id: report_id.to_string(),
+                    reporter_id: reporter_id.to_string(),
+                }
+            }
+        };
+
+        sqlx::query("UPDATE submissions SET response = $3 WHERE caller = $1 AND request_id = $2")
+            .bind(&caller.subject)
+            .bind(&report.request_id)
+            .bind(response.encode_to_vec())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.signal.wake();
+        Ok(response)
+    }
+
+    async fn previous_answer(&self, caller: &str, request_id: &str) -> Result<SubmitEventResponse, StoreError> {
+        let stored: Option<Option<Vec<u8>>> = sqlx::query_scalar("SELECT response FROM submissions WHERE caller = $1 AND request_id = $2")
+            .bind(caller)
+            .bind(request_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let bytes = stored.flatten().ok_or_else(|| StoreError::Corrupt(format!("no stored answer for request {request_id}")))?;
+        SubmitEventResponse::decode(bytes.as_slice()).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    async fn find_duplicate(&self, tx: &mut PgConnection, report: &NewReport, now: DateTime<Utc>) -> Result<Option<Uuid>, StoreError> {
+        if report.point.is_none() && report.grid_code.is_none() {
+            return Ok(None);
+        }
+        let bbox = report.point.map(|p| dedupe::bounding_box(p, self.radius_m));
+        let rows: Vec<(Uuid, Option<f64>, Option<f64>, Option<String>)> = sqlx::query_as(
+            "SELECT id, lat, lng, grid_code FROM events \
+             WHERE item_code = $1 AND county = $2 AND status <> 6 AND reported_at >= $3 \
+               AND ($4::float8 IS NULL OR (lat BETWEEN $4 AND $5 AND lng BETWEEN $6 AND $7)) \
+               AND ($4::float8 IS NOT NULL OR grid_code = $8) \
+             ORDER BY reported_at DESC LIMIT 50",
+        )
+        .bind(&report.item_code)
+        .bind(&report.region.county)
+        .bind(now - self.window)
+        .bind(bbox.map(|b| b.0))
+        .bind(bbox.map(|b| b.1))
+        .bind(bbox.map(|b| b.2))
+        .bind(bbox.map(|b| b.3))
+        .bind(&report.grid_code)
+        .fetch_all(&mut *tx)
+        .await?;
+        let candidates: Vec<dedupe::Candidate<Uuid>> = rows
+            .into_iter()
+            .map(|(id, lat, lng, grid_code)| dedupe::Candidate { id, point: lat.zip(lng), grid_code })
+            .collect();
+        Ok(dedupe::find_duplicate(&candidates, report.point, report.grid_code.as_deref(), self.radius_m))
+    }
+
+    async fn insert_report(
+        &self,
+        tx: &mut PgConnection,
+        id: Uuid,
+        event_id: Uuid,
+        report: &NewReport,
+        reporter_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO reports (id, event_id, source, reporter_id, description, evidence_urls, lat, lng, reported_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(id)
+        .bind(event_id)
+        .bind(report.source as i16)
+        .bind(reporter_id)
+        .bind(&report.description)
+        .bind(&report.evidence_urls)
+        .bind(report.point.map(|p| p.0))
+        .bind(report.point.map(|p| p.1))
+        .bind(now)
+        .execute(tx)
+        .await?;
+        Ok(())
+    }
+
+    /// One event with its reports and status history.
+    pub async fn get_event(&self, id: Uuid) -> Result<Option<Event>, StoreError> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1");
+        let Some(row) = sqlx::query_as::<_, EventRow>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await? else {
+            return Ok(None);
+        };
+        let reports: Vec<ReportRow> = sqlx::query_as(
+            "SELECT r.id, r.source, r.reporter_id, p.phone_masked, r.description, r.evidence_urls, r.reported_at \
+             FROM reports r JOIN reporters p ON p.id = r.reporter_id WHERE r.event_id = $1 ORDER BY r.reported_at, r.id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let history: Vec<HistoryRow> =
+            sqlx::query_as("SELECT status, fact, task_id, department_id, at FROM status_history WHERE event_id = $1 ORDER BY seq")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+        let history = history
+            .into_iter()
+            .map(|h| EventStatusChange {
+                status: h.status as i32,
+                fact: h.fact,
+                task_id: h.task_id,
+                department_id: h.department_id,
+                at: Some(to_proto(h.at)),
+            })
+            .collect();
+        Ok(Some(row.into_event(reports.into_iter().map(Into::into).collect(), history)))
+    }
+
+    /// The id of the event with a tracking number.
+    pub async fn event_id_by_tracking_number(&self, tracking_number: &str) -> Result<Option<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM events WHERE tracking_number = $1")
+            .bind(tracking_number)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Up to `limit` events matching `filter`, newest first (without reports and history).
+    pub async fn list_events(&self, filter: &ListFilter, limit: i64) -> Result<Vec<Event>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE \
+               ($1::text IS NULL OR city = $1) AND ($2::text IS NULL OR county = $2) \
+               AND ($3::text IS NULL OR township = $3) AND ($4::text IS NULL OR village = $4) \
+               AND ($5::int2 IS NULL OR status = $5) AND ($6::int2 IS NULL OR source = $6) \
+               AND ($7::text IS NULL OR item_code = $7) \
+               AND ($8::timestamptz IS NULL OR reported_at >= $8) AND ($9::timestamptz IS NULL OR reported_at < $9) \
+               AND ($10::uuid IS NULL OR id < $10) \
+             ORDER BY id DESC LIMIT $11"
+        );
+        let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(&filter.city)
+            .bind(&filter.county)
+            .bind(&filter.township)
+            .bind(&filter.village)
+            .bind(filter.status)
+            .bind(filter.source)
+            .bind(&filter.item_code)
+            .bind(filter.from)
+            .bind(filter.to)
+            .bind(filter.before_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|r| r.into_event(vec![], vec![])).collect())
+    }
+}
+
+/// Applies one task fact of dispatch to the event's public status, inside the consumer's
+/// transaction. Older facts of a task than the last applied one are ignored.
+pub async fn apply_task_event(tx: &mut PgConnection, fact: &TaskEvent) -> Result<TaskApply, sqlx::Error> {
+    let Ok(event_id) = Uuid::parse_str(&fact.event_id) else { return Ok(TaskApply::UnknownEvent) };
+    let current: Option<i16> = sqlx::query_scalar("SELECT status FROM events WHERE id = $1 FOR UPDATE")
+        .bind(event_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(current) = current else { return Ok(TaskApply::UnknownEvent) };
+    let last: Option<i64> = sqlx::query_scalar("SELECT version FROM event_tasks WHERE event_id = $1 AND task_id = $2")
+        .bind(event_id)
+        .bind(&fact.task_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if !status::is_newer(fact.version, last) {
+        return Ok(TaskApply::Stale);
+    }
+    let task_status = TaskStatus::try_from(fact.status).unwrap_or(TaskStatus::Unspecified);
+    sqlx::query(
+        "INSERT INTO event_tasks (event_id, task_id, version, status, lead) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (event_id, task_id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status, lead = EXCLUDED.lead",
+    )
+    .bind(event_id)
+    .bind(&fact.task_id)
+    .bind(fact.version)
+    .bind(task_status as i16)
+    .bind(fact.lead)
+    .execute(&mut *tx)
+    .await?;
+    // The lead task decides the public status; without a known lead task, any task does.
+    let other_lead: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM event_tasks WHERE event_id = $1 AND lead AND task_id <> $2)")
+        .bind(event_id)
+        .bind(&fact.task_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !fact.lead && other_lead {
+        return Ok(TaskApply::Applied);
+    }
+    let Some(public) = status::public_status(task_status) else { return Ok(TaskApply::Applied) };
+    if public as i16 == current {
+        return Ok(TaskApply::Applied);
+    }
+    let at = fact.occurred_at.as_ref().and_then(civicgrid_kit::time::from_proto).unwrap_or_else(Utc::now);
+    sqlx::query("UPDATE events SET status = $2, version = version + 1 WHERE id = $1")
+        .bind(event_id)
+        .bind(public as i16)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO status_history (event_id, status, fact, task_id, department_id, at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(event_id)
+        .bind(public as i16)
+        .bind(&fact.fact)
+        .bind(&fact.task_id)
+        .bind(&fact.department_id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+    Ok(TaskApply::Applied)
+}
+
+/// What [`apply_task_event`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TaskApply {
+    /// Recorded (the public status may or may not have changed).
+    Applied,
+    /// Older than what was applied; ignored.
+    Stale,
+    /// No such event in intake.
+    UnknownEvent,
+}
+
+/// The first source of an event, for logs.
+pub fn source_name(source: i16) -> &'static str {
+    EventSource::try_from(source as i32).map(|s| s.as_str_name()).unwrap_or("UNKNOWN")
+}

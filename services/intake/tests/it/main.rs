@@ -1,0 +1,7 @@
+//! intake's integration tests: the service in-process, against its own nats-server and its own
+//! database, driven through gRPC and NATS only.
+
+mod bus;
+mod helpers;
+mod security;
+mod submit;
