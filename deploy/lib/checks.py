@@ -8,6 +8,7 @@ installs them into its cache and sets PYTHONPATH.
     checks.py k8s-validate VERSIONS FILE...    schema-validate rendered manifests (strict)
     checks.py crossref ROOT FILE...            references between rendered objects
     checks.py auth-fresh ROOT                  deploy/k8s/nats/auth.conf == gen-auth.py output
+    checks.py code-drift ROOT                  gen-auth.py and base/ against the Rust code
     checks.py emit-secret ROOT VERSION         gen-auth.py --emit-secret is a valid Secret
     checks.py nats-config ROOT NATS_SERVER FILE...  nats-server -t on the rendered NATS config
     checks.py nats-perms ROOT NATS_SERVER      a real nats-server enforces the permissions
@@ -455,6 +456,42 @@ def cmd_nats_config(root: str, nats_server: str, files: list[str]) -> None:
         subprocess.run(["rm", "-rf", str(tmp)], check=False)
 
 
+def cmd_code_drift(root: str) -> None:
+    """gen-auth.py and the manifests against what the Rust code actually does."""
+    root_p = Path(root)
+    ga = gen_auth_module(root_p)
+    bus = root_p / "crates/kit/src/bus/mod.rs"
+    if bus.exists():
+        text = bus.read_text()
+        m = re.search(r'DEADLETTER_STREAM: &str = "([^"]+)"', text)
+        check(m is not None and m.group(1) == ga.DEADLETTER_STREAM,
+              f"dead-letter stream in crates/kit ({m.group(1) if m else '?'}) is gen-auth's {ga.DEADLETTER_STREAM}")
+        check('format!("civicgrid.deadletter.{service}.' in text,
+              "dead-letter subjects are civicgrid.deadletter.<service>.… in crates/kit")
+        check('format!("CIVICGRID_{}", service.to_ascii_uppercase())' in text,
+              "streams are named CIVICGRID_<SERVICE> in crates/kit")
+        check('format!("civicgrid.{service}.>")' in text, "a service's stream covers civicgrid.<service>.>")
+    else:
+        print("  note  crates/kit/src/bus/mod.rs not found: bus conventions not cross-checked")
+    services_dir = root_p / "services"
+    present = sorted(p.name for p in services_dir.iterdir() if (p / "Cargo.toml").exists()) if services_dir.exists() else []
+    for svc in present:
+        if not check(svc in ga.SERVICES, f"service {svc} has a NATS user in gen-auth.py SERVICES"):
+            continue
+        used = set()
+        for src in (services_dir / svc / "src").rglob("*.rs"):
+            used |= set(re.findall(r'stream_name\(\s*"(\w+)"\s*\)', src.read_text()))
+        used.discard(svc)
+        missing = sorted(used - set(ga.SERVICES[svc]))
+        check(not missing, f"service {svc} consumes {sorted(used) or 'nothing'}; gen-auth grants "
+              f"{list(ga.SERVICES[svc]) or 'nothing'}" + (f" (missing {missing})" if missing else ""))
+    for svc in ga.SERVICES:
+        check((root_p / "deploy/k8s/base" / svc / "kustomization.yaml").exists(),
+              f"service {svc} has deploy/k8s/base/{svc}/")
+        check(svc in (root_p / "deploy/k8s/base/kustomization.yaml").read_text(),
+              f"deploy/k8s/base/kustomization.yaml lists {svc}")
+
+
 # ------------------------------------------------------------------------- NATS permissions
 
 class Nats:
@@ -691,51 +728,68 @@ def _nats_scenarios(connect, port: int) -> None:
     dispatch = connect("dispatch")
     c2 = connect("county-411602", "_INBOX_county-411602.c")
 
-    # intake: its own stream, facts and dead letters.
-    allowed(intake.request("$JS.API.STREAM.CREATE.CIVICGRID_INTAKE",
-                           stream_cfg("CIVICGRID_INTAKE", "civicgrid.intake.>")),
-            "intake creates its stream CIVICGRID_INTAKE")
-    allowed(intake.request("$JS.API.STREAM.INFO.CIVICGRID_INTAKE"), "intake reads its stream info")
+    # intake, as crates/kit's bus does it: get_or_create_stream (INFO, then CREATE) for its
+    # own stream and the shared dead-letter stream; facts and dead letters published with acks.
+    def get_or_create(conn, name: str, subject: str, who: str) -> None:
+        st, info = conn.request(f"$JS.API.STREAM.INFO.{name}")
+        exists = st == "ok" and isinstance(info, dict) and "error" not in info
+        missing = st == "ok" and isinstance(info, dict) and info.get("error", {}).get("code") == 404
+        check(exists or missing, f"{who} looks up stream {name}" + ("" if exists or missing else f" (got {st}: {info})"))
+        if missing:
+            allowed(conn.request(f"$JS.API.STREAM.CREATE.{name}", stream_cfg(name, subject)),
+                    f"{who} creates stream {name}")
+
+    get_or_create(intake, "CIVICGRID_INTAKE", "civicgrid.intake.>", "intake")
+    get_or_create(intake, "CIVICGRID_DEADLETTER", "civicgrid.deadletter.>", "intake")
     st, ack = intake.request("civicgrid.intake.event-reported.411600.411602.411602001.411602001001", b"x")
     check(st == "ok" and isinstance(ack, dict) and ack.get("stream") == "CIVICGRID_INTAKE",
           f"intake publishes to civicgrid.intake.> and JetStream acks it (got {st}: {ack})")
-    check(not intake.pub("civicgrid.deadletter.intake.event-reported", b"x"),
-          "intake publishes to civicgrid.deadletter.intake.>")
+    st, ack = intake.request("civicgrid.deadletter.intake.intake-task-status", b"x")
+    check(st == "ok" and isinstance(ack, dict) and ack.get("stream") == "CIVICGRID_DEADLETTER",
+          f"intake dead-letters to civicgrid.deadletter.intake.> (got {st}: {ack})")
     denied(intake.pub("civicgrid.deadletter.dispatch.x", b"x"), "intake may not publish dead letters of dispatch")
     denied(intake.pub("civicgrid.dispatch.task-assigned.x", b"x"), "intake may not publish dispatch facts")
     denied(intake.request("$JS.API.STREAM.CREATE.CIVICGRID_DISPATCH",
                           stream_cfg("CIVICGRID_DISPATCH", "civicgrid.dispatch.>")),
            "intake may not create the dispatch stream")
+    denied(intake.request("$JS.API.STREAM.UPDATE.CIVICGRID_DEADLETTER",
+                          stream_cfg("CIVICGRID_DEADLETTER", "civicgrid.>")),
+           "intake may not change the dead-letter stream")
     denied(intake.request("$JS.API.STREAM.DELETE.CIVICGRID_INTAKE"), "intake may not delete streams")
     denied(intake.sub("civicgrid.patrol.>"), "intake may not subscribe to patrol facts")
 
-    # dispatch (stand-in): its stream and two tasks in two counties.
-    allowed(dispatch.request("$JS.API.STREAM.CREATE.CIVICGRID_DISPATCH",
-                             stream_cfg("CIVICGRID_DISPATCH", "civicgrid.dispatch.>")),
-            "dispatch creates CIVICGRID_DISPATCH")
+    # dispatch (stand-in): its stream, the existing dead-letter stream, two tasks in two counties.
+    get_or_create(dispatch, "CIVICGRID_DISPATCH", "civicgrid.dispatch.>", "dispatch")
+    get_or_create(dispatch, "CIVICGRID_DEADLETTER", "civicgrid.deadletter.>", "dispatch")
     for s in (task2, task3):
         st, ack = dispatch.request(s, b"task")
         check(st == "ok" and isinstance(ack, dict) and ack.get("stream") == "CIVICGRID_DISPATCH",
               f"dispatch publishes {s.split('.')[4]}'s task (got {st}: {ack})")
 
-    # intake consumes dispatch with a durable pull consumer (async-nats subject form).
-    cfg = {"durable_name": "intake-tasks", "name": "intake-tasks", "ack_policy": "explicit",
-           "deliver_policy": "all", "filter_subject": "civicgrid.dispatch.>"}
+    # intake consumes dispatch as run_consumer does: get_stream, get_or_create_consumer with
+    # filter_subjects (so the create subject carries no filter), pull, ack.
+    cfg = {"durable_name": "intake-task-status", "ack_policy": "explicit", "deliver_policy": "all",
+           "filter_subjects": ["civicgrid.dispatch.>"], "max_deliver": -1}
     allowed(intake.request("$JS.API.STREAM.INFO.CIVICGRID_DISPATCH"), "intake reads the dispatch stream info")
-    allowed(intake.request("$JS.API.CONSUMER.CREATE.CIVICGRID_DISPATCH.intake-tasks.civicgrid.dispatch.>",
-                           {"stream_name": "CIVICGRID_DISPATCH", "config": cfg}),
+    allowed(intake.request("$JS.API.CONSUMER.INFO.CIVICGRID_DISPATCH.intake-task-status"),
+            "intake looks up its consumer (not there yet)", expect_error=True)
+    allowed(intake.request("$JS.API.CONSUMER.CREATE.CIVICGRID_DISPATCH.intake-task-status",
+                           {"stream_name": "CIVICGRID_DISPATCH", "config": cfg, "action": "create"}),
             "intake creates its durable consumer on CIVICGRID_DISPATCH")
-    st, m = intake.fetch("CIVICGRID_DISPATCH", "intake-tasks")
+    st, m = intake.fetch("CIVICGRID_DISPATCH", "intake-task-status")
     if check(st == "msg" and m["subject"] == task2, f"intake pulls a message (got {st})"):
-        check(not intake.pub(m["reply"], b"+ACK"), f"intake acks it ({m['reply'].split('.')[:4]}...)")
+        check(not intake.pub(m["reply"], b"+ACK"), f"intake acks it ({'.'.join(m['reply'].split('.')[:4])}...)")
         pending = None
         for _ in range(20):
-            _, info = intake.request("$JS.API.CONSUMER.INFO.CIVICGRID_DISPATCH.intake-tasks")
+            _, info = intake.request("$JS.API.CONSUMER.INFO.CIVICGRID_DISPATCH.intake-task-status")
             pending = info.get("num_ack_pending") if isinstance(info, dict) else None
             if pending == 0:
                 break
             time.sleep(0.05)
         check(pending == 0, f"the ack took effect (ack pending {pending})")
+    st, m = intake.fetch("CIVICGRID_DISPATCH", "intake-task-status")
+    if check(st == "msg", f"intake pulls the next message (got {st})"):
+        check(not intake.pub(m["reply"], b"+TERM"), "intake terminates it after dead-lettering (+TERM)")
 
     # county 411602: its own region only.
     cc = {"durable_name": "county-411602", "name": "county-411602", "ack_policy": "explicit",
@@ -772,7 +826,8 @@ def _nats_scenarios(connect, port: int) -> None:
     denied(c2.request("$JS.API.CONSUMER.DURABLE.CREATE.CIVICGRID_DISPATCH.county-411602",
                       {"stream_name": "CIVICGRID_DISPATCH", "config": wide}),
            "county 411602 may not use the legacy DURABLE.CREATE form")
-    denied(c2.fetch("CIVICGRID_DISPATCH", "intake-tasks"), "county 411602 may not pull from intake's consumer")
+    denied(c2.fetch("CIVICGRID_DISPATCH", "intake-task-status"), "county 411602 may not pull from intake's consumer")
+    denied(c2.request("$JS.API.STREAM.INFO.CIVICGRID_DEADLETTER"), "county 411602 may not read the dead-letter stream")
     denied(c2.sub("civicgrid.>"), "county 411602 may not subscribe to civicgrid.>")
     denied(c2.sub("civicgrid.*.*.411600.411603.>"), "county 411602 may not subscribe to county 411603")
     denied(c2.sub("_INBOX.>"), "county 411602 may not read other users' replies (_INBOX.>)")
@@ -825,7 +880,9 @@ def cmd_dockerfile(root: str) -> None:
         check(pkg == "civicgrid-cli", f"crates/cli is package civicgrid-cli (got {pkg})")
         check("civicgrid" in bins, f"crates/cli builds the binary `civicgrid` (got {bins})")
         ws = tomllib.loads((root_p / "Cargo.toml").read_text()).get("workspace", {})
-        check("crates/cli" in ws.get("members", []), "crates/cli is a workspace member")
+        import fnmatch
+        check(any(fnmatch.fnmatch("crates/cli", m.rstrip("/")) for m in ws.get("members", [])),
+              "crates/cli is a workspace member (cargo build -p civicgrid-cli needs it)")
     else:
         print("  note  crates/cli/Cargo.toml does not exist yet: binary name not cross-checked")
     check((root_p / "Cargo.lock").exists(), "Cargo.lock exists (the build uses --locked)")
@@ -865,6 +922,7 @@ def main() -> int:
         "k8s-validate": lambda: cmd_k8s_validate(args[0], args[1:]),
         "crossref": lambda: cmd_crossref(args[0], args[1:]),
         "auth-fresh": lambda: cmd_auth_fresh(args[0]),
+        "code-drift": lambda: cmd_code_drift(args[0]),
         "emit-secret": lambda: cmd_emit_secret(args[0], args[1]),
         "nats-config": lambda: cmd_nats_config(args[0], args[1], args[2:]),
         "nats-perms": lambda: cmd_nats_perms(args[0], args[1]),

@@ -17,6 +17,7 @@ Usage:
     --emit-secret      print a Kubernetes Secret with a fresh random password for every
                        user instead of the config block (review it, then apply it).
     --namespace NS     namespace of that Secret (default: civicgrid).
+    --new-password     print one new random password (for a single new user) and exit.
     --county-shared-inbox
                        let county users subscribe to `_INBOX.>` (see below) instead of
                        their own `_INBOX_county-CODE.>` prefix.
@@ -33,6 +34,10 @@ Service `S` (one entry per service in SERVICES below):
              civicgrid.deadletter.S.>          its dead letters
              $JS.API.INFO
              $JS.API.STREAM.{CREATE,UPDATE,INFO}.CIVICGRID_S      manage its own stream
+             $JS.API.STREAM.{CREATE,INFO}.CIVICGRID_DEADLETTER   every service creates the
+                                               shared dead-letter stream if it is missing
+                                               (crates/kit bus::ensure_streams), but may
+                                               not change it
              for every stream C it consumes:
                $JS.API.STREAM.INFO.C
                $JS.API.CONSUMER.CREATE.C[.>]  $JS.API.CONSUMER.DURABLE.CREATE.C.*
@@ -93,6 +98,9 @@ import sys
 # centers may read all of them; a stream that does not exist yet costs nothing.
 STREAM_OWNERS = ("intake", "dispatch", "mediation", "patrol", "notify")
 
+# The stream on civicgrid.deadletter.> that every service creates if it is missing.
+DEADLETTER_STREAM = "CIVICGRID_DEADLETTER"
+
 # The services that are shipped and need a NATS user: name -> services whose streams it
 # consumes. Add a line here when a service is added (see "Adding a service" above).
 SERVICES: dict[str, tuple[str, ...]] = {
@@ -129,6 +137,8 @@ def service_permissions(name: str, consumes: tuple[str, ...]) -> tuple[list[str]
         f"$JS.API.STREAM.CREATE.{own}",
         f"$JS.API.STREAM.UPDATE.{own}",
         f"$JS.API.STREAM.INFO.{own}",
+        f"$JS.API.STREAM.CREATE.{DEADLETTER_STREAM}",
+        f"$JS.API.STREAM.INFO.{DEADLETTER_STREAM}",
     ]
     subscribe = ["_INBOX.>"]
     for source in consumes:
@@ -258,10 +268,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--emit-secret", action="store_true",
                         help="print a Kubernetes Secret with random passwords instead")
     parser.add_argument("--namespace", default="civicgrid", help="namespace of --emit-secret")
+    parser.add_argument("--new-password", action="store_true",
+                        help="print one new random password and exit")
     parser.add_argument("--county-shared-inbox", action="store_true",
                         help="county users subscribe to _INBOX.> instead of a private prefix")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     args = parser.parse_args(argv)
+    if args.new_password:
+        print(new_password())
+        return 0
 
     services = args.service or list(SERVICES)
     for s in services:

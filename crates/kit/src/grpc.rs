@@ -20,12 +20,16 @@ pub async fn bind(listen: &str) -> std::io::Result<(TcpListener, SocketAddr)> {
     Ok((listener, addr))
 }
 
-/// The reflection service over every civicgrid contract.
-pub fn reflection() -> Result<tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>, tonic_reflection::server::Error> {
+fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(civicgrid_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
+}
+
+/// Adds server reflection over every civicgrid contract to `routes`, in both the `v1` and the
+/// older `v1alpha` protocol (many grpcurl builds still ask for `v1alpha`).
+pub fn with_reflection(routes: Routes) -> Result<Routes, tonic_reflection::server::Error> {
+    Ok(routes.add_service(reflection_builder().build_v1()?).add_service(reflection_builder().build_v1alpha()?))
 }
 
 /// Serves `routes` on `listener` until `shutdown`, then lets in-flight calls finish.

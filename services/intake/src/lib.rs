@@ -147,9 +147,8 @@ impl Application {
             Duration::from_secs(2),
             shutdown.clone(),
         );
-        let reflection = kitgrpc::reflection().map_err(|e| Error::Serve(e.to_string()))?;
-        let routes = tonic::service::Routes::new(health)
-            .add_service(reflection)
+        let routes = kitgrpc::with_reflection(tonic::service::Routes::new(health))
+            .map_err(|e| Error::Serve(e.to_string()))?
             .add_service(IntakeServiceServer::with_interceptor(grpc::IntakeApi::new(store, clock), auth));
         tracing::info!(%addr, "intake serving gRPC");
         let served = kitgrpc::serve(listener, routes, shutdown.clone()).await;

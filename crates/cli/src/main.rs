@@ -1,0 +1,64 @@
+//! `civicgrid`: one binary for the whole suite.
+//!
+//! - `civicgrid up` starts everything on one machine (NATS, PostgreSQL, every service, a demo
+//!   city) and prints where it listens.
+//! - `civicgrid service <name>` runs one service, configured by `CIVICGRID__…` variables or a
+//!   TOML file; this is what containers run.
+//! - `civicgrid token` signs a bearer token for a role and region.
+
+mod demo;
+mod service;
+mod token;
+mod up;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "civicgrid", version, about = "civicgrid: municipal social-governance platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole suite on this machine, with a demo city.
+    Up(up::UpArgs),
+    /// Run one service (what a container runs).
+    Service {
+        /// The service: intake.
+        name: service::ServiceName,
+        /// A TOML configuration file (also `CIVICGRID_CONFIG`); environment variables override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Sign a bearer token (HS256) for testing and integration set-ups.
+    Token(token::TokenArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("civicgrid: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Up(args) => up::run(args).await,
+            Command::Service { name, config } => service::run(name, config.as_deref()).await,
+            Command::Token(args) => token::run(args),
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("civicgrid: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
