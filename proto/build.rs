@@ -2,23 +2,17 @@
 //! set for gRPC server reflection.
 use std::{env, path::PathBuf};
 
-const PROTOS: &[&str] = &[
-    "civicgrid/v1/common.proto",
-    "civicgrid/v1/intake.proto",
-    "civicgrid/v1/task_events.proto",
-];
+const PROTOS: &[&str] = &["civicgrid/v1/common.proto", "civicgrid/v1/intake.proto", "civicgrid/v1/task_events.proto"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     let fds = protox::compile(PROTOS, ["."])?;
-    std::fs::write(
-        out_dir.join("civicgrid_descriptor.bin"),
-        prost::Message::encode_to_vec(&fds),
-    )?;
-    tonic_prost_build::configure()
-        .build_server(true)
-        .build_client(true)
-        .compile_fds(fds)?;
+    std::fs::write(out_dir.join("civicgrid_descriptor.bin"), prost::Message::encode_to_vec(&fds))?;
+    // google.rpc.BadRequest: descriptors only (tonic-types has the Rust types), for reflection.
+    let rpc = protox::compile(["google/rpc/error_details.proto"], ["."])?;
+    std::fs::write(out_dir.join("google_rpc_descriptor.bin"), prost::Message::encode_to_vec(&rpc))?;
+    println!("cargo:rerun-if-changed=google");
+    tonic_prost_build::configure().build_server(true).build_client(true).compile_fds(fds)?;
     println!("cargo:rerun-if-changed=civicgrid");
     Ok(())
 }

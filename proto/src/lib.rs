@@ -11,3 +11,7 @@ pub mod v1 {
 
 /// The encoded `FileDescriptorSet` of all contracts, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("civicgrid_descriptor");
+
+/// The encoded `FileDescriptorSet` of `google.rpc.BadRequest`, so reflection clients can decode
+/// the details of `INVALID_ARGUMENT` answers.
+pub const GOOGLE_RPC_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("google_rpc_descriptor");

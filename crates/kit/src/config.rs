@@ -37,6 +37,7 @@ consumer_batch_size = 200
 max_deliver = 5
 ack_wait_secs = 30
 retry_backoff_ms = 1000
+inbox_retention_days = 14
 "#;
 
 /// Why settings could not be loaded.
@@ -179,6 +180,9 @@ pub struct BusSettings {
     pub ack_wait_secs: u64,
     /// Delay before a failed message is redelivered, in milliseconds (doubles each try).
     pub retry_backoff_ms: u64,
+    /// How long applied message ids are remembered, in days. A message redelivered later than
+    /// this (only by replaying a consumer by hand) would be applied again.
+    pub inbox_retention_days: u64,
 }
 
 /// Loads settings of type `T` from `defaults` (TOML), then `file` when given, then the
@@ -193,10 +197,7 @@ pub fn load<T: DeserializeOwned>(defaults: &str, file: Option<&Path>) -> Result<
         builder = builder.add_source(config::File::with_name(&path).required(true));
     }
     builder = builder.add_source(
-        config::Environment::with_prefix("CIVICGRID")
-            .prefix_separator("__")
-            .separator("__")
-            .try_parsing(true),
+        config::Environment::with_prefix("CIVICGRID").prefix_separator("__").separator("__").try_parsing(true),
     );
     Ok(builder.build()?.try_deserialize()?)
 }
@@ -204,7 +205,8 @@ pub fn load<T: DeserializeOwned>(defaults: &str, file: Option<&Path>) -> Result<
 /// Settings from TOML layers only (no file, no environment): for tests, which must not be
 /// steered by the variables of the shell that runs them.
 pub fn from_toml<T: DeserializeOwned>(layers: &[&str]) -> Result<T, ConfigError> {
-    let mut builder = config::Config::builder().add_source(config::File::from_str(COMMON_DEFAULTS, config::FileFormat::Toml));
+    let mut builder =
+        config::Config::builder().add_source(config::File::from_str(COMMON_DEFAULTS, config::FileFormat::Toml));
     for layer in layers {
         builder = builder.add_source(config::File::from_str(layer, config::FileFormat::Toml));
     }

@@ -37,7 +37,11 @@ fn is_identifier(name: &str) -> bool {
 pub async fn connect(settings: &DatabaseSettings, schema: &str) -> Result<PgPool, DbError> {
     let url = settings.require_url()?;
     if !is_identifier(schema) {
-        return Err(ConfigError::Invalid { key: "database.schema", reason: format!("`{schema}` is not a plain identifier") }.into());
+        return Err(ConfigError::Invalid {
+            key: "database.schema",
+            reason: format!("`{schema}` is not a plain identifier"),
+        }
+        .into());
     }
     let options = PgConnectOptions::from_str(url)
         .map_err(|e| ConfigError::Invalid { key: "database.url", reason: e.to_string() })?
@@ -61,7 +65,11 @@ pub fn migration(version: i64, description: &'static str, sql: &'static str) -> 
 /// Replicas starting at once are serialised by the migrator's advisory lock.
 pub async fn migrate(pool: &PgPool, schema: &str, migrations: Vec<Migration>) -> Result<(), DbError> {
     if !is_identifier(schema) {
-        return Err(ConfigError::Invalid { key: "database.schema", reason: format!("`{schema}` is not a plain identifier") }.into());
+        return Err(ConfigError::Invalid {
+            key: "database.schema",
+            reason: format!("`{schema}` is not a plain identifier"),
+        }
+        .into());
     }
     let mut migrator = Migrator::with_migrations(migrations);
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
@@ -81,7 +89,9 @@ pub async fn migrate(pool: &PgPool, schema: &str, migrations: Vec<Migration>) ->
 /// Creates database `name` on the server at `admin_url` unless it exists; returns its URL.
 pub async fn ensure_database(admin_url: &str, name: &str) -> Result<String, DbError> {
     if !is_identifier(name) {
-        return Err(ConfigError::Invalid { key: "database", reason: format!("`{name}` is not a plain identifier") }.into());
+        return Err(
+            ConfigError::Invalid { key: "database", reason: format!("`{name}` is not a plain identifier") }.into()
+        );
     }
     let options = PgConnectOptions::from_str(admin_url)
         .map_err(|e| ConfigError::Invalid { key: "database.url", reason: e.to_string() })?;
@@ -125,7 +135,9 @@ pub fn with_database(url: &str, name: &str) -> String {
 /// (idempotent), so the service can touch only its own schema. Returns the service's URL.
 pub async fn provision_service(db_url: &str, service: &str) -> Result<String, DbError> {
     if !is_identifier(service) {
-        return Err(ConfigError::Invalid { key: "service", reason: format!("`{service}` is not a plain identifier") }.into());
+        return Err(
+            ConfigError::Invalid { key: "service", reason: format!("`{service}` is not a plain identifier") }.into()
+        );
     }
     let options = PgConnectOptions::from_str(db_url)
         .map_err(|e| ConfigError::Invalid { key: "database.url", reason: e.to_string() })?;
@@ -140,8 +152,10 @@ pub async fn provision_service(db_url: &str, service: &str) -> Result<String, Db
         if !role_exists {
             conn.execute(sqlx::AssertSqlSafe(format!("CREATE ROLE \"{service}\" LOGIN"))).await?;
         }
-        conn.execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS \"{service}\" AUTHORIZATION \"{service}\"")))
-            .await?;
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "CREATE SCHEMA IF NOT EXISTS \"{service}\" AUTHORIZATION \"{service}\""
+        )))
+        .await?;
         Ok::<_, sqlx::Error>(())
     }
     .await;

@@ -23,6 +23,7 @@ pub async fn bind(listen: &str) -> std::io::Result<(TcpListener, SocketAddr)> {
 fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(civicgrid_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(civicgrid_proto::GOOGLE_RPC_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
 }
 
@@ -47,7 +48,10 @@ pub async fn serve(listener: TcpListener, routes: Routes, shutdown: Shutdown) ->
             span
         })
         .add_routes(routes)
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown.cancelled_owned())
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown.cancelled_owned(),
+        )
         .await
 }
 
@@ -62,10 +66,12 @@ pub enum Dependency {
 impl Dependency {
     async fn ready(&self) -> bool {
         match self {
-            Dependency::Postgres(pool) => tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(pool))
-                .await
-                .map(|r| r.is_ok())
-                .unwrap_or(false),
+            Dependency::Postgres(pool) => {
+                tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(pool))
+                    .await
+                    .map(|r| r.is_ok())
+                    .unwrap_or(false)
+            }
             Dependency::Nats(client) => client.connection_state() == async_nats::connection::State::Connected,
         }
     }
@@ -73,7 +79,13 @@ impl Dependency {
 
 /// Keeps the health status of `services` (and the server as a whole, `""`) in step with the
 /// readiness of `deps`, checked every `every`.
-pub fn spawn_readiness(reporter: HealthReporter, services: Vec<&'static str>, deps: Vec<Dependency>, every: Duration, shutdown: Shutdown) {
+pub fn spawn_readiness(
+    reporter: HealthReporter,
+    services: Vec<&'static str>,
+    deps: Vec<Dependency>,
+    every: Duration,
+    shutdown: Shutdown,
+) {
     tokio::spawn(async move {
         let mut last = None;
         loop {

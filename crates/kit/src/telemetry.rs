@@ -12,7 +12,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 use crate::config::TelemetrySettings;
 
@@ -48,15 +48,22 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> TelemetryGuard {
     let tracer = provider.tracer(format!("civicgrid-{service}"));
     opentelemetry::global::set_tracer_provider(provider.clone());
 
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&settings.log))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let otel = tracing_opentelemetry::layer().with_tracer(tracer);
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let filter = || {
+        EnvFilter::try_from_default_env()
+            .or_else(|_| EnvFilter::try_new(&settings.log))
+            .unwrap_or_else(|_| EnvFilter::new("info"))
+    };
+    // The log filter applies to the log output only: spans must exist (and carry trace
+    // context onto the bus) even when logs are quiet.
+    let otel =
+        tracing_opentelemetry::layer().with_tracer(tracer).with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+    let registry = tracing_subscriber::registry().with(otel);
     let _ = if settings.log_format == "json" {
-        registry.with(tracing_subscriber::fmt::layer().json()).try_init()
+        registry.with(tracing_subscriber::fmt::layer().json().with_filter(filter())).try_init()
     } else {
-        registry.with(tracing_subscriber::fmt::layer().with_target(true)).try_init()
+        // Colour only on a terminal: log files stay free of escape codes.
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        registry.with(tracing_subscriber::fmt::layer().with_target(true).with_ansi(ansi).with_filter(filter())).try_init()
     };
     if let Some(e) = export_error {
         tracing::error!(error = %e, "OTLP exporter could not be built; traces are not exported");

@@ -5,10 +5,7 @@ use prost_types::Timestamp;
 
 /// A protobuf timestamp for `at`.
 pub fn to_proto(at: DateTime<Utc>) -> Timestamp {
-    Timestamp {
-        seconds: at.timestamp(),
-        nanos: at.timestamp_subsec_nanos() as i32,
-    }
+    Timestamp { seconds: at.timestamp(), nanos: at.timestamp_subsec_nanos() as i32 }
 }
 
 /// The instant of a protobuf timestamp, or `None` when it is out of range.

@@ -12,6 +12,7 @@ pub const DEFAULTS: &str = r#"
 duplicate_radius_m = 50.0
 duplicate_window_hours = 72
 tracking_utc_offset = "+08:00"
+idempotency_retention_days = 7
 "#;
 
 /// All of intake's settings.
@@ -35,6 +36,8 @@ pub struct IntakeSettings {
     pub duplicate_window_hours: i64,
     /// The platform's time zone for tracking-number days, as a UTC offset like `+08:00`.
     pub tracking_utc_offset: String,
+    /// How long the answer to a `request_id` is kept for retries, in days.
+    pub idempotency_retention_days: i64,
 }
 
 impl IntakeSettings {

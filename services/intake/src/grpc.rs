@@ -71,7 +71,10 @@ fn check_scope(caller: &Principal, event: &Event) -> Result<(), Status> {
 
 #[tonic::async_trait]
 impl IntakeService for IntakeApi {
-    async fn submit_event(&self, request: Request<SubmitEventRequest>) -> Result<Response<SubmitEventResponse>, Status> {
+    async fn submit_event(
+        &self,
+        request: Request<SubmitEventRequest>,
+    ) -> Result<Response<SubmitEventResponse>, Status> {
         let caller = principal(&request)?;
         require(&caller, REPORTERS, "report events")?;
         let now = self.clock.now();
@@ -83,7 +86,10 @@ impl IntakeService for IntakeApi {
             v.into_result().err().unwrap_or_else(|| Status::invalid_argument("invalid request"))
         })?;
         if !region::contains(&caller.region_scope, &report.region) {
-            return Err(Status::permission_denied(format!("the location is outside the caller's region {}", caller.region_scope)));
+            return Err(Status::permission_denied(format!(
+                "the location is outside the caller's region {}",
+                caller.region_scope
+            )));
         }
         let answer = self.store.submit(&report, &caller, now).await.map_err(|e| store_status("submitting event", e))?;
         tracing::info!(event_id = %answer.event_id, tracking = %answer.tracking_number, merged = answer.merged, "report accepted");
@@ -93,7 +99,8 @@ impl IntakeService for IntakeApi {
     async fn get_event(&self, request: Request<GetEventRequest>) -> Result<Response<Event>, Status> {
         let caller = principal(&request)?;
         require(&caller, READERS, "read events")?;
-        let id = Uuid::parse_str(&request.get_ref().event_id).map_err(|_| invalid_field("event_id", "must be a UUID"))?;
+        let id =
+            Uuid::parse_str(&request.get_ref().event_id).map_err(|_| invalid_field("event_id", "must be a UUID"))?;
         let event = self
             .store
             .get_event(id)
@@ -104,7 +111,10 @@ impl IntakeService for IntakeApi {
         Ok(Response::new(event))
     }
 
-    async fn get_event_by_tracking_number(&self, request: Request<GetEventByTrackingNumberRequest>) -> Result<Response<Event>, Status> {
+    async fn get_event_by_tracking_number(
+        &self,
+        request: Request<GetEventByTrackingNumberRequest>,
+    ) -> Result<Response<Event>, Status> {
         let caller = principal(&request)?;
         let number = request.get_ref().tracking_number.trim();
         if !tracking::is_tracking_number(number) {
@@ -117,7 +127,8 @@ impl IntakeService for IntakeApi {
             .await
             .map_err(|e| store_status("finding event", e))?
             .ok_or_else(not_found)?;
-        let event = self.store.get_event(id).await.map_err(|e| store_status("reading event", e))?.ok_or_else(not_found)?;
+        let event =
+            self.store.get_event(id).await.map_err(|e| store_status("reading event", e))?.ok_or_else(not_found)?;
         // Whoever holds the tracking number may follow the event; scoped staff only in scope.
         if caller.role != Role::CitizenApp {
             check_scope(&caller, &event)?;
@@ -133,13 +144,17 @@ impl IntakeService for IntakeApi {
         let mut filter = ListFilter::default();
 
         // The caller's scope narrows every listing; a requested region must lie inside it.
-        let region_code = if req.region_code.is_empty() { caller.region_scope.clone() } else { req.region_code.clone() };
+        let region_code =
+            if req.region_code.is_empty() { caller.region_scope.clone() } else { req.region_code.clone() };
         if !region_code.is_empty() {
             match region::level(&region_code) {
                 Ok(level) => {
                     let inside = region::within(&region_code, &caller.region_scope);
                     if !inside {
-                        return Err(Status::permission_denied(format!("region {region_code} is outside the caller's region {}", caller.region_scope)));
+                        return Err(Status::permission_denied(format!(
+                            "region {region_code} is outside the caller's region {}",
+                            caller.region_scope
+                        )));
                     }
                     match level {
                         Level::City => filter.city = Some(region_code),
@@ -194,7 +209,8 @@ impl IntakeService for IntakeApi {
         }
         v.into_result()?;
 
-        let mut events = self.store.list_events(&filter, page_size + 1).await.map_err(|e| store_status("listing events", e))?;
+        let mut events =
+            self.store.list_events(&filter, page_size + 1).await.map_err(|e| store_status("listing events", e))?;
         let next_page_token = if events.len() as i64 > page_size {
             events.truncate(page_size as usize);
             events.last().and_then(|e| Uuid::parse_str(&e.id).ok()).map(encode_page_token).unwrap_or_default()

@@ -138,6 +138,12 @@ impl Application {
             settings.intake.duplicate_radius_m,
             chrono::Duration::hours(settings.intake.duplicate_window_hours),
         ));
+        let housekeeping = spawn_housekeeping(
+            store.clone(),
+            clock.clone(),
+            chrono::Duration::days(settings.intake.idempotency_retention_days.max(1)),
+            background.clone(),
+        );
         let auth = Authenticator::new(&common.auth);
         let (reporter, health) = tonic_health::server::health_reporter();
         kitgrpc::spawn_readiness(
@@ -156,8 +162,33 @@ impl Application {
         background.cancel();
         let _ = relay.await;
         let _ = consumer.await;
+        let _ = housekeeping.await;
         let _ = client.flush().await;
         pool.close().await;
         served.map_err(|e| Error::Serve(e.to_string()))
     }
+}
+
+/// Runs [`store::Store::housekeeping`] at start and every ten minutes until `stop`.
+fn spawn_housekeeping(
+    store: Arc<store::Store>,
+    clock: Clock,
+    keep_answers: chrono::Duration,
+    stop: Shutdown,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match store.housekeeping(clock.now(), keep_answers).await {
+                Ok((answers, sequences)) if answers + sequences as u64 > 0 => {
+                    tracing::info!(answers, sequences, "housekeeping: forgot old answers, dropped old tracking sequences")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    })
 }

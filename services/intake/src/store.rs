@@ -9,7 +9,7 @@ use civicgrid_kit::{
     time::to_proto,
 };
 use civicgrid_proto::v1::{
-    Event, EventMerged, EventReport, EventReported, EventSource, EventStatus, EventStatusChange, GeoPoint, Location,
+    Event, EventMerged, EventReport, EventReported, EventStatus, EventStatusChange, GeoPoint, Location,
     RegionPath, SubmitEventResponse, TaskEvent, TaskStatus,
 };
 use prost::Message;
@@ -97,7 +97,12 @@ const EVENT_COLUMNS: &str = "id, tracking_number, source, item_code, city, count
 
 impl EventRow {
     fn region(&self) -> RegionPath {
-        RegionPath { city: self.city.clone(), county: self.county.clone(), township: self.township.clone(), village: self.village.clone() }
+        RegionPath {
+            city: self.city.clone(),
+            county: self.county.clone(),
+            township: self.township.clone(),
+            village: self.village.clone(),
+        }
     }
 
     fn into_event(self, reports: Vec<EventReport>, history: Vec<EventStatusChange>) -> Event {
@@ -167,7 +172,14 @@ struct HistoryRow {
 
 impl Store {
     /// A store over `pool`.
-    pub fn new(pool: PgPool, cipher: PiiCipher, signal: OutboxSignal, offset: FixedOffset, radius_m: f64, window: Duration) -> Self {
+    pub fn new(
+        pool: PgPool,
+        cipher: PiiCipher,
+        signal: OutboxSignal,
+        offset: FixedOffset,
+        radius_m: f64,
+        window: Duration,
+    ) -> Self {
         Store { pool, cipher, signal, offset, radius_m, window, sequences: Mutex::new(HashSet::new()) }
     }
 
@@ -198,7 +210,12 @@ impl Store {
 
     /// Records a report: a new event, or an additional report of an open duplicate. Returns
     /// the first answer again for a repeated `(caller, request_id)`.
-    pub async fn submit(&self, report: &NewReport, caller: &Principal, now: DateTime<Utc>) -> Result<SubmitEventResponse, StoreError> {
+    pub async fn submit(
+        &self,
+        report: &NewReport,
+        caller: &Principal,
+        now: DateTime<Utc>,
+    ) -> Result<SubmitEventResponse, StoreError> {
         let day = tracking::day_of(now, self.offset);
         let sequence = tracking::sequence_name(&report.region.county, &day)
             .ok_or_else(|| StoreError::Corrupt("county code is not digits".into()))?;
@@ -250,14 +267,21 @@ impl Store {
 
         let response = match duplicate {
             Some(event_id) => {
-                let (tracking_number, report_count, version, city, county, township, village): (String, i32, i64, String, String, String, String) =
-                    sqlx::query_as(
-                        "UPDATE events SET report_count = report_count + 1, version = version + 1 WHERE id = $1 \
+                let (tracking_number, report_count, version, city, county, township, village): (
+                    String,
+                    i32,
+                    i64,
+                    String,
+                    String,
+                    String,
+                    String,
+                ) = sqlx::query_as(
+                    "UPDATE events SET report_count = report_count + 1, version = version + 1 WHERE id = $1 \
                          RETURNING tracking_number, report_count, version, city, county, township, village",
-                    )
-                    .bind(event_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                )
+                .bind(event_id)
+                .fetch_one(&mut *tx)
+                .await?;
                 self.insert_report(&mut tx, report_id, event_id, report, reporter_id, now).await?;
                 let region = RegionPath { city, county, township, village };
                 let merged = EventMerged {
@@ -269,7 +293,8 @@ impl Store {
                     region: Some(region.clone()),
                     actor: Some(caller.actor()),
                 };
-                let envelope = Envelope::new(bus::subject(SERVICE, "event-merged", &region), "EventMerged", event_id, &merged);
+                let envelope =
+                    Envelope::new(bus::subject(SERVICE, "event-merged", &region), "EventMerged", event_id, &merged);
                 bus::enqueue(&mut tx, SERVICE, &envelope, now).await?;
                 SubmitEventResponse {
                     event_id: event_id.to_string(),
@@ -332,8 +357,16 @@ impl Store {
                 .await?;
                 self.insert_report(&mut tx, report_id, event_id, report, reporter_id, now).await?;
                 let region = row.region();
-                let reported = EventReported { event: Some(row.into_event(vec![first_report], vec![])), actor: Some(caller.actor()) };
-                let envelope = Envelope::new(bus::subject(SERVICE, "event-reported", &region), "EventReported", event_id, &reported);
+                let reported = EventReported {
+                    event: Some(row.into_event(vec![first_report], vec![])),
+                    actor: Some(caller.actor()),
+                };
+                let envelope = Envelope::new(
+                    bus::subject(SERVICE, "event-reported", &region),
+                    "EventReported",
+                    event_id,
+                    &reported,
+                );
                 bus::enqueue(&mut tx, SERVICE, &envelope, now).await?;
                 SubmitEventResponse {
                     event_id: event_id.to_string(),
@@ -357,16 +390,24 @@ impl Store {
     }
 
     async fn previous_answer(&self, caller: &str, request_id: &str) -> Result<SubmitEventResponse, StoreError> {
-        let stored: Option<Option<Vec<u8>>> = sqlx::query_scalar("SELECT response FROM submissions WHERE caller = $1 AND request_id = $2")
-            .bind(caller)
-            .bind(request_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        let bytes = stored.flatten().ok_or_else(|| StoreError::Corrupt(format!("no stored answer for request {request_id}")))?;
+        let stored: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar("SELECT response FROM submissions WHERE caller = $1 AND request_id = $2")
+                .bind(caller)
+                .bind(request_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let bytes = stored
+            .flatten()
+            .ok_or_else(|| StoreError::Corrupt(format!("no stored answer for request {request_id}")))?;
         SubmitEventResponse::decode(bytes.as_slice()).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
-    async fn find_duplicate(&self, tx: &mut PgConnection, report: &NewReport, now: DateTime<Utc>) -> Result<Option<Uuid>, StoreError> {
+    async fn find_duplicate(
+        &self,
+        tx: &mut PgConnection,
+        report: &NewReport,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Uuid>, StoreError> {
         if report.point.is_none() && report.grid_code.is_none() {
             return Ok(None);
         }
@@ -422,10 +463,41 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets idempotency answers older than `keep_answers` and drops the tracking sequences
+    /// of days before yesterday (local time), so neither grows without bound.
+    pub async fn housekeeping(&self, now: DateTime<Utc>, keep_answers: Duration) -> Result<(u64, usize), StoreError> {
+        let forgotten = sqlx::query("DELETE FROM submissions WHERE created_at < $1")
+            .bind(now - keep_answers)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        let yesterday = tracking::day_of(now - Duration::days(1), self.offset);
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind = 'S' AND n.nspname = current_schema() AND c.relname LIKE 'tracking\\_%'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut dropped = 0;
+        for name in names {
+            let Some((county, day)) = name.strip_prefix("tracking_").and_then(|r| r.split_once('_')) else { continue };
+            // Days compare as strings (yyyymmdd); the name is rebuilt from digits only.
+            if day < yesterday.as_str()
+                && let Some(safe) = tracking::sequence_name(county, day)
+            {
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP SEQUENCE IF EXISTS {safe}"))).execute(&self.pool).await?;
+                dropped += 1;
+            }
+        }
+        Ok((forgotten, dropped))
+    }
+
     /// One event with its reports and status history.
     pub async fn get_event(&self, id: Uuid) -> Result<Option<Event>, StoreError> {
         let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1");
-        let Some(row) = sqlx::query_as::<_, EventRow>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await? else {
+        let Some(row) =
+            sqlx::query_as::<_, EventRow>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?
+        else {
             return Ok(None);
         };
         let reports: Vec<ReportRow> = sqlx::query_as(
@@ -435,11 +507,12 @@ impl Store {
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        let history: Vec<HistoryRow> =
-            sqlx::query_as("SELECT status, fact, task_id, department_id, at FROM status_history WHERE event_id = $1 ORDER BY seq")
-                .bind(id)
-                .fetch_all(&self.pool)
-                .await?;
+        let history: Vec<HistoryRow> = sqlx::query_as(
+            "SELECT status, fact, task_id, department_id, at FROM status_history WHERE event_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
         let history = history
             .into_iter()
             .map(|h| EventStatusChange {
@@ -521,11 +594,12 @@ pub async fn apply_task_event(tx: &mut PgConnection, fact: &TaskEvent) -> Result
     .execute(&mut *tx)
     .await?;
     // The lead task decides the public status; without a known lead task, any task does.
-    let other_lead: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM event_tasks WHERE event_id = $1 AND lead AND task_id <> $2)")
-        .bind(event_id)
-        .bind(&fact.task_id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let other_lead: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM event_tasks WHERE event_id = $1 AND lead AND task_id <> $2)")
+            .bind(event_id)
+            .bind(&fact.task_id)
+            .fetch_one(&mut *tx)
+            .await?;
     if !fact.lead && other_lead {
         return Ok(TaskApply::Applied);
     }
@@ -560,9 +634,4 @@ pub enum TaskApply {
     Stale,
     /// No such event in intake.
     UnknownEvent,
-}
-
-/// The first source of an event, for logs.
-pub fn source_name(source: i16) -> &'static str {
-    EventSource::try_from(source as i32).map(|s| s.as_str_name()).unwrap_or("UNKNOWN")
 }

@@ -27,14 +27,26 @@ pub enum HandleError {
     /// Will never succeed (undecodable, unknown type, impossible content): dead-letter now.
     #[error("permanent: {0}")]
     Permanent(String),
-    /// May succeed later (database busy, a dependency missing): retry with backoff.
+    /// May succeed later (a dependency missing, a conflict): retried with backoff, and
+    /// dead-lettered after `bus.max_deliver` deliveries.
     #[error("transient: {0}")]
     Transient(String),
+    /// The consumer's own infrastructure is down (the database unreachable): retried with
+    /// backoff for as long as it takes, never dead-lettered, since the message itself is fine.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<sqlx::Error> for HandleError {
     fn from(e: sqlx::Error) -> Self {
-        HandleError::Transient(e.to_string())
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => HandleError::Unavailable(e.to_string()),
+            _ => HandleError::Transient(e.to_string()),
+        }
     }
 }
 
@@ -93,6 +105,7 @@ pub async fn run_consumer<H: Handler>(
     };
     let settings = settings.clone();
     Ok(tokio::spawn(async move {
+        let mut waited = false;
         let consumer = loop {
             let attempt = async {
                 let stream = js.get_stream(&spec.stream).await.map_err(|e| e.to_string())?;
@@ -101,7 +114,13 @@ pub async fn run_consumer<H: Handler>(
             match attempt.await {
                 Ok(c) => break c,
                 Err(e) => {
-                    tracing::info!(stream = %spec.stream, error = %e, "waiting for stream to consume from");
+                    // Said once at info (the producer may simply not be deployed yet), then quietly.
+                    if waited {
+                        tracing::debug!(stream = %spec.stream, error = %e, "still waiting for stream");
+                    } else {
+                        tracing::info!(stream = %spec.stream, error = %e, "waiting for stream to consume from");
+                        waited = true;
+                    }
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
                         _ = shutdown.cancelled() => return,
@@ -126,7 +145,13 @@ impl<H: Handler> Runner<H> {
     async fn run(&self, consumer: jetstream::consumer::Consumer<pull::Config>, shutdown: Shutdown) {
         let batch = self.settings.consumer_batch_size.max(1);
         'outer: loop {
-            let messages = match consumer.stream().max_messages_per_batch(batch).heartbeat(Duration::from_secs(5)).messages().await {
+            let messages = match consumer
+                .stream()
+                .max_messages_per_batch(batch)
+                .heartbeat(Duration::from_secs(5))
+                .messages()
+                .await
+            {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::warn!(error = %e, durable = %self.spec.durable, "consumer stream failed; retrying");
@@ -236,6 +261,11 @@ impl<H: Handler> Runner<H> {
                 tracing::warn!(%reason, delivered = inc.delivered, ?delay, "message failed; will retry");
                 let _ = m.ack_with(AckKind::Nak(Some(delay))).await;
             }
+            Err(HandleError::Unavailable(reason)) => {
+                let delay = self.retry_delay(inc.delivered).min(Duration::from_secs(30));
+                tracing::warn!(%reason, ?delay, "database unavailable; message kept for redelivery");
+                let _ = m.ack_with(AckKind::Nak(Some(delay))).await;
+            }
         }
     }
 
@@ -249,7 +279,11 @@ impl<H: Handler> Runner<H> {
     async fn dead_letter(&self, m: &jetstream::Message, inc: &Incoming, reason: &str) {
         tracing::error!(subject = %inc.subject, %reason, "dead-lettering message");
         let mut headers = inc.headers.clone();
-        let dlq_id = format!("dlq-{}-{}", self.spec.durable, inc.message_id().map(str::to_owned).unwrap_or_else(|| inc.stream_sequence.to_string()));
+        let dlq_id = format!(
+            "dlq-{}-{}",
+            self.spec.durable,
+            inc.message_id().map(str::to_owned).unwrap_or_else(|| inc.stream_sequence.to_string())
+        );
         headers.insert(envelope::NATS_MSG_ID.into(), dlq_id);
         headers.insert(envelope::DLQ_REASON.into(), reason.replace(['\r', '\n'], " "));
         headers.insert(envelope::DLQ_SUBJECT.into(), inc.subject.clone());
@@ -275,5 +309,19 @@ impl<H: Handler> Runner<H> {
                 let _ = m.ack_with(AckKind::Nak(Some(self.retry_delay(inc.delivered)))).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_never_a_reason_to_dead_letter() {
+        assert!(matches!(HandleError::from(sqlx::Error::PoolTimedOut), HandleError::Unavailable(_)));
+        assert!(matches!(HandleError::from(sqlx::Error::PoolClosed), HandleError::Unavailable(_)));
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert!(matches!(HandleError::from(sqlx::Error::Io(io)), HandleError::Unavailable(_)));
+        assert!(matches!(HandleError::from(sqlx::Error::RowNotFound), HandleError::Transient(_)));
     }
 }

@@ -57,26 +57,32 @@ pub fn deadletter_subject(service: &str, consumer: &str) -> String {
     format!("civicgrid.deadletter.{service}.{consumer}")
 }
 
-/// Connects to NATS with the configured URL and credentials; reconnects forever.
+/// Connects to NATS with the configured URL and credentials, trying for up to 30 s (a service
+/// may start before its NATS server); once connected, the client reconnects forever.
 pub async fn connect(settings: &NatsSettings, name: &str) -> Result<async_nats::Client, BusError> {
     let url = settings.require_url()?;
-    let mut options = async_nats::ConnectOptions::new()
-        .name(format!("civicgrid-{name}"))
-        .retry_on_initial_connect()
-        .connection_timeout(Duration::from_secs(5));
-    if let Some(file) = &settings.credentials_file {
-        options = options
-            .credentials_file(file)
-            .await
-            .map_err(|e| crate::config::ConfigError::Invalid { key: "nats.credentials_file", reason: e.to_string() })?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut options =
+            async_nats::ConnectOptions::new().name(format!("civicgrid-{name}")).connection_timeout(Duration::from_secs(5));
+        if let Some(file) = &settings.credentials_file {
+            options = options.credentials_file(file).await.map_err(|e| crate::config::ConfigError::Invalid {
+                key: "nats.credentials_file",
+                reason: e.to_string(),
+            })?;
+        }
+        if let (Some(user), Some(password)) = (&settings.user, &settings.password) {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        match options.connect(url).await {
+            Ok(client) => return Ok(client),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::info!(%url, error = %e, "NATS not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
-    if let (Some(user), Some(password)) = (&settings.user, &settings.password) {
-        options = options.user_and_password(user.clone(), password.clone());
-    }
-    let client = tokio::time::timeout(Duration::from_secs(30), options.connect(url))
-        .await
-        .map_err(|_| BusError::JetStream(format!("no NATS server answered at {url} within 30 s")))??;
-    Ok(client)
 }
 
 /// Creates (or leaves as it is) the stream of `service` and the dead-letter stream.
@@ -103,12 +109,14 @@ pub async fn ensure_streams(js: &jetstream::Context, service: &str, settings: &N
             ..base
         },
     ];
-    for config in wanted {
-        let name = config.name.clone();
-        js.get_or_create_stream(config)
-            .await
-            .map_err(|e| BusError::JetStream(format!("stream {name}: {e}")))?;
-    }
+    let [own, deadletter] = wanted;
+    // The service owns its stream, so changed settings (retention, replicas) are applied; the
+    // shared dead-letter stream is only created, never changed by one service.
+    let name = own.name.clone();
+    js.create_or_update_stream(own).await.map_err(|e| BusError::JetStream(format!("stream {name}: {e}")))?;
+    js.get_or_create_stream(deadletter)
+        .await
+        .map_err(|e| BusError::JetStream(format!("stream {DEADLETTER_STREAM}: {e}")))?;
     Ok(())
 }
 

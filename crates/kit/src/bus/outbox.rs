@@ -6,7 +6,8 @@
 //! acks awaited concurrently, and marks the acknowledged rows in one `UPDATE`. A crash before
 //! the mark republishes the rows, and JetStream drops the repeat by `Nats-Msg-Id`; a crash
 //! before the commit loses nothing because the rows stay. Published rows are deleted after
-//! `bus.outbox_retention_secs`.
+//! `bus.outbox_retention_secs`; the relay also forgets inbox ids after
+//! `bus.inbox_retention_days`.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -32,7 +33,12 @@ impl OutboxSignal {
 }
 
 /// Writes `envelope` to the outbox inside the caller's transaction and returns its `ce-id`.
-pub async fn enqueue(conn: &mut PgConnection, service: &str, envelope: &Envelope, at: DateTime<Utc>) -> Result<Uuid, sqlx::Error> {
+pub async fn enqueue(
+    conn: &mut PgConnection,
+    service: &str,
+    envelope: &Envelope,
+    at: DateTime<Utc>,
+) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
     let headers = envelope.headers(service, id, at);
     sqlx::query("INSERT INTO outbox (id, subject, headers, payload) VALUES ($1, $2, $3, $4)")
@@ -93,10 +99,7 @@ pub async fn relay_once(pool: &PgPool, js: &jetstream::Context, batch: i64) -> R
         }
     }
     if !acked.is_empty() {
-        sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
-            .bind(&acked)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)").bind(&acked).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     match first_error {
@@ -131,6 +134,13 @@ pub async fn purge_published(pool: &PgPool, retention: Duration) -> Result<u64, 
     Ok(done.rows_affected())
 }
 
+/// Forgets applied message ids older than the retention period.
+pub async fn purge_inbox(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
+    let cutoff = Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(14));
+    let done = sqlx::query("DELETE FROM inbox WHERE applied_at < $1").bind(cutoff).execute(pool).await?;
+    Ok(done.rows_affected())
+}
+
 /// Rows not yet published (for health and metrics).
 pub async fn pending_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetch_one(pool).await
@@ -147,6 +157,7 @@ pub fn spawn_relay(
     let batch = settings.relay_batch_size.max(1);
     let poll = Duration::from_millis(settings.relay_poll_ms.max(10));
     let retention = Duration::from_secs(settings.outbox_retention_secs);
+    let inbox_retention = Duration::from_secs(settings.inbox_retention_days * 86_400);
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         let mut last_purge = tokio::time::Instant::now();
@@ -176,6 +187,9 @@ pub fn spawn_relay(
                 if let Err(e) = purge_published(&pool, retention).await {
                     tracing::warn!(error = %e, "outbox purge failed");
                 }
+                if let Err(e) = purge_inbox(&pool, inbox_retention).await {
+                    tracing::warn!(error = %e, "inbox purge failed");
+                }
             }
             let wait = if failed {
                 backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -191,10 +205,4 @@ pub fn spawn_relay(
         }
         tracing::info!("outbox relay stopped");
     })
-}
-
-/// Creates the streams of `service` for a test, panicking on failure.
-#[doc(hidden)]
-pub async fn ensure_streams_for_test(js: &jetstream::Context, service: &str, settings: &crate::config::NatsSettings) {
-    super::ensure_streams(js, service, settings).await.expect("streams");
 }

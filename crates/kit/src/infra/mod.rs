@@ -155,7 +155,10 @@ impl FileLock {
         // SAFETY: the descriptor is valid for the life of `file`.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
         if rc != 0 {
-            return Err(InfraError::Io { context: format!("locking {}", path.display()), source: io::Error::last_os_error() });
+            return Err(InfraError::Io {
+                context: format!("locking {}", path.display()),
+                source: io::Error::last_os_error(),
+            });
         }
         Ok(FileLock(file))
     }
@@ -172,7 +175,7 @@ impl Drop for FileLock {
 /// Starts a shell that kills `pid` (and removes `cleanup`, if given) once process `parent`
 /// is gone, so a server never outlives the test or supervisor that started it, even after
 /// SIGKILL.
-pub(crate) fn spawn_watchdog(parent: u32, pid: u32, cleanup: Option<&Path>) {
+pub fn spawn_watchdog(parent: u32, pid: u32, cleanup: Option<&Path>) {
     let rm = cleanup.map(|p| format!("; rm -rf '{}'", p.display())).unwrap_or_default();
     let script = format!(
         "while kill -0 {parent} 2>/dev/null && kill -0 {pid} 2>/dev/null; do sleep 1; done; \

@@ -156,7 +156,10 @@ impl NatsServer {
                 }
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(InfraError::Start { what: "nats-server", reason: format!("not ready after 20 s:\n{}", tail(&self.log_file(), 15)) });
+                return Err(InfraError::Start {
+                    what: "nats-server",
+                    reason: format!("not ready after 20 s:\n{}", tail(&self.log_file(), 15)),
+                });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

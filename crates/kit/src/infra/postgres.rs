@@ -54,7 +54,12 @@ fn embedded_bin_dir(pkg: &Path) -> PathBuf {
 
 fn usable(dir: &Path) -> bool {
     ["initdb", "postgres"].iter().all(|b| {
-        Command::new(dir.join(b)).arg("--version").stdin(Stdio::null()).output().map(|o| o.status.success()).unwrap_or(false)
+        Command::new(dir.join(b))
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
     })
 }
 
@@ -120,7 +125,8 @@ pub fn data_dir_for(wanted: &Path) -> PathBuf {
         return abs;
     }
     // FNV-1a: stable across runs and builds, unlike the std hasher.
-    let hash = abs.to_string_lossy().bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
+    let hash =
+        abs.to_string_lossy().bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
     PathBuf::from(format!("/var/tmp/civicgrid-postgres-{hash:016x}"))
 }
 
@@ -191,7 +197,10 @@ impl PostgresServer {
             if !reachable_by_others(dir) {
                 return Err(InfraError::Start {
                     what: "PostgreSQL",
-                    reason: format!("{} is not reachable by user nobody; use a data directory outside private folders", dir.display()),
+                    reason: format!(
+                        "{} is not reachable by user nobody; use a data directory outside private folders",
+                        dir.display()
+                    ),
                 });
             }
             chown_recursive(dir, uid, gid).map_err(io_err(format!("chown {}", dir.display())))?;
@@ -209,7 +218,11 @@ impl PostgresServer {
         if !out.status.success() {
             return Err(InfraError::Start {
                 what: "PostgreSQL",
-                reason: format!("initdb failed: {}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout)),
+                reason: format!(
+                    "initdb failed: {}{}",
+                    String::from_utf8_lossy(&out.stderr),
+                    String::from_utf8_lossy(&out.stdout)
+                ),
             });
         }
         Ok(())
@@ -247,14 +260,20 @@ impl PostgresServer {
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
-                return Err(InfraError::Start { what: "PostgreSQL", reason: format!("exited with {status}:\n{}", tail(&self.log_file(), 15)) });
+                return Err(InfraError::Start {
+                    what: "PostgreSQL",
+                    reason: format!("exited with {status}:\n{}", tail(&self.log_file(), 15)),
+                });
             }
             use sqlx::Connection;
             if sqlx::PgConnection::connect(&self.url()).await.is_ok() {
                 return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(InfraError::Start { what: "PostgreSQL", reason: format!("not ready after 30 s:\n{}", tail(&self.log_file(), 15)) });
+                return Err(InfraError::Start {
+                    what: "PostgreSQL",
+                    reason: format!("not ready after 30 s:\n{}", tail(&self.log_file(), 15)),
+                });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

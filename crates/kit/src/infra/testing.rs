@@ -75,11 +75,8 @@ async fn start_shared() -> Result<SharedPostgres, InfraError> {
         .await
         .map_err(|e| InfraError::Missing(e.to_string()))??;
     // Not a TempDir: the cluster lives as long as the process and the watchdog removes it.
-    let dir = tempfile::Builder::new()
-        .prefix("civicgrid-test-pg-")
-        .tempdir_in("/tmp")
-        .map_err(io_err("temp dir"))?
-        .keep();
+    let dir =
+        tempfile::Builder::new().prefix("civicgrid-test-pg-").tempdir_in("/tmp").map_err(io_err("temp dir"))?.keep();
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).map_err(io_err("chmod temp dir"))?;

@@ -39,6 +39,7 @@ fn bus_settings() -> BusSettings {
         max_deliver: 3,
         ack_wait_secs: 5,
         retry_backoff_ms: 50,
+        inbox_retention_days: 14,
     }
 }
 
@@ -65,7 +66,7 @@ async fn setup() -> Setup {
     .expect("migrations");
     let client = async_nats::connect(nats.url()).await.expect("connect");
     let js = jetstream::new(client);
-    bus::outbox::ensure_streams_for_test(&js, SERVICE, &nats_settings(nats.url())).await;
+    bus::ensure_streams(&js, SERVICE, &nats_settings(nats.url())).await.expect("streams");
     Setup { nats, pool, js }
 }
 
@@ -77,7 +78,8 @@ async fn enqueue_n(pool: &PgPool, n: usize, tag: &str) {
     let mut tx = pool.begin().await.unwrap();
     for i in 0..n {
         let event = TaskEvent { task_id: format!("{tag}-{i}"), ..Default::default() };
-        let env = Envelope::new(bus::subject(SERVICE, "task-assigned", &region()), "TaskEvent", format!("{tag}-{i}"), &event);
+        let env =
+            Envelope::new(bus::subject(SERVICE, "task-assigned", &region()), "TaskEvent", format!("{tag}-{i}"), &event);
         bus::enqueue(&mut tx, SERVICE, &env, chrono::Utc::now()).await.unwrap();
     }
     tx.commit().await.unwrap();
@@ -129,10 +131,12 @@ async fn outbox_survives_relay_restart_and_nats_restart_without_loss_or_duplicat
 
     // A relay that crashed after publishing but before marking republishes; JetStream drops
     // the repeats by Nats-Msg-Id.
-    sqlx::query("UPDATE outbox SET published_at = NULL WHERE seq IN (SELECT seq FROM outbox ORDER BY seq DESC LIMIT 10)")
-        .execute(&s.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE outbox SET published_at = NULL WHERE seq IN (SELECT seq FROM outbox ORDER BY seq DESC LIMIT 10)",
+    )
+    .execute(&s.pool)
+    .await
+    .unwrap();
     signal.wake();
     wait_for("republished rows marked", || async { bus::outbox::pending_count(&s.pool).await.unwrap() == 0 }).await;
     assert_eq!(stream_count(&s.js, &stream).await, 100, "no duplicate reached the stream");
@@ -140,14 +144,13 @@ async fn outbox_survives_relay_restart_and_nats_restart_without_loss_or_duplicat
     relay.await.unwrap();
 
     // Every message carries the CloudEvents headers.
-    let consumer = s
-        .js
-        .get_stream(&stream)
-        .await
-        .unwrap()
-        .create_consumer(jetstream::consumer::pull::Config::default())
-        .await
-        .unwrap();
+    let consumer =
+        s.js.get_stream(&stream)
+            .await
+            .unwrap()
+            .create_consumer(jetstream::consumer::pull::Config::default())
+            .await
+            .unwrap();
     let mut batch = consumer.fetch().max_messages(100).messages().await.unwrap();
     let mut ids = std::collections::HashSet::new();
     while let Some(Ok(m)) = batch.next().await {
@@ -204,9 +207,8 @@ async fn inbox_applies_a_redelivered_message_once_and_dead_letters_poison() {
         durable: "recorder".into(),
         filter_subjects: vec![format!("civicgrid.{SERVICE}.task-assigned.>")],
     };
-    let handle = bus::run_consumer(s.pool.clone(), s.js.clone(), spec, Recorder, &bus_settings(), stop.clone())
-        .await
-        .unwrap();
+    let handle =
+        bus::run_consumer(s.pool.clone(), s.js.clone(), spec, Recorder, &bus_settings(), stop.clone()).await.unwrap();
 
     let good = TaskEvent { task_id: "t-1".into(), ..Default::default() }.encode_to_vec();
     // The same fact twice (a publisher retry outside the duplicate window): one effect.
@@ -216,27 +218,25 @@ async fn inbox_applies_a_redelivered_message_once_and_dead_letters_poison() {
     publish_raw(&s.js, "fact-2", "m-3", vec![0xff, 0xff, 0xff, 0xff]).await;
     let flaky = TaskEvent { task_id: "flaky-1".into(), ..Default::default() }.encode_to_vec();
     publish_raw(&s.js, "fact-3", "m-4", flaky).await;
-    publish_raw(&s.js, "fact-4", "m-5", TaskEvent { task_id: "t-2".into(), ..Default::default() }.encode_to_vec()).await;
+    publish_raw(&s.js, "fact-4", "m-5", TaskEvent { task_id: "t-2".into(), ..Default::default() }.encode_to_vec())
+        .await;
 
     wait_for("two dead letters", || async { stream_count(&s.js, bus::DEADLETTER_STREAM).await == 2 }).await;
     wait_for("good messages applied", || async {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM applied").fetch_one(&s.pool).await.unwrap() >= 2
     })
     .await;
-    let rows: Vec<(String, String)> = sqlx::query_as("SELECT message_id, task_id FROM applied ORDER BY task_id")
-        .fetch_all(&s.pool)
-        .await
-        .unwrap();
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT message_id, task_id FROM applied ORDER BY task_id").fetch_all(&s.pool).await.unwrap();
     assert_eq!(rows, vec![("fact-1".to_string(), "t-1".to_string()), ("fact-4".to_string(), "t-2".to_string())]);
 
-    let dlq = s
-        .js
-        .get_stream(bus::DEADLETTER_STREAM)
-        .await
-        .unwrap()
-        .create_consumer(jetstream::consumer::pull::Config::default())
-        .await
-        .unwrap();
+    let dlq =
+        s.js.get_stream(bus::DEADLETTER_STREAM)
+            .await
+            .unwrap()
+            .create_consumer(jetstream::consumer::pull::Config::default())
+            .await
+            .unwrap();
     let mut batch = dlq.fetch().max_messages(10).messages().await.unwrap();
     let mut reasons = std::collections::HashMap::new();
     while let Some(Ok(m)) = batch.next().await {

@@ -127,7 +127,7 @@ pub fn validate(req: &SubmitEventRequest, now: DateTime<Utc>) -> Result<NewRepor
     }
     for (i, url) in req.evidence_urls.iter().enumerate() {
         let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
-        if !scheme_ok || url.len() > 500 || url.contains(char::is_whitespace) {
+        if !scheme_ok || chars(url) > 500 || url.contains(char::is_whitespace) {
             bad(&format!("evidence_urls[{i}]"), "must be an http(s) URL of at most 500 characters");
         }
     }
@@ -157,7 +157,9 @@ pub fn validate(req: &SubmitEventRequest, now: DateTime<Utc>) -> Result<NewRepor
     } else {
         match normalize_phone(&reporter.phone) {
             Some(p) => phone = p,
-            None => bad("reporter.phone", "must be an 11-digit mainland mobile number starting with 1, e.g. 13812345678"),
+            None => {
+                bad("reporter.phone", "must be an 11-digit mainland mobile number starting with 1, e.g. 13812345678")
+            }
         }
     }
 
@@ -205,7 +207,9 @@ mod tests {
             description: "井盖缺失，路人易跌落".into(),
             evidence_urls: vec!["https://img.example.org/a.jpg".into()],
             occurred_at: None,
-            reporter: Some(Reporter { name: "张三".into(), phone: "138 1234 5678".into(), account_id: "acc-1".into() }),
+            reporter: Some(Reporter {
+                name: "张三".into(), phone: "138 1234 5678".into(), account_id: "acc-1".into()
+            }),
         }
     }
 

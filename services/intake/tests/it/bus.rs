@@ -9,7 +9,12 @@ use prost::Message;
 use crate::helpers::{TestApp, eventually, report, spawn_app};
 
 fn region() -> RegionPath {
-    RegionPath { city: "411600".into(), county: "411602".into(), township: "411602001".into(), village: "411602001001".into() }
+    RegionPath {
+        city: "411600".into(),
+        county: "411602".into(),
+        township: "411602001".into(),
+        village: "411602001001".into(),
+    }
 }
 
 /// Publishes a task fact the way dispatch does (ce-id and Nats-Msg-Id headers).
@@ -73,10 +78,17 @@ async fn task_facts_update_public_status_once_in_order_and_poison_is_dead_letter
     publish_fact(&app.js, "f-1-late", "n-3", &fact(&id, "task-assigned", TaskStatus::Assigned, 1)).await;
     // Poison: undecodable, and a fact about an event intake never saw.
     publish_bytes(&app.js, "f-bad", "n-4", "task-assigned", vec![0xde, 0xad, 0xbe, 0xef]).await;
-    publish_fact(&app.js, "f-ghost", "n-5", &fact(&uuid::Uuid::now_v7().to_string(), "task-assigned", TaskStatus::Assigned, 1)).await;
+    publish_fact(
+        &app.js,
+        "f-ghost",
+        "n-5",
+        &fact(&uuid::Uuid::now_v7().to_string(), "task-assigned", TaskStatus::Assigned, 1),
+    )
+    .await;
 
     let dead = app.wait_messages(bus::DEADLETTER_STREAM, 2).await;
-    let reasons: Vec<(String, String)> = dead.iter().map(|m| (m.headers["ce-id"].clone(), m.headers["civicgrid-dlq-reason"].clone())).collect();
+    let reasons: Vec<(String, String)> =
+        dead.iter().map(|m| (m.headers["ce-id"].clone(), m.headers["civicgrid-dlq-reason"].clone())).collect();
     assert!(dead.iter().all(|m| m.subject == "civicgrid.deadletter.intake.intake-task-status"));
     assert!(reasons.iter().any(|(id, r)| id == "f-bad" && r.contains("undecodable")), "{reasons:?}");
     assert!(reasons.iter().any(|(id, r)| id == "f-ghost" && r.contains("unknown event")), "{reasons:?}");
@@ -93,7 +105,10 @@ async fn task_facts_update_public_status_once_in_order_and_poison_is_dead_letter
     let facts: Vec<&str> = event.history.iter().map(|h| h.fact.as_str()).collect();
     assert_eq!(facts, ["task-assigned", "task-signed"], "each fact applied once, the late one ignored");
     let db = app.db().await;
-    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox WHERE consumer = 'intake-task-status'").fetch_one(&db).await.unwrap();
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox WHERE consumer = 'intake-task-status'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
     assert_eq!(applied, 3, "f-1, f-2 and f-1-late recorded; the repeat of f-2 was skipped");
 
     // Closing goes all the way through.
@@ -101,7 +116,10 @@ async fn task_facts_update_public_status_once_in_order_and_poison_is_dead_letter
     eventually("closed", || {
         let mut c = client.clone();
         let id = id.clone();
-        async move { c.get_event(GetEventRequest { event_id: id }).await.unwrap().into_inner().status == EventStatus::Closed as i32 }
+        async move {
+            c.get_event(GetEventRequest { event_id: id }).await.unwrap().into_inner().status
+                == EventStatus::Closed as i32
+        }
     })
     .await;
     app.stop().await;
@@ -120,7 +138,8 @@ async fn events_accepted_while_nats_is_down_are_published_when_it_returns() {
         client.submit_event(report(&format!("outage-{i:04}"), "01.02.003", 32.0 + i as f64, 114.0)).await.unwrap();
     }
     let db = app.db().await;
-    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetch_one(&db).await.unwrap();
+    let pending: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetch_one(&db).await.unwrap();
     assert_eq!(pending, 5);
 
     app.nats.restart().await.expect("restart nats");
@@ -142,7 +161,8 @@ async fn shutdown_flushes_the_outbox() {
     let js = app.js.clone();
     app.shutdown.cancel();
     app.handle.await.unwrap().unwrap();
-    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetch_one(&db).await.unwrap();
+    let pending: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetch_one(&db).await.unwrap();
     assert_eq!(pending, 0);
     let count = js.get_stream("CIVICGRID_INTAKE").await.unwrap().info().await.unwrap().state.messages;
     assert_eq!(count, 20);

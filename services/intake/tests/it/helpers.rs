@@ -32,11 +32,12 @@ pub async fn spawn_app_with(extra: &str) -> TestApp {
     let db_url = testing::database().await.expect("database");
     let base = format!(
         "[nats]\nurl = \"{}\"\n[database]\nurl = \"{db_url}\"\nmax_connections = 30\n[grpc]\nlisten = \"127.0.0.1:0\"\n\
-         [telemetry]\nlog = \"warn\"\n[bus]\nrelay_poll_ms = 100\nretry_backoff_ms = 50\nmax_deliver = 3\n[intake]\npii_key = \"{}\"\n",
+         [telemetry]\nlog = \"error\"\n[bus]\nrelay_poll_ms = 100\nretry_backoff_ms = 50\nmax_deliver = 3\n[intake]\npii_key = \"{}\"\n",
         nats.url(),
         PiiCipher::generate_key()
     );
-    let settings: Settings = civicgrid_kit::config::from_toml(&[civicgrid_intake::config::DEFAULTS, &base, extra]).expect("settings");
+    let settings: Settings =
+        civicgrid_kit::config::from_toml(&[civicgrid_intake::config::DEFAULTS, &base, extra]).expect("settings");
     // Spans (and so trace context on the bus) exist only with the subscriber installed.
     static TELEMETRY: std::sync::OnceLock<civicgrid_kit::telemetry::TelemetryGuard> = std::sync::OnceLock::new();
     TELEMETRY.get_or_init(|| civicgrid_kit::telemetry::init("intake-test", &settings.common.telemetry));
@@ -69,7 +70,10 @@ impl TestApp {
             return vec![];
         }
         let consumer = s
-            .create_consumer(jetstream::consumer::pull::Config { ack_policy: jetstream::consumer::AckPolicy::None, ..Default::default() })
+            .create_consumer(jetstream::consumer::pull::Config {
+                ack_policy: jetstream::consumer::AckPolicy::None,
+                ..Default::default()
+            })
             .await
             .expect("consumer");
         let mut out = Vec::new();
@@ -118,7 +122,9 @@ pub fn report(request_id: &str, item: &str, lat: f64, lng: f64) -> SubmitEventRe
         description: "井盖缺失，夜间行人易跌落".into(),
         evidence_urls: vec!["https://img.example.org/manhole.jpg".into()],
         occurred_at: None,
-        reporter: Some(Reporter { name: "张三".into(), phone: "13812345678".into(), account_id: "app-user-1".into() }),
+        reporter: Some(Reporter {
+            name: "张三".into(), phone: "13812345678".into(), account_id: "app-user-1".into()
+        }),
     }
 }
 

@@ -26,7 +26,15 @@ async fn invalid_requests_name_every_wrong_field() {
     let fields: Vec<String> = field_violations(&status).into_iter().map(|(f, _)| f).collect();
     assert_eq!(
         fields,
-        ["request_id", "source", "item_code", "location.grid_code", "location.point.latitude", "description", "reporter.phone"]
+        [
+            "request_id",
+            "source",
+            "item_code",
+            "location.grid_code",
+            "location.point.latitude",
+            "description",
+            "reporter.phone"
+        ]
     );
 
     let status = client.submit_event(SubmitEventRequest::default()).await.unwrap_err();
@@ -38,7 +46,12 @@ async fn invalid_requests_name_every_wrong_field() {
     let status = client.get_event(GetEventRequest { event_id: uuid::Uuid::now_v7().to_string() }).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
     let status = client
-        .list_events(ListEventsRequest { page_size: 501, page_token: "%%".into(), region_code: "12".into(), ..Default::default() })
+        .list_events(ListEventsRequest {
+            page_size: 501,
+            page_token: "%%".into(),
+            region_code: "12".into(),
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     let fields: Vec<String> = field_violations(&status).into_iter().map(|(f, _)| f).collect();
@@ -192,7 +205,8 @@ async fn events_are_found_by_id_tracking_number_and_filtered_listing_with_pages(
     let mut client = app.client.clone();
     let mut ids = Vec::new();
     for i in 0..5 {
-        let a = client.submit_event(report(&format!("list-{i:04}"), "01.02.003", 32.0 + i as f64, 114.0)).await.unwrap();
+        let a =
+            client.submit_event(report(&format!("list-{i:04}"), "01.02.003", 32.0 + i as f64, 114.0)).await.unwrap();
         ids.push(a.into_inner());
     }
     let mut elsewhere = report("list-other", "04.04.004", 32.98, 114.02);
@@ -200,7 +214,9 @@ async fn events_are_found_by_id_tracking_number_and_filtered_listing_with_pages(
     client.submit_event(elsewhere).await.unwrap();
 
     let by_number = client
-        .get_event_by_tracking_number(GetEventByTrackingNumberRequest { tracking_number: ids[2].tracking_number.clone() })
+        .get_event_by_tracking_number(GetEventByTrackingNumberRequest {
+            tracking_number: ids[2].tracking_number.clone(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -215,7 +231,12 @@ async fn events_are_found_by_id_tracking_number_and_filtered_listing_with_pages(
     let mut pages = 0;
     loop {
         let page = client
-            .list_events(ListEventsRequest { region_code: "411602".into(), page_size: 2, page_token: token.clone(), ..Default::default() })
+            .list_events(ListEventsRequest {
+                region_code: "411602".into(),
+                page_size: 2,
+                page_token: token.clone(),
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();
@@ -238,7 +259,35 @@ async fn events_are_found_by_id_tracking_number_and_filtered_listing_with_pages(
         .into_inner();
     assert_eq!(other.events.len(), 1);
     assert_eq!(other.events[0].location.as_ref().unwrap().region.as_ref().unwrap().county, "411603");
-    let city = client.list_events(ListEventsRequest { region_code: "411600".into(), ..Default::default() }).await.unwrap();
+    let city =
+        client.list_events(ListEventsRequest { region_code: "411600".into(), ..Default::default() }).await.unwrap();
     assert_eq!(city.into_inner().events.len(), 6);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn housekeeping_forgets_old_answers_and_drops_old_tracking_sequences() {
+    let app = spawn_app().await;
+    let mut client = app.client.clone();
+    client.submit_event(report("house-0001", "01.02.003", 32.98, 114.02)).await.unwrap();
+    let db = app.db().await;
+    let store = civicgrid_intake::store::Store::new(
+        db.clone(),
+        civicgrid_intake::pii::PiiCipher::from_base64(&civicgrid_intake::pii::PiiCipher::generate_key()).unwrap(),
+        civicgrid_kit::bus::OutboxSignal::default(),
+        chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        50.0,
+        chrono::Duration::hours(72),
+    );
+    // Today nothing is old enough.
+    assert_eq!(store.housekeeping(chrono::Utc::now(), chrono::Duration::days(7)).await.unwrap(), (0, 0));
+    // Eight days on, the answer and the sequence of that day are gone; retrying then is a new report.
+    let later = chrono::Utc::now() + chrono::Duration::days(8);
+    assert_eq!(store.housekeeping(later, chrono::Duration::days(7)).await.unwrap(), (1, 1));
+    let sequences: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_class WHERE relkind = 'S' AND relname LIKE 'tracking%'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(sequences, 0);
     app.stop().await;
 }

@@ -1,0 +1,228 @@
+//! Raw baselines measured in the same run: the disk's fsync rate, PostgreSQL committing one
+//! small row per transaction, and JetStream acknowledging published messages.
+
+use std::{
+    io::{Seek, SeekFrom, Write},
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result};
+use async_nats::jetstream::{self, message::PublishMessage, stream};
+use hdrhistogram::Histogram;
+use sqlx::{Connection, Executor, PgConnection};
+use uuid::Uuid;
+
+use crate::stats::{self, Errors};
+
+/// What a closed-loop phase produced.
+pub struct Closed {
+    /// Operations that succeeded.
+    pub ok: u64,
+    /// Seconds from the first start to the deadline (or the last completion, if later).
+    pub secs: f64,
+    /// Latency of each successful operation.
+    pub hist: Histogram<u64>,
+    /// Failures.
+    pub errors: Errors,
+}
+
+impl Closed {
+    /// Successful operations per second.
+    pub fn rate(&self) -> f64 {
+        stats::per_sec(self.ok, self.secs)
+    }
+}
+
+/// Bytes that do not compress, so the payload costs what its length says.
+pub fn payload(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// One thread writing 4 KiB at the same offset of a file in `dir` and `fdatasync`ing it, for
+/// `duration`: the rate at which the disk makes a write durable, the ceiling of any commit that
+/// waits for its own flush.
+pub fn disk_fsync(dir: &Path, duration: Duration) -> Result<Closed> {
+    let path = dir.join("civicgrid-bench-fsync.probe");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    let block = payload(4096, 7);
+    file.write_all(&block)?;
+    file.sync_all()?;
+    let mut hist = stats::histogram();
+    let start = Instant::now();
+    let mut ok = 0u64;
+    while start.elapsed() < duration {
+        let t = Instant::now();
+        file.seek(SeekFrom::Start(0))?;
+        file.write_all(&block)?;
+        file.sync_data()?;
+        stats::record(&mut hist, t.elapsed());
+        ok += 1;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    drop(file);
+    let _ = std::fs::remove_file(&path);
+    Ok(Closed { ok, secs, hist, errors: Errors::default() })
+}
+
+/// `concurrency` connections, each looping `BEGIN; INSERT one row with a 500-byte payload;
+/// COMMIT` for `duration`.
+pub async fn raw_postgres(db_url: &str, concurrency: usize, duration: Duration) -> Result<Closed> {
+    let mut setup = PgConnection::connect(db_url).await.context("connecting to the bench database")?;
+    setup
+        .execute("CREATE TABLE IF NOT EXISTS bench_rows (id uuid PRIMARY KEY, payload bytea NOT NULL)")
+        .await
+        .context("creating bench_rows")?;
+    setup.close().await.ok();
+    let mut conns = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        conns.push(PgConnection::connect(db_url).await.context("opening a baseline connection")?);
+    }
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::with_capacity(concurrency);
+    for (w, mut conn) in conns.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            let body = payload(500, w as u64 + 1);
+            let mut hist = stats::histogram();
+            let mut errors = Errors::default();
+            let mut ok = 0u64;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let result = async {
+                    let mut tx = conn.begin().await?;
+                    sqlx::query("INSERT INTO bench_rows (id, payload) VALUES ($1, $2)")
+                        .bind(Uuid::now_v7())
+                        .bind(&body[..])
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await
+                }
+                .await;
+                match result {
+                    Ok(()) => {
+                        ok += 1;
+                        stats::record(&mut hist, t.elapsed());
+                    }
+                    Err(e) => errors.add("database", e),
+                }
+            }
+            conn.close().await.ok();
+            (ok, hist, errors, Instant::now())
+        }));
+    }
+    collect(tasks, start, duration).await
+}
+
+async fn collect(
+    tasks: Vec<tokio::task::JoinHandle<(u64, Histogram<u64>, Errors, Instant)>>,
+    start: Instant,
+    duration: Duration,
+) -> Result<Closed> {
+    let mut total = Closed { ok: 0, secs: duration.as_secs_f64(), hist: stats::histogram(), errors: Errors::default() };
+    let mut last = start + duration;
+    for t in tasks {
+        let (ok, hist, errors, done) = t.await.context("a worker panicked")?;
+        total.ok += ok;
+        total.hist.add(&hist).ok();
+        total.errors.merge(errors);
+        last = last.max(done);
+    }
+    // Operations that started before the deadline and finished after it count in full.
+    total.secs = last.duration_since(start).as_secs_f64();
+    Ok(total)
+}
+
+/// A JetStream baseline stream: file storage, the duplicate window intake's stream has, on a
+/// subject of its own. Deleted by [`BenchStream::delete`].
+pub struct BenchStream {
+    js: jetstream::Context,
+    name: String,
+    subject: String,
+}
+
+impl BenchStream {
+    /// Creates the stream.
+    pub async fn create(nats_url: &str, duplicate_window: Duration, max_age: Duration) -> Result<BenchStream> {
+        let client = async_nats::connect(nats_url).await.context("connecting to NATS")?;
+        let js = jetstream::new(client);
+        let suffix = Uuid::now_v7().simple().to_string()[..12].to_string();
+        let name = format!("CIVICGRID_BENCH_{}", suffix.to_ascii_uppercase());
+        let subject = format!("civicgrid.bench.{suffix}.raw");
+        js.create_stream(stream::Config {
+            name: name.clone(),
+            subjects: vec![format!("civicgrid.bench.{suffix}.>")],
+            description: Some("civicgrid-bench raw JetStream baseline (deleted after the run)".into()),
+            storage: stream::StorageType::File,
+            retention: stream::RetentionPolicy::Limits,
+            max_age,
+            duplicate_window,
+            num_replicas: 1,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("creating stream {name}: {e}"))?;
+        Ok(BenchStream { js, name, subject })
+    }
+
+    /// `window` publishers on one connection, each publishing a 500-byte message with a
+    /// `Nats-Msg-Id` and awaiting its ack, for `duration`: `window` publishes are in flight.
+    pub async fn publish_loop(&self, window: usize, duration: Duration) -> Result<Closed> {
+        let start = Instant::now();
+        let deadline = start + duration;
+        let mut tasks = Vec::with_capacity(window);
+        for w in 0..window {
+            let js = self.js.clone();
+            let subject = self.subject.clone();
+            tasks.push(tokio::spawn(async move {
+                let body = bytes::Bytes::from(payload(500, 1000 + w as u64));
+                let mut hist = stats::histogram();
+                let mut errors = Errors::default();
+                let mut ok = 0u64;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let message = PublishMessage::build().payload(body.clone()).message_id(Uuid::now_v7().to_string());
+                    match js.send_publish(subject.clone(), message).await {
+                        Ok(ack) => match ack.await {
+                            Ok(ack) if !ack.duplicate => {
+                                ok += 1;
+                                stats::record(&mut hist, t.elapsed());
+                            }
+                            Ok(_) => errors.add("duplicate", "a unique message id was taken for a duplicate"),
+                            Err(e) => errors.add("ack", e),
+                        },
+                        Err(e) => errors.add("publish", e),
+                    }
+                }
+                (ok, hist, errors, Instant::now())
+            }));
+        }
+        collect(tasks, start, duration).await
+    }
+
+    /// Messages in the stream and their average size in bytes.
+    pub async fn average_size(&self) -> Option<f64> {
+        let mut s = self.js.get_stream(&self.name).await.ok()?;
+        let info = s.info().await.ok()?;
+        (info.state.messages > 0).then(|| info.state.bytes as f64 / info.state.messages as f64)
+    }
+
+    /// Deletes the stream.
+    pub async fn delete(self) {
+        let _ = self.js.delete_stream(&self.name).await;
+    }
+}

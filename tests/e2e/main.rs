@@ -1,0 +1,5 @@
+//! End-to-end tests: the suite as `civicgrid up` runs it, reached only through gRPC (grpcurl
+//! and a tonic client) and NATS.
+
+mod faults;
+mod tour;

