@@ -79,6 +79,31 @@ pub fn disk_fsync(dir: &Path, duration: Duration) -> Result<Closed> {
     Ok(Closed { ok, secs, hist, errors: Errors::default() })
 }
 
+/// `threads` threads, each doing what [`disk_fsync`] does on a file of its own: whether the
+/// disk completes flushes in parallel (then several independent logs, e.g. several streams,
+/// would each get the single-thread rate).
+pub fn disk_fsync_parallel(dir: &Path, threads: usize, duration: Duration) -> Result<Closed> {
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let dir = dir.join(format!("civicgrid-bench-fsync-{i}"));
+            std::thread::spawn(move || -> Result<Closed> {
+                std::fs::create_dir_all(&dir)?;
+                let r = disk_fsync(&dir, duration);
+                let _ = std::fs::remove_dir_all(&dir);
+                r
+            })
+        })
+        .collect();
+    let mut total = Closed { ok: 0, secs: 0.0, hist: stats::histogram(), errors: Errors::default() };
+    for h in handles {
+        let r = h.join().map_err(|_| anyhow::anyhow!("an fsync thread panicked"))??;
+        total.ok += r.ok;
+        total.secs = total.secs.max(r.secs);
+        total.hist.add(&r.hist).ok();
+    }
+    Ok(total)
+}
+
 /// `concurrency` connections, each looping `BEGIN; INSERT one row with a 500-byte payload;
 /// COMMIT` for `duration`.
 pub async fn raw_postgres(db_url: &str, concurrency: usize, duration: Duration) -> Result<Closed> {
@@ -147,47 +172,56 @@ async fn collect(
     Ok(total)
 }
 
-/// A JetStream baseline stream: file storage, the duplicate window intake's stream has, on a
-/// subject of its own. Deleted by [`BenchStream::delete`].
-pub struct BenchStream {
+/// JetStream baseline streams: file storage, the duplicate window intake's stream has, each on
+/// a subject of its own. Deleted by [`BenchStreams::delete`].
+pub struct BenchStreams {
     js: jetstream::Context,
-    name: String,
-    subject: String,
+    /// (name, subject) of each stream.
+    streams: Vec<(String, String)>,
 }
 
-impl BenchStream {
-    /// Creates the stream.
-    pub async fn create(nats_url: &str, duplicate_window: Duration, max_age: Duration) -> Result<BenchStream> {
+impl BenchStreams {
+    /// Creates `count` streams.
+    pub async fn create(
+        nats_url: &str,
+        count: usize,
+        duplicate_window: Duration,
+        max_age: Duration,
+    ) -> Result<BenchStreams> {
         let client = async_nats::connect(nats_url).await.context("connecting to NATS")?;
         let js = jetstream::new(client);
-        let suffix = Uuid::now_v7().simple().to_string()[..12].to_string();
-        let name = format!("CIVICGRID_BENCH_{}", suffix.to_ascii_uppercase());
-        let subject = format!("civicgrid.bench.{suffix}.raw");
-        js.create_stream(stream::Config {
-            name: name.clone(),
-            subjects: vec![format!("civicgrid.bench.{suffix}.>")],
-            description: Some("civicgrid-bench raw JetStream baseline (deleted after the run)".into()),
-            storage: stream::StorageType::File,
-            retention: stream::RetentionPolicy::Limits,
-            max_age,
-            duplicate_window,
-            num_replicas: 1,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("creating stream {name}: {e}"))?;
-        Ok(BenchStream { js, name, subject })
+        let mut streams = Vec::with_capacity(count);
+        for _ in 0..count.max(1) {
+            let suffix = Uuid::now_v7().simple().to_string()[20..].to_string();
+            let name = format!("CIVICGRID_BENCH_{}", suffix.to_ascii_uppercase());
+            js.create_stream(stream::Config {
+                name: name.clone(),
+                subjects: vec![format!("civicgrid.bench.{suffix}.>")],
+                description: Some("civicgrid-bench raw JetStream baseline (deleted after the run)".into()),
+                storage: stream::StorageType::File,
+                retention: stream::RetentionPolicy::Limits,
+                max_age,
+                duplicate_window,
+                num_replicas: 1,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("creating stream {name}: {e}"))?;
+            streams.push((name, format!("civicgrid.bench.{suffix}.raw")));
+        }
+        Ok(BenchStreams { js, streams })
     }
 
-    /// `window` publishers on one connection, each publishing a 500-byte message with a
-    /// `Nats-Msg-Id` and awaiting its ack, for `duration`: `window` publishes are in flight.
+    /// `window` publishers on one connection, spread over the streams, each publishing a
+    /// 500-byte message with a `Nats-Msg-Id` and awaiting its ack, for `duration`: `window`
+    /// publishes are in flight.
     pub async fn publish_loop(&self, window: usize, duration: Duration) -> Result<Closed> {
         let start = Instant::now();
         let deadline = start + duration;
         let mut tasks = Vec::with_capacity(window);
         for w in 0..window {
             let js = self.js.clone();
-            let subject = self.subject.clone();
+            let subject = self.streams[w % self.streams.len()].1.clone();
             tasks.push(tokio::spawn(async move {
                 let body = bytes::Bytes::from(payload(500, 1000 + w as u64));
                 let mut hist = stats::histogram();
@@ -214,15 +248,22 @@ impl BenchStream {
         collect(tasks, start, duration).await
     }
 
-    /// Messages in the stream and their average size in bytes.
+    /// Average stored size of the messages, in bytes.
     pub async fn average_size(&self) -> Option<f64> {
-        let mut s = self.js.get_stream(&self.name).await.ok()?;
-        let info = s.info().await.ok()?;
-        (info.state.messages > 0).then(|| info.state.bytes as f64 / info.state.messages as f64)
+        let (mut messages, mut bytes) = (0u64, 0u64);
+        for (name, _) in &self.streams {
+            let mut s = self.js.get_stream(name).await.ok()?;
+            let info = s.info().await.ok()?;
+            messages += info.state.messages;
+            bytes += info.state.bytes;
+        }
+        (messages > 0).then(|| bytes as f64 / messages as f64)
     }
 
-    /// Deletes the stream.
+    /// Deletes the streams.
     pub async fn delete(self) {
-        let _ = self.js.delete_stream(&self.name).await;
+        for (name, _) in &self.streams {
+            let _ = self.js.delete_stream(name).await;
+        }
     }
 }

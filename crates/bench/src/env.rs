@@ -38,6 +38,8 @@ pub struct Env {
     pub pg_pid: Option<u32>,
     /// True when the bench started nats-server (it is then a child of this process).
     pub nats_managed: bool,
+    /// The nats-server binary, when the bench started one.
+    pub nats_binary: Option<PathBuf>,
     nats: Option<Managed<NatsServer>>,
     pg: Option<Managed<PostgresServer>>,
     created_db_on_external: bool,
@@ -60,6 +62,7 @@ impl Env {
     /// Uses the configured servers or starts managed ones, and creates a fresh database.
     pub async fn start(max_connections: u32) -> Result<Env> {
         let run = uuid::Uuid::now_v7().simple().to_string();
+        let mut nats_binary = None;
         let (nats_url, nats_desc, nats) = match env_url("CIVICGRID__NATS__URL") {
             Some(url) => (url.clone(), format!("external, CIVICGRID__NATS__URL={url}"), None),
             None => {
@@ -79,6 +82,7 @@ impl Env {
                     version_line(&binary),
                     dir.path().display()
                 );
+                nats_binary = Some(binary);
                 (server.url(), desc, Some(Managed { server, dir }))
             }
         };
@@ -129,6 +133,7 @@ impl Env {
             data_fs_dir,
             pg_pid,
             nats_managed: nats.is_some(),
+            nats_binary,
             created_db_on_external: pg.is_none(),
             nats,
             pg,
@@ -226,4 +231,56 @@ pub fn filesystem_of(path: &Path) -> String {
         .max_by_key(|(len, _)| *len)
         .map(|(_, d)| d)
         .unwrap_or_else(|| "?".into())
+}
+
+/// A second, throw-away nats-server with another `sync_interval`, for a reference figure.
+pub struct ScratchNats {
+    server: NatsServer,
+    _dir: tempfile::TempDir,
+}
+
+impl ScratchNats {
+    /// Starts `binary` with `sync_interval` in a temporary directory.
+    pub async fn start(binary: &Path, sync_interval: &str) -> Result<ScratchNats> {
+        let dir = tempfile::Builder::new().prefix("civicgrid-bench-nats-ref-").tempdir().context("nats temp dir")?;
+        let server = NatsServer::start(NatsOptions {
+            binary: binary.to_path_buf(),
+            dir: dir.path().to_path_buf(),
+            port: None,
+            sync_interval: sync_interval.into(),
+        })
+        .await?;
+        Ok(ScratchNats { server, _dir: dir })
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// Stops it and removes its data.
+    pub async fn stop(mut self) {
+        tokio::task::spawn_blocking(move || {
+            self.server.stop();
+            drop(self);
+        })
+        .await
+        .ok();
+    }
+}
+
+/// The share of the machine's CPU that is busy over `window`, from `/proc/stat`: load from
+/// other programs makes every figure of the run lower.
+pub async fn background_busy_pct(window: std::time::Duration) -> Option<f64> {
+    fn read() -> Option<(u64, u64)> {
+        let text = std::fs::read_to_string("/proc/stat").ok()?;
+        let v: Vec<u64> = text.lines().next()?.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+        let total: u64 = v.iter().take(8).sum();
+        Some((total, v.get(3)? + v.get(4)?))
+    }
+    let a = read()?;
+    tokio::time::sleep(window).await;
+    let b = read()?;
+    let total = b.0.checked_sub(a.0)? as f64;
+    (total > 0.0).then(|| 100.0 * (total - b.1.saturating_sub(a.1) as f64) / total)
 }

@@ -106,9 +106,11 @@ fn field(name: &str, value: impl std::fmt::Display) {
 /// Figures the summary needs.
 #[derive(Default)]
 struct Figures {
+    background_busy: Option<f64>,
     disk: Option<Closed>,
+    disk_parallel: Option<(usize, Closed)>,
     pg: Option<(Closed, Usage, String)>,
-    js: Vec<(u32, Closed, Usage)>,
+    js: Vec<(String, Closed, Usage)>,
     js_size: Option<f64>,
     closed: Option<ClosedFigures>,
     open: Option<intake::OpenLoop>,
@@ -145,7 +147,19 @@ async fn run_intake(args: IntakeArgs) -> Result<ExitCode> {
     field("postgres", &env.pg_desc);
     field("database", &env.db_name);
     field("data file system", env::filesystem_of(&env.data_fs_dir));
-    let result = measure(&args, &env).await;
+    let busy = env::background_busy_pct(Duration::from_secs(2)).await;
+    if let Some(b) = busy {
+        field("background load", format!("{b:.0}% of the machine busy before the run (should be near 0)"));
+        if b > 10.0 {
+            println!(
+                "   WARNING: other programs are using the machine; every figure below will be lower than on a quiet machine"
+            );
+        }
+    }
+    let result = measure(&args, &env).await.map(|(mut f, addr)| {
+        f.background_busy = busy;
+        (f, addr)
+    });
     env.stop().await;
     let (figures, intake_addr) = result?;
     Ok(summary(&args, &machine, &command, &figures, &intake_addr))
@@ -163,6 +177,13 @@ async fn measure(args: &IntakeArgs, env: &Env) -> Result<(Figures, String)> {
     field("fdatasync/s", rate(disk.rate()));
     field("latency", Latency::of(&disk.hist).line());
     f.disk = Some(disk);
+    let threads = 4;
+    let dir = env.data_fs_dir.clone();
+    let parallel =
+        tokio::task::spawn_blocking(move || baseline::disk_fsync_parallel(&dir, threads, Duration::from_secs(2)))
+            .await??;
+    field(&format!("{threads} threads, own files"), format!("{} fdatasync/s in total", rate(parallel.rate())));
+    f.disk_parallel = Some((threads, parallel));
 
     if !args.skip_baselines {
         heading(&format!(
@@ -187,29 +208,56 @@ async fn measure(args: &IntakeArgs, env: &Env) -> Result<(Figures, String)> {
         // The stream settings every service's stream gets (intake's included).
         let common: civicgrid_kit::config::CommonSettings = civicgrid_kit::config::from_toml(&[])?;
         let nats = &common.nats;
-        let stream = baseline::BenchStream::create(
-            &env.nats_url,
-            Duration::from_secs(nats.duplicate_window_secs),
-            Duration::from_secs(nats.stream_max_age_days * 86_400),
-        )
-        .await?;
-        for window in [args.concurrency, args.wide_window] {
-            heading(&format!(
-                "Phase B · raw JetStream: 500-byte messages with Nats-Msg-Id, file storage, duplicate window {} s, {window} publishes in flight (acks awaited), {} s",
-                nats.duplicate_window_secs, args.duration_secs
+        let window_secs = nats.duplicate_window_secs;
+        let max_age = Duration::from_secs(nats.stream_max_age_days * 86_400);
+        let dup = Duration::from_secs(window_secs);
+        let one = baseline::BenchStreams::create(&env.nats_url, 1, dup, max_age).await?;
+        let mut runs: Vec<(String, String, u32)> = vec![
+            (format!("1 stream, {} in flight", args.concurrency), "one".into(), args.concurrency),
+            (format!("1 stream, {} in flight", args.wide_window), "one".into(), args.wide_window),
+            (format!("4 streams, {} in flight in all", args.concurrency), "four".into(), args.concurrency),
+        ];
+        if env.nats_binary.is_some() {
+            runs.push((
+                format!("1 stream, {} in flight, sync_interval 2m (NOT durable; reference only)", args.concurrency),
+                "lazy".into(),
+                args.concurrency,
             ));
+        }
+        for (label, kind, window) in runs {
+            heading(&format!(
+                "Phase B · raw JetStream: 500-byte messages with Nats-Msg-Id, file storage, duplicate window {window_secs} s, acks awaited: {label}, {} s",
+                args.duration_secs
+            ));
+            let (scratch, streams) = match kind.as_str() {
+                "four" => (None, Some(baseline::BenchStreams::create(&env.nats_url, 4, dup, max_age).await?)),
+                "lazy" => {
+                    let bin = env.nats_binary.as_ref().expect("managed nats");
+                    let scratch = env::ScratchNats::start(bin, "2m").await?;
+                    let streams = baseline::BenchStreams::create(&scratch.url(), 1, dup, max_age).await?;
+                    (Some(scratch), Some(streams))
+                }
+                _ => (None, None),
+            };
+            let target = streams.as_ref().unwrap_or(&one);
             let cpu0 = probe.snapshot();
-            let js = stream.publish_loop(window as usize, duration).await?;
+            let js = target.publish_loop(window as usize, duration).await?;
             let cpu1 = probe.snapshot();
             let usage = probe.usage(&cpu0, &cpu1);
             field("acked msgs/s", format!("{}  ({} in {:.1} s)", rate(js.rate()), int(js.ok), js.secs));
             field("latency", Latency::of(&js.hist).line());
             field("errors", js.errors.line());
             field("cpu", usage.line());
-            f.js.push((window, js, usage));
+            if let Some(s) = streams {
+                s.delete().await;
+            }
+            if let Some(s) = scratch {
+                s.stop().await;
+            }
+            f.js.push((label, js, usage));
         }
-        f.js_size = stream.average_size().await;
-        stream.delete().await;
+        f.js_size = one.average_size().await;
+        one.delete().await;
     }
 
     let channels = concurrency.div_ceil(8);
@@ -360,6 +408,12 @@ fn summary(args: &IntakeArgs, machine: &Machine, command: &str, f: &Figures, _ad
     println!("\n== Summary");
     println!("machine: nproc {} · {} RAM · {}", machine.nproc, machine.memory, machine.cpu);
     println!("command: {command}");
+    if let Some(b) = f.background_busy {
+        println!(
+            "background load before the run: {b:.0}% of the machine busy{}",
+            if b > 10.0 { " — NOT a quiet machine" } else { "" }
+        );
+    }
     println!();
     println!("| measurement | result | target | met |");
     println!("| --- | --- | --- | --- |");
@@ -368,6 +422,14 @@ fn summary(args: &IntakeArgs, machine: &Machine, command: &str, f: &Figures, _ad
         row(
             "disk: 4 KiB write + fdatasync, 1 thread",
             format!("{}/s (p50 {} ms)", rate(d.rate()), ms(Latency::of(&d.hist).p50)),
+            "",
+            "",
+        );
+    }
+    if let Some((threads, d)) = &f.disk_parallel {
+        row(
+            &format!("disk: the same, {threads} threads on their own files"),
+            format!("{}/s in total", rate(d.rate())),
             "",
             "",
         );
@@ -387,10 +449,10 @@ fn summary(args: &IntakeArgs, machine: &Machine, command: &str, f: &Figures, _ad
             "",
         );
     }
-    for (window, js, usage) in &f.js {
+    for (label, js, usage) in &f.js {
         let l = Latency::of(&js.hist);
         row(
-            &format!("raw JetStream: acked 500-byte publishes, {window} in flight"),
+            &format!("raw JetStream: acked 500-byte publishes, {label}"),
             format!(
                 "{}/s (p99 {} ms; nats-server {:.2} cores)",
                 rate(js.rate()),
@@ -462,6 +524,29 @@ fn summary(args: &IntakeArgs, machine: &Machine, command: &str, f: &Figures, _ad
         if let Some(u) = &f.open_usage {
             row(&format!("intake open loop {}/s: CPU", o.rate), u.line(), "", "");
         }
+    }
+    let mut others: Vec<(String, f64)> = Vec::new();
+    if let Some((_, u, _)) = &f.pg {
+        others.extend(u.other.map(|o| ("A (raw PostgreSQL)".to_string(), o)));
+    }
+    for (label, _, u) in &f.js {
+        others.extend(u.other.map(|o| (format!("B ({label})"), o)));
+    }
+    if let Some(c) = &f.closed {
+        others.extend(c.usage.other.map(|o| ("C (intake closed loop)".to_string(), o)));
+    }
+    if let Some(u) = &f.open_usage {
+        others.extend(u.other.map(|o| ("D (intake open loop)".to_string(), o)));
+    }
+    if let Some((phase, worst)) = others.into_iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
+        println!(
+            "\nCPU used outside the bench, PostgreSQL and nats-server: at most {worst:.2} cores (phase {phase}){}",
+            if worst > 0.15 {
+                " — other programs competed for the machine: figures are LOW, rerun on a quiet machine"
+            } else {
+                ""
+            }
+        );
     }
     if let Some(size) = f.js_size {
         println!("\n(raw JetStream messages stored at {size:.0} bytes each)");

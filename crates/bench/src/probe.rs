@@ -17,6 +17,7 @@ struct ProcCpu {
 /// Jiffies of the whole machine (`/proc/stat`'s first line).
 #[derive(Debug, Clone, Copy, Default)]
 struct MachineCpu {
+    cpus: u32,
     total: u64,
     idle: u64,
     iowait: u64,
@@ -54,6 +55,9 @@ pub struct Usage {
     pub busy_pct: Option<f64>,
     /// Share spent idle waiting for I/O.
     pub iowait_pct: Option<f64>,
+    /// Cores used by everything else on the machine (other programs, the kernel's own work),
+    /// when PostgreSQL and nats-server are the bench's children.
+    pub other: Option<f64>,
 }
 
 impl Usage {
@@ -66,6 +70,9 @@ impl Usage {
             opt(self.postgres),
             opt(self.nats)
         );
+        if let Some(o) = self.other {
+            s.push_str(&format!(" · everything else {o:.2} cores"));
+        }
         if let (Some(b), Some(w)) = (self.busy_pct, self.iowait_pct) {
             s.push_str(&format!(" · machine {b:.0}% busy, {w:.0}% iowait"));
         }
@@ -115,7 +122,11 @@ impl Probe {
         let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
         // user nice system idle iowait irq softirq steal (guest is counted in user)
         let total = v.iter().take(8).sum();
-        Some(MachineCpu { total, idle: *v.get(3)?, iowait: *v.get(4)? })
+        let cpus = text
+            .lines()
+            .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+            .count();
+        Some(MachineCpu { cpus: cpus.max(1) as u32, total, idle: *v.get(3)?, iowait: *v.get(4)? })
     }
 
     fn procs(&self) -> ProcCpu {
@@ -157,23 +168,24 @@ impl Probe {
     pub fn usage(&self, a: &Snapshot, b: &Snapshot) -> Usage {
         let secs = b.at.duration_since(a.at).as_secs_f64().max(1e-9);
         let per = |x: f64, y: f64| (y - x).max(0.0) / secs;
-        let (busy_pct, iowait_pct) = match (a.machine, b.machine) {
+        let (busy_pct, iowait_pct, busy_cores) = match (a.machine, b.machine) {
             (Some(x), Some(y)) if y.total > x.total => {
                 let total = (y.total - x.total) as f64;
                 let idle = y.idle.saturating_sub(x.idle) as f64;
                 let iowait = y.iowait.saturating_sub(x.iowait) as f64;
-                (Some(100.0 * (total - idle - iowait) / total), Some(100.0 * iowait / total))
+                let busy = (total - idle - iowait) / total;
+                (Some(100.0 * busy), Some(100.0 * iowait / total), Some(busy * y.cpus as f64))
             }
-            _ => (None, None),
+            _ => (None, None, None),
         };
-        Usage {
-            secs,
-            me: per(a.procs.me, b.procs.me),
-            postgres: a.procs.postgres.zip(b.procs.postgres).map(|(x, y)| per(x, y)),
-            nats: a.procs.nats.zip(b.procs.nats).map(|(x, y)| per(x, y)),
-            busy_pct,
-            iowait_pct,
-        }
+        let me = per(a.procs.me, b.procs.me);
+        let postgres = a.procs.postgres.zip(b.procs.postgres).map(|(x, y)| per(x, y));
+        let nats = a.procs.nats.zip(b.procs.nats).map(|(x, y)| per(x, y));
+        let other = match (busy_cores, postgres, nats) {
+            (Some(busy), Some(p), Some(n)) => Some((busy - me - p - n).max(0.0)),
+            _ => None,
+        };
+        Usage { secs, me, postgres, nats, busy_pct, iowait_pct, other }
     }
 
     /// PostgreSQL's counters. Backends publish their statistics about once a second, so read

@@ -307,7 +307,9 @@ impl BusinessCalendar {
             return a;
         }
         match time_type {
-            TimeType::Urgent | TimeType::CalendarDays => a.checked_add_signed(amount).unwrap_or(DateTime::<Utc>::MAX_UTC),
+            TimeType::Urgent | TimeType::CalendarDays => {
+                a.checked_add_signed(amount).unwrap_or(DateTime::<Utc>::MAX_UTC)
+            }
             TimeType::WorkingHours | TimeType::WorkingDays => {
                 let mut remaining = amount;
                 let mut date = self.local_date(a);
@@ -415,19 +417,14 @@ mod tests {
         span("2026-06-19", "2026-06-21");
         span("2026-09-25", "2026-09-27");
         span("2026-10-01", "2026-10-07");
-        let workdays = ["2025-01-26", "2025-02-08", "2025-04-27", "2025-09-28", "2025-10-11", "2026-01-04", "2026-02-14"]
-            .into_iter()
-            .chain(["2026-02-28", "2026-05-09", "2026-09-20", "2026-10-10"])
-            .map(d);
+        let workdays =
+            ["2025-01-26", "2025-02-08", "2025-04-27", "2025-09-28", "2025-10-11", "2026-01-04", "2026-02-14"]
+                .into_iter()
+                .chain(["2026-02-28", "2026-05-09", "2026-09-20", "2026-10-10"])
+                .map(d);
         let std = BusinessCalendar::china_default();
-        BusinessCalendar::new(
-            china_offset(),
-            std.periods().to_vec(),
-            &[Weekday::Sat, Weekday::Sun],
-            holidays,
-            workdays,
-        )
-        .unwrap()
+        BusinessCalendar::new(china_offset(), std.periods().to_vec(), &[Weekday::Sat, Weekday::Sun], holidays, workdays)
+            .unwrap()
     }
 
     #[test]
@@ -539,8 +536,14 @@ mod tests {
         // Received on Saturday: Monday is the first working day.
         assert_eq!(c.advance(TimeType::WorkingDays, t("2026-11-21 10:00"), Duration::days(2)), t("2026-11-25 00:00"));
         // Nothing elapses on the starting day.
-        assert_eq!(c.business_time(TimeType::WorkingDays, t("2026-11-18 10:00"), t("2026-11-18 23:00")), Duration::zero());
-        assert_eq!(c.business_time(TimeType::WorkingDays, t("2026-11-18 10:00"), t("2026-11-19 12:00")), Duration::hours(12));
+        assert_eq!(
+            c.business_time(TimeType::WorkingDays, t("2026-11-18 10:00"), t("2026-11-18 23:00")),
+            Duration::zero()
+        );
+        assert_eq!(
+            c.business_time(TimeType::WorkingDays, t("2026-11-18 10:00"), t("2026-11-19 12:00")),
+            Duration::hours(12)
+        );
     }
 
     #[test]
