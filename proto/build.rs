@@ -2,7 +2,12 @@
 //! set for gRPC server reflection.
 use std::{env, path::PathBuf};
 
-const PROTOS: &[&str] = &["civicgrid/v1/common.proto", "civicgrid/v1/intake.proto", "civicgrid/v1/task_events.proto"];
+const PROTOS: &[&str] = &[
+    "civicgrid/v1/common.proto",
+    "civicgrid/v1/intake.proto",
+    "civicgrid/v1/task_events.proto",
+    "civicgrid/v1/dispatch.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);

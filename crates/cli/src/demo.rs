@@ -49,10 +49,15 @@ pub const ITEMS: &[(&str, &str)] = &[
 
 /// A demo token signed with the suite's secret.
 pub fn token(secret: &str, role: &str, scope: &str) -> String {
+    department_token(secret, role, "", scope)
+}
+
+/// A demo token for a role, department and region scope.
+pub fn department_token(secret: &str, role: &str, department: &str, scope: &str) -> String {
     let claims = auth::Claims {
-        sub: format!("demo-{role}"),
+        sub: if department.is_empty() { format!("demo-{role}") } else { format!("demo-{department}") },
         role: role.into(),
-        department_id: String::new(),
+        department_id: department.into(),
         region_scope: scope.into(),
         exp: auth::expiry_in(Duration::from_secs(7 * 24 * 3600)),
         iss: None,
@@ -172,5 +177,128 @@ pub async fn tail_bus(url: String, shutdown: Shutdown) {
             _ => None,
         };
         println!("[bus] {} {}", msg.subject, summary.unwrap_or(ce_type));
+    }
+}
+
+fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Ok(v) = format!("Bearer {token}").parse() {
+        request.metadata_mut().insert("authorization", v);
+    }
+    request
+}
+
+/// Plays the other people of the closed loop: each newly assigned task is signed for and
+/// resolved by its department, verified by the center (one in five is sent back for rework
+/// first), closed, and rated by the reporter through intake's callback (one in six
+/// dissatisfied, which reopens it). Tasks nobody serves stay in the triage queue.
+pub async fn work_tasks(dispatch: String, intake: String, secret: String, every: Duration, shutdown: Shutdown) {
+    use civicgrid_proto::v1::{
+        RateOutcomeRequest, Rating, ResolveRequest, TaskReasonRequest, TaskRequest, WatchTasksRequest,
+        dispatch_service_client::DispatchServiceClient,
+    };
+    let admin = token(&secret, "admin", "");
+    let mut client = loop {
+        match DispatchServiceClient::connect(dispatch.clone()).await {
+            Ok(c) => break c,
+            Err(_) => tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.cancelled() => return,
+            },
+        }
+    };
+    let mut feed = match client
+        .watch_tasks(with_token(WatchTasksRequest { from_now: true, ..Default::default() }, &admin))
+        .await
+    {
+        Ok(r) => r.into_inner(),
+        Err(e) => {
+            println!("[demo] cannot watch tasks: {}", e.message());
+            return;
+        }
+    };
+    loop {
+        let change = tokio::select! {
+            c = feed.next() => c,
+            _ = shutdown.cancelled() => return,
+        };
+        let Some(Ok(change)) = change else { return };
+        let Some(task) = change.task else { continue };
+        if change.fact != "task-assigned" && change.fact != "task-reopened" {
+            continue;
+        }
+        let (mut client, intake, secret, admin, shutdown) =
+            (client.clone(), intake.clone(), secret.clone(), admin.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let department = department_token(&secret, "department", &task.department_id, "");
+            let id = task.id.clone();
+            let step = |n: &str| format!("demo-{n}-{}-{}", &id[24..], task.version);
+            let pause = || tokio::time::sleep(every);
+            let rework = rand::random::<u8>() % 5 == 0;
+            tokio::select! { _ = pause() => {}, _ = shutdown.cancelled() => return }
+            let sign = TaskRequest { request_id: step("sign"), task_id: id.clone() };
+            if client.sign_for(with_token(sign, &department)).await.is_err() {
+                return;
+            }
+            println!("[demo] {} signed for {} ({})", task.department_id, task.tracking_number, task.item_name);
+            for round in 0..=(rework as u8) {
+                tokio::select! { _ = pause() => {}, _ = shutdown.cancelled() => return }
+                let resolve = ResolveRequest {
+                    request_id: step(&format!("resolve{round}")),
+                    task_id: id.clone(),
+                    result: "已到场处置完毕".into(),
+                    evidence_urls: vec!["https://evidence.example.org/after.jpg".into()],
+                };
+                if client.resolve(with_token(resolve, &department)).await.is_err() {
+                    return;
+                }
+                if rework && round == 0 {
+                    let reject = TaskReasonRequest {
+                        request_id: step("reject"),
+                        task_id: id.clone(),
+                        reason: "复核未通过，现场仍有问题".into(),
+                    };
+                    let _ = client.reject_verification(with_token(reject, &admin)).await;
+                    println!(
+                        "[demo] verification of {} failed: back to {} for rework",
+                        task.tracking_number, task.department_id
+                    );
+                }
+            }
+            let verify = TaskRequest { request_id: step("verify"), task_id: id.clone() };
+            let close = TaskRequest { request_id: step("close"), task_id: id.clone() };
+            if client.verify(with_token(verify, &admin)).await.is_err()
+                || client.close(with_token(close, &admin)).await.is_err()
+            {
+                return;
+            }
+            println!("[demo] {} closed", task.tracking_number);
+            if !task.lead {
+                return;
+            }
+            let Ok(mut intake) = civicgrid_proto::v1::intake_service_client::IntakeServiceClient::connect(intake).await
+            else {
+                return;
+            };
+            let rating = if rand::random::<u8>() % 6 == 0 { Rating::Dissatisfied } else { Rating::Satisfied };
+            // The public status follows the task a moment later; retry until it does.
+            for attempt in 0..10 {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let rate = RateOutcomeRequest {
+                    request_id: step(&format!("rate{attempt}")),
+                    tracking_number: task.tracking_number.clone(),
+                    rating: rating as i32,
+                    comment: if rating == Rating::Dissatisfied {
+                        "问题没有真正解决".into()
+                    } else {
+                        "处理及时".into()
+                    },
+                };
+                if intake.rate_outcome(with_token(rate, &admin)).await.is_ok() {
+                    println!("[demo] reporter of {} rated {}", task.tracking_number, rating.as_str_name());
+                    break;
+                }
+            }
+        });
     }
 }

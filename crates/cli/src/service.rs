@@ -10,6 +10,8 @@ use civicgrid_kit::{Shutdown, clock::Clock};
 pub enum ServiceName {
     /// 一门受理: the single door for every report.
     Intake,
+    /// 分流交办, 督办, 考核: routing, the task lifecycle, warnings and scoring.
+    Dispatch,
 }
 
 /// Cancels `shutdown` on the first SIGINT or SIGTERM.
@@ -40,6 +42,13 @@ pub async fn run(name: ServiceName, config: Option<&Path>) -> anyhow::Result<()>
             let _telemetry = civicgrid_kit::telemetry::init("intake", &settings.common.telemetry);
             let app = civicgrid_intake::Application::build(settings, Clock::System).await.context("starting intake")?;
             app.run_until_stopped(shutdown).await.context("intake")?;
+        }
+        ServiceName::Dispatch => {
+            let settings = civicgrid_dispatch::Settings::load(config).context("dispatch configuration")?;
+            let _telemetry = civicgrid_kit::telemetry::init("dispatch", &settings.common.telemetry);
+            let app =
+                civicgrid_dispatch::Application::build(settings, Clock::System).await.context("starting dispatch")?;
+            app.run_until_stopped(shutdown).await.context("dispatch")?;
         }
     }
     Ok(())

@@ -48,6 +48,9 @@ pub struct UpArgs {
     /// gRPC port of intake.
     #[arg(long, default_value_t = 50051)]
     pub intake_port: u16,
+    /// gRPC port of dispatch.
+    #[arg(long, default_value_t = 50052)]
+    pub dispatch_port: u16,
     /// JetStream sync_interval of the managed nats-server: `always` (fsync each write, the
     /// safe single-node default) or a duration such as `2m`.
     #[arg(long, default_value = "always")]
@@ -132,11 +135,21 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let secrets = Secrets::load_or_create(&state.join("secrets.env"))?;
     // With our own PostgreSQL each service gets a login role that owns only its schema. An
     // external server is used as given: its roles and passwords are the operator's business.
-    let intake_db = if pg_server.is_some() {
-        db::provision_service(&db_url, "intake").await.context("creating role and schema `intake`")?
-    } else {
-        db_url.clone()
+    let database_of = |service: &'static str| {
+        let db_url = db_url.clone();
+        let managed = pg_server.is_some();
+        async move {
+            if managed {
+                db::provision_service(&db_url, service)
+                    .await
+                    .with_context(|| format!("creating role and schema `{service}`"))
+            } else {
+                Ok(db_url)
+            }
+        }
     };
+    let intake_db = database_of("intake").await?;
+    let dispatch_db = database_of("dispatch").await?;
 
     let mut common = vec![
         ("CIVICGRID__NATS__URL".to_string(), nats_url.clone()),
@@ -148,19 +161,33 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     if args.auth {
         common.push(("CIVICGRID__AUTH__HS256_SECRET".into(), secrets.auth_secret.clone()));
     }
-    let services = vec![ServiceSpec {
-        name: "intake",
-        port: args.intake_port,
-        env: [
-            common.clone(),
-            vec![
-                ("CIVICGRID__DATABASE__URL".into(), intake_db),
-                ("CIVICGRID__GRPC__LISTEN".into(), format!("127.0.0.1:{}", args.intake_port)),
-                ("CIVICGRID__INTAKE__PII_KEY".into(), secrets.pii_key.clone()),
-            ],
-        ]
-        .concat(),
-    }];
+    let services = vec![
+        ServiceSpec {
+            name: "intake",
+            port: args.intake_port,
+            env: [
+                common.clone(),
+                vec![
+                    ("CIVICGRID__DATABASE__URL".into(), intake_db),
+                    ("CIVICGRID__GRPC__LISTEN".into(), format!("127.0.0.1:{}", args.intake_port)),
+                    ("CIVICGRID__INTAKE__PII_KEY".into(), secrets.pii_key.clone()),
+                ],
+            ]
+            .concat(),
+        },
+        ServiceSpec {
+            name: "dispatch",
+            port: args.dispatch_port,
+            env: [
+                common.clone(),
+                vec![
+                    ("CIVICGRID__DATABASE__URL".into(), dispatch_db),
+                    ("CIVICGRID__GRPC__LISTEN".into(), format!("127.0.0.1:{}", args.dispatch_port)),
+                ],
+            ]
+            .concat(),
+        },
+    ];
 
     let exe = std::env::current_exe().context("locating the civicgrid binary")?;
     let mut supervisors = Vec::new();
@@ -213,10 +240,18 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     if !args.no_demo {
         let token = args.auth.then(|| crate::demo::token(&secrets.auth_secret, "admin", ""));
+        let every = Duration::from_millis(args.demo_interval_ms.max(100));
         demo_tasks.push(tokio::spawn(crate::demo::generate(
             format!("http://127.0.0.1:{}", args.intake_port),
             token,
-            Duration::from_millis(args.demo_interval_ms.max(100)),
+            every,
+            shutdown.clone(),
+        )));
+        demo_tasks.push(tokio::spawn(crate::demo::work_tasks(
+            format!("http://127.0.0.1:{}", args.dispatch_port),
+            format!("http://127.0.0.1:{}", args.intake_port),
+            secrets.auth_secret.clone(),
+            every,
             shutdown.clone(),
         )));
     }

@@ -158,6 +158,14 @@ impl Violations {
     }
 }
 
+/// True for a client-chosen idempotency key: 8 to 64 characters of `A-Za-z0-9_.:-`.
+pub fn is_request_id(id: &str) -> bool {
+    (8..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
+}
+
+/// The description every service gives a bad `request_id`.
+pub const REQUEST_ID_RULE: &str = "must be 8 to 64 characters of A-Z a-z 0-9 _ . : -";
+
 /// One `INVALID_ARGUMENT` status for a single field.
 pub fn invalid_field(field: &str, description: &str) -> Status {
     let mut v = Violations::new();

@@ -11,14 +11,15 @@ use civicgrid_kit::{
 };
 use civicgrid_proto::v1::{
     Event, EventSource, EventStatus, GetEventByTrackingNumberRequest, GetEventRequest, ListEventsRequest,
-    ListEventsResponse, Role, SubmitEventRequest, SubmitEventResponse, intake_service_server::IntakeService,
+    ListEventsResponse, RateOutcomeRequest, RateOutcomeResponse, Role, SubmitEventRequest, SubmitEventResponse,
+    intake_service_server::IntakeService,
 };
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::{
-    domain::{tracking, validate},
-    store::{ListFilter, Store, StoreError},
+    domain::{rating, tracking, validate},
+    store::{ListFilter, NotRatable, RateAnswer, Store, StoreError},
 };
 
 /// The gRPC handlers.
@@ -52,6 +53,20 @@ const REPORTERS: &[Role] = &[
 /// Roles that may read events other than by tracking number.
 const READERS: &[Role] = &[Role::GridWorker, Role::Department, Role::Center, Role::CountyCenter, Role::Admin];
 
+/// Roles that may record the reporter's rating (回访): the citizen app on the reporter's behalf,
+/// the command center's callback operator, and admins. Grid workers verify fixes (复核) but do
+/// not call reporters back; departments must not rate their own work; county centers only
+/// subscribe.
+const RATERS: &[Role] = &[Role::CitizenApp, Role::Center, Role::Admin];
+
+fn violations_status(violations: Vec<validate::Violation>) -> Status {
+    let mut v = Violations::new();
+    for (field, why) in violations {
+        v.add(field, why);
+    }
+    v.into_result().err().unwrap_or_else(|| Status::invalid_argument("invalid request"))
+}
+
 fn require(caller: &Principal, roles: &[Role], what: &str) -> Result<(), Status> {
     if caller.has_role(roles) {
         Ok(())
@@ -78,13 +93,7 @@ impl IntakeService for IntakeApi {
         let caller = principal(&request)?;
         require(&caller, REPORTERS, "report events")?;
         let now = self.clock.now();
-        let report = validate::validate(request.get_ref(), now).map_err(|violations| {
-            let mut v = Violations::new();
-            for (field, why) in violations {
-                v.add(field, why);
-            }
-            v.into_result().err().unwrap_or_else(|| Status::invalid_argument("invalid request"))
-        })?;
+        let report = validate::validate(request.get_ref(), now).map_err(violations_status)?;
         if !region::contains(&caller.region_scope, &report.region) {
             return Err(Status::permission_denied(format!(
                 "the location is outside the caller's region {}",
@@ -218,6 +227,43 @@ impl IntakeService for IntakeApi {
             String::new()
         };
         Ok(Response::new(ListEventsResponse { events, next_page_token }))
+    }
+
+    async fn rate_outcome(
+        &self,
+        request: Request<RateOutcomeRequest>,
+    ) -> Result<Response<RateOutcomeResponse>, Status> {
+        let caller = principal(&request)?;
+        require(&caller, RATERS, "rate outcomes")?;
+        let now = self.clock.now();
+        let rating = rating::validate(request.get_ref()).map_err(violations_status)?;
+        let number = &rating.tracking_number;
+        let (event_id, region) = self
+            .store
+            .event_region_by_tracking_number(number)
+            .await
+            .map_err(|e| store_status("finding event", e))?
+            .ok_or_else(|| Status::not_found(format!("no event with tracking number {number}")))?;
+        // Like GetEventByTrackingNumber: the citizen app acts for whoever holds the number;
+        // scoped staff only inside their region.
+        if caller.role != Role::CitizenApp && !region::contains(&caller.region_scope, &region) {
+            return Err(Status::permission_denied(format!(
+                "event is outside the caller's region {}",
+                caller.region_scope
+            )));
+        }
+        match self.store.rate(event_id, &rating, &caller, now).await.map_err(|e| store_status("rating outcome", e))? {
+            RateAnswer::Rated(answer) => {
+                tracing::info!(%event_id, rating_id = %answer.rating_id, rating = ?rating.rating, "outcome rated");
+                Ok(Response::new(answer))
+            }
+            RateAnswer::NotRatable(NotRatable::NotResolved) => {
+                Err(Status::failed_precondition("the outcome can be rated once the event is resolved"))
+            }
+            RateAnswer::NotRatable(NotRatable::AlreadyRated) => Err(Status::failed_precondition(
+                "this outcome is already rated; the event can be rated again after a rework is resolved",
+            )),
+        }
     }
 }
 

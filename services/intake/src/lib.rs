@@ -36,6 +36,7 @@ pub fn migrations() -> Vec<sqlx::migrate::Migration> {
     vec![
         db::migration(1, "bus outbox and inbox", bus::TABLES_SQL),
         db::migration(2, "intake events", include_str!("../migrations/0002_intake.sql")),
+        db::migration(3, "outcome ratings", include_str!("../migrations/0003_ratings.sql")),
     ]
 }
 
@@ -180,7 +181,11 @@ fn spawn_housekeeping(
         loop {
             match store.housekeeping(clock.now(), keep_answers).await {
                 Ok((answers, sequences)) if answers + sequences as u64 > 0 => {
-                    tracing::info!(answers, sequences, "housekeeping: forgot old answers, dropped old tracking sequences")
+                    tracing::info!(
+                        answers,
+                        sequences,
+                        "housekeeping: forgot old answers, dropped old tracking sequences"
+                    )
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "housekeeping failed"),

@@ -9,8 +9,8 @@ use civicgrid_kit::{
     time::to_proto,
 };
 use civicgrid_proto::v1::{
-    Event, EventMerged, EventReport, EventReported, EventStatus, EventStatusChange, GeoPoint, Location,
-    RegionPath, SubmitEventResponse, TaskEvent, TaskStatus,
+    Event, EventMerged, EventRated, EventReport, EventReported, EventStatus, EventStatusChange, GeoPoint, Location,
+    RateOutcomeResponse, RegionPath, SubmitEventResponse, TaskEvent, TaskStatus,
 };
 use prost::Message;
 use sqlx::{FromRow, PgConnection, PgPool};
@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::{
     SERVICE,
-    domain::{dedupe, mask, status, tracking, validate::NewReport},
+    domain::{dedupe, mask, rating::NewRating, status, tracking, validate::NewReport},
     pii::PiiCipher,
 };
 
@@ -31,6 +31,24 @@ pub enum StoreError {
     /// A stored answer could not be read back.
     #[error("stored answer is unreadable: {0}")]
     Corrupt(String),
+}
+
+/// Why an outcome cannot be rated (answered FAILED_PRECONDITION).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotRatable {
+    /// The event is neither RESOLVED nor CLOSED.
+    NotResolved,
+    /// The event's current outcome round already has its rating.
+    AlreadyRated,
+}
+
+/// What [`Store::rate`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RateAnswer {
+    /// Recorded now, or recorded by the first call with this `(caller, request_id)`.
+    Rated(RateOutcomeResponse),
+    /// Nothing recorded.
+    NotRatable(NotRatable),
 }
 
 /// Filters of a listing; `None` means no filter.
@@ -231,7 +249,7 @@ impl Store {
             == 1;
         if !fresh {
             tx.rollback().await?;
-            return self.previous_answer(&caller.subject, &report.request_id).await;
+            return self.previous_answer("submissions", &caller.subject, &report.request_id).await;
         }
 
         // Reports of one item in one county are matched one at a time, so two simultaneous
@@ -389,17 +407,137 @@ impl Store {
         Ok(response)
     }
 
-    async fn previous_answer(&self, caller: &str, request_id: &str) -> Result<SubmitEventResponse, StoreError> {
-        let stored: Option<Option<Vec<u8>>> =
-            sqlx::query_scalar("SELECT response FROM submissions WHERE caller = $1 AND request_id = $2")
-                .bind(caller)
-                .bind(request_id)
-                .fetch_optional(&self.pool)
-                .await?;
+    /// The first answer to `(caller, request_id)` kept in `table` (`submissions` or
+    /// `rating_requests`, fixed names, never input).
+    async fn previous_answer<M: Message + Default>(
+        &self,
+        table: &'static str,
+        caller: &str,
+        request_id: &str,
+    ) -> Result<M, StoreError> {
+        let sql = format!("SELECT response FROM {table} WHERE caller = $1 AND request_id = $2");
+        let stored: Option<Option<Vec<u8>>> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(caller)
+            .bind(request_id)
+            .fetch_optional(&self.pool)
+            .await?;
         let bytes = stored
             .flatten()
             .ok_or_else(|| StoreError::Corrupt(format!("no stored answer for request {request_id}")))?;
-        SubmitEventResponse::decode(bytes.as_slice()).map_err(|e| StoreError::Corrupt(e.to_string()))
+        M::decode(bytes.as_slice()).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    /// The id and region path of the event with a tracking number.
+    pub async fn event_region_by_tracking_number(
+        &self,
+        tracking_number: &str,
+    ) -> Result<Option<(Uuid, RegionPath)>, StoreError> {
+        let row: Option<(Uuid, String, String, String, String)> =
+            sqlx::query_as("SELECT id, city, county, township, village FROM events WHERE tracking_number = $1")
+                .bind(tracking_number)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(id, city, county, township, village)| (id, RegionPath { city, county, township, village })))
+    }
+
+    /// Records the reporter's rating of the event's current outcome round (回访): the rating,
+    /// the event's new version and its `event-rated` fact, in one transaction. Returns the first
+    /// answer again for a repeated `(caller, request_id)`; a refusal stores nothing, so its
+    /// request id stays free for a later attempt.
+    pub async fn rate(
+        &self,
+        event_id: Uuid,
+        rating: &NewRating,
+        caller: &Principal,
+        now: DateTime<Utc>,
+    ) -> Result<RateAnswer, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let fresh =
+            sqlx::query("INSERT INTO rating_requests (caller, request_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(&caller.subject)
+                .bind(&rating.request_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+        if !fresh {
+            tx.rollback().await?;
+            return Ok(RateAnswer::Rated(
+                self.previous_answer("rating_requests", &caller.subject, &rating.request_id).await?,
+            ));
+        }
+
+        // The task-status consumer takes the same row lock, so status and round are read as of
+        // the last applied task fact and cannot move until this commits.
+        let current: Option<(i16, i32)> =
+            sqlx::query_as("SELECT status, outcome_round FROM events WHERE id = $1 FOR UPDATE")
+                .bind(event_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((current, round)) = current else {
+            return Err(StoreError::Corrupt(format!("event {event_id} vanished")));
+        };
+        let current = EventStatus::try_from(current as i32).unwrap_or(EventStatus::Unspecified);
+        if !status::is_outcome(current) {
+            tx.rollback().await?;
+            return Ok(RateAnswer::NotRatable(NotRatable::NotResolved));
+        }
+
+        let rating_id = Uuid::now_v7();
+        let inserted = sqlx::query(
+            "INSERT INTO ratings (id, event_id, outcome_round, rating, comment, actor_subject, actor_role, rated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT ON CONSTRAINT ratings_one_per_outcome DO NOTHING",
+        )
+        .bind(rating_id)
+        .bind(event_id)
+        .bind(round)
+        .bind(rating.rating as i16)
+        .bind(&rating.comment)
+        .bind(&caller.subject)
+        .bind(caller.role as i16)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !inserted {
+            tx.rollback().await?;
+            return Ok(RateAnswer::NotRatable(NotRatable::AlreadyRated));
+        }
+
+        let (tracking_number, version, city, county, township, village): (String, i64, String, String, String, String) =
+            sqlx::query_as(
+                "UPDATE events SET version = version + 1 WHERE id = $1 \
+                 RETURNING tracking_number, version, city, county, township, village",
+            )
+            .bind(event_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let region = RegionPath { city, county, township, village };
+        let rated = EventRated {
+            event_id: event_id.to_string(),
+            tracking_number,
+            rating: rating.rating as i32,
+            comment: rating.comment.clone(),
+            region: Some(region.clone()),
+            version,
+            rated_at: Some(to_proto(now)),
+            actor: Some(caller.actor()),
+            rating_id: rating_id.to_string(),
+        };
+        let envelope = Envelope::new(bus::subject(SERVICE, "event-rated", &region), "EventRated", event_id, &rated);
+        bus::enqueue(&mut tx, SERVICE, &envelope, now).await?;
+
+        let response = RateOutcomeResponse { event_id: event_id.to_string(), rating_id: rating_id.to_string() };
+        sqlx::query("UPDATE rating_requests SET response = $3 WHERE caller = $1 AND request_id = $2")
+            .bind(&caller.subject)
+            .bind(&rating.request_id)
+            .bind(response.encode_to_vec())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.signal.wake();
+        Ok(RateAnswer::Rated(response))
     }
 
     async fn find_duplicate(
@@ -463,14 +601,15 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets idempotency answers older than `keep_answers` and drops the tracking sequences
+    /// Forgets idempotency answers (of SubmitEvent and RateOutcome) older than `keep_answers` and drops the tracking sequences
     /// of days before yesterday (local time), so neither grows without bound.
     pub async fn housekeeping(&self, now: DateTime<Utc>, keep_answers: Duration) -> Result<(u64, usize), StoreError> {
-        let forgotten = sqlx::query("DELETE FROM submissions WHERE created_at < $1")
-            .bind(now - keep_answers)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let mut forgotten = 0;
+        for sql in
+            ["DELETE FROM submissions WHERE created_at < $1", "DELETE FROM rating_requests WHERE created_at < $1"]
+        {
+            forgotten += sqlx::query(sql).bind(now - keep_answers).execute(&self.pool).await?.rows_affected();
+        }
         let yesterday = tracking::day_of(now - Duration::days(1), self.offset);
         let names: Vec<String> = sqlx::query_scalar(
             "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
@@ -608,11 +747,18 @@ pub async fn apply_task_event(tx: &mut PgConnection, fact: &TaskEvent) -> Result
         return Ok(TaskApply::Applied);
     }
     let at = fact.occurred_at.as_ref().and_then(civicgrid_kit::time::from_proto).unwrap_or_else(Utc::now);
-    sqlx::query("UPDATE events SET status = $2, version = version + 1 WHERE id = $1")
-        .bind(event_id)
-        .bind(public as i16)
-        .execute(&mut *tx)
-        .await?;
+    // Entering RESOLVED or CLOSED from a state without an outcome starts a new outcome round,
+    // which the reporter may rate once (migrations/0003_ratings.sql).
+    let from = EventStatus::try_from(current as i32).unwrap_or(EventStatus::Unspecified);
+    let new_round = status::starts_outcome_round(from, public);
+    sqlx::query(
+        "UPDATE events SET status = $2, version = version + 1, outcome_round = outcome_round + $3 WHERE id = $1",
+    )
+    .bind(event_id)
+    .bind(public as i16)
+    .bind(i32::from(new_round))
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("INSERT INTO status_history (event_id, status, fact, task_id, department_id, at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(event_id)
         .bind(public as i16)

@@ -239,13 +239,16 @@ impl<H: Handler> Runner<H> {
     async fn process_one(&self, m: &jetstream::Message, inc: &Incoming) {
         let span = tracing::info_span!("consume", subject = %inc.subject, durable = %self.spec.durable);
         crate::telemetry::set_parent_from(&span, &inc.headers);
-        let _enter = span.enter();
-        let result = async {
-            let mut tx = self.pool.begin().await?;
-            self.apply_in(&mut tx, inc).await?;
-            tx.commit().await?;
-            Ok::<_, HandleError>(())
-        }
+        // Instrumented, not entered: a guard held across an await would leak into other tasks.
+        let result = tracing::Instrument::instrument(
+            async {
+                let mut tx = self.pool.begin().await?;
+                self.apply_in(&mut tx, inc).await?;
+                tx.commit().await?;
+                Ok::<_, HandleError>(())
+            },
+            span,
+        )
         .await;
         match result {
             Ok(()) => {

@@ -1,8 +1,10 @@
-//! intake's domain: validation of reports, duplicate matching, masking, tracking numbers and
-//! the mapping of dispatch's task states to public event states. Pure: no I/O, no clock reads.
+//! intake's domain: validation of reports and ratings, duplicate matching, masking, tracking
+//! numbers, the mapping of dispatch's task states to public event states, and outcome rounds.
+//! Pure: no I/O, no clock reads.
 
 pub mod dedupe;
 pub mod mask;
+pub mod rating;
 pub mod status;
 pub mod tracking;
 pub mod validate;

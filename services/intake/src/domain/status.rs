@@ -15,6 +15,21 @@ pub fn public_status(task: TaskStatus) -> Option<EventStatus> {
     })
 }
 
+/// True for the public states in which the event has an outcome the reporter can rate:
+/// RESOLVED and CLOSED.
+pub fn is_outcome(status: EventStatus) -> bool {
+    matches!(status, EventStatus::Resolved | EventStatus::Closed)
+}
+
+/// Whether a change of the public status from `from` to `to` starts a new outcome round (回访
+/// 轮次): the event enters RESOLVED or CLOSED from a state without an outcome. RESOLVED → CLOSED
+/// is the same outcome (verified and archived), so a rating given while RESOLVED also covers the
+/// closed case; a rework (back to DISPATCHED / IN_PROGRESS …) followed by a new resolution is a
+/// new outcome that may be rated again. Round 0 means "never resolved".
+pub fn starts_outcome_round(from: EventStatus, to: EventStatus) -> bool {
+    is_outcome(to) && !is_outcome(from)
+}
+
 /// Whether a task fact of `version` should be applied when the task's last applied version is
 /// `last` (facts may arrive out of order; an older one must not undo a newer one).
 pub fn is_newer(version: i64, last: Option<i64>) -> bool {
@@ -34,6 +49,19 @@ mod tests {
         assert_eq!(public_status(TaskStatus::Verified), Some(EventStatus::Resolved));
         assert_eq!(public_status(TaskStatus::Closed), Some(EventStatus::Closed));
         assert_eq!(public_status(TaskStatus::Unspecified), None);
+    }
+
+    #[test]
+    fn outcome_rounds_start_on_entering_resolved_or_closed() {
+        use EventStatus::*;
+        assert!(starts_outcome_round(InProgress, Resolved));
+        assert!(starts_outcome_round(Dispatched, Resolved));
+        assert!(starts_outcome_round(Triage, Closed), "closed without dispatch is an outcome too");
+        assert!(!starts_outcome_round(Resolved, Closed), "closing a resolved event is the same outcome");
+        assert!(!starts_outcome_round(Closed, Resolved));
+        assert!(!starts_outcome_round(Resolved, InProgress), "a rework ends the outcome, it does not start one");
+        assert!(!starts_outcome_round(Reported, Dispatched));
+        assert!(is_outcome(Resolved) && is_outcome(Closed) && !is_outcome(InProgress));
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub struct NewReport {
     pub reporter_account: String,
 }
 
+/// The shared idempotency-key rule (8 to 64 characters of `A-Za-z0-9_.:-`).
+pub use civicgrid_kit::grpc::is_request_id;
+
 /// Field path and description of one problem.
 pub type Violation = (String, String);
 
@@ -51,17 +54,13 @@ fn is_item_code(code: &str) -> bool {
         && groups.iter().all(|g| (2..=4).contains(&g.len()) && g.bytes().all(|b| b.is_ascii_digit()))
 }
 
-fn is_request_id(id: &str) -> bool {
-    (8..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
-}
-
 /// Validates `req` received at `now`.
 pub fn validate(req: &SubmitEventRequest, now: DateTime<Utc>) -> Result<NewReport, Vec<Violation>> {
     let mut v: Vec<Violation> = Vec::new();
     let mut bad = |field: &str, why: &str| v.push((field.to_string(), why.to_string()));
 
     if !is_request_id(&req.request_id) {
-        bad("request_id", "must be 8 to 64 characters of A-Z a-z 0-9 _ . : -");
+        bad("request_id", civicgrid_kit::grpc::REQUEST_ID_RULE);
     }
     let source = EventSource::try_from(req.source).unwrap_or(EventSource::Unspecified);
     if source == EventSource::Unspecified {

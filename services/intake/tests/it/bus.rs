@@ -8,7 +8,7 @@ use prost::Message;
 
 use crate::helpers::{TestApp, eventually, report, spawn_app};
 
-fn region() -> RegionPath {
+pub fn region() -> RegionPath {
     RegionPath {
         city: "411600".into(),
         county: "411602".into(),
@@ -18,7 +18,7 @@ fn region() -> RegionPath {
 }
 
 /// Publishes a task fact the way dispatch does (ce-id and Nats-Msg-Id headers).
-async fn publish_fact(js: &jetstream::Context, ce_id: &str, msg_id: &str, fact: &TaskEvent) {
+pub async fn publish_fact(js: &jetstream::Context, ce_id: &str, msg_id: &str, fact: &TaskEvent) {
     publish_bytes(js, ce_id, msg_id, &fact.fact, fact.encode_to_vec()).await;
 }
 
@@ -35,7 +35,7 @@ async fn publish_bytes(js: &jetstream::Context, ce_id: &str, msg_id: &str, fact:
         .unwrap();
 }
 
-fn fact(event_id: &str, name: &str, status: TaskStatus, version: i64) -> TaskEvent {
+pub fn fact(event_id: &str, name: &str, status: TaskStatus, version: i64) -> TaskEvent {
     TaskEvent {
         task_id: "task-1".into(),
         event_id: event_id.into(),
@@ -49,7 +49,7 @@ fn fact(event_id: &str, name: &str, status: TaskStatus, version: i64) -> TaskEve
     }
 }
 
-async fn dispatch_stream(app: &TestApp) {
+pub async fn dispatch_stream(app: &TestApp) {
     let settings = civicgrid_kit::config::NatsSettings {
         url: Some(app.nats.url()),
         credentials_file: None,

@@ -3,5 +3,6 @@
 
 mod bus;
 mod helpers;
+mod rating;
 mod security;
 mod submit;

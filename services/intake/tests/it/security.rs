@@ -8,9 +8,9 @@ use tonic::{Code, Request, metadata::MetadataValue, transport::Channel};
 
 use crate::helpers::{report, spawn_app_with};
 
-const SECRET: &str = "test-secret-0123456789";
+pub const SECRET: &str = "test-secret-0123456789";
 
-fn token(role: &str, scope: &str) -> String {
+pub fn token(role: &str, scope: &str) -> String {
     issue_token(
         SECRET,
         &Claims {
@@ -26,7 +26,7 @@ fn token(role: &str, scope: &str) -> String {
     .unwrap()
 }
 
-fn authed<T>(message: T, token: &str) -> Request<T> {
+pub fn authed<T>(message: T, token: &str) -> Request<T> {
     let mut r = Request::new(message);
     r.metadata_mut().insert("authorization", MetadataValue::try_from(format!("Bearer {token}")).unwrap());
     r

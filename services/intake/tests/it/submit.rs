@@ -284,10 +284,11 @@ async fn housekeeping_forgets_old_answers_and_drops_old_tracking_sequences() {
     // Eight days on, the answer and the sequence of that day are gone; retrying then is a new report.
     let later = chrono::Utc::now() + chrono::Duration::days(8);
     assert_eq!(store.housekeeping(later, chrono::Duration::days(7)).await.unwrap(), (1, 1));
-    let sequences: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_class WHERE relkind = 'S' AND relname LIKE 'tracking%'")
-        .fetch_one(&db)
-        .await
-        .unwrap();
+    let sequences: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_class WHERE relkind = 'S' AND relname LIKE 'tracking%'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
     assert_eq!(sequences, 0);
     app.stop().await;
 }

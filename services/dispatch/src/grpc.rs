@@ -1,0 +1,448 @@
+//! `civicgrid.v1.DispatchService`: validate → lifecycle (in the store's transaction) → answer;
+//! errors mapped to gRPC status here.
+
+use std::{pin::Pin, sync::Arc, time::Duration};
+
+use base64::Engine;
+use civicgrid_kit::{
+    auth::{Principal, principal},
+    clock::Clock,
+    grpc::{REQUEST_ID_RULE, Violations, internal, invalid_field, is_request_id},
+    region,
+};
+use civicgrid_proto::v1::{
+    self as pb, ApproveExtensionRequest, GetKpisRequest, GetReferenceVersionsRequest, GetTaskRequest, Kpis,
+    ListTasksRequest, ListTasksResponse, ReferenceVersions, RequestExtensionRequest, ResolveRequest, Role, Task,
+    TaskChange, TaskReasonRequest, TaskRequest, TaskStatus, TriageRequest, WatchTasksRequest,
+    dispatch_service_server::DispatchService,
+};
+use futures::Stream;
+use tokio::sync::mpsc;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::{
+    domain::{
+        kpi::Period,
+        lifecycle::{Action, LifecycleError},
+    },
+    store::{ActError, Store, StoreError, TaskFilter, Visibility},
+};
+
+/// The gRPC handlers.
+pub struct DispatchApi {
+    store: Arc<Store>,
+    clock: Clock,
+    watch_poll: Duration,
+}
+
+impl DispatchApi {
+    /// Handlers over `store`.
+    pub fn new(store: Arc<Store>, clock: Clock, watch_poll: Duration) -> Self {
+        DispatchApi { store, clock, watch_poll }
+    }
+
+    async fn act(
+        &self,
+        caller: Principal,
+        request_id: &str,
+        task_id: &str,
+        action: Action,
+        mut v: Violations,
+    ) -> Result<Response<Task>, Status> {
+        if !is_request_id(request_id) {
+            v.add("request_id", REQUEST_ID_RULE);
+        }
+        let id = Uuid::parse_str(task_id).ok();
+        if id.is_none() {
+            v.add("task_id", "must be a UUID");
+        }
+        v.into_result()?;
+        let id = id.unwrap_or_default();
+        let task = self.store.act(&caller, request_id, id, action, self.clock.now()).await.map_err(act_status)?;
+        tracing::info!(task = %task.id, status = task.status, version = task.version, "task changed");
+        Ok(Response::new(task))
+    }
+}
+
+fn act_status(e: ActError) -> Status {
+    match e {
+        ActError::NotFound => Status::not_found("no such task"),
+        ActError::Invalid { field, problem } => invalid_field(field, &problem),
+        ActError::Lifecycle(LifecycleError::Invalid { field, problem }) => invalid_field(field, problem),
+        ActError::Lifecycle(e @ LifecycleError::NotAllowed { .. }) => Status::permission_denied(e.to_string()),
+        ActError::Lifecycle(e @ LifecycleError::IllegalTransition { .. }) => Status::failed_precondition(e.to_string()),
+        ActError::Store(e) => internal("changing task", e),
+    }
+}
+
+fn store_status(context: &str, e: StoreError) -> Status {
+    internal(context, e)
+}
+
+fn check_reason(v: &mut Violations, reason: &str) {
+    let n = reason.trim().chars().count();
+    v.check((2..=500).contains(&n), "reason", "must be 2 to 500 characters");
+}
+
+/// Stored state names for a contract status.
+fn states_of(status: TaskStatus) -> &'static [&'static str] {
+    match status {
+        TaskStatus::AwaitingTriage => &["awaiting_triage"],
+        TaskStatus::Assigned => &["assigned"],
+        TaskStatus::Signed => &["signed"],
+        TaskStatus::InProgress => &["in_progress"],
+        TaskStatus::Resolved => &["resolved"],
+        TaskStatus::Verified => &["verified"],
+        TaskStatus::Closed => &["closed"],
+        TaskStatus::Suspended => &["suspended"],
+        TaskStatus::Unspecified => &[],
+    }
+}
+
+/// The listing or feed scope of `caller`, narrowed by the requested department and region.
+fn scope_filter(
+    caller: &Principal,
+    department: &str,
+    region_code: &str,
+    v: &mut Violations,
+) -> Result<TaskFilter, Status> {
+    let mut filter = TaskFilter::default();
+    match Visibility::of(caller) {
+        Visibility::None => {
+            return Err(Status::permission_denied(format!("role {} may not read tasks", caller.role.as_str_name())));
+        }
+        Visibility::Department(own) => {
+            if !department.is_empty() && department != own {
+                return Err(Status::permission_denied("a department sees only its own tasks"));
+            }
+            filter.department_id = Some(own);
+        }
+        Visibility::All | Visibility::Region(_) => {
+            if !department.is_empty() {
+                filter.department_id = Some(department.to_string());
+            }
+            if !caller.region_scope.is_empty() {
+                filter.set_region(&caller.region_scope);
+            }
+        }
+    }
+    if !region_code.is_empty() {
+        if region::level(region_code).is_err() {
+            v.add("region_code", "must be a 6, 9 or 12-digit region code");
+        } else if !region::within(region_code, &caller.region_scope) {
+            return Err(Status::permission_denied(format!("region {region_code} is outside the caller's region")));
+        } else {
+            filter.set_region(region_code);
+        }
+    }
+    Ok(filter)
+}
+
+fn encode_token(id: Uuid) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn decode_token(token: &str) -> Option<Uuid> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
+    Uuid::from_slice(&bytes).ok()
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<TaskChange, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl DispatchService for DispatchApi {
+    async fn list_tasks(&self, request: Request<ListTasksRequest>) -> Result<Response<ListTasksResponse>, Status> {
+        let caller = principal(&request)?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let mut filter = scope_filter(&caller, &req.department_id, &req.region_code, &mut v)?;
+        let mut states = Vec::new();
+        for (i, s) in req.statuses.iter().enumerate() {
+            match TaskStatus::try_from(*s) {
+                Ok(TaskStatus::Unspecified) | Err(_) => v.add(format!("statuses[{i}]"), "unknown TaskStatus value"),
+                Ok(s) => states.extend(states_of(s).iter().map(|s| s.to_string())),
+            }
+        }
+        if !states.is_empty() {
+            filter.states = Some(states);
+        }
+        match pb::WarningColour::try_from(req.colour) {
+            Ok(pb::WarningColour::Unspecified) => {}
+            Ok(c) => filter.colour = Some(c as i16),
+            Err(_) => v.add("colour", "unknown WarningColour value"),
+        }
+        if !req.event_id.is_empty() {
+            match Uuid::parse_str(&req.event_id) {
+                Ok(id) => filter.event_id = Some(id),
+                Err(_) => v.add("event_id", "must be a UUID"),
+            }
+        }
+        let page_size = match req.page_size {
+            0 => 50,
+            n @ 1..=500 => n as i64,
+            _ => {
+                v.add("page_size", "must be from 1 to 500 (0 means 50)");
+                50
+            }
+        };
+        if !req.page_token.is_empty() {
+            match decode_token(&req.page_token) {
+                Some(id) => filter.before_id = Some(id),
+                None => v.add("page_token", "is not a token from a previous page"),
+            }
+        }
+        v.into_result()?;
+        let mut rows = self.store.list(&filter, page_size + 1).await.map_err(|e| store_status("listing tasks", e))?;
+        let next_page_token = if rows.len() as i64 > page_size {
+            rows.truncate(page_size as usize);
+            rows.last().map(|r| encode_token(r.id)).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let now = self.clock.now();
+        let tasks = rows.iter().map(|r| r.to_proto(self.store.refdata(), now)).collect();
+        Ok(Response::new(ListTasksResponse { tasks, next_page_token }))
+    }
+
+    async fn get_task(&self, request: Request<GetTaskRequest>) -> Result<Response<Task>, Status> {
+        let caller = principal(&request)?;
+        let id = Uuid::parse_str(&request.get_ref().task_id).map_err(|_| invalid_field("task_id", "must be a UUID"))?;
+        let row = self
+            .store
+            .get(id, &Visibility::of(&caller))
+            .await
+            .map_err(|e| store_status("reading task", e))?
+            .ok_or_else(|| Status::not_found("no such task"))?;
+        Ok(Response::new(row.to_proto(self.store.refdata(), self.clock.now())))
+    }
+
+    type WatchTasksStream = WatchStream;
+
+    async fn watch_tasks(
+        &self,
+        request: Request<WatchTasksRequest>,
+    ) -> Result<Response<Self::WatchTasksStream>, Status> {
+        let caller = principal(&request)?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let filter = scope_filter(&caller, &req.department_id, "", &mut v)?;
+        v.check(req.cursor >= 0, "cursor", "must not be negative");
+        v.into_result()?;
+        let mut cursor = if req.cursor > 0 {
+            req.cursor
+        } else if req.from_now {
+            self.store.last_change().await.map_err(|e| store_status("reading the change feed", e))?
+        } else {
+            0
+        };
+        let (tx, rx) = mpsc::channel::<Result<TaskChange, Status>>(256);
+        let store = self.store.clone();
+        let clock = self.clock.clone();
+        let poll = self.watch_poll;
+        let wake = store.change_signal();
+        tokio::spawn(async move {
+            loop {
+                // Registered before reading, so a commit between the read and the wait wakes us.
+                let notified = wake.notified();
+                let changes = match store.changes_after(cursor, &filter, 200).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = tx.send(Err(store_status("reading the change feed", e))).await;
+                        return;
+                    }
+                };
+                for (seq, task_id, fact) in &changes {
+                    let task = match store.get(*task_id, &Visibility::All).await {
+                        Ok(Some(row)) => row.to_proto(store.refdata(), clock.now()),
+                        Ok(None) => continue,
+                        Err(e) => {
+                            let _ = tx.send(Err(store_status("reading task", e))).await;
+                            return;
+                        }
+                    };
+                    if tx.send(Ok(TaskChange { cursor: *seq, fact: fact.clone(), task: Some(task) })).await.is_err() {
+                        return;
+                    }
+                    cursor = *seq;
+                }
+                if changes.is_empty() {
+                    tokio::select! {
+                        _ = notified => {}
+                        _ = tokio::time::sleep(poll) => {}
+                        _ = tx.closed() => return,
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
+    async fn triage(&self, request: Request<TriageRequest>) -> Result<Response<Task>, Status> {
+        let caller = principal(&request)?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        v.check(!r.department_id.is_empty(), "department_id", "is required");
+        self.act(caller, &r.request_id, &r.task_id, Action::Assign { department_id: r.department_id }, v).await
+    }
+
+    async fn dismiss(&self, request: Request<TaskReasonRequest>) -> Result<Response<Task>, Status> {
+        let caller = principal(&request)?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        check_reason(&mut v, &r.reason);
+        self.act(caller, &r.request_id, &r.task_id, Action::Dismiss { reason: r.reason.trim().into() }, v).await
+    }
+
+    async fn sign_for(&self, request: Request<TaskRequest>) -> Result<Response<Task>, Status> {
+        let caller = principal(&request)?;
+        let r = request.into_inner();
+        self.act(caller, &r.request_id, &r.task_id, Action::SignFor, Violations::new()).await
+    }
+
+    async fn return_task(&self, request: Request<TaskReasonRequest>) -> Result<Response<Task>, Status> {
+        let caller = principal(&request)?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        check_reason(&mut v, &r.reason);
+        self.act(caller, &r.request_id, &r.task_id, Action::Return { reason: r.reason.trim().into() }, v).await
+    }
+
+    async fn request_extension(&self, request: Request<RequestExtensionRequest>) -> Result<Response<Task>, Status> {
+        let caller = principal(&request)?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        v.check((1..=365).contains(&r.amount), "amount", "must be 1 to 365");
+        check_reason(&mut v, &r.reason);
+        let action = Action::RequestExtension { amount: r.amount, reason: r.reason.trim().into() };
+        self.act(caller, &r.request_id, &r.task_id, action, v).await
+    }
+
+    async fn approve_extension(&self, request: Request<ApproveExtensionRequest>) -> Result<Response<Task>, Status> {
+        let caller = principal(&request)?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        v.check(r.amount <= 365, "amount", "must be at most 365 (0 grants what was requested)");
+        let action = Action::ApproveExtension { amount: (r.amount > 0).then_some(r.amount) };
+        self.act(caller, &r.request_id, &r.task_id, action, v).await
+    }
+
+    async fn refuse_extension(&self, request: Request<TaskReasonRequest>) -> Result<Response<Task>, Status> {
+        let caller = principal(&request)?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        check_reason(&mut v, &r.reason);
+        self.act(caller, &r.request_id, &r.task_id, Action::RefuseExtension { reason: r.reason.trim().into() }, v).await
+    }
+
+    async fn suspend(&self, request: Request<TaskReasonRequest>) -> Result<Response<Task>, Status> {
+        let caller = principal(&request)?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        check_reason(&mut v, &r.reason);
+        self.act(caller, &r.request_id, &r.task_id, Action::Suspend { reason: r.reason.trim().into() }, v).await
+    }
+
+    async fn resume(&self, request: Request<TaskRequest>) -> Result<Response<Task>, Status> {
+        let caller = principal(&request)?;
+        let r = request.into_inner();
+        self.act(caller, &r.request_id, &r.task_id, Action::Resume, Violations::new()).await
+    }
+
+    async fn resolve(&self, request: Request<ResolveRequest>) -> Result<Response<Task>, Status> {
+        let caller = principal(&request)?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        v.check((2..=2000).contains(&r.result.trim().chars().count()), "result", "must be 2 to 2000 characters");
+        v.check(r.evidence_urls.len() <= 9, "evidence_urls", "at most 9 links");
+        for (i, url) in r.evidence_urls.iter().enumerate() {
+            let ok = (url.starts_with("https://") || url.starts_with("http://"))
+                && url.chars().count() <= 500
+                && !url.contains(char::is_whitespace);
+            v.check(ok, &format!("evidence_urls[{i}]"), "must be an http(s) URL of at most 500 characters");
+        }
+        let action = Action::Resolve { result: r.result.trim().into(), evidence_urls: r.evidence_urls };
+        self.act(caller, &r.request_id, &r.task_id, action, v).await
+    }
+
+    async fn verify(&self, request: Request<TaskRequest>) -> Result<Response<Task>, Status> {
+        let caller = principal(&request)?;
+        let r = request.into_inner();
+        self.act(caller, &r.request_id, &r.task_id, Action::Verify, Violations::new()).await
+    }
+
+    async fn reject_verification(&self, request: Request<TaskReasonRequest>) -> Result<Response<Task>, Status> {
+        let caller = principal(&request)?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        check_reason(&mut v, &r.reason);
+        let action = Action::RejectVerification { reason: r.reason.trim().into() };
+        self.act(caller, &r.request_id, &r.task_id, action, v).await
+    }
+
+    async fn close(&self, request: Request<TaskRequest>) -> Result<Response<Task>, Status> {
+        let caller = principal(&request)?;
+        let r = request.into_inner();
+        self.act(caller, &r.request_id, &r.task_id, Action::Close, Violations::new()).await
+    }
+
+    async fn get_kpis(&self, request: Request<GetKpisRequest>) -> Result<Response<Kpis>, Status> {
+        let caller = principal(&request)?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let range = req.period.unwrap_or_default();
+        let from = range.from.as_ref().and_then(civicgrid_kit::time::from_proto);
+        let to = range.to.as_ref().and_then(civicgrid_kit::time::from_proto);
+        v.check(from.is_some(), "period.from", "is required");
+        v.check(to.is_some(), "period.to", "is required");
+        if let (Some(f), Some(t)) = (from, to) {
+            v.check(f < t, "period.to", "must be after period.from");
+        }
+        let filter = scope_filter(&caller, &req.department_id, &req.region_code, &mut v)?;
+        v.into_result()?;
+        let period = Period { from: from.unwrap_or_default(), to: to.unwrap_or_default() };
+        let region =
+            [&filter.village, &filter.township, &filter.county, &filter.city].into_iter().flatten().next().cloned();
+        let k = self
+            .store
+            .kpis(filter.department_id.as_deref(), region.as_deref(), period)
+            .await
+            .map_err(|e| store_status("computing KPIs", e))?;
+        let rate = |r: Option<f64>| r.unwrap_or(0.0);
+        Ok(Response::new(Kpis {
+            due_to_close: k.due.into(),
+            closed: k.closed.into(),
+            closed_on_time: k.closed_on_time.into(),
+            closure_rate: rate(k.closure_rate()),
+            on_time_closure_rate: rate(k.on_time_closure_rate()),
+            handled: k.handled.into(),
+            reworked: k.reworked.into(),
+            rework_rate: rate(k.rework_rate()),
+            assigned: k.assigned.into(),
+            returned: k.returned.into(),
+            return_rate: rate(k.return_rate()),
+            signed_on_time: k.signed_on_time.into(),
+            on_time_sign_rate: rate(k.on_time_sign_rate()),
+            rated: k.rated.into(),
+            satisfied: (k.satisfied + k.basically_satisfied).into(),
+            satisfaction_rate: rate(k.satisfaction_rate()),
+        }))
+    }
+
+    async fn get_reference_versions(
+        &self,
+        request: Request<GetReferenceVersionsRequest>,
+    ) -> Result<Response<ReferenceVersions>, Status> {
+        let caller = principal(&request)?;
+        if caller.role == Role::Unspecified {
+            return Err(Status::permission_denied("no role"));
+        }
+        let v = self.store.refdata().versions();
+        Ok(Response::new(ReferenceVersions {
+            catalog: v.catalog,
+            regions: v.regions,
+            departments: v.departments,
+            calendar: v.calendar,
+        }))
+    }
+}

@@ -1,0 +1,896 @@
+//! All of dispatch's SQL: creating tasks from reported events, applying lifecycle decisions,
+//! the warning ticker, listings, the change feed and the facts assessment folds.
+//!
+//! Every change to a task, in one transaction: the row, its facts (audit and assessment), the
+//! outgoing `TaskEvent` (outbox) and a change-feed row.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use civicgrid_kit::{
+    auth::Principal,
+    bus::{self, Envelope, OutboxSignal},
+    region,
+    time::to_proto,
+};
+use civicgrid_proto::v1::{self as pb, Actor, EventReported, Role, TaskEvent, WarningColour};
+use prost::Message;
+use sqlx::{PgConnection, PgPool, types::Json};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::{
+    SERVICE,
+    domain::{
+        kpi::{self, Period, RecordedFact, TaskRecord},
+        lifecycle::{
+            self, Action, ActorView, ClockChange, Decision, DepartmentChange, Fact, LifecycleError, Stage, TaskState,
+        },
+        routing::{self, WhistleLevel},
+        sla::StageClock,
+        warning::{self, Colour},
+    },
+    reference::ReferenceData,
+    tasks::{Clocks, TASK_COLUMNS, TaskRow, colour_to_proto, resume_to_of, warning_at},
+};
+
+/// Advisory lock that orders change-feed appends by commit.
+const CHANGE_FEED_LOCK: i64 = 7_305_002;
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Stored data that cannot be read (a state name, an answer).
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// Why an action on a task was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum ActError {
+    /// No such task in the caller's scope.
+    #[error("no such task")]
+    NotFound,
+    /// A field of the request is unusable.
+    #[error("{field}: {problem}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The lifecycle refused.
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for ActError {
+    fn from(e: sqlx::Error) -> Self {
+        ActError::Store(StoreError::Db(e))
+    }
+}
+
+/// Which tasks a caller may see.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Visibility {
+    /// Everything (administrators).
+    All,
+    /// One department's tasks.
+    Department(String),
+    /// Tasks located in a region (any level; empty = everywhere).
+    Region(String),
+    /// Nothing.
+    None,
+}
+
+impl Visibility {
+    /// What `caller` may see.
+    pub fn of(caller: &Principal) -> Self {
+        match caller.role {
+            Role::Admin if caller.region_scope.is_empty() => Visibility::All,
+            Role::Admin | Role::Center | Role::CountyCenter | Role::GridWorker => {
+                Visibility::Region(caller.region_scope.clone())
+            }
+            Role::Department if !caller.department_id.is_empty() => {
+                Visibility::Department(caller.department_id.clone())
+            }
+            _ => Visibility::None,
+        }
+    }
+
+    /// Whether a task is visible.
+    pub fn sees(&self, row: &TaskRow) -> bool {
+        match self {
+            Visibility::All => true,
+            Visibility::Department(d) => row.department_id.as_deref() == Some(d.as_str()),
+            Visibility::Region(scope) => region::contains(scope, &row.region()),
+            Visibility::None => false,
+        }
+    }
+}
+
+/// Filters of a task listing; `None` means no filter.
+#[derive(Debug, Default, Clone)]
+pub struct TaskFilter {
+    /// Department.
+    pub department_id: Option<String>,
+    /// City code.
+    pub city: Option<String>,
+    /// County code.
+    pub county: Option<String>,
+    /// Township code.
+    pub township: Option<String>,
+    /// Village code.
+    pub village: Option<String>,
+    /// Stored state names.
+    pub states: Option<Vec<String>>,
+    /// Colour.
+    pub colour: Option<i16>,
+    /// Event.
+    pub event_id: Option<Uuid>,
+    /// Only ids below this one (page token).
+    pub before_id: Option<Uuid>,
+}
+
+impl TaskFilter {
+    /// Narrows the filter to a region code of any level.
+    pub fn set_region(&mut self, code: &str) {
+        match region::level(code) {
+            Ok(region::Level::City) => self.city = Some(code.into()),
+            Ok(region::Level::County) => self.county = Some(code.into()),
+            Ok(region::Level::Township) => self.township = Some(code.into()),
+            Ok(region::Level::Village) => self.village = Some(code.into()),
+            Err(_) => {}
+        }
+    }
+}
+
+/// dispatch's storage.
+pub struct Store {
+    pool: PgPool,
+    refdata: Arc<ReferenceData>,
+    signal: OutboxSignal,
+    changes: Arc<Notify>,
+    grace: f64,
+}
+
+/// The system actor that routes and reopens on dispatch's own authority.
+pub fn system_actor() -> Actor {
+    Actor {
+        subject: "civicgrid-dispatch".into(),
+        role: Role::Admin as i32,
+        department_id: String::new(),
+        region_scope: String::new(),
+    }
+}
+
+impl Store {
+    /// A store over `pool`. `grace` is the share of a limit an overdue task may run over before
+    /// it escalates.
+    pub fn new(pool: PgPool, refdata: Arc<ReferenceData>, signal: OutboxSignal, grace: f64) -> Self {
+        Store { pool, refdata, signal, changes: Arc::new(Notify::new()), grace }
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The reference data in force.
+    pub fn refdata(&self) -> &ReferenceData {
+        &self.refdata
+    }
+
+    /// Wakes change-feed watchers of this process (others poll).
+    pub fn change_signal(&self) -> Arc<Notify> {
+        self.changes.clone()
+    }
+
+    /// Call after committing a transaction that changed tasks.
+    pub fn committed(&self) {
+        self.signal.wake();
+        self.changes.notify_waiters();
+    }
+
+    /// Creates the tasks of a newly reported event, inside the consumer's transaction: routed
+    /// to the lead department (and assisting ones) when a rule matches, else one task waiting
+    /// for triage. Does nothing if the event already has tasks.
+    pub async fn create_for_event(
+        &self,
+        tx: &mut PgConnection,
+        reported: &EventReported,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let Some(event) = &reported.event else {
+            return Err(StoreError::Corrupt("EventReported without event".into()));
+        };
+        let event_id =
+            Uuid::parse_str(&event.id).map_err(|_| StoreError::Corrupt(format!("event id `{}`", event.id)))?;
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tasks WHERE event_id = $1)")
+            .bind(event_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if exists {
+            return Ok(0);
+        }
+        let location = event.location.clone().unwrap_or_default();
+        let region = location.region.clone().unwrap_or_default();
+        let item = self.refdata.catalog.item(&event.item_code);
+        let route = item.and_then(|i| routing::route(&i.route_rule(), &region, self.refdata.departments.directory()));
+        let whistle = item.map(|i| i.whistle).unwrap_or(WhistleLevel::Routine);
+        let whistle_name = match whistle {
+            WhistleLevel::GridSelf => "grid_self",
+            WhistleLevel::Routine => "routine",
+            WhistleLevel::Key => "key",
+        };
+        let reporter = reported.actor.clone().unwrap_or_default();
+        let grid_worker_id = (reporter.role == Role::GridWorker as i32).then(|| reporter.subject.clone());
+        let actor = system_actor();
+
+        let mut plan: Vec<(Option<String>, bool)> = Vec::new();
+        let center_region = match &route {
+            Some(r) => {
+                plan.push((Some(r.lead.clone()), true));
+                plan.extend(r.assisting.iter().map(|d| (Some(d.clone()), false)));
+                r.center_region.clone()
+            }
+            None => {
+                plan.push((None, true));
+                if region.township.is_empty() { region.county.clone() } else { region.township.clone() }
+            }
+        };
+        for (department, lead) in plan {
+            let mut row = TaskRow {
+                id: Uuid::now_v7(),
+                event_id,
+                tracking_number: event.tracking_number.clone(),
+                item_code: event.item_code.clone(),
+                city: region.city.clone(),
+                county: region.county.clone(),
+                township: region.township.clone(),
+                village: region.village.clone(),
+                grid_code: (!location.grid_code.is_empty()).then(|| location.grid_code.clone()),
+                description: event.description.clone(),
+                address: location.address.clone(),
+                department_id: department.clone(),
+                state: if department.is_some() { "assigned" } else { "awaiting_triage" }.into(),
+                resume_to: None,
+                lead,
+                whistle: whistle_name.into(),
+                center_region: center_region.clone(),
+                rework_count: 0,
+                returned_by: vec![],
+                extension_requested: None,
+                clocks: Json(Clocks::default()),
+                colour: 0,
+                escalated: false,
+                escalated_to: None,
+                next_change_at: None,
+                result: None,
+                result_evidence_urls: vec![],
+                version: 1,
+                created_at: now,
+                updated_at: now,
+            };
+            let mut recorded = vec![RecordedFact::Reported { grid_worker_id: grid_worker_id.clone() }];
+            let fact = match (&department, item) {
+                (Some(d), Some(item)) => {
+                    row.clocks.0.sign_for = Some(StageClock::new(now, item.sign_for));
+                    let sign_due =
+                        row.clocks.0.sign_for.as_ref().and_then(|c| c.deadline(&self.refdata.calendar.calendar));
+                    recorded.push(RecordedFact::Assigned { department_id: d.clone(), sign_due });
+                    "task-assigned"
+                }
+                _ => "task-awaiting-triage",
+            };
+            self.refresh_warning(&mut row, now);
+            insert_task(tx, &row).await?;
+            self.record(tx, &row, fact, &recorded, &actor, "", now).await?;
+            self.publish(tx, &row, fact, &actor, "", now).await?;
+        }
+        Ok(1)
+    }
+
+    /// Recomputes colour and next ticker visit of `row` at `now`.
+    fn refresh_warning(&self, row: &mut TaskRow, now: DateTime<Utc>) {
+        let w = warning_at(&row.clocks.0, row.escalated, &self.refdata.calendar.calendar, now, self.grace);
+        row.colour = colour_to_proto(w.colour) as i16;
+        row.next_change_at = if w.overdue_escalation_due { Some(now) } else { w.next_change_at };
+    }
+
+    async fn record(
+        &self,
+        tx: &mut PgConnection,
+        row: &TaskRow,
+        fact: &str,
+        recorded: &[RecordedFact],
+        actor: &Actor,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let actor_json = serde_json::json!({
+            "subject": actor.subject, "role": Role::try_from(actor.role).map(|r| r.as_str_name()).unwrap_or("ROLE_UNSPECIFIED"),
+            "department_id": actor.department_id, "region_scope": actor.region_scope,
+        });
+        sqlx::query("INSERT INTO task_facts (task_id, fact, recorded, actor, reason, version, at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(row.id)
+            .bind(fact)
+            .bind(Json(recorded))
+            .bind(Json(actor_json))
+            .bind(reason)
+            .bind(row.version)
+            .bind(at)
+            .execute(tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Writes the `TaskEvent` for `fact` to the outbox and appends the change-feed row.
+    async fn publish(
+        &self,
+        tx: &mut PgConnection,
+        row: &TaskRow,
+        fact: &str,
+        actor: &Actor,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let region = row.region();
+        let status = row.task_state().map(|s| s.status()).unwrap_or(pb::TaskStatus::Unspecified);
+        let event = TaskEvent {
+            task_id: row.id.to_string(),
+            event_id: row.event_id.to_string(),
+            fact: fact.to_string(),
+            status: status as i32,
+            department_id: row.department_id.clone().unwrap_or_default(),
+            region: Some(region.clone()),
+            version: row.version,
+            occurred_at: Some(to_proto(at)),
+            actor: Some(actor.clone()),
+            lead: row.lead,
+            colour: row.colour as i32,
+            escalated: row.escalated,
+            escalated_to: row.escalated_to.clone().unwrap_or_default(),
+            reason: reason.to_string(),
+            item_code: row.item_code.clone(),
+            rework_count: row.rework_count.max(0) as u32,
+        };
+        let envelope = Envelope::new(bus::subject(SERVICE, fact, &region), "TaskEvent", row.id, &event);
+        bus::enqueue(tx, SERVICE, &envelope, at).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(CHANGE_FEED_LOCK).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO task_changes (task_id, fact, department_id, city, county, township, village, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(row.id)
+        .bind(fact)
+        .bind(&row.department_id)
+        .bind(&row.city)
+        .bind(&row.county)
+        .bind(&row.township)
+        .bind(&row.village)
+        .bind(at)
+        .execute(tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes `action` on a task for `caller`, idempotently by `request_id`, and returns the task
+    /// after it.
+    pub async fn act(
+        &self,
+        caller: &Principal,
+        request_id: &str,
+        task_id: Uuid,
+        action: Action,
+        now: DateTime<Utc>,
+    ) -> Result<pb::Task, ActError> {
+        let mut tx = self.pool.begin().await?;
+        let fresh = sqlx::query("INSERT INTO requests (caller, request_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(&caller.subject)
+            .bind(request_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if !fresh {
+            tx.rollback().await?;
+            return self.previous_answer(&caller.subject, request_id).await.map_err(ActError::Store);
+        }
+        let mut row = lock_task(&mut tx, task_id).await?.ok_or(ActError::NotFound)?;
+        if !Visibility::of(caller).sees(&row) {
+            return Err(ActError::NotFound);
+        }
+        if let Action::Assign { department_id } = &action {
+            let serves =
+                self.refdata.departments.get(department_id).map(|d| region::contains(&d.region_code, &row.region()));
+            match serves {
+                None => {
+                    return Err(ActError::Invalid {
+                        field: "department_id",
+                        problem: format!("no department `{department_id}`"),
+                    });
+                }
+                Some(false) => {
+                    return Err(ActError::Invalid {
+                        field: "department_id",
+                        problem: format!("`{department_id}` does not serve the task's region"),
+                    });
+                }
+                Some(true) => {}
+            }
+        }
+        let view = row.view().ok_or_else(|| StoreError::Corrupt(format!("task state `{}`", row.state)))?;
+        let actor_view = ActorView {
+            role: caller.role,
+            department_id: caller.department_id.clone(),
+            region_scope: caller.region_scope.clone(),
+        };
+        let decision = lifecycle::decide(&view, &action, &actor_view)?;
+        self.apply(&mut tx, &mut row, &decision, &action, &caller.actor(), now).await?;
+        let answer = row.to_proto(&self.refdata, now);
+        sqlx::query("UPDATE requests SET response = $3 WHERE caller = $1 AND request_id = $2")
+            .bind(&caller.subject)
+            .bind(request_id)
+            .bind(answer.encode_to_vec())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(answer)
+    }
+
+    async fn previous_answer(&self, caller: &str, request_id: &str) -> Result<pb::Task, StoreError> {
+        let stored: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar("SELECT response FROM requests WHERE caller = $1 AND request_id = $2")
+                .bind(caller)
+                .bind(request_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let bytes = stored
+            .flatten()
+            .ok_or_else(|| StoreError::Corrupt(format!("no stored answer for request {request_id}")))?;
+        pb::Task::decode(bytes.as_slice()).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    /// Writes a decision: state, department, clocks, counters, facts, bus event, change row,
+    /// and an escalation when one is due.
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        row: &mut TaskRow,
+        decision: &Decision,
+        action: &Action,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(), ActError> {
+        let cal = &self.refdata.calendar.calendar;
+        let item = self.refdata.catalog.item(&row.item_code);
+        row.state = decision.state.as_str().to_string();
+        row.resume_to = resume_to_of(decision.state).map(str::to_string);
+        match &decision.department {
+            DepartmentChange::Keep => {}
+            DepartmentChange::Set(d) => row.department_id = Some(d.clone()),
+            DepartmentChange::Clear => row.department_id = None,
+        }
+        let mut recorded = Vec::new();
+        for change in &decision.clocks {
+            match *change {
+                ClockChange::Start(stage) => {
+                    // An item missing from a newer catalog keeps running without limits.
+                    if let Some(item) = item {
+                        *row.clocks.0.slot(stage) = Some(StageClock::new(now, item.limit(stage)));
+                    }
+                    // A new stage is a new clock: an earlier stage's escalation does not colour it.
+                    row.escalated = false;
+                }
+                ClockChange::Stop(stage) => {
+                    if let Some(c) = row.clocks.0.slot(stage).as_mut() {
+                        let _ = c.stop(now);
+                    }
+                }
+                ClockChange::Pause(stage) => {
+                    if let Some(c) = row.clocks.0.slot(stage).as_mut() {
+                        let _ = c.pause(now);
+                    }
+                }
+                ClockChange::Resume(stage) => {
+                    if let Some(c) = row.clocks.0.slot(stage).as_mut() {
+                        let _ = c.resume(now);
+                    }
+                }
+                ClockChange::Extend(stage, amount) => {
+                    if let Some(c) = row.clocks.0.slot(stage).as_mut() {
+                        let _ = c.extend(amount);
+                    }
+                }
+            }
+        }
+        row.rework_count = decision.rework_count as i32;
+        row.extension_requested = decision.extension_requested.map(|n| n as i32);
+        if let Some(d) = &decision.returned_by {
+            row.returned_by.push(d.clone());
+        }
+        let mut reason = String::new();
+        match action {
+            Action::Resolve { result, evidence_urls } => {
+                row.result = Some(result.clone());
+                row.result_evidence_urls = evidence_urls.clone();
+            }
+            Action::Return { reason: r }
+            | Action::Dismiss { reason: r }
+            | Action::RefuseExtension { reason: r }
+            | Action::Suspend { reason: r }
+            | Action::RejectVerification { reason: r }
+            | Action::Reopen { reason: r }
+            | Action::RequestExtension { reason: r, .. } => reason = r.clone(),
+            _ => {}
+        }
+
+        let deadline = |row: &TaskRow, stage: Stage| row.clocks.0.get(stage).and_then(|c| c.deadline(cal));
+        let by = actor.subject.clone();
+        match decision.fact {
+            Fact::Assigned => {
+                recorded.push(RecordedFact::Assigned {
+                    department_id: row.department_id.clone().unwrap_or_default(),
+                    sign_due: deadline(row, Stage::SignFor),
+                });
+            }
+            Fact::Signed => {
+                recorded.push(RecordedFact::Signed);
+                recorded.push(RecordedFact::Due { due_at: deadline(row, Stage::Handle) });
+            }
+            Fact::Returned => recorded.push(RecordedFact::Returned),
+            Fact::Extended | Fact::Resumed => recorded.push(RecordedFact::Due { due_at: deadline(row, Stage::Handle) }),
+            Fact::Suspended => recorded.push(RecordedFact::Due { due_at: None }),
+            Fact::Resolved => recorded.push(RecordedFact::Resolved),
+            Fact::Verified => recorded.push(RecordedFact::Verified { by, due: deadline(row, Stage::Verify) }),
+            Fact::Reworked => {
+                recorded.push(RecordedFact::VerificationRejected { by, due: deadline(row, Stage::Verify) });
+                recorded.push(RecordedFact::Due { due_at: deadline(row, Stage::Handle) });
+            }
+            Fact::Closed if matches!(action, Action::Dismiss { .. }) => recorded.push(RecordedFact::Dismissed),
+            Fact::Closed => recorded.push(RecordedFact::Closed),
+            Fact::Reopened => {
+                recorded.push(RecordedFact::Reopened);
+                if let Some(d) = &row.department_id {
+                    recorded.push(RecordedFact::Assigned {
+                        department_id: d.clone(),
+                        sign_due: deadline(row, Stage::SignFor),
+                    });
+                }
+            }
+            Fact::ExtensionRequested | Fact::ExtensionRefused => {}
+        }
+        self.refresh_warning(row, now);
+        row.version += 1;
+        row.updated_at = now;
+        let fact = decision.fact.as_str();
+        update_task(tx, row).await?;
+        self.record(tx, row, fact, &recorded, actor, &reason, now).await?;
+        self.publish(tx, row, fact, actor, &reason, now).await?;
+        self.escalate_if_due(tx, row, now).await?;
+        Ok(())
+    }
+
+    /// Escalates `row` (督办) when it is overdue past the grace, reworked three times or
+    /// returned by three departments, and it has not escalated yet. Returns whether it did.
+    async fn escalate_if_due(
+        &self,
+        tx: &mut PgConnection,
+        row: &mut TaskRow,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let w = warning_at(&row.clocks.0, row.escalated, &self.refdata.calendar.calendar, now, self.grace);
+        let overdue = w.overdue_escalation_due.then_some(Colour::Orange);
+        let Some(reason) =
+            warning::should_escalate(overdue, row.escalated, row.rework_count.max(0) as u32, &row.returned_by)
+        else {
+            return Ok(false);
+        };
+        row.escalated = true;
+        row.escalated_to = warning::escalation_target(&row.center_region).or_else(|| Some(row.center_region.clone()));
+        self.refresh_warning(row, now);
+        row.version += 1;
+        row.updated_at = now;
+        let actor = system_actor();
+        update_task(tx, row).await?;
+        self.record(tx, row, "task-escalated", &[], &actor, reason.as_str(), now).await?;
+        self.publish(tx, row, "task-escalated", &actor, reason.as_str(), now).await?;
+        Ok(true)
+    }
+
+    /// One ticker round: every task whose next change is due by `now` (at most `batch`, the
+    /// earliest first, rows other replicas hold skipped) gets its colour recomputed; a change
+    /// is published as `task-warning`, an escalation as `task-escalated`. Returns how many
+    /// tasks were visited.
+    pub async fn tick(&self, now: DateTime<Utc>, batch: i64) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE next_change_at <= $1 ORDER BY next_change_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+        );
+        let rows: Vec<TaskRow> =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now).bind(batch).fetch_all(&mut *tx).await?;
+        let visited = rows.len();
+        let mut changed = false;
+        for mut row in rows {
+            let before = row.colour;
+            self.refresh_warning(&mut row, now);
+            if row.colour != before {
+                row.version += 1;
+                row.updated_at = now;
+                update_task(&mut tx, &row).await?;
+                let actor = system_actor();
+                let colour =
+                    WarningColour::try_from(row.colour as i32).map(|c| c.as_str_name()).unwrap_or_default().to_string();
+                self.record(&mut tx, &row, "task-warning", &[], &actor, &colour, now).await?;
+                self.publish(&mut tx, &row, "task-warning", &actor, &colour, now).await?;
+                changed = true;
+            }
+            if self.escalate_if_due(&mut tx, &mut row, now).await? {
+                changed = true;
+            } else if row.colour == before {
+                // Nothing changed (e.g. a later deadline after an extension): just move on.
+                sqlx::query("UPDATE tasks SET next_change_at = $2 WHERE id = $1")
+                    .bind(row.id)
+                    .bind(row.next_change_at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        if changed {
+            self.committed();
+        }
+        Ok(visited)
+    }
+
+    /// Records a rating of an event's outcome on its lead tasks; a dissatisfied one reopens
+    /// closed (or resolved/verified) lead tasks for rework. Inside the consumer's transaction.
+    pub async fn apply_rating(
+        &self,
+        tx: &mut PgConnection,
+        rated: &pb::EventRated,
+        now: DateTime<Utc>,
+    ) -> Result<usize, ActError> {
+        let Ok(event_id) = Uuid::parse_str(&rated.event_id) else { return Ok(0) };
+        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE event_id = $1 AND lead FOR UPDATE");
+        let rows: Vec<TaskRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(event_id).fetch_all(&mut *tx).await?;
+        let rating = match pb::Rating::try_from(rated.rating) {
+            Ok(pb::Rating::Satisfied) => kpi::Rating::Satisfied,
+            Ok(pb::Rating::BasicallySatisfied) => kpi::Rating::BasicallySatisfied,
+            Ok(pb::Rating::Dissatisfied) => kpi::Rating::Dissatisfied,
+            _ => return Err(ActError::Invalid { field: "rating", problem: "unknown rating".into() }),
+        };
+        let actor = rated.actor.clone().unwrap_or_else(system_actor);
+        let n = rows.len();
+        for mut row in rows {
+            self.record(tx, &row, "task-rated", &[RecordedFact::Rated { rating }], &actor, &rated.comment, now).await?;
+            if rating != kpi::Rating::Dissatisfied {
+                continue;
+            }
+            let Some(view) = row.view() else { continue };
+            let reason = format!("dissatisfied rating: {}", rated.comment);
+            // Rated before closing: the fix was not accepted, so it goes back like a failed
+            // verification; rated after closing: the case is reopened.
+            let action = match view.state {
+                TaskState::Closed => Action::Reopen { reason },
+                TaskState::Resolved => Action::RejectVerification { reason },
+                _ => continue,
+            };
+            let system = ActorView { role: Role::Admin, department_id: String::new(), region_scope: String::new() };
+            let decision = lifecycle::decide(&view, &action, &system)?;
+            self.apply(tx, &mut row, &decision, &action, &system_actor(), now).await?;
+        }
+        Ok(n)
+    }
+
+    /// One task, if `visibility` lets the caller see it.
+    pub async fn get(&self, id: Uuid, visibility: &Visibility) -> Result<Option<TaskRow>, StoreError> {
+        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
+        let row: Option<TaskRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+        Ok(row.filter(|r| visibility.sees(r)))
+    }
+
+    /// Up to `limit` tasks matching `filter`, newest first.
+    pub async fn list(&self, filter: &TaskFilter, limit: i64) -> Result<Vec<TaskRow>, StoreError> {
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE \
+               ($1::text IS NULL OR department_id = $1) AND ($2::text IS NULL OR city = $2) \
+               AND ($3::text IS NULL OR county = $3) AND ($4::text IS NULL OR township = $4) \
+               AND ($5::text IS NULL OR village = $5) AND ($6::text[] IS NULL OR state = ANY($6)) \
+               AND ($7::int2 IS NULL OR colour = $7) AND ($8::uuid IS NULL OR event_id = $8) \
+               AND ($9::uuid IS NULL OR id < $9) \
+             ORDER BY id DESC LIMIT $10"
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(&filter.department_id)
+            .bind(&filter.city)
+            .bind(&filter.county)
+            .bind(&filter.township)
+            .bind(&filter.village)
+            .bind(&filter.states)
+            .bind(filter.colour)
+            .bind(filter.event_id)
+            .bind(filter.before_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Change-feed entries after `cursor` in a scope: (cursor, task id, fact).
+    pub async fn changes_after(
+        &self,
+        cursor: i64,
+        filter: &TaskFilter,
+        limit: i64,
+    ) -> Result<Vec<(i64, Uuid, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT seq, task_id, fact FROM task_changes WHERE seq > $1 \
+               AND ($2::text IS NULL OR department_id = $2) AND ($3::text IS NULL OR city = $3) \
+               AND ($4::text IS NULL OR county = $4) AND ($5::text IS NULL OR township = $5) \
+               AND ($6::text IS NULL OR village = $6) \
+             ORDER BY seq LIMIT $7",
+        )
+        .bind(cursor)
+        .bind(&filter.department_id)
+        .bind(&filter.city)
+        .bind(&filter.county)
+        .bind(&filter.township)
+        .bind(&filter.village)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The newest change-feed position.
+    pub async fn last_change(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(max(seq), 0) FROM task_changes").fetch_one(&self.pool).await?)
+    }
+
+    /// Assessment figures for `scope` over `period`, folded from the recorded facts.
+    pub async fn kpis(
+        &self,
+        department: Option<&str>,
+        region_code: Option<&str>,
+        period: Period,
+    ) -> Result<kpi::TaskKpis, StoreError> {
+        let tasks: Vec<(Uuid, String, String, String, String, bool)> = match (department, region_code) {
+            (Some(d), _) => {
+                sqlx::query_as(
+                    "SELECT t.id, t.city, t.county, t.township, t.village, t.lead FROM tasks t WHERE EXISTS \
+                     (SELECT 1 FROM task_facts f WHERE f.task_id = t.id AND f.recorded @> $1)",
+                )
+                .bind(Json(serde_json::json!([{ "Assigned": { "department_id": d } }])))
+                .fetch_all(&self.pool)
+                .await?
+            }
+            (None, code) => {
+                let mut f = TaskFilter::default();
+                if let Some(code) = code {
+                    f.set_region(code);
+                }
+                sqlx::query_as(
+                    "SELECT id, city, county, township, village, lead FROM tasks WHERE \
+                       ($1::text IS NULL OR city = $1) AND ($2::text IS NULL OR county = $2) \
+                       AND ($3::text IS NULL OR township = $3) AND ($4::text IS NULL OR village = $4)",
+                )
+                .bind(&f.city)
+                .bind(&f.county)
+                .bind(&f.township)
+                .bind(&f.village)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        let ids: Vec<Uuid> = tasks.iter().map(|t| t.0).collect();
+        let facts: Vec<(Uuid, Json<Vec<RecordedFact>>, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT task_id, recorded, at FROM task_facts WHERE task_id = ANY($1) AND at < $2 ORDER BY task_id, seq",
+        )
+        .bind(&ids)
+        .bind(period.to)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut records: std::collections::HashMap<Uuid, TaskRecord> = tasks
+            .into_iter()
+            .map(|(id, city, county, township, village, lead)| {
+                (id, TaskRecord::new(id.to_string(), pb::RegionPath { city, county, township, village }, lead))
+            })
+            .collect();
+        for (task, recorded, at) in facts {
+            if let Some(r) = records.get_mut(&task) {
+                for f in &recorded.0 {
+                    r.apply(at, f);
+                }
+            }
+        }
+        let records: Vec<TaskRecord> = records.into_values().collect();
+        let scope = match (department, region_code) {
+            (Some(d), _) => kpi::Scope::Department(d),
+            (None, Some(code)) => kpi::Scope::Region(code),
+            (None, None) => kpi::Scope::All,
+        };
+        Ok(kpi::task_kpis(&records, scope, period))
+    }
+}
+
+async fn lock_task(tx: &mut PgConnection, id: Uuid) -> Result<Option<TaskRow>, sqlx::Error> {
+    let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 FOR UPDATE");
+    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(tx).await
+}
+
+async fn insert_task(tx: &mut PgConnection, row: &TaskRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO tasks (id, event_id, tracking_number, item_code, city, county, township, village, grid_code, \
+         description, address, department_id, state, resume_to, lead, whistle, center_region, rework_count, returned_by, \
+         extension_requested, clocks, colour, escalated, escalated_to, next_change_at, result, result_evidence_urls, \
+         version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
+         $23, $24, $25, $26, $27, $28, $29, $30)",
+    )
+    .bind(row.id)
+    .bind(row.event_id)
+    .bind(&row.tracking_number)
+    .bind(&row.item_code)
+    .bind(&row.city)
+    .bind(&row.county)
+    .bind(&row.township)
+    .bind(&row.village)
+    .bind(&row.grid_code)
+    .bind(&row.description)
+    .bind(&row.address)
+    .bind(&row.department_id)
+    .bind(&row.state)
+    .bind(&row.resume_to)
+    .bind(row.lead)
+    .bind(&row.whistle)
+    .bind(&row.center_region)
+    .bind(row.rework_count)
+    .bind(&row.returned_by)
+    .bind(row.extension_requested)
+    .bind(&row.clocks)
+    .bind(row.colour)
+    .bind(row.escalated)
+    .bind(&row.escalated_to)
+    .bind(row.next_change_at)
+    .bind(&row.result)
+    .bind(&row.result_evidence_urls)
+    .bind(row.version)
+    .bind(row.created_at)
+    .bind(row.updated_at)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+async fn update_task(tx: &mut PgConnection, row: &TaskRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE tasks SET department_id = $2, state = $3, resume_to = $4, rework_count = $5, returned_by = $6, \
+         extension_requested = $7, clocks = $8, colour = $9, escalated = $10, escalated_to = $11, next_change_at = $12, \
+         result = $13, result_evidence_urls = $14, version = $15, updated_at = $16 WHERE id = $1",
+    )
+    .bind(row.id)
+    .bind(&row.department_id)
+    .bind(&row.state)
+    .bind(&row.resume_to)
+    .bind(row.rework_count)
+    .bind(&row.returned_by)
+    .bind(row.extension_requested)
+    .bind(&row.clocks)
+    .bind(row.colour)
+    .bind(row.escalated)
+    .bind(&row.escalated_to)
+    .bind(row.next_change_at)
+    .bind(&row.result)
+    .bind(&row.result_evidence_urls)
+    .bind(row.version)
+    .bind(row.updated_at)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
