@@ -1,5 +1,6 @@
 //! End-to-end tests: the suite as `civicgrid up` runs it, reached only through gRPC (grpcurl
 //! and a tonic client) and NATS.
 
+mod closed_loop;
 mod faults;
 mod tour;

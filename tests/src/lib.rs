@@ -54,6 +54,8 @@ pub struct Suite {
     pub nats_url: String,
     /// intake's gRPC address, `127.0.0.1:<port>`.
     pub intake: String,
+    /// dispatch's gRPC address, `127.0.0.1:<port>`.
+    pub dispatch: String,
     /// The state directory.
     pub state: tempfile::TempDir,
 }
@@ -68,12 +70,13 @@ impl Suite {
             std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
         }
         let port = || infra::free_port().expect("free port").to_string();
-        let (nats_port, pg_port, intake_port) = (port(), port(), port());
+        let (nats_port, pg_port, intake_port, dispatch_port) = (port(), port(), port(), port());
         let mut child = Command::new(civicgrid_binary())
             .arg("up")
             .arg("--state-dir")
             .arg(state.path())
             .args(["--nats-port", &nats_port, "--postgres-port", &pg_port, "--intake-port", &intake_port])
+            .args(["--dispatch-port", &dispatch_port])
             .args(extra)
             // The suite brings its own servers; a developer's URLs must not leak in.
             .env_remove("CIVICGRID__NATS__URL")
@@ -98,6 +101,7 @@ impl Suite {
             output,
             nats_url: format!("nats://127.0.0.1:{nats_port}"),
             intake: format!("127.0.0.1:{intake_port}"),
+            dispatch: format!("127.0.0.1:{dispatch_port}"),
             state,
         };
         suite.wait_for_line("civicgrid is up", Duration::from_secs(180));
