@@ -12,9 +12,9 @@ use civicgrid_kit::{
 };
 use civicgrid_proto::v1::{
     self as pb, ApproveExtensionRequest, GetKpisRequest, GetReferenceVersionsRequest, GetTaskRequest, Kpis,
-    ListTasksRequest, ListTasksResponse, ReferenceVersions, RequestExtensionRequest, ResolveRequest, Role, Task,
-    TaskChange, TaskReasonRequest, TaskRequest, TaskStatus, TriageRequest, WatchTasksRequest,
-    dispatch_service_server::DispatchService,
+    ListTasksRequest, ListTasksResponse, LoadReferenceDataRequest, ReferenceVersions, RequestExtensionRequest,
+    ResolveRequest, Role, Task, TaskChange, TaskReasonRequest, TaskRequest, TaskStatus, TriageRequest,
+    WatchTasksRequest, dispatch_service_server::DispatchService,
 };
 use futures::Stream;
 use tokio::sync::mpsc;
@@ -26,7 +26,8 @@ use crate::{
         kpi::Period,
         lifecycle::{Action, LifecycleError},
     },
-    store::{ActError, Store, StoreError, TaskFilter, Visibility},
+    reference::{ReferenceError, ReferenceFiles},
+    store::{ActError, LoadError, Store, StoreError, TaskFilter, Visibility},
 };
 
 /// The gRPC handlers.
@@ -201,7 +202,7 @@ impl DispatchService for DispatchApi {
             String::new()
         };
         let now = self.clock.now();
-        let tasks = rows.iter().map(|r| r.to_proto(self.store.refdata(), now)).collect();
+        let tasks = rows.iter().map(|r| r.to_proto(&self.store.refdata(), now)).collect();
         Ok(Response::new(ListTasksResponse { tasks, next_page_token }))
     }
 
@@ -214,7 +215,7 @@ impl DispatchService for DispatchApi {
             .await
             .map_err(|e| store_status("reading task", e))?
             .ok_or_else(|| Status::not_found("no such task"))?;
-        Ok(Response::new(row.to_proto(self.store.refdata(), self.clock.now())))
+        Ok(Response::new(row.to_proto(&self.store.refdata(), self.clock.now())))
     }
 
     type WatchTasksStream = WatchStream;
@@ -254,7 +255,7 @@ impl DispatchService for DispatchApi {
                 };
                 for (seq, task_id, fact) in &changes {
                     let task = match store.get(*task_id, &Visibility::All).await {
-                        Ok(Some(row)) => row.to_proto(store.refdata(), clock.now()),
+                        Ok(Some(row)) => row.to_proto(&store.refdata(), clock.now()),
                         Ok(None) => continue,
                         Err(e) => {
                             let _ = tx.send(Err(store_status("reading task", e))).await;
@@ -445,4 +446,59 @@ impl DispatchService for DispatchApi {
             calendar: v.calendar,
         }))
     }
+
+    async fn load_reference_data(
+        &self,
+        request: Request<LoadReferenceDataRequest>,
+    ) -> Result<Response<ReferenceVersions>, Status> {
+        let caller = principal(&request)?;
+        if caller.role != Role::Admin {
+            return Err(Status::permission_denied("only an administrator may load reference data"));
+        }
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        if !is_request_id(&r.request_id) {
+            v.add("request_id", REQUEST_ID_RULE);
+        }
+        for (field, text) in [
+            ("catalog_toml", &r.catalog_toml),
+            ("regions_toml", &r.regions_toml),
+            ("departments_toml", &r.departments_toml),
+            ("calendar_toml", &r.calendar_toml),
+        ] {
+            v.check(!text.trim().is_empty(), field, "is required");
+        }
+        v.into_result()?;
+        let files = ReferenceFiles {
+            catalog: r.catalog_toml,
+            regions: r.regions_toml,
+            departments: r.departments_toml,
+            calendar: r.calendar_toml,
+        };
+        match self.store.load_reference(&caller, &r.request_id, files).await {
+            Ok(v) => Ok(Response::new(ReferenceVersions {
+                catalog: v.catalog,
+                regions: v.regions,
+                departments: v.departments,
+                calendar: v.calendar,
+            })),
+            Err(LoadError::Invalid(e)) => Err(reference_violations(e)),
+            Err(LoadError::Store(e)) => Err(store_status("loading reference data", e)),
+        }
+    }
+}
+
+/// `INVALID_ARGUMENT` naming the file (`catalog_toml` …) of every problem in a reference set.
+fn reference_violations(e: ReferenceError) -> Status {
+    let mut v = Violations::new();
+    match e {
+        ReferenceError::Invalid { file, problems } => {
+            for p in problems {
+                v.add(format!("{}_toml", file.trim_end_matches(".toml")), p);
+            }
+        }
+        ReferenceError::Parse { file, message } => v.add(format!("{}_toml", file.trim_end_matches(".toml")), message),
+        ReferenceError::Read { path, source } => v.add("request", format!("{}: {source}", path.display())),
+    }
+    v.into_result().err().unwrap_or_else(|| Status::invalid_argument("invalid reference data"))
 }

@@ -42,6 +42,7 @@ pub fn migrations() -> Vec<sqlx::migrate::Migration> {
     vec![
         db::migration(1, "bus outbox and inbox", bus::TABLES_SQL),
         db::migration(2, "dispatch tasks", include_str!("../migrations/0002_dispatch.sql")),
+        db::migration(3, "reference sets", include_str!("../migrations/0003_reference_sets.sql")),
     ]
 }
 
@@ -82,28 +83,49 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     refdata: Arc<reference::ReferenceData>,
+    reference_seq: i64,
 }
 
 impl Application {
     /// Loads the reference data, connects, migrates and binds. `clock` is the system clock
     /// except in tests.
     pub async fn build(settings: Settings, clock: Clock) -> Result<Self, Error> {
-        let refdata = match settings.dispatch.reference_dir.as_deref().filter(|d| !d.is_empty()) {
-            Some(dir) => reference::ReferenceData::load_dir(std::path::Path::new(dir))?,
-            None => reference::ReferenceData::shipped()?,
-        };
-        let v = refdata.versions();
-        tracing::info!(catalog = %v.catalog, regions = %v.regions, departments = %v.departments, calendar = %v.calendar, "reference data loaded");
         let schema = settings.common.database.schema.clone().unwrap_or_else(|| SERVICE.to_string());
         let pool = db::connect(&settings.common.database, &schema).await?;
         db::migrate(&pool, &schema, migrations()).await?;
+        // The newest stored set is in force; the configured files only seed the first one.
+        let (seq, refdata) = match store::latest_reference_set(&pool).await.map_err(|e| Error::Serve(e.to_string()))? {
+            Some((seq, files)) => (seq, files.parse()?),
+            None => {
+                let files = match settings.dispatch.reference_dir.as_deref().filter(|d| !d.is_empty()) {
+                    Some(dir) => reference::ReferenceFiles::read_dir(std::path::Path::new(dir))?,
+                    None => reference::ReferenceFiles::shipped(),
+                };
+                let refdata = files.parse()?;
+                let seq = store::insert_reference_set(&pool, &files, &refdata.versions(), "configuration")
+                    .await
+                    .map_err(|e| Error::Serve(e.to_string()))?;
+                (seq, refdata)
+            }
+        };
+        let v = refdata.versions();
+        tracing::info!(set = seq, catalog = %v.catalog, regions = %v.regions, departments = %v.departments, calendar = %v.calendar, "reference data in force");
         let client = bus::connect(&settings.common.nats, SERVICE).await?;
         let js = async_nats::jetstream::new(client.clone());
         bus::ensure_streams(&js, SERVICE, &settings.common.nats).await?;
         let (listener, addr) = kitgrpc::bind(&settings.common.grpc.listen)
             .await
             .map_err(|source| Error::Bind { addr: settings.common.grpc.listen.clone(), source })?;
-        Ok(Application { settings, clock, pool, client, listener, addr, refdata: Arc::new(refdata) })
+        Ok(Application {
+            settings,
+            clock,
+            pool,
+            client,
+            listener,
+            addr,
+            refdata: Arc::new(refdata),
+            reference_seq: seq,
+        })
     }
 
     /// The address the gRPC server listens on.
@@ -113,12 +135,17 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then drains.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> Result<(), Error> {
-        let Application { settings, clock, pool, client, listener, addr, refdata } = self;
+        let Application { settings, clock, pool, client, listener, addr, refdata, reference_seq } = self;
         let common = &settings.common;
         let js = async_nats::jetstream::new(client.clone());
         let signal = OutboxSignal::default();
-        let store =
-            Arc::new(store::Store::new(pool.clone(), refdata, signal.clone(), settings.dispatch.escalation_grace));
+        let store = Arc::new(store::Store::new(
+            pool.clone(),
+            refdata,
+            reference_seq,
+            signal.clone(),
+            settings.dispatch.escalation_grace,
+        ));
         let background = Shutdown::new();
         let relay = bus::spawn_relay(pool.clone(), js.clone(), signal, &common.bus, background.clone());
         let consumer = bus::run_consumer(
@@ -179,7 +206,15 @@ fn spawn_ticker(
     stop: Shutdown,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut last_reference_check = tokio::time::Instant::now();
         loop {
+            // A set loaded through another replica comes into force here within seconds.
+            if last_reference_check.elapsed() > Duration::from_secs(5) {
+                last_reference_check = tokio::time::Instant::now();
+                if let Err(e) = store.reload_reference_if_newer().await {
+                    tracing::warn!(error = %e, "checking for newer reference data failed");
+                }
+            }
             loop {
                 match store.tick(clock.now(), batch).await {
                     Ok(n) if n as i64 >= batch => continue,

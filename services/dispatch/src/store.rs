@@ -30,12 +30,60 @@ use crate::{
         sla::StageClock,
         warning::{self, Colour},
     },
-    reference::ReferenceData,
+    reference::{ReferenceData, ReferenceFiles, Versions},
     tasks::{Clocks, TASK_COLUMNS, TaskRow, colour_to_proto, resume_to_of, warning_at},
 };
 
 /// Advisory lock that orders change-feed appends by commit.
 const CHANGE_FEED_LOCK: i64 = 7_305_002;
+
+/// Why a reference set was not loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The files do not parse or check.
+    #[error(transparent)]
+    Invalid(crate::reference::ReferenceError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The newest stored reference set and its sequence number.
+pub async fn latest_reference_set(pool: &PgPool) -> Result<Option<(i64, ReferenceFiles)>, StoreError> {
+    let row: Option<(i64, String, String, String, String)> = sqlx::query_as(
+        "SELECT seq, catalog_toml, regions_toml, departments_toml, calendar_toml FROM reference_sets ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(seq, catalog, regions, departments, calendar)| {
+        (seq, ReferenceFiles { catalog, regions, departments, calendar })
+    }))
+}
+
+/// Records a reference set; returns its sequence number.
+pub async fn insert_reference_set<'c, E: sqlx::PgExecutor<'c>>(
+    executor: E,
+    files: &ReferenceFiles,
+    versions: &Versions,
+    by: &str,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO reference_sets (catalog_version, regions_version, departments_version, calendar_version, \
+         catalog_toml, regions_toml, departments_toml, calendar_toml, loaded_by, loaded_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now()) RETURNING seq",
+    )
+    .bind(&versions.catalog)
+    .bind(&versions.regions)
+    .bind(&versions.departments)
+    .bind(&versions.calendar)
+    .bind(&files.catalog)
+    .bind(&files.regions)
+    .bind(&files.departments)
+    .bind(&files.calendar)
+    .bind(by)
+    .fetch_one(executor)
+    .await?)
+}
 
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
@@ -154,7 +202,9 @@ impl TaskFilter {
 /// dispatch's storage.
 pub struct Store {
     pool: PgPool,
-    refdata: Arc<ReferenceData>,
+    /// The reference set in force and its `reference_sets.seq`; replaced whole when a newer
+    /// set is loaded, so a request sees one consistent set.
+    refdata: std::sync::RwLock<(i64, Arc<ReferenceData>)>,
     signal: OutboxSignal,
     changes: Arc<Notify>,
     grace: f64,
@@ -173,8 +223,20 @@ pub fn system_actor() -> Actor {
 impl Store {
     /// A store over `pool`. `grace` is the share of a limit an overdue task may run over before
     /// it escalates.
-    pub fn new(pool: PgPool, refdata: Arc<ReferenceData>, signal: OutboxSignal, grace: f64) -> Self {
-        Store { pool, refdata, signal, changes: Arc::new(Notify::new()), grace }
+    pub fn new(
+        pool: PgPool,
+        refdata: Arc<ReferenceData>,
+        reference_seq: i64,
+        signal: OutboxSignal,
+        grace: f64,
+    ) -> Self {
+        Store {
+            pool,
+            refdata: std::sync::RwLock::new((reference_seq, refdata)),
+            signal,
+            changes: Arc::new(Notify::new()),
+            grace,
+        }
     }
 
     /// The pool.
@@ -183,8 +245,59 @@ impl Store {
     }
 
     /// The reference data in force.
-    pub fn refdata(&self) -> &ReferenceData {
-        &self.refdata
+    pub fn refdata(&self) -> Arc<ReferenceData> {
+        self.refdata.read().map(|r| r.1.clone()).unwrap_or_else(|e| e.into_inner().1.clone())
+    }
+
+    fn put_refdata(&self, seq: i64, data: Arc<ReferenceData>) {
+        let mut current = self.refdata.write().unwrap_or_else(|e| e.into_inner());
+        if seq > current.0 {
+            *current = (seq, data);
+        }
+    }
+
+    /// Puts a new reference set in force after checking it, records it, and returns its
+    /// versions; idempotent by `request_id`.
+    pub async fn load_reference(
+        &self,
+        caller: &Principal,
+        request_id: &str,
+        files: ReferenceFiles,
+    ) -> Result<Versions, LoadError> {
+        let data = files.parse().map_err(LoadError::Invalid)?;
+        let versions = data.versions();
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        let fresh = sqlx::query("INSERT INTO requests (caller, request_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(&caller.subject)
+            .bind(request_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?
+            .rows_affected()
+            == 1;
+        if !fresh {
+            tx.rollback().await.map_err(StoreError::from)?;
+            return Ok(self.refdata().versions());
+        }
+        let seq = insert_reference_set(&mut *tx, &files, &versions, &caller.subject).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.put_refdata(seq, Arc::new(data));
+        tracing::info!(set = seq, catalog = %versions.catalog, by = %caller.subject, "new reference data in force");
+        Ok(versions)
+    }
+
+    /// Puts the newest stored set in force if another replica loaded one.
+    pub async fn reload_reference_if_newer(&self) -> Result<bool, StoreError> {
+        let current = self.refdata.read().map(|r| r.0).unwrap_or(0);
+        let newest: Option<i64> =
+            sqlx::query_scalar("SELECT max(seq) FROM reference_sets").fetch_one(&self.pool).await?;
+        if newest.unwrap_or(0) <= current {
+            return Ok(false);
+        }
+        let Some((seq, files)) = latest_reference_set(&self.pool).await? else { return Ok(false) };
+        let data = files.parse().map_err(|e| StoreError::Corrupt(format!("stored reference set {seq}: {e}")))?;
+        self.put_refdata(seq, Arc::new(data));
+        Ok(true)
     }
 
     /// Wakes change-feed watchers of this process (others poll).
@@ -221,8 +334,9 @@ impl Store {
         }
         let location = event.location.clone().unwrap_or_default();
         let region = location.region.clone().unwrap_or_default();
-        let item = self.refdata.catalog.item(&event.item_code);
-        let route = item.and_then(|i| routing::route(&i.route_rule(), &region, self.refdata.departments.directory()));
+        let refdata = self.refdata();
+        let item = refdata.catalog.item(&event.item_code);
+        let route = item.and_then(|i| routing::route(&i.route_rule(), &region, refdata.departments.directory()));
         let whistle = item.map(|i| i.whistle).unwrap_or(WhistleLevel::Routine);
         let whistle_name = match whistle {
             WhistleLevel::GridSelf => "grid_self",
@@ -282,8 +396,7 @@ impl Store {
             let fact = match (&department, item) {
                 (Some(d), Some(item)) => {
                     row.clocks.0.sign_for = Some(StageClock::new(now, item.sign_for));
-                    let sign_due =
-                        row.clocks.0.sign_for.as_ref().and_then(|c| c.deadline(&self.refdata.calendar.calendar));
+                    let sign_due = row.clocks.0.sign_for.as_ref().and_then(|c| c.deadline(&refdata.calendar.calendar));
                     recorded.push(RecordedFact::Assigned { department_id: d.clone(), sign_due });
                     "task-assigned"
                 }
@@ -299,7 +412,7 @@ impl Store {
 
     /// Recomputes colour and next ticker visit of `row` at `now`.
     fn refresh_warning(&self, row: &mut TaskRow, now: DateTime<Utc>) {
-        let w = warning_at(&row.clocks.0, row.escalated, &self.refdata.calendar.calendar, now, self.grace);
+        let w = warning_at(&row.clocks.0, row.escalated, &self.refdata().calendar.calendar, now, self.grace);
         row.colour = colour_to_proto(w.colour) as i16;
         row.next_change_at = if w.overdue_escalation_due { Some(now) } else { w.next_change_at };
     }
@@ -408,7 +521,7 @@ impl Store {
         }
         if let Action::Assign { department_id } = &action {
             let serves =
-                self.refdata.departments.get(department_id).map(|d| region::contains(&d.region_code, &row.region()));
+                self.refdata().departments.get(department_id).map(|d| region::contains(&d.region_code, &row.region()));
             match serves {
                 None => {
                     return Err(ActError::Invalid {
@@ -433,7 +546,7 @@ impl Store {
         };
         let decision = lifecycle::decide(&view, &action, &actor_view)?;
         self.apply(&mut tx, &mut row, &decision, &action, &caller.actor(), now).await?;
-        let answer = row.to_proto(&self.refdata, now);
+        let answer = row.to_proto(&self.refdata(), now);
         sqlx::query("UPDATE requests SET response = $3 WHERE caller = $1 AND request_id = $2")
             .bind(&caller.subject)
             .bind(request_id)
@@ -469,8 +582,9 @@ impl Store {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<(), ActError> {
-        let cal = &self.refdata.calendar.calendar;
-        let item = self.refdata.catalog.item(&row.item_code);
+        let refdata = self.refdata();
+        let cal = &refdata.calendar.calendar;
+        let item = refdata.catalog.item(&row.item_code);
         row.state = decision.state.as_str().to_string();
         row.resume_to = resume_to_of(decision.state).map(str::to_string);
         match &decision.department {
@@ -586,7 +700,7 @@ impl Store {
         row: &mut TaskRow,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let w = warning_at(&row.clocks.0, row.escalated, &self.refdata.calendar.calendar, now, self.grace);
+        let w = warning_at(&row.clocks.0, row.escalated, &self.refdata().calendar.calendar, now, self.grace);
         let overdue = w.overdue_escalation_due.then_some(Colour::Orange);
         let Some(reason) =
             warning::should_escalate(overdue, row.escalated, row.rework_count.max(0) as u32, &row.returned_by)

@@ -72,6 +72,55 @@ pub const SHIPPED: Sources<'static> = Sources {
     calendar: include_str!("../../data/calendar.toml"),
 };
 
+/// The text of the four files, owned (as stored, or as loaded through the admin RPC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferenceFiles {
+    /// `catalog.toml`.
+    pub catalog: String,
+    /// `regions.toml`.
+    pub regions: String,
+    /// `departments.toml`.
+    pub departments: String,
+    /// `calendar.toml`.
+    pub calendar: String,
+}
+
+impl ReferenceFiles {
+    /// The shipped example dataset.
+    pub fn shipped() -> Self {
+        ReferenceFiles {
+            catalog: SHIPPED.catalog.into(),
+            regions: SHIPPED.regions.into(),
+            departments: SHIPPED.departments.into(),
+            calendar: SHIPPED.calendar.into(),
+        }
+    }
+
+    /// Reads the four files from `dir`.
+    pub fn read_dir(dir: &Path) -> Result<Self, ReferenceError> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read_to_string(&path).map_err(|source| ReferenceError::Read { path, source })
+        };
+        Ok(ReferenceFiles {
+            catalog: read("catalog.toml")?,
+            regions: read("regions.toml")?,
+            departments: read("departments.toml")?,
+            calendar: read("calendar.toml")?,
+        })
+    }
+
+    /// Parses and checks the set.
+    pub fn parse(&self) -> Result<ReferenceData, ReferenceError> {
+        ReferenceData::from_sources(&Sources {
+            catalog: &self.catalog,
+            regions: &self.regions,
+            departments: &self.departments,
+            calendar: &self.calendar,
+        })
+    }
+}
+
 /// The versions of the four files, recorded with everything computed from them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Versions {
@@ -106,18 +155,7 @@ impl ReferenceData {
 
     /// Loads `catalog.toml`, `regions.toml`, `departments.toml` and `calendar.toml` from `dir`.
     pub fn load_dir(dir: &Path) -> Result<Self, ReferenceError> {
-        let read = |name: &str| {
-            let path = dir.join(name);
-            std::fs::read_to_string(&path).map_err(|source| ReferenceError::Read { path, source })
-        };
-        let (catalog, regions, departments, calendar) =
-            (read("catalog.toml")?, read("regions.toml")?, read("departments.toml")?, read("calendar.toml")?);
-        Self::from_sources(&Sources {
-            catalog: &catalog,
-            regions: &regions,
-            departments: &departments,
-            calendar: &calendar,
-        })
+        ReferenceFiles::read_dir(dir)?.parse()
     }
 
     /// Parses and checks the four files: regions first, then departments against them, then
