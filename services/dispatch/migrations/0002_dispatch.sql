@@ -66,7 +66,10 @@ CREATE TABLE task_changes (
     seq           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     task_id       uuid        NOT NULL,
     fact          text        NOT NULL,
+    -- The department holding the task after the change, or the one that just let it go
+    -- (a return), so its feed shows that the task left.
     department_id text,
+    grid_code     text,
     city          text        NOT NULL,
     county        text        NOT NULL,
     township      text        NOT NULL DEFAULT '',

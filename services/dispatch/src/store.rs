@@ -157,6 +157,8 @@ impl Visibility {
         match self {
             Visibility::All => true,
             Visibility::Department(d) => row.department_id.as_deref() == Some(d.as_str()),
+            // A grid worker may be scoped to one grid (a 15-digit grid code).
+            Visibility::Region(scope) if scope.len() == 15 => row.grid_code.as_deref() == Some(scope.as_str()),
             Visibility::Region(scope) => region::contains(scope, &row.region()),
             Visibility::None => false,
         }
@@ -176,6 +178,8 @@ pub struct TaskFilter {
     pub township: Option<String>,
     /// Village code.
     pub village: Option<String>,
+    /// Grid code.
+    pub grid_code: Option<String>,
     /// Stored state names.
     pub states: Option<Vec<String>>,
     /// Colour.
@@ -187,8 +191,12 @@ pub struct TaskFilter {
 }
 
 impl TaskFilter {
-    /// Narrows the filter to a region code of any level.
+    /// Narrows the filter to a region code of any level, or a 15-digit grid code.
     pub fn set_region(&mut self, code: &str) {
+        if code.len() == 15 {
+            self.grid_code = Some(code.into());
+            return;
+        }
         match region::level(code) {
             Ok(region::Level::City) => self.city = Some(code.into()),
             Ok(region::Level::County) => self.county = Some(code.into()),
@@ -454,6 +462,21 @@ impl Store {
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.publish_for(tx, row, fact, actor, reason, at, row.department_id.as_deref()).await
+    }
+
+    /// [`publish`](Self::publish), with the department whose feed shows the change given.
+    #[allow(clippy::too_many_arguments)]
+    async fn publish_for(
+        &self,
+        tx: &mut PgConnection,
+        row: &TaskRow,
+        fact: &str,
+        actor: &Actor,
+        reason: &str,
+        at: DateTime<Utc>,
+        feed_department: Option<&str>,
+    ) -> Result<(), StoreError> {
         let region = row.region();
         let status = row.task_state().map(|s| s.status()).unwrap_or(pb::TaskStatus::Unspecified);
         let event = TaskEvent {
@@ -478,11 +501,13 @@ impl Store {
         bus::enqueue(tx, SERVICE, &envelope, at).await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(CHANGE_FEED_LOCK).execute(&mut *tx).await?;
         sqlx::query(
-            "INSERT INTO task_changes (task_id, fact, department_id, city, county, township, village, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO task_changes (task_id, fact, department_id, grid_code, city, county, township, village, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(row.id)
         .bind(fact)
-        .bind(&row.department_id)
+        .bind(feed_department)
+        .bind(&row.grid_code)
         .bind(&row.city)
         .bind(&row.county)
         .bind(&row.township)
@@ -585,6 +610,7 @@ impl Store {
         let refdata = self.refdata();
         let cal = &refdata.calendar.calendar;
         let item = refdata.catalog.item(&row.item_code);
+        let previous_department = row.department_id.clone();
         row.state = decision.state.as_str().to_string();
         row.resume_to = resume_to_of(decision.state).map(str::to_string);
         match &decision.department {
@@ -687,7 +713,8 @@ impl Store {
         let fact = decision.fact.as_str();
         update_task(tx, row).await?;
         self.record(tx, row, fact, &recorded, actor, &reason, now).await?;
-        self.publish(tx, row, fact, actor, &reason, now).await?;
+        let feed_department = row.department_id.clone().or(previous_department);
+        self.publish_for(tx, row, fact, actor, &reason, now, feed_department.as_deref()).await?;
         self.escalate_if_due(tx, row, now).await?;
         Ok(())
     }
@@ -819,7 +846,7 @@ impl Store {
                AND ($3::text IS NULL OR county = $3) AND ($4::text IS NULL OR township = $4) \
                AND ($5::text IS NULL OR village = $5) AND ($6::text[] IS NULL OR state = ANY($6)) \
                AND ($7::int2 IS NULL OR colour = $7) AND ($8::uuid IS NULL OR event_id = $8) \
-               AND ($9::uuid IS NULL OR id < $9) \
+               AND ($9::uuid IS NULL OR id < $9) AND ($11::text IS NULL OR grid_code = $11) \
              ORDER BY id DESC LIMIT $10"
         );
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -833,6 +860,7 @@ impl Store {
             .bind(filter.event_id)
             .bind(filter.before_id)
             .bind(limit)
+            .bind(&filter.grid_code)
             .fetch_all(&self.pool)
             .await?)
     }
@@ -848,7 +876,7 @@ impl Store {
             "SELECT seq, task_id, fact FROM task_changes WHERE seq > $1 \
                AND ($2::text IS NULL OR department_id = $2) AND ($3::text IS NULL OR city = $3) \
                AND ($4::text IS NULL OR county = $4) AND ($5::text IS NULL OR township = $5) \
-               AND ($6::text IS NULL OR village = $6) \
+               AND ($6::text IS NULL OR village = $6) AND ($8::text IS NULL OR grid_code = $8) \
              ORDER BY seq LIMIT $7",
         )
         .bind(cursor)
@@ -858,6 +886,7 @@ impl Store {
         .bind(&filter.township)
         .bind(&filter.village)
         .bind(limit)
+        .bind(&filter.grid_code)
         .fetch_all(&self.pool)
         .await?)
     }
