@@ -820,7 +820,7 @@ impl Store {
             // Rated before closing: the fix was not accepted, so it goes back like a failed
             // verification; rated after closing: the case is reopened.
             let action = match view.state {
-                TaskState::Closed => Action::Reopen { reason },
+                TaskState::Closed | TaskState::Verified => Action::Reopen { reason },
                 TaskState::Resolved => Action::RejectVerification { reason },
                 _ => continue,
             };

@@ -596,7 +596,8 @@ pub fn decide(task: &TaskView, action: &Action, actor: &ActorView) -> Result<Dec
             ..keep(S::InProgress, Fact::Reworked, vec![Stop(Stage::Verify), Start(Stage::Handle)])
         },
         (Action::Close, S::Verified) => keep(S::Closed, Fact::Closed, vec![]),
-        (Action::Reopen { .. }, S::Closed) => {
+        // A dissatisfied callback may come after verification but before closing, too.
+        (Action::Reopen { .. }, S::Closed | S::Verified) => {
             let rework_count = task.rework_count.saturating_add(1);
             if task.department_id.is_some() {
                 Decision { rework_count, ..keep(S::Assigned, Fact::Reopened, vec![Start(Stage::SignFor)]) }
@@ -719,7 +720,7 @@ mod tests {
             (Action::Verify, S::Resolved) => (S::Verified, Fact::Verified),
             (Action::RejectVerification { .. }, S::Resolved) => (S::InProgress, Fact::Reworked),
             (Action::Close, S::Verified) => (S::Closed, Fact::Closed),
-            (Action::Reopen { .. }, S::Closed) => (S::Assigned, Fact::Reopened),
+            (Action::Reopen { .. }, S::Closed | S::Verified) => (S::Assigned, Fact::Reopened),
             _ => return None,
         })
     }
@@ -753,7 +754,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(legal_count, 26);
+        assert_eq!(legal_count, 27);
     }
 
     #[test]
@@ -777,7 +778,6 @@ mod tests {
             ),
             (S::Suspended { resume_to: Resumable::Signed }, Action::Suspend { reason: reason() }),
             (S::Signed, Action::Resume),
-            (S::Verified, Action::Reopen { reason: reason() }),
             // Extension answers need a pending request, and there can be only one.
             (S::Signed, Action::ApproveExtension { amount: None }),
             (S::Signed, Action::RefuseExtension { reason: reason() }),
