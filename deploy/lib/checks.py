@@ -403,7 +403,9 @@ def cmd_emit_secret(root: str, version: str) -> None:
     except Exception as e:  # noqa: BLE001
         fail(f"gen-auth.py --emit-secret: {e}")
     keys = set(d["stringData"])
-    check(keys == {"INTAKE_PASSWORD", "COUNTY_411602_PASSWORD", "COUNTY_411603_PASSWORD"},
+    ga = gen_auth_module(Path(root))
+    wanted = {f"{svc.upper()}_PASSWORD" for svc in ga.SERVICES} | {"COUNTY_411602_PASSWORD", "COUNTY_411603_PASSWORD"}
+    check(keys == wanted,
           f"--emit-secret has one key per user ({', '.join(sorted(keys))})")
     check(all(re.fullmatch(r"[A-Za-z][A-Za-z0-9]{23,}", v) for v in d["stringData"].values()),
           "--emit-secret passwords are letters and digits, start with a letter, 24+ chars")

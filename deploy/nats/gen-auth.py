@@ -105,6 +105,7 @@ DEADLETTER_STREAM = "CIVICGRID_DEADLETTER"
 # consumes. Add a line here when a service is added (see "Adding a service" above).
 SERVICES: dict[str, tuple[str, ...]] = {
     "intake": ("dispatch",),
+    "dispatch": ("intake",),
 }
 
 COUNTY_RE = re.compile(r"^[1-9][0-9]{5}$")

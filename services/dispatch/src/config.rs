@@ -7,6 +7,9 @@ use serde::Deserialize;
 
 /// dispatch's built-in defaults (see `docs/configuration.md`).
 pub const DEFAULTS: &str = r#"
+[grpc]
+listen = "0.0.0.0:50052"
+
 [dispatch]
 ticker_interval_ms = 200
 ticker_batch = 500

@@ -275,9 +275,10 @@ impl Store {
         let data = files.parse().map_err(LoadError::Invalid)?;
         let versions = data.versions();
         let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        // Its own key space in `requests`, apart from the task actions' ids.
         let fresh = sqlx::query("INSERT INTO requests (caller, request_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(&caller.subject)
-            .bind(request_id)
+            .bind(format!("reference:{request_id}"))
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from)?
