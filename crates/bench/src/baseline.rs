@@ -153,8 +153,11 @@ pub async fn raw_postgres(db_url: &str, concurrency: usize, duration: Duration) 
     collect(tasks, start, duration).await
 }
 
+/// What a worker hands back: successes, their latencies, failures, when it finished.
+type WorkerResult = (u64, Histogram<u64>, Errors, Instant);
+
 async fn collect(
-    tasks: Vec<tokio::task::JoinHandle<(u64, Histogram<u64>, Errors, Instant)>>,
+    tasks: Vec<tokio::task::JoinHandle<WorkerResult>>,
     start: Instant,
     duration: Duration,
 ) -> Result<Closed> {

@@ -106,7 +106,7 @@ impl Catalog {
         let grid = &county.grids[(k % county.grids.len() as u64) as usize];
         let lat = county.origin.0 + (k / LATTICE_COLUMNS) as f64 * LAT_STEP;
         let lng = county.origin.1 + (k % LATTICE_COLUMNS) as f64 * LNG_STEP;
-        let citizen = n % 2 == 0;
+        let citizen = n.is_multiple_of(2);
         SubmitEventRequest {
             request_id: format!("bench-{}-{n}", self.run),
             source: if citizen { EventSource::CitizenApp } else { EventSource::GridWorker } as i32,

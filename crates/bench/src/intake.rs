@@ -131,6 +131,11 @@ impl Running {
         (info.state.messages > 0).then(|| info.state.bytes as f64 / info.state.messages as f64)
     }
 
+    /// Rows in intake's `events` table.
+    pub async fn events(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&self.pool).await?)
+    }
+
     /// Outbox rows not yet published.
     async fn pending(&self) -> Result<i64> {
         Ok(civicgrid_kit::bus::outbox::pending_count(&self.pool).await?)

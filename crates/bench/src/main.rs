@@ -286,6 +286,7 @@ async fn measure(args: &IntakeArgs, env: &Env) -> Result<(Figures, String)> {
     let warm_drain = warm.wait_published(&app, Duration::from_secs(60)).await?;
     field("warm-up", format!("{} accepted in 1 s, all published: {}", int(warm.calls.ok), !warm_drain.timed_out));
     probe::settle().await;
+    let events_before = app.events().await?;
     let pg0 = probe.pg_counters().await;
     let cpu0 = probe.snapshot();
     let run = intake::closed_loop(&app, &catalog, concurrency, duration, true).await?;
@@ -317,6 +318,18 @@ async fn measure(args: &IntakeArgs, env: &Env) -> Result<(Figures, String)> {
     field("latency", latency.line());
     field("errors", run.calls.errors.line());
     field("merged answers", int(run.merged));
+    let events_after = app.events().await?;
+    let keys = (catalog::ITEMS.len() * catalog.counties()) as i64;
+    field(
+        "events table",
+        format!(
+            "{} rows before, {} after: each duplicate check reads the open events of its (item, county), ≈ {} → {}",
+            int(events_before as u64),
+            int(events_after as u64),
+            int((events_before / keys) as u64),
+            int((events_after / keys) as u64)
+        ),
+    );
     field("cpu (submit window)", usage.line());
     field("postgres", &pg_line);
     let per_second: Vec<String> = run.per_second.iter().map(|n| int(*n)).collect();
@@ -362,6 +375,7 @@ async fn measure(args: &IntakeArgs, env: &Env) -> Result<(Figures, String)> {
         "Phase D · intake open loop: {} SubmitEvent/s on a fixed schedule for {} s (a task per request, ≤ {} in flight); latency from the scheduled send",
         args.rate, args.rate_duration_secs, args.max_in_flight
     ));
+    let events_before = app.events().await?;
     let cpu0 = probe.snapshot();
     let open = intake::open_loop(
         &app,
@@ -391,6 +405,14 @@ async fn measure(args: &IntakeArgs, env: &Env) -> Result<(Figures, String)> {
         );
     }
     field("errors", open.errors.line());
+    field(
+        "events table",
+        format!(
+            "{} rows before (≈ {} per (item, county) read by each duplicate check)",
+            int(events_before as u64),
+            int((events_before / keys) as u64)
+        ),
+    );
     field("schedule", format!("max {:.1} ms behind, max {} in flight", open.max_slip_ms, open.max_in_flight));
     field("cpu", usage.line());
     f.open = Some(open);
@@ -540,11 +562,11 @@ fn summary(args: &IntakeArgs, machine: &Machine, command: &str, f: &Figures, _ad
     }
     if let Some((phase, worst)) = others.into_iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
         println!(
-            "\nCPU used outside the bench, PostgreSQL and nats-server: at most {worst:.2} cores (phase {phase}){}",
+            "\nCPU used by other programs during the run: at most {worst:.2} cores (phase {phase}){}",
             if worst > 0.15 {
-                " — other programs competed for the machine: figures are LOW, rerun on a quiet machine"
+                " — they competed for the machine: figures are LOW, rerun on a quiet machine"
             } else {
-                ""
+                " (a quiet machine)"
             }
         );
     }

@@ -7,11 +7,13 @@ use std::{collections::HashMap, time::Instant};
 use sqlx::Connection;
 
 /// CPU seconds per process group, from `/proc`.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct ProcCpu {
     me: f64,
     postgres: Option<f64>,
     nats: Option<f64>,
+    /// CPU seconds of each kernel thread (children of kthreadd: jbd2, kworker, ksoftirqd …).
+    kthreads: HashMap<u32, f64>,
 }
 
 /// Jiffies of the whole machine (`/proc/stat`'s first line).
@@ -19,6 +21,7 @@ struct ProcCpu {
 struct MachineCpu {
     cpus: u32,
     total: u64,
+    irq: u64,
     idle: u64,
     iowait: u64,
 }
@@ -33,7 +36,7 @@ pub struct PgCounters {
 }
 
 /// One reading.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     at: Instant,
     machine: Option<MachineCpu>,
@@ -55,8 +58,11 @@ pub struct Usage {
     pub busy_pct: Option<f64>,
     /// Share spent idle waiting for I/O.
     pub iowait_pct: Option<f64>,
-    /// Cores used by everything else on the machine (other programs, the kernel's own work),
-    /// when PostgreSQL and nats-server are the bench's children.
+    /// Cores the kernel used outside any process: its threads (journal, writeback, softirq
+    /// daemons) and interrupt handling (loopback networking runs there).
+    pub kernel: Option<f64>,
+    /// Cores used by other programs: the machine's busy time less all of the above, when
+    /// PostgreSQL and nats-server are the bench's children. Near 0 on a quiet machine.
     pub other: Option<f64>,
 }
 
@@ -70,8 +76,11 @@ impl Usage {
             opt(self.postgres),
             opt(self.nats)
         );
+        if let Some(k) = self.kernel {
+            s.push_str(&format!(" · kernel {k:.2}"));
+        }
         if let Some(o) = self.other {
-            s.push_str(&format!(" · everything else {o:.2} cores"));
+            s.push_str(&format!(" · other programs {o:.2}"));
         }
         if let (Some(b), Some(w)) = (self.busy_pct, self.iowait_pct) {
             s.push_str(&format!(" · machine {b:.0}% busy, {w:.0}% iowait"));
@@ -126,7 +135,13 @@ impl Probe {
             .lines()
             .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
             .count();
-        Some(MachineCpu { cpus: cpus.max(1) as u32, total, idle: *v.get(3)?, iowait: *v.get(4)? })
+        Some(MachineCpu {
+            cpus: cpus.max(1) as u32,
+            total,
+            irq: v.get(5).copied().unwrap_or(0) + v.get(6).copied().unwrap_or(0),
+            idle: *v.get(3)?,
+            iowait: *v.get(4)?,
+        })
     }
 
     fn procs(&self) -> ProcCpu {
@@ -156,7 +171,9 @@ impl Probe {
         let nats = self
             .nats_managed
             .then(|| secs(table.values().filter(|s| s.1 == me_pid && s.0 == "nats-server").map(|s| s.2).sum()));
-        ProcCpu { me, postgres, nats }
+        let kthreads =
+            table.iter().filter(|(pid, s)| s.1 == 2 && **pid != 2).map(|(pid, s)| (*pid, secs(s.2))).collect();
+        ProcCpu { me, postgres, nats, kthreads }
     }
 
     /// CPU counters now.
@@ -168,24 +185,33 @@ impl Probe {
     pub fn usage(&self, a: &Snapshot, b: &Snapshot) -> Usage {
         let secs = b.at.duration_since(a.at).as_secs_f64().max(1e-9);
         let per = |x: f64, y: f64| (y - x).max(0.0) / secs;
-        let (busy_pct, iowait_pct, busy_cores) = match (a.machine, b.machine) {
+        let (busy_pct, iowait_pct, busy_cores, irq_cores) = match (a.machine, b.machine) {
             (Some(x), Some(y)) if y.total > x.total => {
                 let total = (y.total - x.total) as f64;
                 let idle = y.idle.saturating_sub(x.idle) as f64;
                 let iowait = y.iowait.saturating_sub(x.iowait) as f64;
+                let irq = y.irq.saturating_sub(x.irq) as f64;
                 let busy = (total - idle - iowait) / total;
-                (Some(100.0 * busy), Some(100.0 * iowait / total), Some(busy * y.cpus as f64))
+                let cpus = y.cpus as f64;
+                (Some(100.0 * busy), Some(100.0 * iowait / total), Some(busy * cpus), Some(irq / total * cpus))
             }
-            _ => (None, None, None),
+            _ => (None, None, None, None),
         };
+        let kthreads: f64 = b
+            .procs
+            .kthreads
+            .iter()
+            .map(|(pid, t)| (t - a.procs.kthreads.get(pid).copied().unwrap_or(0.0)).max(0.0))
+            .sum();
+        let kernel = irq_cores.map(|irq| irq + kthreads / secs);
         let me = per(a.procs.me, b.procs.me);
         let postgres = a.procs.postgres.zip(b.procs.postgres).map(|(x, y)| per(x, y));
         let nats = a.procs.nats.zip(b.procs.nats).map(|(x, y)| per(x, y));
-        let other = match (busy_cores, postgres, nats) {
-            (Some(busy), Some(p), Some(n)) => Some((busy - me - p - n).max(0.0)),
+        let other = match (busy_cores, postgres, nats, kernel) {
+            (Some(busy), Some(p), Some(n), Some(k)) => Some((busy - me - p - n - k).max(0.0)),
             _ => None,
         };
-        Usage { secs, me, postgres, nats, busy_pct, iowait_pct, other }
+        Usage { secs, me, postgres, nats, busy_pct, iowait_pct, kernel, other }
     }
 
     /// PostgreSQL's counters. Backends publish their statistics about once a second, so read

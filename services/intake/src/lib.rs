@@ -37,6 +37,7 @@ pub fn migrations() -> Vec<sqlx::migrate::Migration> {
         db::migration(1, "bus outbox and inbox", bus::TABLES_SQL),
         db::migration(2, "intake events", include_str!("../migrations/0002_intake.sql")),
         db::migration(3, "outcome ratings", include_str!("../migrations/0003_ratings.sql")),
+        db::migration(4, "indexed duplicate search", include_str!("../migrations/0004_duplicate_search.sql")),
     ]
 }
 

@@ -51,6 +51,14 @@ pub enum RateAnswer {
     NotRatable(NotRatable),
 }
 
+/// What the duplicate search found.
+struct Search {
+    /// The open event the report duplicates.
+    duplicate: Option<Uuid>,
+    /// The tracking number taken when there was no candidate at all.
+    next_number: Option<i64>,
+}
+
 /// Filters of a listing; `None` means no filter.
 #[derive(Debug, Default, Clone)]
 pub struct ListFilter {
@@ -88,7 +96,7 @@ pub struct Store {
     sequences: Mutex<HashSet<String>>,
 }
 
-#[derive(FromRow)]
+#[derive(Clone, FromRow)]
 struct EventRow {
     id: Uuid,
     tracking_number: String,
@@ -239,169 +247,191 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt("county code is not digits".into()))?;
         self.ensure_sequence(&sequence).await?;
 
+        // Round trips are the cost here (everything shares two cores with PostgreSQL): a new
+        // event takes BEGIN, three statements and COMMIT.
         let mut tx = self.pool.begin().await?;
-        let fresh = sqlx::query("INSERT INTO submissions (caller, request_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(&caller.subject)
-            .bind(&report.request_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
+        // Idempotency and the duplicate lock in one statement. Reports of one item in one
+        // county are matched one at a time, so two simultaneous reports of the same thing
+        // cannot both open an event.
+        let (fresh, _): (bool, String) = sqlx::query_as(
+            "WITH ins AS (INSERT INTO submissions (caller, request_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1) \
+             SELECT EXISTS (SELECT 1 FROM ins), pg_advisory_xact_lock(hashtextextended($3, 0))::text",
+        )
+        .bind(&caller.subject)
+        .bind(&report.request_id)
+        .bind(format!("intake-dedupe:{}:{}", report.item_code, report.region.county))
+        .fetch_one(&mut *tx)
+        .await?;
         if !fresh {
             tx.rollback().await?;
             return self.previous_answer("submissions", &caller.subject, &report.request_id).await;
         }
-
-        // Reports of one item in one county are matched one at a time, so two simultaneous
-        // reports of the same thing cannot both open an event.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(format!("intake-dedupe:{}:{}", report.item_code, report.region.county))
-            .execute(&mut *tx)
-            .await?;
-        let duplicate = self.find_duplicate(&mut tx, report, now).await?;
+        let search = self.search(&mut tx, report, now, &sequence).await?;
 
         let reporter_id = Uuid::now_v7();
+        let report_id = Uuid::now_v7();
         let masked = mask::mask_phone(&report.reporter_phone);
         let seal = |s: &str| (!s.is_empty()).then(|| self.cipher.encrypt(reporter_id, s));
-        sqlx::query("INSERT INTO reporters (id, account_id, name_sealed, phone_sealed, phone_masked) VALUES ($1, $2, $3, $4, $5)")
-            .bind(reporter_id)
-            .bind(&report.reporter_account)
-            .bind(seal(&report.reporter_name))
-            .bind(seal(&report.reporter_phone))
-            .bind(&masked)
-            .execute(&mut *tx)
-            .await?;
-
-        let report_id = Uuid::now_v7();
+        let (name_sealed, phone_sealed) = (seal(&report.reporter_name), seal(&report.reporter_phone));
         let first_report = EventReport {
             report_id: report_id.to_string(),
             source: report.source as i32,
             reporter_id: reporter_id.to_string(),
-            masked_phone: masked,
+            masked_phone: masked.clone(),
             description: report.description.clone(),
             evidence_urls: report.evidence_urls.clone(),
             reported_at: Some(to_proto(now)),
         };
 
-        let response = match duplicate {
-            Some(event_id) => {
-                let (tracking_number, report_count, version, city, county, township, village): (
-                    String,
-                    i32,
-                    i64,
-                    String,
-                    String,
-                    String,
-                    String,
-                ) = sqlx::query_as(
-                    "UPDATE events SET report_count = report_count + 1, version = version + 1 WHERE id = $1 \
-                         RETURNING tracking_number, report_count, version, city, county, township, village",
-                )
-                .bind(event_id)
-                .fetch_one(&mut *tx)
-                .await?;
-                self.insert_report(&mut tx, report_id, event_id, report, reporter_id, now).await?;
-                let region = RegionPath { city, county, township, village };
-                let merged = EventMerged {
-                    event_id: event_id.to_string(),
-                    tracking_number: tracking_number.clone(),
-                    report: Some(first_report),
-                    report_count,
-                    version,
-                    region: Some(region.clone()),
-                    actor: Some(caller.actor()),
-                };
-                let envelope =
-                    Envelope::new(bus::subject(SERVICE, "event-merged", &region), "EventMerged", event_id, &merged);
-                bus::enqueue(&mut tx, SERVICE, &envelope, now).await?;
-                SubmitEventResponse {
-                    event_id: event_id.to_string(),
-                    tracking_number,
-                    merged: true,
-                    report_id: report_id.to_string(),
-                    reporter_id: reporter_id.to_string(),
-                }
-            }
-            None => {
-                let event_id = Uuid::now_v7();
-                let seq: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT nextval('{sequence}')")))
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let tracking_number = tracking::format(&report.region.county, &day, seq);
-                let row = EventRow {
-                    id: event_id,
-                    tracking_number: tracking_number.clone(),
-                    source: report.source as i16,
-                    item_code: report.item_code.clone(),
-                    city: report.region.city.clone(),
-                    county: report.region.county.clone(),
-                    township: report.region.township.clone(),
-                    village: report.region.village.clone(),
-                    grid_code: report.grid_code.clone(),
-                    lat: report.point.map(|p| p.0),
-                    lng: report.point.map(|p| p.1),
-                    address: report.address.clone(),
-                    description: report.description.clone(),
-                    evidence_urls: report.evidence_urls.clone(),
-                    occurred_at: report.occurred_at,
-                    reported_at: now,
-                    status: EventStatus::Reported as i16,
-                    version: 1,
-                };
-                sqlx::query(
-                    "INSERT INTO events (id, tracking_number, source, item_code, city, county, township, village, grid_code, \
-                     lat, lng, address, description, evidence_urls, occurred_at, reported_at, status, version) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-                )
-                .bind(row.id)
-                .bind(&row.tracking_number)
-                .bind(row.source)
-                .bind(&row.item_code)
-                .bind(&row.city)
-                .bind(&row.county)
-                .bind(&row.township)
-                .bind(&row.village)
-                .bind(&row.grid_code)
-                .bind(row.lat)
-                .bind(row.lng)
-                .bind(&row.address)
-                .bind(&row.description)
-                .bind(&row.evidence_urls)
-                .bind(row.occurred_at)
-                .bind(row.reported_at)
-                .bind(row.status)
-                .bind(row.version)
-                .execute(&mut *tx)
-                .await?;
-                self.insert_report(&mut tx, report_id, event_id, report, reporter_id, now).await?;
-                let region = row.region();
-                let reported = EventReported {
-                    event: Some(row.into_event(vec![first_report], vec![])),
-                    actor: Some(caller.actor()),
-                };
-                let envelope = Envelope::new(
-                    bus::subject(SERVICE, "event-reported", &region),
-                    "EventReported",
-                    event_id,
-                    &reported,
-                );
-                bus::enqueue(&mut tx, SERVICE, &envelope, now).await?;
-                SubmitEventResponse {
-                    event_id: event_id.to_string(),
-                    tracking_number,
-                    merged: false,
-                    report_id: report_id.to_string(),
-                    reporter_id: reporter_id.to_string(),
-                }
-            }
-        };
-
-        sqlx::query("UPDATE submissions SET response = $3 WHERE caller = $1 AND request_id = $2")
-            .bind(&caller.subject)
-            .bind(&report.request_id)
-            .bind(response.encode_to_vec())
+        if let Some(event_id) = search.duplicate {
+            sqlx::query(
+                "INSERT INTO reporters (id, account_id, name_sealed, phone_sealed, phone_masked) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(reporter_id)
+            .bind(&report.reporter_account)
+            .bind(&name_sealed)
+            .bind(&phone_sealed)
+            .bind(&masked)
             .execute(&mut *tx)
             .await?;
+            let (tracking_number, report_count, version, city, county, township, village): (
+                String,
+                i32,
+                i64,
+                String,
+                String,
+                String,
+                String,
+            ) = sqlx::query_as(
+                "UPDATE events SET report_count = report_count + 1, version = version + 1 WHERE id = $1 \
+                 RETURNING tracking_number, report_count, version, city, county, township, village",
+            )
+            .bind(event_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            self.insert_report(&mut tx, report_id, event_id, report, reporter_id, now).await?;
+            let region = RegionPath { city, county, township, village };
+            let merged = EventMerged {
+                event_id: event_id.to_string(),
+                tracking_number: tracking_number.clone(),
+                report: Some(first_report),
+                report_count,
+                version,
+                region: Some(region.clone()),
+                actor: Some(caller.actor()),
+            };
+            let envelope =
+                Envelope::new(bus::subject(SERVICE, "event-merged", &region), "EventMerged", event_id, &merged);
+            bus::enqueue(&mut tx, SERVICE, &envelope, now).await?;
+            let response = SubmitEventResponse {
+                event_id: event_id.to_string(),
+                tracking_number,
+                merged: true,
+                report_id: report_id.to_string(),
+                reporter_id: reporter_id.to_string(),
+            };
+            sqlx::query("UPDATE submissions SET response = $3 WHERE caller = $1 AND request_id = $2")
+                .bind(&caller.subject)
+                .bind(&report.request_id)
+                .bind(response.encode_to_vec())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            self.signal.wake();
+            return Ok(response);
+        }
+
+        let seq = match search.next_number {
+            Some(seq) => seq,
+            // Candidates nearby, none close enough: number it now.
+            None => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT nextval('{sequence}')")))
+                    .fetch_one(&mut *tx)
+                    .await?
+            }
+        };
+        let event_id = Uuid::now_v7();
+        let tracking_number = tracking::format(&report.region.county, &day, seq);
+        let row = EventRow {
+            id: event_id,
+            tracking_number: tracking_number.clone(),
+            source: report.source as i16,
+            item_code: report.item_code.clone(),
+            city: report.region.city.clone(),
+            county: report.region.county.clone(),
+            township: report.region.township.clone(),
+            village: report.region.village.clone(),
+            grid_code: report.grid_code.clone(),
+            lat: report.point.map(|p| p.0),
+            lng: report.point.map(|p| p.1),
+            address: report.address.clone(),
+            description: report.description.clone(),
+            evidence_urls: report.evidence_urls.clone(),
+            occurred_at: report.occurred_at,
+            reported_at: now,
+            status: EventStatus::Reported as i16,
+            version: 1,
+        };
+        let region = row.region();
+        let response = SubmitEventResponse {
+            event_id: event_id.to_string(),
+            tracking_number,
+            merged: false,
+            report_id: report_id.to_string(),
+            reporter_id: reporter_id.to_string(),
+        };
+        let reported = EventReported {
+            event: Some(row.clone().into_event(vec![first_report], vec![])),
+            actor: Some(caller.actor()),
+        };
+        let envelope =
+            Envelope::new(bus::subject(SERVICE, "event-reported", &region), "EventReported", event_id, &reported);
+        let message = bus::outbox::OutboxRow::new(SERVICE, &envelope, now);
+        // Reporter, event, report, outbox row and the stored answer: one statement. The foreign
+        // keys of `reports` are checked at its end, when the sibling inserts are there.
+        sqlx::query(
+            "WITH reporter AS (INSERT INTO reporters (id, account_id, name_sealed, phone_sealed, phone_masked) \
+                 VALUES ($1, $2, $3, $4, $5)), \
+             event AS (INSERT INTO events (id, tracking_number, source, item_code, city, county, township, village, \
+                 grid_code, lat, lng, address, description, evidence_urls, occurred_at, reported_at, status, version) \
+                 VALUES ($6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, 1)), \
+             report AS (INSERT INTO reports (id, event_id, source, reporter_id, description, evidence_urls, lat, lng, \
+                 reported_at) VALUES ($23, $6, $8, $1, $18, $19, $15, $16, $21)), \
+             message AS (INSERT INTO outbox (id, subject, headers, payload) VALUES ($24, $25, $26, $27)) \
+             UPDATE submissions SET response = $28 WHERE caller = $29 AND request_id = $30",
+        )
+        .bind(reporter_id)
+        .bind(&report.reporter_account)
+        .bind(&name_sealed)
+        .bind(&phone_sealed)
+        .bind(&masked)
+        .bind(row.id)
+        .bind(&row.tracking_number)
+        .bind(row.source)
+        .bind(&row.item_code)
+        .bind(&row.city)
+        .bind(&row.county)
+        .bind(&row.township)
+        .bind(&row.village)
+        .bind(&row.grid_code)
+        .bind(row.lat)
+        .bind(row.lng)
+        .bind(&row.address)
+        .bind(&row.description)
+        .bind(&row.evidence_urls)
+        .bind(row.occurred_at)
+        .bind(row.reported_at)
+        .bind(row.status)
+        .bind(report_id)
+        .bind(message.id)
+        .bind(&message.subject)
+        .bind(&message.headers)
+        .bind(&message.payload)
+        .bind(response.encode_to_vec())
+        .bind(&caller.subject)
+        .bind(&report.request_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         self.signal.wake();
         Ok(response)
@@ -540,38 +570,72 @@ impl Store {
         Ok(RateAnswer::Rated(response))
     }
 
-    async fn find_duplicate(
+    /// Looks for an open duplicate of `report`; when there is no candidate at all, the same
+    /// statement takes the next tracking number (the common case costs one round trip).
+    async fn search(
         &self,
         tx: &mut PgConnection,
         report: &NewReport,
         now: DateTime<Utc>,
-    ) -> Result<Option<Uuid>, StoreError> {
-        if report.point.is_none() && report.grid_code.is_none() {
-            return Ok(None);
-        }
-        let bbox = report.point.map(|p| dedupe::bounding_box(p, self.radius_m));
-        let rows: Vec<(Uuid, Option<f64>, Option<f64>, Option<String>)> = sqlx::query_as(
-            "SELECT id, lat, lng, grid_code FROM events \
-             WHERE item_code = $1 AND county = $2 AND status <> 6 AND reported_at >= $3 \
-               AND ($4::float8 IS NULL OR (lat BETWEEN $4 AND $5 AND lng BETWEEN $6 AND $7)) \
-               AND ($4::float8 IS NOT NULL OR grid_code = $8) \
-             ORDER BY reported_at DESC LIMIT 50",
-        )
-        .bind(&report.item_code)
-        .bind(&report.region.county)
-        .bind(now - self.window)
-        .bind(bbox.map(|b| b.0))
-        .bind(bbox.map(|b| b.1))
-        .bind(bbox.map(|b| b.2))
-        .bind(bbox.map(|b| b.3))
-        .bind(&report.grid_code)
-        .fetch_all(&mut *tx)
-        .await?;
+        sequence: &str,
+    ) -> Result<Search, StoreError> {
+        // `sequence` is digits and underscores only (tracking::sequence_name).
+        let numbered = |candidates: &str| {
+            format!(
+                "WITH c AS ({candidates}) SELECT id, lat, lng, grid_code, NULL::int8 FROM c \
+                 UNION ALL SELECT NULL, NULL, NULL, NULL, nextval('{sequence}') WHERE NOT EXISTS (SELECT 1 FROM c)"
+            )
+        };
+        type Row = (Option<Uuid>, Option<f64>, Option<f64>, Option<String>, Option<i64>);
+        let rows: Vec<Row> = match (report.point, &report.grid_code) {
+            (Some(point), _) => {
+                let (lat0, lat1, lng0, lng1) = dedupe::bounding_box(point, self.radius_m);
+                let sql = numbered(
+                    "SELECT id, lat, lng, grid_code FROM events WHERE item_code = $1 AND county = $2 AND status <> 6 \
+                     AND lat BETWEEN $3 AND $4 AND lng BETWEEN $5 AND $6 AND reported_at >= $7 \
+                     ORDER BY reported_at DESC LIMIT 50",
+                );
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(&report.item_code)
+                    .bind(&report.region.county)
+                    .bind(lat0)
+                    .bind(lat1)
+                    .bind(lng0)
+                    .bind(lng1)
+                    .bind(now - self.window)
+                    .fetch_all(&mut *tx)
+                    .await?
+            }
+            (None, Some(grid)) => {
+                let sql = numbered(
+                    "SELECT id, lat, lng, grid_code FROM events WHERE item_code = $1 AND grid_code = $2 \
+                     AND county = $3 AND status <> 6 AND reported_at >= $4 ORDER BY reported_at DESC LIMIT 50",
+                );
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(&report.item_code)
+                    .bind(grid)
+                    .bind(&report.region.county)
+                    .bind(now - self.window)
+                    .fetch_all(&mut *tx)
+                    .await?
+            }
+            // Only a region: nothing to compare with.
+            (None, None) => {
+                let seq: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT nextval('{sequence}')")))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                return Ok(Search { duplicate: None, next_number: Some(seq) });
+            }
+        };
+        let next_number = rows.iter().find_map(|r| r.4);
         let candidates: Vec<dedupe::Candidate<Uuid>> = rows
             .into_iter()
-            .map(|(id, lat, lng, grid_code)| dedupe::Candidate { id, point: lat.zip(lng), grid_code })
+            .filter_map(|(id, lat, lng, grid_code, _)| {
+                Some(dedupe::Candidate { id: id?, point: lat.zip(lng), grid_code })
+            })
             .collect();
-        Ok(dedupe::find_duplicate(&candidates, report.point, report.grid_code.as_deref(), self.radius_m))
+        let duplicate = dedupe::find_duplicate(&candidates, report.point, report.grid_code.as_deref(), self.radius_m);
+        Ok(Search { duplicate, next_number })
     }
 
     async fn insert_report(

@@ -32,6 +32,34 @@ impl OutboxSignal {
     }
 }
 
+/// An outbox row ready to insert: for services that fold the insert into a larger statement
+/// (`INSERT INTO outbox (id, subject, headers, payload)` with these four values).
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    /// The message's `ce-id` (and `Nats-Msg-Id`).
+    pub id: Uuid,
+    /// The subject.
+    pub subject: String,
+    /// The headers, as the `jsonb` column holds them.
+    pub headers: Json<HashMap<String, String>>,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+impl OutboxRow {
+    /// The row for `envelope` sent by `service` at `at`, with a fresh id and the current
+    /// trace context.
+    pub fn new(service: &str, envelope: &Envelope, at: DateTime<Utc>) -> Self {
+        let id = Uuid::now_v7();
+        OutboxRow {
+            id,
+            subject: envelope.subject.clone(),
+            headers: Json(envelope.headers(service, id, at)),
+            payload: envelope.payload.clone(),
+        }
+    }
+}
+
 /// Writes `envelope` to the outbox inside the caller's transaction and returns its `ce-id`.
 pub async fn enqueue(
     conn: &mut PgConnection,
@@ -39,16 +67,15 @@ pub async fn enqueue(
     envelope: &Envelope,
     at: DateTime<Utc>,
 ) -> Result<Uuid, sqlx::Error> {
-    let id = Uuid::now_v7();
-    let headers = envelope.headers(service, id, at);
+    let row = OutboxRow::new(service, envelope, at);
     sqlx::query("INSERT INTO outbox (id, subject, headers, payload) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(&envelope.subject)
-        .bind(Json(&headers))
-        .bind(&envelope.payload)
+        .bind(row.id)
+        .bind(&row.subject)
+        .bind(&row.headers)
+        .bind(&row.payload)
         .execute(conn)
         .await?;
-    Ok(id)
+    Ok(row.id)
 }
 
 #[derive(sqlx::FromRow)]
