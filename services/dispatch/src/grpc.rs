@@ -5,6 +5,7 @@ use std::{pin::Pin, sync::Arc, time::Duration};
 
 use base64::Engine;
 use civicgrid_kit::{
+    Shutdown,
     auth::{Principal, principal},
     clock::Clock,
     grpc::{REQUEST_ID_RULE, Violations, internal, invalid_field, is_request_id},
@@ -17,6 +18,7 @@ use civicgrid_proto::v1::{
     WatchTasksRequest, dispatch_service_server::DispatchService,
 };
 use futures::Stream;
+use prost::Message;
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -35,12 +37,14 @@ pub struct DispatchApi {
     store: Arc<Store>,
     clock: Clock,
     watch_poll: Duration,
+    /// Ends open WatchTasks streams, so a watching client cannot hold up a shutdown.
+    shutdown: Shutdown,
 }
 
 impl DispatchApi {
     /// Handlers over `store`.
-    pub fn new(store: Arc<Store>, clock: Clock, watch_poll: Duration) -> Self {
-        DispatchApi { store, clock, watch_poll }
+    pub fn new(store: Arc<Store>, clock: Clock, watch_poll: Duration, shutdown: Shutdown) -> Self {
+        DispatchApi { store, clock, watch_poll, shutdown }
     }
 
     async fn act(
@@ -228,6 +232,7 @@ impl DispatchService for DispatchApi {
         let req = request.into_inner();
         let mut v = Violations::new();
         let filter = scope_filter(&caller, &req.department_id, "", &mut v)?;
+        let visibility = Visibility::of(&caller);
         v.check(req.cursor >= 0, "cursor", "must not be negative");
         v.into_result()?;
         let mut cursor = if req.cursor > 0 {
@@ -242,6 +247,7 @@ impl DispatchService for DispatchApi {
         let clock = self.clock.clone();
         let poll = self.watch_poll;
         let wake = store.change_signal();
+        let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
             loop {
                 // Registered before reading, so a commit between the read and the wait wakes us.
@@ -253,14 +259,19 @@ impl DispatchService for DispatchApi {
                         return;
                     }
                 };
-                for (seq, task_id, fact) in &changes {
-                    let task = match store.get(*task_id, &Visibility::All).await {
-                        Ok(Some(row)) => row.to_proto(&store.refdata(), clock.now()),
-                        Ok(None) => continue,
-                        Err(e) => {
-                            let _ = tx.send(Err(store_status("reading task", e))).await;
-                            return;
-                        }
+                for (seq, task_id, fact, snapshot) in &changes {
+                    // The task as it was right after this change; rows written before snapshots
+                    // existed fall back to the task as it is now, if still in the caller's scope.
+                    let task = match snapshot.as_deref().map(Task::decode) {
+                        Some(Ok(task)) => task,
+                        _ => match store.get(*task_id, &visibility).await {
+                            Ok(Some(row)) => row.to_proto(&store.refdata(), clock.now()),
+                            Ok(None) => continue,
+                            Err(e) => {
+                                let _ = tx.send(Err(store_status("reading task", e))).await;
+                                return;
+                            }
+                        },
                     };
                     if tx.send(Ok(TaskChange { cursor: *seq, fact: fact.clone(), task: Some(task) })).await.is_err() {
                         return;
@@ -272,6 +283,10 @@ impl DispatchService for DispatchApi {
                         _ = notified => {}
                         _ = tokio::time::sleep(poll) => {}
                         _ = tx.closed() => return,
+                        _ = shutdown.cancelled() => {
+                            let _ = tx.send(Err(Status::unavailable("dispatch is shutting down; resume from the last cursor"))).await;
+                            return;
+                        }
                     }
                 }
             }
@@ -400,6 +415,21 @@ impl DispatchService for DispatchApi {
             v.check(f < t, "period.to", "must be after period.from");
         }
         let filter = scope_filter(&caller, &req.department_id, &req.region_code, &mut v)?;
+        // A center may score only departments serving inside its region.
+        if !req.department_id.is_empty() && !caller.region_scope.is_empty() {
+            let inside = self
+                .store
+                .refdata()
+                .departments
+                .get(&req.department_id)
+                .is_some_and(|d| region::within(&d.region_code, &caller.region_scope));
+            if !inside {
+                return Err(Status::permission_denied(format!(
+                    "department {} does not serve inside the caller's region",
+                    req.department_id
+                )));
+            }
+        }
         v.into_result()?;
         let period = Period { from: from.unwrap_or_default(), to: to.unwrap_or_default() };
         let region =

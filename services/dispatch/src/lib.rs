@@ -43,6 +43,7 @@ pub fn migrations() -> Vec<sqlx::migrate::Migration> {
         db::migration(1, "bus outbox and inbox", bus::TABLES_SQL),
         db::migration(2, "dispatch tasks", include_str!("../migrations/0002_dispatch.sql")),
         db::migration(3, "reference sets", include_str!("../migrations/0003_reference_sets.sql")),
+        db::migration(4, "change-feed snapshots", include_str!("../migrations/0004_change_snapshots.sql")),
     ]
 }
 
@@ -179,7 +180,12 @@ impl Application {
             Duration::from_secs(2),
             shutdown.clone(),
         );
-        let api = grpc::DispatchApi::new(store, clock, Duration::from_millis(settings.dispatch.watch_poll_ms.max(10)));
+        let api = grpc::DispatchApi::new(
+            store,
+            clock,
+            Duration::from_millis(settings.dispatch.watch_poll_ms.max(10)),
+            shutdown.clone(),
+        );
         let routes = kitgrpc::with_reflection(tonic::service::Routes::new(health))
             .map_err(|e| Error::Serve(e.to_string()))?
             .add_service(DispatchServiceServer::with_interceptor(api, auth));

@@ -502,8 +502,8 @@ impl Store {
         bus::enqueue(tx, SERVICE, &envelope, at).await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(CHANGE_FEED_LOCK).execute(&mut *tx).await?;
         sqlx::query(
-            "INSERT INTO task_changes (task_id, fact, department_id, grid_code, city, county, township, village, at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO task_changes (task_id, fact, department_id, grid_code, city, county, township, village, at, task) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(row.id)
         .bind(fact)
@@ -514,6 +514,7 @@ impl Store {
         .bind(&row.township)
         .bind(&row.village)
         .bind(at)
+        .bind(row.to_proto(&self.refdata(), at).encode_to_vec())
         .execute(tx)
         .await?;
         Ok(())
@@ -735,6 +736,19 @@ impl Store {
         else {
             return Ok(false);
         };
+        // Overdue escalates once per stage clock; too many reworks or returns once per task.
+        if reason != warning::EscalationReason::Overdue {
+            let done: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM task_facts WHERE task_id = $1 AND fact = 'task-escalated' AND reason = $2)",
+            )
+            .bind(row.id)
+            .bind(reason.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+            if done {
+                return Ok(false);
+            }
+        }
         row.escalated = true;
         row.escalated_to = warning::escalation_target(&row.center_region).or_else(|| Some(row.center_region.clone()));
         self.refresh_warning(row, now);
@@ -866,15 +880,16 @@ impl Store {
             .await?)
     }
 
-    /// Change-feed entries after `cursor` in a scope: (cursor, task id, fact).
+    /// Change-feed entries after `cursor` in a scope: (cursor, task id, fact, the task as it
+    /// was right after the change, encoded).
     pub async fn changes_after(
         &self,
         cursor: i64,
         filter: &TaskFilter,
         limit: i64,
-    ) -> Result<Vec<(i64, Uuid, String)>, StoreError> {
+    ) -> Result<Vec<(i64, Uuid, String, Option<Vec<u8>>)>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT seq, task_id, fact FROM task_changes WHERE seq > $1 \
+            "SELECT seq, task_id, fact, task FROM task_changes WHERE seq > $1 \
                AND ($2::text IS NULL OR department_id = $2) AND ($3::text IS NULL OR city = $3) \
                AND ($4::text IS NULL OR county = $4) AND ($5::text IS NULL OR township = $5) \
                AND ($6::text IS NULL OR village = $6) AND ($8::text IS NULL OR grid_code = $8) \

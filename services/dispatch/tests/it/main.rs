@@ -1,1 +1,12 @@
-//! dispatch integration tests.
+//! dispatch's integration tests: the service in-process with a manual clock, against its own
+//! nats-server and its own database, driven through gRPC and NATS only.
+
+mod helpers;
+mod isolation;
+mod kpis;
+mod lifecycle;
+mod reroute;
+mod rework;
+mod routing;
+mod warnings;
+mod watch;
