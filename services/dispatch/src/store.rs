@@ -142,6 +142,8 @@ impl Visibility {
     pub fn of(caller: &Principal) -> Self {
         match caller.role {
             Role::Admin if caller.region_scope.is_empty() => Visibility::All,
+            // A grid worker's authority is his grid or village: without one, nothing.
+            Role::GridWorker if caller.region_scope.is_empty() => Visibility::None,
             Role::Admin | Role::Center | Role::CountyCenter | Role::GridWorker => {
                 Visibility::Region(caller.region_scope.clone())
             }
