@@ -32,7 +32,6 @@ log_format = "text"
 [bus]
 relay_batch_size = 500
 relay_poll_ms = 1000
-outbox_retention_secs = 3600
 consumer_batch_size = 200
 max_deliver = 5
 ack_wait_secs = 30
@@ -170,8 +169,6 @@ pub struct BusSettings {
     pub relay_batch_size: i64,
     /// The relay's safety-net poll interval in milliseconds (it is woken on every commit).
     pub relay_poll_ms: u64,
-    /// How long published outbox rows are kept before deletion, in seconds.
-    pub outbox_retention_secs: u64,
     /// Messages a consumer fetches and applies per transaction.
     pub consumer_batch_size: usize,
     /// Deliveries of a message before it goes to the dead-letter subject.

@@ -253,16 +253,18 @@ impl Store {
         // Idempotency and the duplicate lock in one statement. Reports of one item in one
         // county are matched one at a time, so two simultaneous reports of the same thing
         // cannot both open an event.
-        let (fresh, _): (bool, String) = sqlx::query_as(
-            "WITH ins AS (INSERT INTO submissions (caller, request_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1) \
-             SELECT EXISTS (SELECT 1 FROM ins), pg_advisory_xact_lock(hashtextextended($3, 0))::text",
+        // The answer is recorded by the last statement (an insert that a concurrent twin
+        // makes wait and then find taken); this first look answers most retries early.
+        let (answered, _): (bool, String) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM submissions WHERE caller = $1 AND request_id = $2), \
+             pg_advisory_xact_lock(hashtextextended($3, 0))::text",
         )
         .bind(&caller.subject)
         .bind(&report.request_id)
         .bind(format!("intake-dedupe:{}:{}", report.item_code, report.region.county))
         .fetch_one(&mut *tx)
         .await?;
-        if !fresh {
+        if answered {
             tx.rollback().await?;
             return self.previous_answer("submissions", &caller.subject, &report.request_id).await;
         }
@@ -330,15 +332,16 @@ impl Store {
                 report_id: report_id.to_string(),
                 reporter_id: reporter_id.to_string(),
             };
-            sqlx::query("UPDATE submissions SET response = $3 WHERE caller = $1 AND request_id = $2")
-                .bind(&caller.subject)
-                .bind(&report.request_id)
-                .bind(response.encode_to_vec())
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            self.signal.wake();
-            return Ok(response);
+            let recorded = sqlx::query(
+                "INSERT INTO submissions (caller, request_id, response) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(&caller.subject)
+            .bind(&report.request_id)
+            .bind(response.encode_to_vec())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            return self.finish(tx, recorded, &caller.subject, &report.request_id, response).await;
         }
 
         let seq = match search.next_number {
@@ -389,7 +392,7 @@ impl Store {
         let message = bus::outbox::OutboxRow::new(SERVICE, &envelope, now);
         // Reporter, event, report, outbox row and the stored answer: one statement. The foreign
         // keys of `reports` are checked at its end, when the sibling inserts are there.
-        sqlx::query(
+        let recorded = sqlx::query(
             "WITH reporter AS (INSERT INTO reporters (id, account_id, name_sealed, phone_sealed, phone_masked) \
                  VALUES ($1, $2, $3, $4, $5)), \
              event AS (INSERT INTO events (id, tracking_number, source, item_code, city, county, township, village, \
@@ -398,7 +401,7 @@ impl Store {
              report AS (INSERT INTO reports (id, event_id, source, reporter_id, description, evidence_urls, lat, lng, \
                  reported_at) VALUES ($23, $6, $8, $1, $18, $19, $15, $16, $21)), \
              message AS (INSERT INTO outbox (id, subject, headers, payload) VALUES ($24, $25, $26, $27)) \
-             UPDATE submissions SET response = $28 WHERE caller = $29 AND request_id = $30",
+             INSERT INTO submissions (caller, request_id, response) VALUES ($29, $30, $28) ON CONFLICT DO NOTHING",
         )
         .bind(reporter_id)
         .bind(&report.reporter_account)
@@ -431,7 +434,25 @@ impl Store {
         .bind(&caller.subject)
         .bind(&report.request_id)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        self.finish(tx, recorded, &caller.subject, &report.request_id, response).await
+    }
+
+    /// Commits a submission whose answer insert affected `recorded` rows; none means a
+    /// concurrent twin with the same request id committed first: roll back, answer as it did.
+    async fn finish(
+        &self,
+        tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        recorded: u64,
+        caller: &str,
+        request_id: &str,
+        response: SubmitEventResponse,
+    ) -> Result<SubmitEventResponse, StoreError> {
+        if recorded == 0 {
+            tx.rollback().await?;
+            return self.previous_answer("submissions", caller, request_id).await;
+        }
         tx.commit().await?;
         self.signal.wake();
         Ok(response)

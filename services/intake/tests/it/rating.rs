@@ -44,11 +44,20 @@ async fn resolve(app: &TestApp, event_id: &str) {
     task_fact(app, event_id, "task-resolved", TaskStatus::Resolved, 3, EventStatus::Resolved).await;
 }
 
+/// `event-rated` messages published, once the outbox has none left to publish (the relay
+/// deletes what JetStream acknowledged).
 async fn rated_in_outbox(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE subject LIKE 'civicgrid.intake.event-rated.%'")
-        .fetch_one(&app.db().await)
+    let db = app.db().await;
+    crate::helpers::eventually("the outbox drained", || {
+        let db = db.clone();
+        async move { sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox").fetch_one(&db).await.unwrap() == 0 }
+    })
+    .await;
+    app.messages("CIVICGRID_INTAKE")
         .await
-        .unwrap()
+        .iter()
+        .filter(|m| m.subject.starts_with("civicgrid.intake.event-rated."))
+        .count() as i64
 }
 
 #[tokio::test]

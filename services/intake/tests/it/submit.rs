@@ -76,12 +76,19 @@ async fn a_retry_with_the_same_request_id_returns_the_first_answer_and_stores_no
     assert!(!first.merged);
     let db = app.db().await;
     let counts: (i64, i64, i64) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM reports), (SELECT count(*) FROM outbox)",
+        "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM reports), (SELECT count(*) FROM submissions)",
     )
     .fetch_one(&db)
     .await
     .unwrap();
     assert_eq!(counts, (1, 1, 1));
+    // One message: the outbox drains to the stream, where only one arrives.
+    crate::helpers::eventually("the outbox drained", || {
+        let db = db.clone();
+        async move { sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox").fetch_one(&db).await.unwrap() == 0 }
+    })
+    .await;
+    assert_eq!(app.messages("CIVICGRID_INTAKE").await.len(), 1);
     app.stop().await;
 }
 
