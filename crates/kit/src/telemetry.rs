@@ -63,7 +63,9 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> TelemetryGuard {
     } else {
         // Colour only on a terminal: log files stay free of escape codes.
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-        registry.with(tracing_subscriber::fmt::layer().with_target(true).with_ansi(ansi).with_filter(filter())).try_init()
+        registry
+            .with(tracing_subscriber::fmt::layer().with_target(true).with_ansi(ansi).with_filter(filter()))
+            .try_init()
     };
     if let Some(e) = export_error {
         tracing::error!(error = %e, "OTLP exporter could not be built; traces are not exported");

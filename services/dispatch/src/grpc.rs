@@ -416,7 +416,9 @@ impl DispatchService for DispatchApi {
         }
         let filter = scope_filter(&caller, &req.department_id, &req.region_code, &mut v)?;
         if caller.role == Role::GridWorker {
-            return Err(Status::permission_denied("assessment figures are for centers, departments and administrators"));
+            return Err(Status::permission_denied(
+                "assessment figures are for centers, departments and administrators",
+            ));
         }
         // A center may score only departments serving inside its region.
         if !req.department_id.is_empty() && !caller.region_scope.is_empty() {

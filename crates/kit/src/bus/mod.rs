@@ -63,8 +63,9 @@ pub async fn connect(settings: &NatsSettings, name: &str) -> Result<async_nats::
     let url = settings.require_url()?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let mut options =
-            async_nats::ConnectOptions::new().name(format!("civicgrid-{name}")).connection_timeout(Duration::from_secs(5));
+        let mut options = async_nats::ConnectOptions::new()
+            .name(format!("civicgrid-{name}"))
+            .connection_timeout(Duration::from_secs(5));
         if let Some(file) = &settings.credentials_file {
             options = options.credentials_file(file).await.map_err(|e| crate::config::ConfigError::Invalid {
                 key: "nats.credentials_file",
