@@ -5,9 +5,14 @@
 //! transaction with its outbox row, the relay's JetStream publish — and, for scale, what
 //! PostgreSQL and JetStream do on their own with the same concurrency. See
 //! `docs/performance.md`.
+//!
+//! `civicgrid-bench dispatch` measures dispatch: event → task-assigned throughput and latency
+//! (dispatch run in-process, fed intake's messages on JetStream), and the warning ticker's cost
+//! per round with 1,000 and 1,000,000 open tasks.
 
 mod baseline;
 mod catalog;
+mod dispatch;
 mod env;
 mod intake;
 mod probe;
@@ -47,6 +52,11 @@ enum Command {
     /// (throughput) and an open loop at a fixed rate (latency). Uses CIVICGRID__NATS__URL and
     /// CIVICGRID__DATABASE__URL when set, else starts its own nats-server and PostgreSQL.
     Intake(IntakeArgs),
+    /// Measure dispatch: raw PostgreSQL and JetStream baselines, event → task-assigned
+    /// throughput (a backlog) and latency (fixed rates), and the warning ticker's cost per
+    /// round with 1,000 and 1,000,000 open tasks. Uses CIVICGRID__NATS__URL and
+    /// CIVICGRID__DATABASE__URL when set, else starts its own nats-server and PostgreSQL.
+    Dispatch(dispatch::DispatchArgs),
 }
 
 #[derive(Args, Clone)]
@@ -85,6 +95,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Intake(args) => run_intake(args).await,
+        Command::Dispatch(args) => dispatch::run(args).await,
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,13 @@
+-- A whole consumer batch of 200 events in one transaction of multi-row statements (what a
+-- handler given the batch, binding arrays to unnest, would send): inbox, tasks + facts +
+-- outbox (CTEs), then the change-feed lock and rows, COMMIT. One pgbench transaction = 200
+-- events: multiply tps by 200.
+\set r random(1, 9000000000000)
+BEGIN;
+INSERT INTO inbox (consumer, message_id) SELECT 'dispatch-intake', 'm-' || :client_id || '-' || :r || '-' || g FROM generate_series(1, 200) g ON CONFLICT DO NOTHING;
+WITH t AS (INSERT INTO tasks (id, event_id, tracking_number, item_code, city, county, township, village, grid_code, description, address, department_id, state, resume_to, lead, whistle, center_region, rework_count, returned_by, extension_requested, clocks, colour, escalated, escalated_to, next_change_at, result, result_evidence_urls, version, created_at, updated_at) SELECT gen_random_uuid(), gen_random_uuid(), '411602-20261122-B' || :r || '-' || g, '01.02.003', '411600', '411602', '411602001', '411602001001', '411602001001001', '井盖缺失或破损：现场需要处置（bench backlog 12345）', '陈州街道 七一路社区 第1网格', '411602001-chengguan', 'assigned', NULL, true, 'routine', '411602001', 0, '{}', NULL, '{"sign_for": {"limit": {"amount": 2, "time_type": "working_hours"}, "start": "2026-11-22T19:57:02.872488450Z", "pauses": [], "extensions": [], "stopped_at": null}}', 1, false, NULL, now() + interval '90 minutes', NULL, '{}', 1, now(), now() FROM generate_series(1, 200) g RETURNING id),
+f AS (INSERT INTO task_facts (task_id, fact, recorded, actor, reason, version, at) SELECT id, 'task-assigned', '[{"Reported": {"grid_worker_id": "gw-411602001001001"}}, {"Assigned": {"department_id": "411602001-chengguan", "sign_due": "2026-11-23T01:30:00Z"}}]', '{"subject": "civicgrid-dispatch", "role": "ROLE_ADMIN", "department_id": "", "region_scope": ""}', '', 1, now() FROM t)
+INSERT INTO outbox (id, subject, headers, payload) SELECT gen_random_uuid(), 'civicgrid.dispatch.task-assigned.411600.411602.411602001.411602001001', '{"ce-specversion":"1.0","ce-id":"01a204a5-b918-7274-9c3e-1234567890ab","Nats-Msg-Id":"01a204a5-b918-7274-9c3e-1234567890ab","ce-type":"civicgrid.v1.TaskEvent","ce-source":"civicgrid/dispatch","ce-time":"2026-11-22T19:00:00.000000Z","ce-subject":"01a204a5-b918-7274-9c3e-1234567890ab","content-type":"application/protobuf"}', decode(repeat('ab', 330), 'hex') FROM t;
+SELECT pg_advisory_xact_lock(7305002);
+INSERT INTO task_changes (task_id, fact, department_id, grid_code, city, county, township, village, at, task) SELECT gen_random_uuid(), 'task-assigned', '411602001-chengguan', '411602001001001', '411600', '411602', '411602001', '411602001001', now(), decode(repeat('cd', 700), 'hex') FROM generate_series(1, 200);
+COMMIT;

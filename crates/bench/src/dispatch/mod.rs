@@ -1,0 +1,612 @@
+//! `civicgrid-bench dispatch`: event → task-assigned throughput and latency with dispatch run
+//! in-process, and the warning ticker's cost per round with 1,000 and 1,000,000 open tasks,
+//! next to raw PostgreSQL and JetStream baselines of the same run. See `docs/performance.md`.
+
+mod data;
+mod flow;
+mod ticker;
+
+use std::{process::ExitCode, time::Duration};
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::{
+    baseline::{self, Closed},
+    env::{self, Env, Machine},
+    field, heading,
+    probe::{self, Probe, Usage},
+    stats::{Latency, int, ms, rate},
+};
+
+/// Events per second dispatch must turn into published task-assigned facts.
+const TARGET_EVENTS_PER_SEC: f64 = 1500.0;
+/// A ticker round when few tasks change colour, in milliseconds.
+const TARGET_TICK_MS: f64 = 50.0;
+
+#[derive(Args, Clone)]
+pub struct DispatchArgs {
+    /// Connections / in-flight publishes of the raw PostgreSQL and JetStream baselines.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    concurrency: u32,
+    /// Seconds each baseline runs.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    baseline_secs: u64,
+    /// Events of the backlog phase (published before dispatch starts).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    events: u64,
+    /// JetStream acks outstanding while the backlog is published.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    publish_window: u32,
+    /// Event rates of the live phases (events per second, comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [500u32, 1500])]
+    rates: Vec<u32>,
+    /// Seconds each live phase publishes.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    rate_duration_secs: u64,
+    /// Most publishes outstanding in a live phase (beyond that the timetable waits, and the
+    /// wait counts in the latency).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_in_flight: u32,
+    /// Open-task counts of the ticker phases (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [1000u64, 1_000_000])]
+    tasks: Vec<u64>,
+    /// Timed ticker rounds with nothing due.
+    #[arg(long, default_value_t = 200)]
+    idle_rounds: usize,
+    /// Tasks due per round in the "few" ticker phase, and its rounds.
+    #[arg(long, default_value_t = 10)]
+    few: usize,
+    #[arg(long, default_value_t = 200)]
+    few_rounds: usize,
+    /// Tasks due per round in the "many" ticker phase, and its rounds.
+    #[arg(long, default_value_t = 500)]
+    many: usize,
+    #[arg(long, default_value_t = 20)]
+    many_rounds: usize,
+    /// Skip the raw PostgreSQL and JetStream baselines.
+    #[arg(long)]
+    skip_baselines: bool,
+    /// Skip event → task-assigned (backlog and live phases).
+    #[arg(long)]
+    skip_flow: bool,
+    /// Skip the ticker phases.
+    #[arg(long)]
+    skip_ticker: bool,
+}
+
+#[derive(Default)]
+struct Figures {
+    background_busy: Option<f64>,
+    disk: Option<Closed>,
+    pg: Option<(Closed, Usage, String)>,
+    js: Option<(Closed, Usage)>,
+    backlog: Option<flow::Backlog>,
+    live: Vec<flow::Live>,
+    real_clocks: Option<String>,
+    ticker: Vec<ticker::SizeResult>,
+}
+
+/// Runs the dispatch bench.
+pub async fn run(args: DispatchArgs) -> Result<ExitCode> {
+    let machine = Machine::describe();
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    println!("civicgrid-bench dispatch");
+    field("command", &command);
+    field(
+        "machine",
+        format!("nproc {}, {} RAM, {}, Linux {}", machine.nproc, machine.memory, machine.cpu, machine.kernel),
+    );
+    let env = Env::start((args.concurrency + 100).max(200)).await?;
+    field("nats", &env.nats_desc);
+    field("postgres", &env.pg_desc);
+    field("database", &env.db_name);
+    field("data file system", env::filesystem_of(&env.data_fs_dir));
+    let busy = env::background_busy_pct(Duration::from_secs(2)).await;
+    if let Some(b) = busy {
+        field("background load", format!("{b:.0}% of the machine busy before the run (should be near 0)"));
+        if b > 10.0 {
+            println!(
+                "   WARNING: other programs are using the machine; every figure below will be lower than on a quiet machine"
+            );
+        }
+    }
+    let telemetry = {
+        let settings = ticker::settings(&env.nats_url, &env.db_url)?;
+        civicgrid_kit::telemetry::init("dispatch-bench", &settings.common.telemetry)
+    };
+    let mut f = Figures { background_busy: busy, ..Default::default() };
+    let result = measure(&args, &env, &mut f).await;
+    env.stop().await;
+    drop(telemetry);
+    result?;
+    Ok(summary(&args, &machine, &command, &f))
+}
+
+async fn measure(args: &DispatchArgs, env: &Env, f: &mut Figures) -> Result<()> {
+    let probe = Probe::new(env.pg_pid, env.nats_managed, &env.admin_url, &env.db_name);
+    let inputs = data::Inputs::load()?;
+    let multi = inputs.combos.iter().filter(|c| c.tasks() > 1).count();
+    field(
+        "reference data",
+        format!(
+            "shipped: {} items × {} grids; {} (item, grid) pairs route to a department ({} of them with assisting departments)",
+            inputs.refdata.catalog.items().len(),
+            inputs.refdata.regions.grids().len(),
+            int(inputs.combos.len() as u64),
+            int(multi as u64)
+        ),
+    );
+
+    heading("Phase 0 · disk: one thread rewriting 4 KiB and fdatasync-ing it, 2 s");
+    let dir = env.data_fs_dir.clone();
+    let disk = tokio::task::spawn_blocking(move || baseline::disk_fsync(&dir, Duration::from_secs(2))).await??;
+    field("fdatasync/s", rate(disk.rate()));
+    field("latency", Latency::of(&disk.hist).line());
+    f.disk = Some(disk);
+
+    if !args.skip_baselines {
+        let duration = Duration::from_secs(args.baseline_secs);
+        let c = args.concurrency as usize;
+        heading(&format!(
+            "Phase A · raw PostgreSQL: {c} connections, each looping BEGIN; INSERT (uuid, 500-byte bytea); COMMIT for {} s",
+            args.baseline_secs
+        ));
+        let pg0 = probe.pg_counters().await;
+        let cpu0 = probe.snapshot();
+        let pg = baseline::raw_postgres(&env.db_url, c, duration).await?;
+        let cpu1 = probe.snapshot();
+        probe::settle().await;
+        let pg1 = probe.pg_counters().await;
+        let usage = probe.usage(&cpu0, &cpu1);
+        let line = probe::pg_line(pg0, pg1, usage.secs);
+        field("commits/s", format!("{}  ({} in {:.1} s)", rate(pg.rate()), int(pg.ok), pg.secs));
+        field("latency", Latency::of(&pg.hist).line());
+        field("errors", pg.errors.line());
+        field("cpu", usage.line());
+        field("postgres", &line);
+        f.pg = Some((pg, usage, line));
+
+        let common: civicgrid_kit::config::CommonSettings = civicgrid_kit::config::from_toml(&[])?;
+        let dup = Duration::from_secs(common.nats.duplicate_window_secs);
+        let max_age = Duration::from_secs(common.nats.stream_max_age_days * 86_400);
+        heading(&format!(
+            "Phase B · raw JetStream: 500-byte messages with Nats-Msg-Id, file storage, duplicate window {} s, acks awaited, 1 stream, {c} in flight, {} s",
+            common.nats.duplicate_window_secs, args.baseline_secs
+        ));
+        let streams = baseline::BenchStreams::create(&env.nats_url, 1, dup, max_age).await?;
+        let cpu0 = probe.snapshot();
+        let js = streams.publish_loop(c, duration).await?;
+        let cpu1 = probe.snapshot();
+        let usage = probe.usage(&cpu0, &cpu1);
+        streams.delete().await;
+        field("acked msgs/s", format!("{}  ({} in {:.1} s)", rate(js.rate()), int(js.ok), js.secs));
+        field("latency", Latency::of(&js.hist).line());
+        field("errors", js.errors.line());
+        field("cpu", usage.line());
+        f.js = Some((js, usage));
+    }
+
+    if !args.skip_flow {
+        let statements = flow::Statements::enable(&env.db_url).await;
+        let mut dispatch = flow::Dispatch::build(env).await?;
+        let s = &dispatch.settings;
+        heading(&format!(
+            "Phase C · event → task-assigned, backlog: {} event-reported published on CIVICGRID_INTAKE with dispatch stopped, then dispatch started; timed until every task-assigned is on CIVICGRID_DISPATCH",
+            int(args.events)
+        ));
+        field(
+            "dispatch",
+            format!(
+                "in-process (Application::build + run_until_stopped, its defaults); pool {} connections; consumer batch {}; relay batch {}, poll {} ms; ticker every {} ms",
+                s.common.database.max_connections,
+                s.common.bus.consumer_batch_size,
+                s.common.bus.relay_batch_size,
+                s.common.bus.relay_poll_ms,
+                s.dispatch.ticker_interval_ms
+            ),
+        );
+        field(
+            "pg_stat_statements",
+            if statements.is_some() {
+                "loaded: per-statement figures below"
+            } else {
+                "not loaded (see docs/performance.md to get per-statement figures)"
+            },
+        );
+        let backlog = flow::backlog(
+            env,
+            &inputs,
+            &probe,
+            &mut dispatch,
+            args.events as usize,
+            args.publish_window as usize,
+            statements.as_ref(),
+        )
+        .await?;
+        print_backlog(&backlog);
+        f.backlog = Some(backlog);
+        f.real_clocks = flow::real_clocks(&dispatch).await;
+        for &r in &args.rates {
+            heading(&format!(
+                "Phase D · event → task-assigned, live: {r} event-reported/s on a fixed timetable for {} s; latency from the scheduled publish to the event's first task-assigned on a core subscription",
+                args.rate_duration_secs
+            ));
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let live = flow::live(
+                env,
+                &inputs,
+                &probe,
+                &dispatch,
+                r,
+                Duration::from_secs(args.rate_duration_secs),
+                args.max_in_flight as usize,
+            )
+            .await?;
+            field(
+                "published",
+                format!(
+                    "{}/s  ({} of {} scheduled; errors {}; max {:.1} ms behind the timetable)",
+                    rate(live.achieved),
+                    int(live.published),
+                    int(live.scheduled),
+                    live.errors.line(),
+                    live.max_slip_ms
+                ),
+            );
+            field("to task-assigned", format!("{}  ({} not seen)", live.latency().line(), int(live.not_seen)));
+            let worst: Vec<String> = live.worst_per_second.iter().map(|w| ms(*w)).collect();
+            field("slowest each second", format!("{} ms", worst.join(" ")));
+            field("cpu", live.usage.line());
+            field("postgres", &live.pg_line);
+            for (i, (what, n)) in live.waits.iter().take(6).enumerate() {
+                field(if i == 0 { "dispatch's backends" } else { "" }, format!("{n:.2} on average: {what}"));
+            }
+            f.live.push(live);
+        }
+        dispatch.stop().await?;
+    }
+
+    if !args.skip_ticker {
+        let params = ticker::TickerParams {
+            idle_rounds: args.idle_rounds,
+            few_rounds: args.few_rounds,
+            many_rounds: args.many_rounds,
+            few: args.few.max(1),
+            many: args.many.max(1),
+            batch: 500,
+            grace: 0.5,
+        };
+        if let Some(real) = &f.real_clocks {
+            field("a real row's clocks", real);
+        }
+        for &n in &args.tasks {
+            heading(&format!(
+                "Phase E · warning ticker with {} open tasks: Store::tick(now, 500) with nothing due ({} rounds), ~{} due ({} rounds), ~{} due ({} rounds), then the first burst of simultaneous changes",
+                int(n),
+                params.idle_rounds,
+                params.few,
+                params.few_rounds,
+                params.many,
+                params.many_rounds
+            ));
+            let r = ticker::measure(env, &inputs, &probe, n, &params).await?;
+            field("a loaded row's clocks", &r.sample_clocks);
+            for p in &r.phases {
+                field(&format!("cpu, {}", p.label), p.usage.line());
+            }
+            if let Some(b) = &r.burst {
+                field("cpu, burst", b.usage.line());
+            }
+            println!(
+                "   EXPLAIN (ANALYZE, BUFFERS) of the ticker's SELECT with {} tasks due, literal values (custom plan):",
+                r.explain_due
+            );
+            for l in &r.explain_custom {
+                println!("     {l}");
+            }
+            println!("   … the same as a prepared statement forced to its generic plan:");
+            for l in &r.explain_generic {
+                println!("     {l}");
+            }
+            f.ticker.push(r);
+        }
+    }
+    Ok(())
+}
+
+fn print_backlog(b: &flow::Backlog) {
+    field(
+        "events/s",
+        format!(
+            "{}  ({} events ÷ {:.2} s from start to the last task-assigned stored)",
+            rate(b.events_per_sec()),
+            int(b.events as u64),
+            b.published_secs
+        ),
+    );
+    field(
+        "tasks/s",
+        format!(
+            "{}  ({} tasks; consumer done after {:.2} s = {} events/s)",
+            rate(crate::stats::per_sec(b.tasks as u64, b.published_secs)),
+            int(b.tasks as u64),
+            b.consumed_secs,
+            rate(crate::stats::per_sec(b.events as u64, b.consumed_secs))
+        ),
+    );
+    field("cpu", b.usage.line());
+    field("postgres", &b.pg_line);
+    if let Some(c) = b.commits {
+        field("commits per event", format!("{:.3}", c as f64 / b.events as f64));
+    }
+    for (i, (table, ins, upd, del)) in b.rows.iter().enumerate() {
+        field(
+            if i == 0 { "rows per event" } else { "" },
+            format!(
+                "{table}: {:.2} inserted, {:.2} updated, {:.2} deleted",
+                *ins as f64 / b.events as f64,
+                *upd as f64 / b.events as f64,
+                *del as f64 / b.events as f64
+            ),
+        );
+    }
+    for (i, (what, n)) in b.waits.iter().take(8).enumerate() {
+        field(if i == 0 { "dispatch's backends" } else { "" }, format!("{n:.2} on average: {what}"));
+    }
+    if let Some(st) = &b.statements {
+        println!("   pg_stat_statements over the phase (calls per event, mean ms, rows, statement):");
+        for s in st.iter().take(20) {
+            let q: String = s.query.chars().take(150).collect();
+            println!(
+                "     {:>7.2}/event {:>8.3} ms {:>9} rows  total {:>8.0} ms  {q}",
+                s.calls as f64 / b.events as f64,
+                s.mean_ms,
+                int(s.rows.max(0) as u64),
+                s.total_ms
+            );
+        }
+    }
+    let timeline: Vec<String> = b
+        .samples
+        .iter()
+        .step_by(2)
+        .map(|s| {
+            format!("{:.0}s: {} tasks committed / {} published", s.t, int(s.tasks.max(0) as u64), int(s.published))
+        })
+        .collect();
+    for (i, line) in timeline.iter().enumerate() {
+        field(if i == 0 { "progress" } else { "" }, line);
+    }
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok { "yes" } else { "NO" }
+}
+
+fn summary(args: &DispatchArgs, machine: &Machine, command: &str, f: &Figures) -> ExitCode {
+    println!("\n== Summary");
+    println!("machine: nproc {} · {} RAM · {}", machine.nproc, machine.memory, machine.cpu);
+    println!("command: {command}");
+    if let Some(b) = f.background_busy {
+        println!(
+            "background load before the run: {b:.0}% of the machine busy{}",
+            if b > 10.0 { " — NOT a quiet machine" } else { "" }
+        );
+    }
+    println!();
+    println!("| measurement | result | target | met |");
+    println!("| --- | --- | --- | --- |");
+    let row = |m: &str, r: String, t: &str, ok: &str| println!("| {m} | {r} | {t} | {ok} |");
+    if let Some(d) = &f.disk {
+        row(
+            "disk: 4 KiB write + fdatasync, 1 thread",
+            format!("{}/s (p50 {} ms)", rate(d.rate()), ms(Latency::of(&d.hist).p50)),
+            "",
+            "",
+        );
+    }
+    if let Some((pg, usage, line)) = &f.pg {
+        row(
+            &format!("raw PostgreSQL: 1-row commits, {} connections", args.concurrency),
+            format!(
+                "{}/s (p99 {} ms; postgres {:.2} cores; {line})",
+                rate(pg.rate()),
+                ms(Latency::of(&pg.hist).p99),
+                usage.postgres.unwrap_or(f64::NAN)
+            ),
+            "",
+            "",
+        );
+    }
+    if let Some((js, usage)) = &f.js {
+        row(
+            &format!("raw JetStream: acked 500-byte publishes, 1 stream, {} in flight", args.concurrency),
+            format!(
+                "{}/s (p99 {} ms; nats-server {:.2} cores)",
+                rate(js.rate()),
+                ms(Latency::of(&js.hist).p99),
+                usage.nats.unwrap_or(f64::NAN)
+            ),
+            "",
+            "",
+        );
+    }
+    let mut ok = true;
+    if let Some(b) = &f.backlog {
+        ok &= !b.timed_out;
+        row(
+            &format!("dispatch backlog: {} events → task-assigned published", int(b.events as u64)),
+            format!(
+                "{}/s events, {}/s tasks ({:.2} s; {:.2} tasks per event)",
+                rate(b.events_per_sec()),
+                rate(crate::stats::per_sec(b.tasks as u64, b.published_secs)),
+                b.published_secs,
+                b.tasks as f64 / b.events as f64
+            ),
+            &format!("≥ {}/s", rate(TARGET_EVENTS_PER_SEC)),
+            met(b.events_per_sec() >= TARGET_EVENTS_PER_SEC && !b.timed_out),
+        );
+        row(
+            "dispatch backlog: publishing it to CIVICGRID_INTAKE first",
+            format!(
+                "{}/s ({:.1} s; errors {})",
+                rate(crate::stats::per_sec(b.events as u64, b.publish_secs)),
+                b.publish_secs,
+                b.publish_errors.line()
+            ),
+            "",
+            "",
+        );
+        row("dispatch backlog: CPU", b.usage.line(), "", "");
+        row("dispatch backlog: PostgreSQL", b.pg_line.clone(), "", "");
+    }
+    for l in &f.live {
+        let lat = l.latency();
+        row(
+            &format!("dispatch live {}/s: publish → first task-assigned", l.rate),
+            format!("{} ({} of {} seen)", lat.line(), int(lat.count), int(l.published)),
+            "",
+            "",
+        );
+        row(
+            &format!("dispatch live {}/s: sustained", l.rate),
+            format!("{}/s published", rate(l.achieved)),
+            if l.rate as f64 >= TARGET_EVENTS_PER_SEC { "keeps up" } else { "" },
+            if l.rate as f64 >= TARGET_EVENTS_PER_SEC {
+                met(l.not_seen == 0 && l.errors.total() == 0 && lat.p99 < 1000.0)
+            } else {
+                ""
+            },
+        );
+        row(&format!("dispatch live {}/s: CPU", l.rate), l.usage.line(), "", "");
+    }
+    for r in &f.ticker {
+        let days = |d: Duration| d.as_secs_f64() / 86_400.0;
+        row(
+            &format!("ticker, {} open tasks: the table", int(r.tasks)),
+            format!(
+                "loaded in {:.1} s + {:.1} s VACUUM ANALYZE; table {} MiB, indexes {} MiB (tasks_due {} MiB); {} task shapes; next changes {:.1} min – {:.1} d ahead (median {:.1} d); {} of {} sampled rows agree with warning_at",
+                r.load_secs,
+                r.vacuum_secs,
+                r.table_bytes / 1_048_576,
+                r.indexes_bytes / 1_048_576,
+                r.due_index_bytes / 1_048_576,
+                int(r.templates as u64),
+                r.spread.0.as_secs_f64() / 60.0,
+                days(r.spread.2),
+                days(r.spread.1),
+                r.consistent.0,
+                r.consistent.1
+            ),
+            "",
+            "",
+        );
+        for p in &r.phases {
+            let lat = Latency::of(&p.hist);
+            let target = p.due <= args.few.max(1);
+            row(
+                &format!("ticker, {} open tasks, {}", int(r.tasks), p.label),
+                format!(
+                    "p50 {} · p99 {} · max {} ms per round ({} rounds, {}–{} visited{})",
+                    ms(lat.p50),
+                    ms(lat.p99),
+                    ms(lat.max),
+                    p.rounds,
+                    p.min_visited,
+                    p.max_visited,
+                    if p.visited > 0 {
+                        format!(
+                            "; ≈ {} ms per visited task",
+                            ms(p.hist.mean() / 1000.0 * p.rounds as f64 / p.visited as f64)
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+                if target { "≤ 50 ms" } else { "" },
+                if target { met(lat.count > 0 && lat.p99 <= TARGET_TICK_MS) } else { "" },
+            );
+        }
+    }
+    for r in &f.ticker {
+        let Some(b) = &r.burst else { continue };
+        let facts: Vec<String> = b.facts.iter().map(|(k, v)| format!("{k} {}", int(*v as u64))).collect();
+        row(
+            &format!(
+                "ticker, {} open tasks, burst: {} tasks change colour at one instant",
+                int(r.tasks),
+                int(b.size as u64)
+            ),
+            format!(
+                "at {} ({} due before it, drained first): drained in {:.2} s: {} rounds (p50 {} · max {} ms), {} tasks visited, ≈ {} ms per task; {}{}",
+                ticker::local(b.at),
+                int(b.before as u64),
+                b.secs,
+                b.rounds,
+                ms(Latency::of(&b.hist).p50),
+                ms(Latency::of(&b.hist).max),
+                int(b.visited),
+                ms(b.secs * 1000.0 / b.visited.max(1) as f64),
+                facts.join(", "),
+                if b.capped { " — stopped at the time cap" } else { "" }
+            ),
+            "last warning ≤ 1 s after its threshold",
+            met(b.secs <= 1.0 && !b.capped),
+        );
+    }
+    if f.ticker.len() >= 2 {
+        let (a, b) = (&f.ticker[0], &f.ticker[f.ticker.len() - 1]);
+        for i in 0..a.phases.len().min(b.phases.len()) {
+            let (x, y) = (Latency::of(&a.phases[i].hist), Latency::of(&b.phases[i].hist));
+            if x.count == 0 || y.count == 0 {
+                continue;
+            }
+            row(
+                &format!("ticker {}: {} vs {} open tasks", a.phases[i].label, int(b.tasks), int(a.tasks)),
+                format!("p50 {:.2}×, p99 {:.2}×", y.p50 / x.p50.max(1e-9), y.p99 / x.p99.max(1e-9)),
+                "",
+                "",
+            );
+        }
+    }
+    let mut others: Vec<(String, f64)> = Vec::new();
+    if let Some((_, u, _)) = &f.pg {
+        others.extend(u.other.map(|o| ("A".to_string(), o)));
+    }
+    if let Some((_, u)) = &f.js {
+        others.extend(u.other.map(|o| ("B".to_string(), o)));
+    }
+    if let Some(b) = &f.backlog {
+        others.extend(b.usage.other.map(|o| ("C".to_string(), o)));
+    }
+    for l in &f.live {
+        others.extend(l.usage.other.map(|o| (format!("D {}/s", l.rate), o)));
+    }
+    for r in &f.ticker {
+        for p in &r.phases {
+            others.extend(
+                p.usage.other.filter(|_| p.usage.secs >= 2.0).map(|o| (format!("E {} {}", r.tasks, p.label), o)),
+            );
+        }
+        if let Some(b) = &r.burst {
+            others.extend(b.usage.other.filter(|_| b.usage.secs >= 2.0).map(|o| (format!("E {} burst", r.tasks), o)));
+        }
+    }
+    if let Some((phase, worst)) = others.into_iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
+        // (Only windows of 2 s or more count: CPU time is read in 10 ms ticks.)
+        println!(
+            "\nCPU used by other programs during the run: at most {worst:.2} cores (phase {phase}){}",
+            if worst > 0.15 {
+                " — they competed for the machine: figures are LOW, rerun on a quiet machine"
+            } else {
+                " (a quiet machine)"
+            }
+        );
+    }
+    if !ok {
+        eprintln!("civicgrid-bench: the backlog was not drained in time (see above)");
+        return ExitCode::from(2);
+    }
+    ExitCode::SUCCESS
+}
