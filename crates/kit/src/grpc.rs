@@ -166,6 +166,20 @@ pub fn is_request_id(id: &str) -> bool {
 /// The description every service gives a bad `request_id`.
 pub const REQUEST_ID_RULE: &str = "must be 8 to 64 characters of A-Z a-z 0-9 _ . : -";
 
+/// The opaque `page_token` for a listing that continues below `last` (ids are UUIDv7, so
+/// keyset paging by id is paging by time).
+pub fn encode_page_token(last: uuid::Uuid) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last.as_bytes())
+}
+
+/// The id a `page_token` from [`encode_page_token`] continues below; `None` for anything else.
+pub fn decode_page_token(token: &str) -> Option<uuid::Uuid> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
+    uuid::Uuid::from_slice(&bytes).ok()
+}
+
 /// One `INVALID_ARGUMENT` status for a single field.
 pub fn invalid_field(field: &str, description: &str) -> Status {
     let mut v = Violations::new();
@@ -190,6 +204,14 @@ pub fn internal(context: &str, error: impl std::fmt::Display) -> Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_tokens_round_trip_and_reject_garbage() {
+        let id = uuid::Uuid::now_v7();
+        assert_eq!(decode_page_token(&encode_page_token(id)), Some(id));
+        assert_eq!(decode_page_token("%%"), None);
+        assert_eq!(decode_page_token("YWJj"), None);
+    }
 
     #[test]
     fn violations_become_bad_request_details() {

@@ -3,7 +3,6 @@
 
 use std::{pin::Pin, sync::Arc, time::Duration};
 
-use base64::Engine;
 use civicgrid_kit::{
     Shutdown,
     auth::{Principal, principal},
@@ -144,15 +143,6 @@ fn scope_filter(
     Ok(filter)
 }
 
-fn encode_token(id: Uuid) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
-}
-
-fn decode_token(token: &str) -> Option<Uuid> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
-    Uuid::from_slice(&bytes).ok()
-}
-
 type WatchStream = Pin<Box<dyn Stream<Item = Result<TaskChange, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -192,7 +182,7 @@ impl DispatchService for DispatchApi {
             }
         };
         if !req.page_token.is_empty() {
-            match decode_token(&req.page_token) {
+            match civicgrid_kit::grpc::decode_page_token(&req.page_token) {
                 Some(id) => filter.before_id = Some(id),
                 None => v.add("page_token", "is not a token from a previous page"),
             }
@@ -201,7 +191,7 @@ impl DispatchService for DispatchApi {
         let mut rows = self.store.list(&filter, page_size + 1).await.map_err(|e| store_status("listing tasks", e))?;
         let next_page_token = if rows.len() as i64 > page_size {
             rows.truncate(page_size as usize);
-            rows.last().map(|r| encode_token(r.id)).unwrap_or_default()
+            rows.last().map(|r| civicgrid_kit::grpc::encode_page_token(r.id)).unwrap_or_default()
         } else {
             String::new()
         };

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
 use civicgrid_kit::{
     auth::{Principal, principal},
     clock::Clock,
@@ -211,7 +210,7 @@ impl IntakeService for IntakeApi {
             }
         };
         if !req.page_token.is_empty() {
-            match decode_page_token(&req.page_token) {
+            match civicgrid_kit::grpc::decode_page_token(&req.page_token) {
                 Some(id) => filter.before_id = Some(id),
                 None => v.add("page_token", "is not a token from a previous page"),
             }
@@ -222,7 +221,11 @@ impl IntakeService for IntakeApi {
             self.store.list_events(&filter, page_size + 1).await.map_err(|e| store_status("listing events", e))?;
         let next_page_token = if events.len() as i64 > page_size {
             events.truncate(page_size as usize);
-            events.last().and_then(|e| Uuid::parse_str(&e.id).ok()).map(encode_page_token).unwrap_or_default()
+            events
+                .last()
+                .and_then(|e| Uuid::parse_str(&e.id).ok())
+                .map(civicgrid_kit::grpc::encode_page_token)
+                .unwrap_or_default()
         } else {
             String::new()
         };
@@ -265,13 +268,4 @@ impl IntakeService for IntakeApi {
             )),
         }
     }
-}
-
-fn encode_page_token(last: Uuid) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last.as_bytes())
-}
-
-fn decode_page_token(token: &str) -> Option<Uuid> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
-    Uuid::from_slice(&bytes).ok()
 }
