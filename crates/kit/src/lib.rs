@@ -10,6 +10,7 @@
 //! - [`auth`]: bearer-token (JWT) checking and the caller's [`auth::Principal`].
 //! - [`region`]: administrative division codes and the region path used in subjects.
 //! - [`infra`]: managed nats-server and PostgreSQL for `civicgrid up` and tests.
+//! - [`seal`]: AES-256-GCM for personal data at rest.
 //! - [`clock`]: the time source domain code is given, with a manual clock for tests.
 
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod db;
 pub mod grpc;
 pub mod infra;
 pub mod region;
+pub mod seal;
 pub mod telemetry;
 pub mod time;
 

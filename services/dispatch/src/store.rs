@@ -499,6 +499,13 @@ impl Store {
             reason: reason.to_string(),
             item_code: row.item_code.clone(),
             rework_count: row.rework_count.max(0) as u32,
+            grid_worker_id: row
+                .grid_code
+                .as_deref()
+                .and_then(|g| self.refdata().regions.grid(g).map(|g| g.grid_worker.clone()))
+                .unwrap_or_default(),
+            grid_code: row.grid_code.clone().unwrap_or_default(),
+            tracking_number: row.tracking_number.clone(),
         };
         let envelope = Envelope::new(bus::subject(SERVICE, fact, &region), "TaskEvent", row.id, &event);
         bus::enqueue(tx, SERVICE, &envelope, at).await?;

@@ -48,7 +48,7 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The PII key is unusable.
-    #[error(transparent)]
+    #[error("intake.pii_key: {0}")]
     Pii(#[from] pii::PiiError),
     /// Database set-up failed.
     #[error(transparent)]

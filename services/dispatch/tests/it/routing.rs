@@ -68,6 +68,8 @@ async fn a_reported_event_is_assigned_to_its_departments_once() {
     assert_eq!(e.item_code, item.code);
     assert_eq!(e.region.as_ref(), Some(&grid.path));
     assert_eq!(e.colour, WarningColour::Blue as i32);
+    assert_eq!((e.grid_code.as_str(), e.grid_worker_id.as_str()), (grid.code.as_str(), grid.grid_worker.as_str()));
+    assert_eq!(e.tracking_number, task.tracking_number);
 
     // Redelivery of the same fact (same ce-id, new Nats-Msg-Id, as after the duplicate
     // window) and a second publication of the same event (new ce-id) create nothing.
