@@ -7,6 +7,7 @@ const PROTOS: &[&str] = &[
     "civicgrid/v1/intake.proto",
     "civicgrid/v1/task_events.proto",
     "civicgrid/v1/dispatch.proto",
+    "civicgrid/v1/notify.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,0 +1,110 @@
+//! notify's settings: the common ones plus `[notify]` and `[notify.sms]`.
+
+use std::path::Path;
+
+use chrono::FixedOffset;
+use civicgrid_kit::config::{CommonSettings, ConfigError};
+use serde::Deserialize;
+
+/// notify's built-in defaults (see `docs/configuration.md`).
+pub const DEFAULTS: &str = r#"
+[grpc]
+listen = "0.0.0.0:50053"
+
+[notify]
+utc_offset = "+08:00"
+default_locale = "zh-CN"
+worker_interval_ms = 100
+worker_batch = 500
+worker_concurrency = 64
+claim_lease_secs = 120
+max_attempts = 8
+retry_initial_ms = 1000
+retry_max_secs = 900
+webhook_timeout_ms = 5000
+breaker_failures = 5
+breaker_open_secs = 60
+watch_poll_ms = 250
+
+[notify.sms]
+provider = "log"
+timeout_ms = 5000
+"#;
+
+/// All of notify's settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Shared settings (`nats`, `database`, `grpc`, `telemetry`, `auth`, `bus`).
+    #[serde(flatten)]
+    pub common: CommonSettings,
+    /// `[notify]`
+    pub notify: NotifySettings,
+}
+
+/// `[notify]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct NotifySettings {
+    /// A rules-and-templates TOML file; unset uses the rules compiled in
+    /// (`services/notify/data/rules.toml`).
+    pub rules_file: Option<String>,
+    /// The platform's offset from UTC, for quiet hours and the times written into messages.
+    pub utc_offset: String,
+    /// The language of recipients without a preference: "zh-CN" or "en".
+    pub default_locale: String,
+    /// base64 of 32 random bytes: seals recipients' phone numbers at rest. Required.
+    pub contact_key: Option<String>,
+    /// How often the delivery worker looks for due deliveries, in milliseconds (it is also woken
+    /// whenever new deliveries are committed).
+    pub worker_interval_ms: u64,
+    /// Deliveries claimed per round.
+    pub worker_batch: i64,
+    /// Calls in flight at once (webhook and SMS).
+    pub worker_concurrency: usize,
+    /// How long a claimed delivery stays reserved for the replica that claimed it; after a crash
+    /// another replica takes it over once this has passed.
+    pub claim_lease_secs: i64,
+    /// Attempts per delivery before it fails for good (a dead-letter record and `notify-failed`).
+    pub max_attempts: i32,
+    /// The delay before the second attempt, in milliseconds; later ones double, with jitter.
+    pub retry_initial_ms: u64,
+    /// The longest delay between attempts, in seconds.
+    pub retry_max_secs: u64,
+    /// How long a webhook call may take, in milliseconds.
+    pub webhook_timeout_ms: u64,
+    /// Failed calls in a row that open an endpoint's circuit.
+    pub breaker_failures: i32,
+    /// How long an open circuit holds calls back before one trial call, in seconds.
+    pub breaker_open_secs: i64,
+    /// How often a WatchInbox stream polls for notifications made by other replicas, in ms.
+    pub watch_poll_ms: u64,
+    /// `[notify.sms]`
+    pub sms: SmsSettings,
+}
+
+/// `[notify.sms]`: the SMS gateway.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SmsSettings {
+    /// "log" (development: writes the message to the log) or "http" (a provider's HTTP API).
+    pub provider: String,
+    /// For "http": the URL messages are POSTed to as JSON `{"to", "text", "reference"}`.
+    pub url: Option<String>,
+    /// For "http": the value of the `Authorization` header, e.g. "Bearer …".
+    pub authorization: Option<String>,
+    /// For "http": how long a call may take, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (or `CIVICGRID_CONFIG`), then `CIVICGRID__…` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        civicgrid_kit::config::load(DEFAULTS, file)
+    }
+
+    /// The platform's offset from UTC.
+    pub fn utc_offset(&self) -> Result<FixedOffset, ConfigError> {
+        self.notify.utc_offset.parse::<FixedOffset>().map_err(|_| ConfigError::Invalid {
+            key: "notify.utc_offset",
+            reason: format!("`{}` is not an offset like +08:00", self.notify.utc_offset),
+        })
+    }
+}

@@ -1,0 +1,174 @@
+//! Recipients (`<kind>:<id>`), who may read or manage them, and the region a center's
+//! notice escalates to.
+
+use civicgrid_kit::{
+    auth::Principal,
+    region::{self, Level},
+};
+use civicgrid_proto::v1::Role;
+
+/// The kinds of recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A department's duty desk; id = department id.
+    Department,
+    /// A grid worker; id = account id.
+    GridWorker,
+    /// The command center of a region; id = region code.
+    Center,
+    /// The leaders of a region; id = region code.
+    Leaders,
+    /// An event's reporter; id = intake's opaque reporter id.
+    Reporter,
+    /// A mediator; id = account id.
+    Mediator,
+    /// A party to a dispute; id = mediation's party id.
+    Party,
+    /// A patrol supervisor; id = account id.
+    PatrolSupervisor,
+}
+
+impl Kind {
+    /// The prefix before the colon.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Kind::Department => "department",
+            Kind::GridWorker => "grid-worker",
+            Kind::Center => "center",
+            Kind::Leaders => "leaders",
+            Kind::Reporter => "reporter",
+            Kind::Mediator => "mediator",
+            Kind::Party => "party",
+            Kind::PatrolSupervisor => "patrol-supervisor",
+        }
+    }
+
+    const ALL: [Kind; 8] = [
+        Kind::Department,
+        Kind::GridWorker,
+        Kind::Center,
+        Kind::Leaders,
+        Kind::Reporter,
+        Kind::Mediator,
+        Kind::Party,
+        Kind::PatrolSupervisor,
+    ];
+}
+
+/// A parsed recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    /// Its kind.
+    pub kind: Kind,
+    /// Its id within the kind.
+    pub id: String,
+}
+
+impl Recipient {
+    /// A recipient of `kind`.
+    pub fn new(kind: Kind, id: impl Into<String>) -> Self {
+        Recipient { kind, id: id.into() }
+    }
+
+    /// Parses `<kind>:<id>`: a known kind, an id of 1–128 printable characters without spaces, and
+    /// a valid region code for centers and leaders.
+    pub fn parse(s: &str) -> Result<Recipient, String> {
+        let Some((prefix, id)) = s.split_once(':') else {
+            return Err("must be `<kind>:<id>`, e.g. `department:chengguan-411602`".into());
+        };
+        let Some(kind) = Kind::ALL.into_iter().find(|k| k.prefix() == prefix) else {
+            let kinds: Vec<_> = Kind::ALL.iter().map(|k| k.prefix()).collect();
+            return Err(format!("unknown kind `{prefix}`; one of {}", kinds.join(", ")));
+        };
+        if id.is_empty() || id.chars().count() > 128 || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("the id must be 1–128 characters without spaces".into());
+        }
+        if matches!(kind, Kind::Center | Kind::Leaders) {
+            region::level(id).map_err(|e| format!("region code {e}"))?;
+        }
+        Ok(Recipient { kind, id: id.to_string() })
+    }
+
+    /// Whether a webhook endpoint may be registered for it (organisations, not people).
+    pub fn takes_webhooks(&self) -> bool {
+        matches!(self.kind, Kind::Department | Kind::Center | Kind::Leaders)
+    }
+
+    /// Whether `caller` may read this recipient's inbox, deliveries and preferences and change them.
+    pub fn visible_to(&self, caller: &Principal) -> bool {
+        match caller.role {
+            Role::Admin => true,
+            Role::Department => self.kind == Kind::Department && self.id == caller.department_id,
+            Role::GridWorker => self.kind == Kind::GridWorker && self.id == caller.subject,
+            Role::Mediator => self.kind == Kind::Mediator && self.id == caller.subject,
+            Role::PatrolMember => self.kind == Kind::PatrolSupervisor && self.id == caller.subject,
+            Role::Center | Role::CountyCenter => {
+                matches!(self.kind, Kind::Center | Kind::Leaders) && region::within(&self.id, &caller.region_scope)
+            }
+            // The citizens' app speaks for the reporters who use it.
+            Role::CitizenApp => self.kind == Kind::Reporter,
+            Role::Unspecified => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Recipient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.kind.prefix(), self.id)
+    }
+}
+
+/// The region one level above `code` (village → township → county → city); `None` for a city.
+pub fn parent_region(code: &str) -> Option<String> {
+    match region::level(code).ok()? {
+        Level::Village => Some(code[..9].to_string()),
+        Level::Township => Some(code[..6].to_string()),
+        Level::County => Some(format!("{}00", &code[..4])),
+        Level::City => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(role: Role, sub: &str, dept: &str, scope: &str) -> Principal {
+        Principal { subject: sub.into(), role, department_id: dept.into(), region_scope: scope.into() }
+    }
+
+    #[test]
+    fn parses_and_refuses() {
+        assert_eq!(Recipient::parse("department:cg-411602").unwrap(), Recipient::new(Kind::Department, "cg-411602"));
+        assert_eq!(Recipient::parse("center:411602001").unwrap().to_string(), "center:411602001");
+        assert!(Recipient::parse("center:4116").unwrap_err().contains("region code"));
+        assert!(Recipient::parse("boss:1").unwrap_err().contains("unknown kind"));
+        assert!(Recipient::parse("department").is_err());
+        assert!(Recipient::parse("department:").is_err());
+        assert!(Recipient::parse("grid-worker:a b").is_err());
+    }
+
+    #[test]
+    fn who_sees_whom() {
+        let desk = Recipient::parse("department:cg").unwrap();
+        assert!(desk.visible_to(&caller(Role::Department, "x", "cg", "")));
+        assert!(!desk.visible_to(&caller(Role::Department, "x", "hb", "")));
+        assert!(desk.visible_to(&caller(Role::Admin, "x", "", "")));
+        let township = Recipient::parse("center:411602001").unwrap();
+        assert!(township.visible_to(&caller(Role::Center, "c", "", "411602")));
+        assert!(!township.visible_to(&caller(Role::Center, "c", "", "411603")));
+        assert!(!desk.visible_to(&caller(Role::Center, "c", "", "")), "centers read centers, not desks");
+        let gw = Recipient::parse("grid-worker:gw-1").unwrap();
+        assert!(gw.visible_to(&caller(Role::GridWorker, "gw-1", "", "411602001001")));
+        assert!(!gw.visible_to(&caller(Role::GridWorker, "gw-2", "", "411602001001")));
+        assert!(Recipient::parse("reporter:r1").unwrap().visible_to(&caller(Role::CitizenApp, "app", "", "")));
+        assert!(!gw.visible_to(&caller(Role::CitizenApp, "app", "", "")));
+    }
+
+    #[test]
+    fn parents() {
+        assert_eq!(parent_region("411602001001").as_deref(), Some("411602001"));
+        assert_eq!(parent_region("411602001").as_deref(), Some("411602"));
+        assert_eq!(parent_region("411602").as_deref(), Some("411600"));
+        assert_eq!(parent_region("411600"), None);
+    }
+}

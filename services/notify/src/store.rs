@@ -1,0 +1,1205 @@
+//! All of notify's SQL.
+//!
+//! - [`Store::record_fact`]: a fact becomes notifications (one per rule and recipient, once
+//!   however often the fact arrives), their inbox entries and their deliveries;
+//! - the delivery queue: [`Store::claim_due`], [`Store::record_outcomes`],
+//!   [`Store::form_digests`];
+//! - re-escalation of unacknowledged notices: [`Store::reescalate_due`];
+//! - what the gRPC API reads and changes.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, FixedOffset, Utc};
+use civicgrid_kit::{
+    bus::{self, Envelope, OutboxSignal, outbox::OutboxRow},
+    seal::Cipher,
+    time::to_proto,
+};
+use civicgrid_proto::v1::{self as pb, Channel, DeliveryStatus, NotifyEvent, RegionPath};
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool, Row, postgres::PgRow, types::Json};
+use uuid::Uuid;
+
+use crate::{
+    SERVICE,
+    domain::{
+        breaker::Circuit,
+        facts::{self, Fact, Unacknowledged},
+        recipients::Recipient,
+        schedule::{Plan, Priority, QuietHours, Timing, plan},
+    },
+    rules::Rules,
+};
+
+/// Orders inbox cursors: every transaction that creates notifications takes it just before
+/// numbering them, so cursors become visible in increasing order and a watcher that has seen
+/// cursor n never later finds a committed n-1 it skipped.
+const INBOX_LOCK: i64 = 7_305_003;
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Stored data that cannot be read.
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// A recipient's preferences as stored (or the defaults).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prefs {
+    /// The recipient.
+    pub recipient: String,
+    /// Channels (the inbox is always used).
+    pub channels: Vec<Channel>,
+    /// "zh-CN" or "en".
+    pub locale: String,
+    /// Quiet hours as "HH:MM" pairs.
+    pub quiet: Option<(String, String)>,
+    /// Digest interval in minutes; 0 for none.
+    pub digest_minutes: i32,
+    /// The masked phone, if one is stored.
+    pub phone_masked: Option<String>,
+    /// True when nothing was ever stored.
+    pub defaults: bool,
+    /// When they were last stored.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl Prefs {
+    /// The defaults for `recipient`: organisations get the inbox and their webhooks, people
+    /// the inbox.
+    pub fn defaults(recipient: &str, locale: &str) -> Prefs {
+        let organisation = Recipient::parse(recipient).map(|r| r.takes_webhooks()).unwrap_or(false);
+        Prefs {
+            recipient: recipient.to_string(),
+            channels: if organisation { vec![Channel::Inbox, Channel::Webhook] } else { vec![Channel::Inbox] },
+            locale: locale.to_string(),
+            quiet: None,
+            digest_minutes: 0,
+            phone_masked: None,
+            defaults: true,
+            updated_at: None,
+        }
+    }
+
+    /// The timing part.
+    pub fn timing(&self) -> Timing {
+        Timing {
+            quiet: self.quiet.as_ref().and_then(|(s, e)| QuietHours::parse(s, e)),
+            digest_minutes: self.digest_minutes,
+        }
+    }
+}
+
+/// New preferences to store.
+#[derive(Debug, Clone)]
+pub struct NewPrefs {
+    /// Channels.
+    pub channels: Vec<Channel>,
+    /// Locale.
+    pub locale: String,
+    /// Quiet hours.
+    pub quiet: Option<(String, String)>,
+    /// Digest interval.
+    pub digest_minutes: i32,
+    /// `None` keeps the stored phone, `Some("")` removes it, otherwise the new number.
+    pub phone: Option<String>,
+}
+
+/// A claimed delivery, with what is needed to send it.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// The delivery id.
+    pub id: Uuid,
+    /// The recipient.
+    pub recipient: String,
+    /// The channel.
+    pub channel: Channel,
+    /// The webhook endpoint.
+    pub endpoint: Option<Endpoint>,
+    /// Attempts made before this one.
+    pub attempts: i32,
+    /// The notifications it carries: one, or a digest's members.
+    pub notifications: Vec<pb::Notification>,
+    /// True for a digest delivery.
+    pub digest: bool,
+    /// The fact (for the published event).
+    pub fact: String,
+    /// The region (for the published event's subject).
+    pub region: RegionPath,
+    /// For SMS: the recipient's phone, unsealed.
+    pub phone: Option<String>,
+}
+
+/// A webhook endpoint as the worker needs it.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Its id.
+    pub id: Uuid,
+    /// Its URL.
+    pub url: String,
+    /// Its secret, unsealed.
+    pub secret: String,
+    /// Its circuit.
+    pub circuit: Circuit,
+    /// Still registered.
+    pub active: bool,
+}
+
+/// What happened to a claimed delivery.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The delivery.
+    pub id: Uuid,
+    /// Its new status.
+    pub status: DeliveryStatus,
+    /// The attempt count after this attempt.
+    pub attempts: i32,
+    /// The next attempt, when pending.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The attempt to record; `None` when nothing was sent (held by an open circuit).
+    pub attempt: Option<pb::DeliveryAttempt>,
+    /// The last error; empty on success.
+    pub error: String,
+    /// The notify fact to publish, for delivered and failed deliveries.
+    pub publish: Option<NotifyEvent>,
+    /// The region of the published fact.
+    pub region: RegionPath,
+}
+
+/// The storage of notify.
+pub struct Store {
+    pool: PgPool,
+    rules: Rules,
+    cipher: Cipher,
+    offset: FixedOffset,
+    default_locale: String,
+    signal: OutboxSignal,
+    work: std::sync::Arc<tokio::sync::Notify>,
+}
+
+fn region_of(row: &PgRow) -> RegionPath {
+    RegionPath {
+        city: row.get("city"),
+        county: row.get("county"),
+        township: row.get("township"),
+        village: row.get("village"),
+    }
+}
+
+fn channel_of(v: i16) -> Channel {
+    Channel::try_from(i32::from(v)).unwrap_or(Channel::Unspecified)
+}
+
+fn status_of(v: i16) -> DeliveryStatus {
+    DeliveryStatus::try_from(i32::from(v)).unwrap_or(DeliveryStatus::Unspecified)
+}
+
+/// `138****5678` for an 11-digit number; other lengths keep only the last four digits.
+pub fn mask_phone(phone: &str) -> String {
+    let chars: Vec<char> = phone.chars().collect();
+    if chars.len() == 11 {
+        format!("{}****{}", chars[..3].iter().collect::<String>(), chars[7..].iter().collect::<String>())
+    } else {
+        let tail: String = chars.iter().rev().take(4).rev().collect();
+        format!("****{tail}")
+    }
+}
+
+const NOTIFICATION_COLUMNS: &str = "id, recipient, rule, template, priority, locale, title, body, source_type, \
+     source_event_id, fact, subject_id, city, county, township, village, data, created_at, read_at, ack_required, \
+     ack_due_at, acked_at, cursor";
+
+fn notification_of(row: &PgRow) -> pb::Notification {
+    let data: Json<BTreeMap<String, String>> = row.get("data");
+    let ts = |name: &str| row.get::<Option<DateTime<Utc>>, _>(name).map(to_proto);
+    pb::Notification {
+        id: row.get::<Uuid, _>("id").to_string(),
+        recipient: row.get("recipient"),
+        rule: row.get("rule"),
+        template: row.get("template"),
+        priority: match Priority::from_i16(row.get("priority")) {
+            Priority::Low => pb::Priority::Low,
+            Priority::Normal => pb::Priority::Normal,
+            Priority::High => pb::Priority::High,
+            Priority::Critical => pb::Priority::Critical,
+        } as i32,
+        locale: row.get("locale"),
+        title: row.get("title"),
+        body: row.get("body"),
+        source_type: row.get("source_type"),
+        source_event_id: row.get("source_event_id"),
+        fact: row.get("fact"),
+        subject_id: row.get("subject_id"),
+        region: Some(region_of(row)),
+        created_at: ts("created_at"),
+        read_at: ts("read_at"),
+        ack_required: row.get("ack_required"),
+        ack_due_at: ts("ack_due_at"),
+        acked_at: ts("acked_at"),
+        cursor: row.get("cursor"),
+        data: data.0.into_iter().collect(),
+    }
+}
+
+/// A notification being written, before its row exists.
+struct Draft {
+    id: Uuid,
+    dedup_key: String,
+    recipient: String,
+    rule: String,
+    template: String,
+    priority: Priority,
+    locale: String,
+    title: String,
+    body: String,
+    ack_due_at: Option<DateTime<Utc>>,
+}
+
+/// A delivery being written.
+struct NewDelivery {
+    id: Uuid,
+    notification_id: Uuid,
+    recipient: String,
+    channel: Channel,
+    endpoint_id: Option<Uuid>,
+    status: DeliveryStatus,
+    next_attempt_at: Option<DateTime<Utc>>,
+    delivered_at: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// A store over `pool`.
+    pub fn new(
+        pool: PgPool,
+        rules: Rules,
+        cipher: Cipher,
+        offset: FixedOffset,
+        default_locale: String,
+        signal: OutboxSignal,
+    ) -> Self {
+        Store { pool, rules, cipher, offset, default_locale, signal, work: Default::default() }
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// The platform's offset from UTC.
+    pub fn offset(&self) -> FixedOffset {
+        self.offset
+    }
+
+    /// Woken when deliveries or inbox entries were committed.
+    pub fn work_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.work.clone()
+    }
+
+    /// To call after a transaction that wrote notifications or outbox rows committed.
+    pub fn committed(&self) {
+        self.signal.wake();
+        self.work.notify_waiters();
+        self.work.notify_one();
+    }
+
+    /// Turns `fact` into notifications inside `tx`: remembers an intake event's reporter, finds
+    /// the rules and recipients, and writes each new notification with its inbox entry and its
+    /// deliveries. A fact seen before (same ce-id) writes nothing. Returns the notifications
+    /// written.
+    pub async fn record_fact(
+        &self,
+        tx: &mut PgConnection,
+        fact: &Fact,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        if !fact.reporter_id.is_empty() && !fact.event_id.is_empty() {
+            sqlx::query("INSERT INTO event_reporters (event_id, reporter_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(&fact.event_id)
+                .bind(&fact.reporter_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let rules: Vec<_> = self.rules.matching(fact).collect();
+        if rules.is_empty() {
+            return Ok(0);
+        }
+        let reporters: Vec<String> = if rules.iter().any(|r| r.to.iter().any(|s| s.needs_reporters()))
+            && fact.kind == facts::FactKind::Task
+            && !fact.event_id.is_empty()
+        {
+            sqlx::query_scalar("SELECT reporter_id FROM event_reporters WHERE event_id = $1 ORDER BY reporter_id")
+                .bind(&fact.event_id)
+                .fetch_all(&mut *tx)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let mut targets: Vec<(&crate::rules::Rule, String)> = Vec::new();
+        for rule in &rules {
+            for selector in &rule.to {
+                for r in selector.resolve(fact, &reporters) {
+                    let r = r.to_string();
+                    if !targets.iter().any(|(rr, t)| rr.name == rule.name && *t == r) {
+                        targets.push((rule, r));
+                    }
+                }
+            }
+        }
+        if targets.is_empty() {
+            return Ok(0);
+        }
+        let recipients: Vec<String> = targets.iter().map(|(_, r)| r.clone()).collect();
+        let prefs = self.prefs_of(&mut *tx, &recipients).await?;
+        let endpoints = self.endpoints_of(&mut *tx, &recipients).await?;
+
+        let drafts: Vec<Draft> = targets
+            .iter()
+            .map(|(rule, recipient)| {
+                let p = &prefs[recipient];
+                let (title, body) = self.rules.render(&rule.template, &p.locale, &fact.data);
+                Draft {
+                    id: Uuid::now_v7(),
+                    dedup_key: format!("{}/{}/{}", fact.source_event_id, rule.name, recipient),
+                    recipient: recipient.clone(),
+                    rule: rule.name.clone(),
+                    template: rule.template.clone(),
+                    priority: rule.priority,
+                    locale: p.locale.clone(),
+                    title,
+                    body,
+                    ack_due_at: rule.ack_within_minutes.map(|m| now + Duration::minutes(m)),
+                }
+            })
+            .collect();
+        // Numbered last, under the inbox lock, so cursors commit in order.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(INBOX_LOCK).execute(&mut *tx).await?;
+        let inserted: Vec<Uuid> = sqlx::query_scalar(
+            "INSERT INTO notifications (id, dedup_key, recipient, rule, template, priority, locale, title, body, \
+               source_type, source_event_id, fact, subject_id, city, county, township, village, data, created_at, \
+               ack_required, ack_due_at, cursor) \
+             SELECT d.id, d.dedup_key, d.recipient, d.rule, d.template, d.priority, d.locale, d.title, d.body, \
+               $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, d.ack_due_at IS NOT NULL, d.ack_due_at, nextval('inbox_seq') \
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[], $7::text[], \
+                         $8::text[], $9::text[], $20::timestamptz[]) \
+                  WITH ORDINALITY AS d(id, dedup_key, recipient, rule, template, priority, locale, title, body, ack_due_at, n) \
+             ORDER BY d.n \
+             ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
+        )
+        .bind(drafts.iter().map(|d| d.id).collect::<Vec<_>>())
+        .bind(drafts.iter().map(|d| d.dedup_key.clone()).collect::<Vec<_>>())
+        .bind(drafts.iter().map(|d| d.recipient.clone()).collect::<Vec<_>>())
+        .bind(drafts.iter().map(|d| d.rule.clone()).collect::<Vec<_>>())
+        .bind(drafts.iter().map(|d| d.template.clone()).collect::<Vec<_>>())
+        .bind(drafts.iter().map(|d| d.priority as i16).collect::<Vec<_>>())
+        .bind(drafts.iter().map(|d| d.locale.clone()).collect::<Vec<_>>())
+        .bind(drafts.iter().map(|d| d.title.clone()).collect::<Vec<_>>())
+        .bind(drafts.iter().map(|d| d.body.clone()).collect::<Vec<_>>())
+        .bind(&fact.source_type)
+        .bind(&fact.source_event_id)
+        .bind(&fact.fact)
+        .bind(&fact.subject_id)
+        .bind(&fact.region.city)
+        .bind(&fact.region.county)
+        .bind(&fact.region.township)
+        .bind(&fact.region.village)
+        .bind(Json(&fact.data))
+        .bind(now)
+        .bind(drafts.iter().map(|d| d.ack_due_at).collect::<Vec<_>>())
+        .fetch_all(&mut *tx)
+        .await?;
+        if inserted.is_empty() {
+            return Ok(0);
+        }
+
+        let mut deliveries = Vec::new();
+        for d in drafts.iter().filter(|d| inserted.contains(&d.id)) {
+            let p = &prefs[&d.recipient];
+            let timing = p.timing();
+            let push_plan = plan(d.priority, &timing, now, self.offset);
+            let (status, next) = match push_plan {
+                Plan::Now => (DeliveryStatus::Pending, Some(now)),
+                Plan::Defer(at) => (DeliveryStatus::Deferred, Some(at)),
+                Plan::Digest(at) => (DeliveryStatus::InDigest, Some(at)),
+            };
+            let mut add = |channel: Channel, endpoint_id: Option<Uuid>, status, next, delivered_at| {
+                deliveries.push(NewDelivery {
+                    id: Uuid::now_v7(),
+                    notification_id: d.id,
+                    recipient: d.recipient.clone(),
+                    channel,
+                    endpoint_id,
+                    status,
+                    next_attempt_at: next,
+                    delivered_at,
+                })
+            };
+            // The inbox entry exists from this commit on: that is its delivery.
+            add(Channel::Inbox, None, DeliveryStatus::Delivered, None, Some(now));
+            if p.channels.contains(&Channel::Webhook) {
+                for e in endpoints.get(&d.recipient).into_iter().flatten() {
+                    add(Channel::Webhook, Some(*e), status, next, None);
+                }
+            }
+            if p.channels.contains(&Channel::Sms) && p.phone_masked.is_some() {
+                add(Channel::Sms, None, status, next, None);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO deliveries (id, notification_id, recipient, channel, endpoint_id, status, next_attempt_at, \
+               delivered_at, attempt_count, fact, created_at, city, county, township, village) \
+             SELECT d.id, d.notification_id, d.recipient, d.channel, d.endpoint_id, d.status, d.next_at, d.delivered_at, \
+               CASE WHEN d.delivered_at IS NULL THEN 0 ELSE 1 END, $9, $10, $11, $12, $13, $14 \
+             FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::uuid[], $6::smallint[], \
+                         $7::timestamptz[], $8::timestamptz[]) \
+                  AS d(id, notification_id, recipient, channel, endpoint_id, status, next_at, delivered_at)",
+        )
+        .bind(deliveries.iter().map(|d| d.id).collect::<Vec<_>>())
+        .bind(deliveries.iter().map(|d| d.notification_id).collect::<Vec<_>>())
+        .bind(deliveries.iter().map(|d| d.recipient.clone()).collect::<Vec<_>>())
+        .bind(deliveries.iter().map(|d| d.channel as i16).collect::<Vec<_>>())
+        .bind(deliveries.iter().map(|d| d.endpoint_id).collect::<Vec<_>>())
+        .bind(deliveries.iter().map(|d| d.status as i16).collect::<Vec<_>>())
+        .bind(deliveries.iter().map(|d| d.next_attempt_at).collect::<Vec<_>>())
+        .bind(deliveries.iter().map(|d| d.delivered_at).collect::<Vec<_>>())
+        .bind(&fact.fact)
+        .bind(now)
+        .bind(&fact.region.city)
+        .bind(&fact.region.county)
+        .bind(&fact.region.township)
+        .bind(&fact.region.village)
+        .execute(&mut *tx)
+        .await?;
+        // The inbox deliveries are done: say so on the bus.
+        let rows: Vec<OutboxRow> = deliveries
+            .iter()
+            .filter(|d| d.status == DeliveryStatus::Delivered)
+            .map(|d| {
+                let event = NotifyEvent {
+                    fact: "notify-delivered".into(),
+                    delivery_id: d.id.to_string(),
+                    notification_id: d.notification_id.to_string(),
+                    recipient: d.recipient.clone(),
+                    channel: d.channel as i32,
+                    endpoint_id: String::new(),
+                    source_event_id: fact.source_event_id.clone(),
+                    source_fact: fact.fact.clone(),
+                    attempts: 1,
+                    error: String::new(),
+                    region: Some(fact.region.clone()),
+                    occurred_at: Some(to_proto(now)),
+                };
+                notify_row(&event, &fact.region, now)
+            })
+            .collect();
+        enqueue_rows(&mut *tx, &rows).await?;
+        Ok(inserted.len())
+    }
+
+    /// The preferences of `recipients` (defaults for those without).
+    async fn prefs_of(
+        &self,
+        tx: &mut PgConnection,
+        recipients: &[String],
+    ) -> Result<HashMap<String, Prefs>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT recipient, channels, locale, quiet_start, quiet_end, digest_minutes, phone_masked, updated_at \
+             FROM preferences WHERE recipient = ANY($1)",
+        )
+        .bind(recipients)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut out: HashMap<String, Prefs> =
+            recipients.iter().map(|r| (r.clone(), Prefs::defaults(r, &self.default_locale))).collect();
+        for row in rows {
+            let p = prefs_of_row(&row);
+            out.insert(p.recipient.clone(), p);
+        }
+        Ok(out)
+    }
+
+    /// The active webhook endpoints of `recipients`.
+    async fn endpoints_of(
+        &self,
+        tx: &mut PgConnection,
+        recipients: &[String],
+    ) -> Result<HashMap<String, Vec<Uuid>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT recipient, id FROM webhook_endpoints WHERE active AND recipient = ANY($1) ORDER BY created_at, id",
+        )
+        .bind(recipients)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut out: HashMap<String, Vec<Uuid>> = HashMap::new();
+        for row in rows {
+            out.entry(row.get("recipient")).or_default().push(row.get("id"));
+        }
+        Ok(out)
+    }
+
+    /// Claims up to `limit` deliveries due at `now` (pending or deferred) for `lease`: another
+    /// replica skips them until the lease runs out, which is how a crashed replica's claims come
+    /// back. Leases follow the database's clock, due times the service clock.
+    pub async fn claim_due(&self, now: DateTime<Utc>, limit: i64, lease: Duration) -> Result<Vec<Claimed>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "WITH due AS ( \
+               SELECT id FROM deliveries \
+               WHERE status IN (1, 2) AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until < now()) \
+               ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+             UPDATE deliveries d SET claimed_until = now() + make_interval(secs => $3) FROM due WHERE d.id = due.id \
+             RETURNING d.id, d.notification_id, d.recipient, d.channel, d.endpoint_id, d.attempt_count, d.digest_size, \
+               d.fact, d.city, d.county, d.township, d.village",
+        )
+        .bind(now)
+        .bind(limit)
+        .bind(lease.num_seconds() as f64)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let single: Vec<Uuid> = rows.iter().filter_map(|r| r.get::<Option<Uuid>, _>("notification_id")).collect();
+        let digests: Vec<Uuid> =
+            rows.iter().filter(|r| r.get::<i32, _>("digest_size") > 0).map(|r| r.get::<Uuid, _>("id")).collect();
+        let mut notes: HashMap<Uuid, pb::Notification> = HashMap::new();
+        if !single.is_empty() {
+            let q = format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE id = ANY($1)");
+            for row in sqlx::query(sqlx::AssertSqlSafe(q)).bind(&single).fetch_all(&self.pool).await? {
+                notes.insert(row.get("id"), notification_of(&row));
+            }
+        }
+        let mut members: HashMap<Uuid, Vec<pb::Notification>> = HashMap::new();
+        if !digests.is_empty() {
+            let q = format!(
+                "SELECT m.digest_id, n.{} FROM deliveries m JOIN notifications n ON n.id = m.notification_id \
+                 WHERE m.digest_id = ANY($1) ORDER BY n.cursor",
+                NOTIFICATION_COLUMNS.replace(", ", ", n.")
+            );
+            for row in sqlx::query(sqlx::AssertSqlSafe(q)).bind(&digests).fetch_all(&self.pool).await? {
+                members.entry(row.get("digest_id")).or_default().push(notification_of(&row));
+            }
+        }
+        let endpoint_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.get::<Option<Uuid>, _>("endpoint_id")).collect();
+        let mut endpoints: HashMap<Uuid, Endpoint> = HashMap::new();
+        if !endpoint_ids.is_empty() {
+            for row in sqlx::query(
+                "SELECT id, url, secret_sealed, consecutive_failures, open_until, active FROM webhook_endpoints \
+                 WHERE id = ANY($1)",
+            )
+            .bind(&endpoint_ids)
+            .fetch_all(&self.pool)
+            .await?
+            {
+                let id: Uuid = row.get("id");
+                let secret = self
+                    .cipher
+                    .decrypt(id, row.get::<Vec<u8>, _>("secret_sealed").as_slice())
+                    .map_err(|e| StoreError::Corrupt(format!("endpoint {id} secret: {e}")))?;
+                endpoints.insert(
+                    id,
+                    Endpoint {
+                        id,
+                        url: row.get("url"),
+                        secret,
+                        circuit: Circuit {
+                            failures: row.get("consecutive_failures"),
+                            open_until: row.get("open_until"),
+                        },
+                        active: row.get("active"),
+                    },
+                );
+            }
+        }
+        let sms_recipients: Vec<String> = rows
+            .iter()
+            .filter(|r| channel_of(r.get("channel")) == Channel::Sms)
+            .map(|r| r.get::<String, _>("recipient"))
+            .collect();
+        let mut phones: HashMap<String, String> = HashMap::new();
+        if !sms_recipients.is_empty() {
+            for row in sqlx::query(
+                "SELECT recipient, phone_sealed, seal_owner FROM preferences \
+                 WHERE recipient = ANY($1) AND phone_sealed IS NOT NULL",
+            )
+            .bind(&sms_recipients)
+            .fetch_all(&self.pool)
+            .await?
+            {
+                let owner: Uuid = row.get("seal_owner");
+                let phone = self
+                    .cipher
+                    .decrypt(owner, row.get::<Vec<u8>, _>("phone_sealed").as_slice())
+                    .map_err(|e| StoreError::Corrupt(format!("phone of {}: {e}", row.get::<String, _>("recipient"))))?;
+                phones.insert(row.get("recipient"), phone);
+            }
+        }
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let id: Uuid = row.get("id");
+                let digest = row.get::<i32, _>("digest_size") > 0;
+                let notifications = if digest {
+                    members.remove(&id).unwrap_or_default()
+                } else {
+                    row.get::<Option<Uuid>, _>("notification_id")
+                        .and_then(|n| notes.get(&n).cloned())
+                        .into_iter()
+                        .collect()
+                };
+                let recipient: String = row.get("recipient");
+                Claimed {
+                    id,
+                    channel: channel_of(row.get("channel")),
+                    endpoint: row.get::<Option<Uuid>, _>("endpoint_id").and_then(|e| endpoints.get(&e).cloned()),
+                    attempts: row.get("attempt_count"),
+                    notifications,
+                    digest,
+                    fact: row.get("fact"),
+                    region: region_of(row),
+                    phone: phones.get(&recipient).cloned(),
+                    recipient,
+                }
+            })
+            .collect())
+    }
+
+    /// Records the outcomes of a round of sends in one transaction: the deliveries, their
+    /// attempts, the endpoints' circuits and the notify facts for the outbox.
+    pub async fn record_outcomes(
+        &self,
+        outcomes: &[Outcome],
+        circuits: &HashMap<Uuid, Circuit>,
+    ) -> Result<(), StoreError> {
+        if outcomes.is_empty() && circuits.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE deliveries d SET status = u.status, attempt_count = u.attempts, next_attempt_at = u.next_at, \
+               delivered_at = CASE WHEN u.status = 4 THEN u.at ELSE d.delivered_at END, last_error = u.error, \
+               claimed_until = NULL \
+             FROM unnest($1::uuid[], $2::smallint[], $3::int[], $4::timestamptz[], $5::text[], $6::timestamptz[]) \
+               AS u(id, status, attempts, next_at, error, at) \
+             WHERE d.id = u.id",
+        )
+        .bind(outcomes.iter().map(|o| o.id).collect::<Vec<_>>())
+        .bind(outcomes.iter().map(|o| o.status as i16).collect::<Vec<_>>())
+        .bind(outcomes.iter().map(|o| o.attempts).collect::<Vec<_>>())
+        .bind(outcomes.iter().map(|o| o.next_attempt_at).collect::<Vec<_>>())
+        .bind(outcomes.iter().map(|o| o.error.clone()).collect::<Vec<_>>())
+        .bind(
+            outcomes
+                .iter()
+                .map(|o| o.attempt.as_ref().and_then(|a| a.at.as_ref()).and_then(civicgrid_kit::time::from_proto))
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *tx)
+        .await?;
+        let attempts: Vec<(Uuid, &pb::DeliveryAttempt)> =
+            outcomes.iter().filter_map(|o| o.attempt.as_ref().map(|a| (o.id, a))).collect();
+        if !attempts.is_empty() {
+            sqlx::query(
+                "INSERT INTO delivery_attempts (delivery_id, number, at, outcome, http_status, error, duration_ms) \
+                 SELECT * FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::text[], $5::int[], $6::text[], $7::bigint[]) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(attempts.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+            .bind(attempts.iter().map(|(_, a)| a.number).collect::<Vec<_>>())
+            .bind(
+                attempts
+                    .iter()
+                    .map(|(_, a)| a.at.as_ref().and_then(civicgrid_kit::time::from_proto).unwrap_or_default())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(attempts.iter().map(|(_, a)| a.outcome.clone()).collect::<Vec<_>>())
+            .bind(attempts.iter().map(|(_, a)| a.http_status).collect::<Vec<_>>())
+            .bind(attempts.iter().map(|(_, a)| a.error.clone()).collect::<Vec<_>>())
+            .bind(attempts.iter().map(|(_, a)| a.duration_ms).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !circuits.is_empty() {
+            let (ids, circuits): (Vec<Uuid>, Vec<Circuit>) = circuits.iter().map(|(k, v)| (*k, *v)).unzip();
+            sqlx::query(
+                "UPDATE webhook_endpoints e SET consecutive_failures = u.failures, open_until = u.open_until \
+                 FROM unnest($1::uuid[], $2::int[], $3::timestamptz[]) AS u(id, failures, open_until) WHERE e.id = u.id",
+            )
+            .bind(ids)
+            .bind(circuits.iter().map(|c| c.failures).collect::<Vec<_>>())
+            .bind(circuits.iter().map(|c| c.open_until).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let rows: Vec<OutboxRow> = outcomes
+            .iter()
+            .filter_map(|o| {
+                let e = o.publish.as_ref()?;
+                let at = e.occurred_at.as_ref().and_then(civicgrid_kit::time::from_proto).unwrap_or_default();
+                Some(notify_row(e, &o.region, at))
+            })
+            .collect();
+        enqueue_rows(&mut tx, &rows).await?;
+        tx.commit().await?;
+        if !rows.is_empty() {
+            self.signal.wake();
+        }
+        Ok(())
+    }
+
+    /// Gathers due digest members into digest deliveries, one per recipient, channel and
+    /// endpoint; returns how many digests were formed. Safe with several replicas: members are
+    /// taken by an UPDATE, so a group is digested once.
+    pub async fn form_digests(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let groups = sqlx::query(
+            "SELECT recipient, channel, endpoint_id, min(city) AS city, min(county) AS county, \
+               min(township) AS township, min(village) AS village \
+             FROM deliveries WHERE status = 3 AND next_attempt_at <= $1 \
+             GROUP BY recipient, channel, endpoint_id LIMIT 200",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut formed = 0;
+        for g in groups {
+            let mut tx = self.pool.begin().await?;
+            let digest = Uuid::now_v7();
+            let recipient: String = g.get("recipient");
+            let channel: i16 = g.get("channel");
+            let endpoint: Option<Uuid> = g.get("endpoint_id");
+            sqlx::query(
+                "INSERT INTO deliveries (id, recipient, channel, endpoint_id, status, fact, next_attempt_at, created_at, \
+                   digest_size, city, county, township, village) \
+                 VALUES ($1, $2, $3, $4, 1, 'digest', $5, $5, 0, $6, $7, $8, $9)",
+            )
+            .bind(digest)
+            .bind(&recipient)
+            .bind(channel)
+            .bind(endpoint)
+            .bind(now)
+            .bind(g.get::<String, _>("city"))
+            .bind(g.get::<String, _>("county"))
+            .bind(g.get::<String, _>("township"))
+            .bind(g.get::<String, _>("village"))
+            .execute(&mut *tx)
+            .await?;
+            let taken = sqlx::query(
+                "UPDATE deliveries SET status = 6, digest_id = $1 \
+                 WHERE status = 3 AND next_attempt_at <= $2 AND recipient = $3 AND channel = $4 \
+                   AND endpoint_id IS NOT DISTINCT FROM $5",
+            )
+            .bind(digest)
+            .bind(now)
+            .bind(&recipient)
+            .bind(channel)
+            .bind(endpoint)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if taken == 0 {
+                tx.rollback().await?;
+                continue;
+            }
+            sqlx::query("UPDATE deliveries SET digest_size = $2 WHERE id = $1")
+                .bind(digest)
+                .bind(taken as i32)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            formed += 1;
+        }
+        Ok(formed)
+    }
+
+    /// Escalates, once, the notices due for acknowledgement at `now` that nobody acknowledged:
+    /// each becomes a `notify-unacknowledged` fact for the rules. Returns how many escalated.
+    pub async fn reescalate_due(&self, now: DateTime<Utc>, limit: i64) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let q = format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM notifications \
+             WHERE ack_required AND acked_at IS NULL AND reescalated_at IS NULL AND ack_due_at <= $1 \
+             ORDER BY ack_due_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(q)).bind(now).bind(limit).fetch_all(&mut *tx).await?;
+        let mut n = 0;
+        for row in &rows {
+            let note = notification_of(row);
+            let data: Json<BTreeMap<String, String>> = row.get("data");
+            let u = Unacknowledged {
+                notification_id: note.id.clone(),
+                recipient: note.recipient.clone(),
+                title: note.title.clone(),
+                fact: note.fact.clone(),
+                subject_id: note.subject_id.clone(),
+                region: note.region.clone().unwrap_or_default(),
+                data: data.0,
+                ack_due_at: row.get::<Option<DateTime<Utc>>, _>("ack_due_at").unwrap_or(now),
+            };
+            self.record_fact(&mut tx, &facts::unacknowledged(&u, self.offset), now).await?;
+            sqlx::query("UPDATE notifications SET reescalated_at = $2 WHERE id = $1")
+                .bind(row.get::<Uuid, _>("id"))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            n += 1;
+        }
+        tx.commit().await?;
+        if n > 0 {
+            self.committed();
+        }
+        Ok(n)
+    }
+
+    /// A page of `recipient`'s inbox, newest first, before cursor `before` (0: from the top).
+    pub async fn inbox_page(
+        &self,
+        recipient: &str,
+        unread_only: bool,
+        before: i64,
+        limit: i64,
+    ) -> Result<(Vec<pb::Notification>, i64), StoreError> {
+        let q = format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM notifications \
+             WHERE recipient = $1 AND ($2 = 0 OR cursor < $2) AND (NOT $3 OR read_at IS NULL) \
+             ORDER BY cursor DESC LIMIT $4"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(q))
+            .bind(recipient)
+            .bind(before)
+            .bind(unread_only)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        let unread = self.unread(recipient).await?;
+        Ok((rows.iter().map(notification_of).collect(), unread))
+    }
+
+    async fn unread(&self, recipient: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM notifications WHERE recipient = $1 AND read_at IS NULL")
+            .bind(recipient)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// `recipient`'s notifications after cursor `after`, oldest first.
+    pub async fn inbox_after(
+        &self,
+        recipient: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<pb::Notification>, StoreError> {
+        let q = format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE recipient = $1 AND cursor > $2 \
+             ORDER BY cursor LIMIT $3"
+        );
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(q)).bind(recipient).bind(after).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(notification_of).collect())
+    }
+
+    /// The highest cursor of `recipient` (0 when the inbox is empty).
+    pub async fn last_cursor(&self, recipient: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT coalesce(max(cursor), 0) FROM notifications WHERE recipient = $1")
+            .bind(recipient)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Marks `ids` of `recipient` read at `now`; returns (marked, still unread).
+    pub async fn mark_read(&self, recipient: &str, ids: &[Uuid], now: DateTime<Utc>) -> Result<(i64, i64), StoreError> {
+        let marked = sqlx::query(
+            "UPDATE notifications SET read_at = $3 WHERE recipient = $1 AND id = ANY($2) AND read_at IS NULL",
+        )
+        .bind(recipient)
+        .bind(ids)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected() as i64;
+        Ok((marked, self.unread(recipient).await?))
+    }
+
+    /// One notification.
+    pub async fn notification(&self, id: Uuid) -> Result<Option<pb::Notification>, StoreError> {
+        let q = format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE id = $1");
+        Ok(sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(&self.pool).await?.as_ref().map(notification_of))
+    }
+
+    /// Acknowledges notification `id` at `now` (reading it too). The first acknowledgement
+    /// stands; a repeat changes nothing.
+    pub async fn acknowledge(&self, id: Uuid, request_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE notifications SET acked_at = $2, ack_request_id = $3, read_at = coalesce(read_at, $2) \
+             WHERE id = $1 AND acked_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(request_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Registers an endpoint; the same `request_id` again returns the first one.
+    pub async fn register_webhook(
+        &self,
+        recipient: &str,
+        url: &str,
+        secret: &str,
+        description: &str,
+        request_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<pb::WebhookEndpoint, StoreError> {
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO webhook_endpoints (id, recipient, url, secret_sealed, description, created_at, request_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (request_id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(recipient)
+        .bind(url)
+        .bind(self.cipher.encrypt(id, secret))
+        .bind(description)
+        .bind(now)
+        .bind(request_id)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE request_id = $1"
+        )))
+        .bind(request_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(endpoint_of(&row, now))
+    }
+
+    /// One endpoint.
+    pub async fn webhook(&self, id: Uuid, now: DateTime<Utc>) -> Result<Option<pb::WebhookEndpoint>, StoreError> {
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|r| endpoint_of(&r, now)))
+    }
+
+    /// `recipient`'s endpoints.
+    pub async fn webhooks(
+        &self,
+        recipient: &str,
+        include_inactive: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<pb::WebhookEndpoint>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE recipient = $1 AND (active OR $2) \
+             ORDER BY created_at, id"
+        )))
+        .bind(recipient)
+        .bind(include_inactive)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| endpoint_of(r, now)).collect())
+    }
+
+    /// Deactivates endpoint `id`; its waiting deliveries fail ("endpoint removed").
+    pub async fn delete_webhook(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE webhook_endpoints SET active = false WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query(
+            "UPDATE deliveries SET status = 5, last_error = 'endpoint removed', next_attempt_at = NULL, \
+               claimed_until = NULL WHERE endpoint_id = $1 AND status IN (1, 2, 3)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let _ = now;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `recipient`'s preferences, or the defaults.
+    pub async fn preferences(&self, recipient: &str) -> Result<Prefs, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut all = self.prefs_of(&mut conn, &[recipient.to_string()]).await?;
+        Ok(all.remove(recipient).unwrap_or_else(|| Prefs::defaults(recipient, &self.default_locale)))
+    }
+
+    /// Stores `recipient`'s preferences.
+    pub async fn set_preferences(
+        &self,
+        recipient: &str,
+        p: &NewPrefs,
+        now: DateTime<Utc>,
+    ) -> Result<Prefs, StoreError> {
+        let owner = Uuid::now_v7();
+        let (sealed, masked, keep_phone) = match p.phone.as_deref() {
+            None => (None, None, true),
+            Some("") => (None, None, false),
+            Some(phone) => (Some(self.cipher.encrypt(owner, phone)), Some(mask_phone(phone)), false),
+        };
+        // Keeping the phone keeps its seal owner too; a new phone brings a new owner.
+        sqlx::query(
+            "INSERT INTO preferences (recipient, channels, locale, quiet_start, quiet_end, digest_minutes, \
+               phone_sealed, phone_masked, seal_owner, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (recipient) DO UPDATE SET channels = $2, locale = $3, quiet_start = $4, quiet_end = $5, \
+               digest_minutes = $6, updated_at = $10, \
+               phone_sealed = CASE WHEN $11 THEN preferences.phone_sealed ELSE $7 END, \
+               phone_masked = CASE WHEN $11 THEN preferences.phone_masked ELSE $8 END, \
+               seal_owner = CASE WHEN $11 THEN preferences.seal_owner ELSE $9 END",
+        )
+        .bind(recipient)
+        .bind(p.channels.iter().map(|c| *c as i16).collect::<Vec<_>>())
+        .bind(&p.locale)
+        .bind(p.quiet.as_ref().map(|q| q.0.clone()))
+        .bind(p.quiet.as_ref().map(|q| q.1.clone()))
+        .bind(p.digest_minutes)
+        .bind(sealed)
+        .bind(masked)
+        .bind(owner)
+        .bind(now)
+        .bind(keep_phone)
+        .execute(&self.pool)
+        .await?;
+        self.preferences(recipient).await
+    }
+
+    /// A page of deliveries (newest first) of one notification or one recipient, before `before`.
+    pub async fn deliveries(
+        &self,
+        notification: Option<Uuid>,
+        recipient: Option<&str>,
+        status: Option<DeliveryStatus>,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<pb::Delivery>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, notification_id, recipient, channel, endpoint_id, status, attempt_count, next_attempt_at, \
+               delivered_at, last_error, digest_id, created_at, fact, digest_size \
+             FROM deliveries \
+             WHERE ($1::uuid IS NULL OR notification_id = $1 OR id IN (SELECT digest_id FROM deliveries \
+                      WHERE notification_id = $1 AND digest_id IS NOT NULL)) \
+               AND ($2::text IS NULL OR recipient = $2) AND ($3::smallint IS NULL OR status = $3) \
+               AND ($4::uuid IS NULL OR id < $4) \
+             ORDER BY id DESC LIMIT $5",
+        )
+        .bind(notification)
+        .bind(recipient)
+        .bind(status.map(|s| s as i16))
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.get("id")).collect();
+        let mut attempts: HashMap<Uuid, Vec<pb::DeliveryAttempt>> = HashMap::new();
+        for a in sqlx::query(
+            "SELECT delivery_id, number, at, outcome, http_status, error, duration_ms FROM delivery_attempts \
+             WHERE delivery_id = ANY($1) ORDER BY delivery_id, number",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?
+        {
+            attempts.entry(a.get("delivery_id")).or_default().push(pb::DeliveryAttempt {
+                number: a.get("number"),
+                at: Some(to_proto(a.get("at"))),
+                outcome: a.get("outcome"),
+                http_status: a.get("http_status"),
+                error: a.get("error"),
+                duration_ms: a.get("duration_ms"),
+            });
+        }
+        let ts = |r: &PgRow, name: &str| r.get::<Option<DateTime<Utc>>, _>(name).map(to_proto);
+        let id_text = |r: &PgRow, name: &str| r.get::<Option<Uuid>, _>(name).map(|u| u.to_string()).unwrap_or_default();
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let id: Uuid = r.get("id");
+                pb::Delivery {
+                    id: id.to_string(),
+                    notification_id: id_text(r, "notification_id"),
+                    recipient: r.get("recipient"),
+                    channel: channel_of(r.get("channel")) as i32,
+                    endpoint_id: id_text(r, "endpoint_id"),
+                    status: status_of(r.get("status")) as i32,
+                    attempt_count: r.get("attempt_count"),
+                    next_attempt_at: ts(r, "next_attempt_at"),
+                    delivered_at: ts(r, "delivered_at"),
+                    last_error: r.get("last_error"),
+                    attempts: attempts.remove(&id).unwrap_or_default(),
+                    digest_id: id_text(r, "digest_id"),
+                    created_at: ts(r, "created_at"),
+                    fact: r.get("fact"),
+                    digest_size: r.get("digest_size"),
+                }
+            })
+            .collect())
+    }
+}
+
+const ENDPOINT_COLUMNS: &str = "id, recipient, url, description, active, consecutive_failures, open_until, created_at";
+
+fn endpoint_of(row: &PgRow, now: DateTime<Utc>) -> pb::WebhookEndpoint {
+    let circuit = Circuit { failures: row.get("consecutive_failures"), open_until: row.get("open_until") };
+    pb::WebhookEndpoint {
+        id: row.get::<Uuid, _>("id").to_string(),
+        recipient: row.get("recipient"),
+        url: row.get("url"),
+        description: row.get("description"),
+        active: row.get("active"),
+        circuit: circuit.state_name(now).to_string(),
+        consecutive_failures: circuit.failures,
+        open_until: circuit.open_until.map(to_proto),
+        created_at: Some(to_proto(row.get("created_at"))),
+    }
+}
+
+fn prefs_of_row(row: &PgRow) -> Prefs {
+    let channels: Vec<i16> = row.get("channels");
+    let start: Option<String> = row.get("quiet_start");
+    let end: Option<String> = row.get("quiet_end");
+    Prefs {
+        recipient: row.get("recipient"),
+        channels: channels.into_iter().map(channel_of).collect(),
+        locale: row.get("locale"),
+        quiet: start.zip(end),
+        digest_minutes: row.get("digest_minutes"),
+        phone_masked: row.get("phone_masked"),
+        defaults: false,
+        updated_at: row.get("updated_at"),
+    }
+}
+
+/// The outbox row of a notify fact.
+fn notify_row(event: &NotifyEvent, region: &RegionPath, at: DateTime<Utc>) -> OutboxRow {
+    let envelope = Envelope::new(bus::subject(SERVICE, &event.fact, region), "NotifyEvent", &event.delivery_id, event);
+    OutboxRow::new(SERVICE, &envelope, at)
+}
+
+/// Inserts outbox rows with one statement.
+async fn enqueue_rows(tx: &mut PgConnection, rows: &[OutboxRow]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let headers: Vec<Value> = rows.iter().map(|r| serde_json::to_value(&r.headers.0).unwrap_or(Value::Null)).collect();
+    sqlx::query(
+        "INSERT INTO outbox (id, subject, headers, payload) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::bytea[])",
+    )
+    .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.subject.clone()).collect::<Vec<_>>())
+    .bind(headers)
+    .bind(rows.iter().map(|r| r.payload.clone()).collect::<Vec<_>>())
+    .execute(tx)
+    .await?;
+    Ok(())
+}

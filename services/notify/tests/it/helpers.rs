@@ -1,0 +1,505 @@
+//! `spawn_app`: one notify with its own nats-server and database, a client for it, ways to
+//! publish intake's and dispatch's facts as they do, tokens for every role, and a webhook
+//! receiver on loopback.
+
+#![allow(dead_code)]
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_nats::jetstream;
+use chrono::{DateTime, Utc};
+use civicgrid_kit::{
+    Shutdown,
+    auth::{Claims, expiry_in, issue_token},
+    bus::{self, Envelope, Incoming, envelope::to_header_map},
+    clock::Clock,
+    infra::testing,
+    seal::Cipher,
+    time::to_proto,
+};
+use civicgrid_notify::{Application, Settings};
+use civicgrid_proto::v1::{
+    Actor, Event, EventMerged, EventReport, EventReported, ListDeliveriesRequest, ListInboxRequest, Location,
+    Notification, NotifyEvent, RegionPath, Role, TaskEvent, TaskStatus, WarningColour,
+    notify_service_client::NotifyServiceClient,
+};
+use futures::StreamExt;
+use prost::Message;
+use tonic::{Request, metadata::MetadataValue, transport::Channel};
+
+/// The HS256 secret the test notify checks tokens with.
+pub const SECRET: &str = "notify-test-secret-0123456789ab";
+
+/// How long something may take to show up.
+pub const WITHIN: Duration = Duration::from_secs(10);
+
+pub const CITY: &str = "411600";
+pub const COUNTY: &str = "411602";
+pub const TOWNSHIP: &str = "411602001";
+pub const VILLAGE: &str = "411602001001";
+pub const GRID: &str = "411602001001001";
+pub const DEPT: &str = "cg-411602";
+pub const OTHER_DEPT: &str = "hb-411602";
+pub const GRID_WORKER: &str = "gw-411602001001001";
+
+pub fn path() -> RegionPath {
+    RegionPath { city: CITY.into(), county: COUNTY.into(), township: TOWNSHIP.into(), village: VILLAGE.into() }
+}
+
+/// Monday 16 November 2026, 09:00 Beijing time.
+pub fn monday_9am() -> DateTime<Utc> {
+    local("2026-11-16 09:00")
+}
+
+/// A Beijing wall-clock time.
+pub fn local(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_str(&format!("{s}:00 +0800"), "%Y-%m-%d %H:%M:%S %z").expect("time").to_utc()
+}
+
+pub struct TestApp {
+    pub client: NotifyServiceClient<Channel>,
+    pub nats: testing::TestNats,
+    pub js: jetstream::Context,
+    pub clock: Clock,
+    pub settings: Settings,
+    pub shutdown: Shutdown,
+    pub handle: Option<tokio::task::JoinHandle<Result<(), civicgrid_notify::Error>>>,
+}
+
+/// Test settings: fast polling, a fresh contact key, auth on.
+pub fn settings_for(nats_url: &str, db_url: &str, extra: &str) -> Settings {
+    let base = format!(
+        "[nats]\nurl = \"{nats_url}\"\n[database]\nurl = \"{db_url}\"\nmax_connections = 10\n[grpc]\nlisten = \"127.0.0.1:0\"\n\
+         [telemetry]\nlog = \"error\"\n[bus]\nrelay_poll_ms = 50\nretry_backoff_ms = 50\nmax_deliver = 3\n\
+         [auth]\nhs256_secret = \"{SECRET}\"\n\
+         [notify]\ncontact_key = \"{}\"\nworker_interval_ms = 20\nwatch_poll_ms = 50\nwebhook_timeout_ms = 1000\n",
+        Cipher::generate_key(),
+    );
+    civicgrid_kit::config::from_toml(&[civicgrid_notify::config::DEFAULTS, &base, extra]).expect("settings")
+}
+
+/// Starts notify on `clock` with extra TOML settings layered over the test defaults.
+pub async fn spawn_app_with(clock: Clock, extra: &str) -> TestApp {
+    let nats = testing::nats().await.expect("nats-server");
+    let db_url = testing::database().await.expect("database");
+    let settings = settings_for(&nats.url(), &db_url, extra);
+    let js = jetstream::new(async_nats::connect(nats.url()).await.expect("nats client"));
+    // The producers' streams exist before notify consumes them, as in a deployment.
+    for producer in ["intake", "dispatch"] {
+        bus::ensure_streams(&js, producer, &settings.common.nats).await.expect("producer stream");
+    }
+    let mut app =
+        TestApp { client: placeholder_client(), nats, js, clock, settings, shutdown: Shutdown::new(), handle: None };
+    app.start().await;
+    app
+}
+
+pub async fn spawn_app(clock: Clock) -> TestApp {
+    spawn_app_with(clock, "").await
+}
+
+fn placeholder_client() -> NotifyServiceClient<Channel> {
+    NotifyServiceClient::new(Channel::from_static("http://127.0.0.1:9").connect_lazy())
+}
+
+impl TestApp {
+    /// Starts (or restarts) notify on the same database and NATS.
+    pub async fn start(&mut self) {
+        let app = Application::build(self.settings.clone(), self.clock.clone()).await.expect("build notify");
+        let addr = app.addr();
+        self.shutdown = Shutdown::new();
+        self.handle = Some(tokio::spawn(app.run_until_stopped(self.shutdown.clone())));
+        self.client = NotifyServiceClient::connect(format!("http://{addr}")).await.expect("connect");
+    }
+
+    /// Stops notify gracefully.
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(h) = self.handle.take() {
+            h.await.expect("join").expect("notify stopped cleanly");
+        }
+    }
+
+    /// Kills notify mid-flight: its task is dropped at whatever await it was in.
+    pub async fn crash(&mut self) {
+        if let Some(h) = self.handle.take() {
+            h.abort();
+            let _ = h.await;
+        }
+    }
+
+    /// Moves the manual clock.
+    pub fn advance(&self, by: chrono::Duration) {
+        self.clock.advance(by);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Publishing facts as the producers do
+
+    /// Publishes `msg` on `subject` with CloudEvents headers; returns the ce-id.
+    pub async fn publish(
+        &self,
+        service: &str,
+        subject: String,
+        type_name: &str,
+        aggregate: &str,
+        msg: &impl Message,
+    ) -> String {
+        let id = uuid::Uuid::now_v7();
+        self.publish_as(service, subject, type_name, aggregate, msg, id).await;
+        id.to_string()
+    }
+
+    /// Publishes with a chosen ce-id (to test redelivery); the Nats-Msg-Id is fresh, so
+    /// JetStream's own de-duplication does not hide the copy.
+    pub async fn publish_as(
+        &self,
+        service: &str,
+        subject: String,
+        type_name: &str,
+        aggregate: &str,
+        msg: &impl Message,
+        ce_id: uuid::Uuid,
+    ) {
+        let envelope = Envelope::new(subject.clone(), type_name, aggregate, msg);
+        let mut headers = envelope.headers(service, ce_id, self.clock.now());
+        headers.insert("Nats-Msg-Id".into(), uuid::Uuid::now_v7().to_string());
+        self.js
+            .publish_with_headers(subject, to_header_map(&headers), envelope.payload.clone().into())
+            .await
+            .expect("publish")
+            .await
+            .expect("ack");
+    }
+
+    /// Publishes a dispatch task fact; returns its ce-id.
+    pub async fn publish_task(&self, e: &TaskEvent) -> String {
+        let region = e.region.clone().unwrap_or_default();
+        self.publish("dispatch", bus::subject("dispatch", &e.fact, &region), "TaskEvent", &e.task_id, e).await
+    }
+
+    /// Publishes intake's `event-reported`; returns its ce-id.
+    pub async fn publish_reported(&self, r: &EventReported) -> String {
+        let event = r.event.clone().unwrap_or_default();
+        let region = event.location.clone().unwrap_or_default().region.unwrap_or_default();
+        self.publish("intake", bus::subject("intake", "event-reported", &region), "EventReported", &event.id, r).await
+    }
+
+    /// Publishes intake's `event-merged`; returns its ce-id.
+    pub async fn publish_merged(&self, m: &EventMerged) -> String {
+        let region = m.region.clone().unwrap_or_default();
+        self.publish("intake", bus::subject("intake", "event-merged", &region), "EventMerged", &m.event_id, m).await
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Reading notify
+
+    /// `recipient`'s inbox as `token` sees it, newest first.
+    pub async fn inbox(&self, recipient: &str, token: &str) -> Vec<Notification> {
+        let mut c = self.client.clone();
+        let req = ListInboxRequest { recipient: recipient.into(), page_size: 500, ..Default::default() };
+        c.list_inbox(authed(req, token)).await.expect("list inbox").into_inner().notifications
+    }
+
+    /// Waits until `recipient`'s inbox holds at least `n` notifications; returns them oldest first.
+    pub async fn wait_inbox(&self, recipient: &str, n: usize) -> Vec<Notification> {
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        loop {
+            let mut got = self.inbox(recipient, &admin()).await;
+            if got.len() >= n {
+                got.reverse();
+                return got;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{recipient} has {} of {n} notifications", got.len());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The deliveries of a notification.
+    pub async fn deliveries_of(&self, notification_id: &str) -> Vec<civicgrid_proto::v1::Delivery> {
+        let mut c = self.client.clone();
+        let req =
+            ListDeliveriesRequest { notification_id: notification_id.into(), page_size: 500, ..Default::default() };
+        c.list_deliveries(authed(req, &admin())).await.expect("list deliveries").into_inner().deliveries
+    }
+
+    /// Waits until `check` accepts the deliveries of a notification; returns them.
+    pub async fn wait_deliveries(
+        &self,
+        notification_id: &str,
+        what: &str,
+        check: impl Fn(&[civicgrid_proto::v1::Delivery]) -> bool,
+    ) -> Vec<civicgrid_proto::v1::Delivery> {
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        loop {
+            let d = self.deliveries_of(notification_id).await;
+            if check(&d) {
+                return d;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{what}: deliveries are {d:#?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Every message notify published on CIVICGRID_NOTIFY so far.
+    pub async fn published(&self) -> Vec<(String, NotifyEvent)> {
+        let Ok(mut stream) = self.js.get_stream("CIVICGRID_NOTIFY").await else { return vec![] };
+        let count = stream.info().await.map(|i| i.state.messages).unwrap_or(0) as usize;
+        if count == 0 {
+            return vec![];
+        }
+        let consumer = stream
+            .create_consumer(jetstream::consumer::pull::Config {
+                ack_policy: jetstream::consumer::AckPolicy::None,
+                inactive_threshold: Duration::from_secs(5),
+                ..Default::default()
+            })
+            .await
+            .expect("consumer");
+        let mut out = Vec::new();
+        let mut batch = consumer.fetch().max_messages(count).messages().await.expect("fetch");
+        while let Some(Ok(m)) = batch.next().await {
+            let incoming = Incoming::from_jetstream(&m);
+            out.push((incoming.subject.clone(), NotifyEvent::decode(incoming.payload.clone()).expect("NotifyEvent")));
+            if out.len() >= count {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Waits for a published notify fact that `wanted` accepts.
+    pub async fn wait_published(&self, what: &str, wanted: impl Fn(&str, &NotifyEvent) -> bool) -> NotifyEvent {
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        loop {
+            if let Some((_, e)) = self.published().await.into_iter().find(|(s, e)| wanted(s, e)) {
+                return e;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no {what} published");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Facts
+
+/// A task fact about task `task` of event `event`, in the test village, for department `DEPT`.
+pub fn task_fact(fact: &str, task: &str, event: &str) -> TaskEvent {
+    TaskEvent {
+        task_id: task.into(),
+        event_id: event.into(),
+        fact: fact.into(),
+        status: TaskStatus::Assigned as i32,
+        department_id: DEPT.into(),
+        region: Some(path()),
+        version: 1,
+        occurred_at: Some(to_proto(Utc::now())),
+        actor: Some(Actor { subject: "civicgrid-dispatch".into(), role: Role::Admin as i32, ..Default::default() }),
+        lead: true,
+        colour: WarningColour::Blue as i32,
+        item_code: "0101001".into(),
+        grid_code: GRID.into(),
+        grid_worker_id: GRID_WORKER.into(),
+        tracking_number: format!("411602-20261116-{:06}", rand_seq()),
+        ..Default::default()
+    }
+}
+
+fn rand_seq() -> u32 {
+    (uuid::Uuid::now_v7().as_u128() % 999_999) as u32
+}
+
+/// intake's `event-reported` of a new event by `reporter_id`.
+pub fn reported(event: &str, reporter_id: &str) -> EventReported {
+    EventReported {
+        event: Some(Event {
+            id: event.into(),
+            tracking_number: format!("411602-20261116-{:06}", rand_seq()),
+            item_code: "0101001".into(),
+            location: Some(Location {
+                grid_code: GRID.into(),
+                region: Some(path()),
+                address: "人民路 1 号".into(),
+                ..Default::default()
+            }),
+            reports: vec![EventReport { reporter_id: reporter_id.into(), ..Default::default() }],
+            ..Default::default()
+        }),
+        actor: None,
+    }
+}
+
+/// intake's `event-merged` of another report by `reporter_id`.
+pub fn merged(event: &str, reporter_id: &str, count: i32) -> EventMerged {
+    EventMerged {
+        event_id: event.into(),
+        tracking_number: "411602-20261116-000001".into(),
+        report: Some(EventReport { reporter_id: reporter_id.into(), ..Default::default() }),
+        report_count: count,
+        version: 2,
+        region: Some(path()),
+        actor: None,
+    }
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+
+pub fn token(sub: &str, role: &str, department: &str, scope: &str) -> String {
+    let claims = Claims {
+        sub: sub.into(),
+        role: role.into(),
+        department_id: department.into(),
+        region_scope: scope.into(),
+        exp: expiry_in(Duration::from_secs(3600)),
+        iss: None,
+        aud: None,
+    };
+    issue_token(SECRET, &claims).expect("token")
+}
+
+pub fn admin() -> String {
+    token("admin-1", "admin", "", "")
+}
+
+pub fn department(dept: &str) -> String {
+    token(&format!("{dept}-officer"), "department", dept, "")
+}
+
+pub fn center(scope: &str) -> String {
+    token(&format!("center-{scope}"), "center", "", scope)
+}
+
+pub fn grid_worker(sub: &str) -> String {
+    token(sub, "grid_worker", "", VILLAGE)
+}
+
+pub fn citizen_app() -> String {
+    token("citizen-app-1", "citizen_app", "", "")
+}
+
+pub fn authed<T>(message: T, token: &str) -> Request<T> {
+    let mut r = Request::new(message);
+    r.metadata_mut().insert("authorization", MetadataValue::try_from(format!("Bearer {token}")).expect("header"));
+    r
+}
+
+// ---------------------------------------------------------------------------------------------
+// A webhook receiver on loopback
+
+/// One call the receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+    pub at: std::time::Instant,
+}
+
+impl Received {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("JSON body")
+    }
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str).unwrap_or("")
+    }
+}
+
+/// How the receiver answers.
+#[derive(Debug, Clone, Copy)]
+pub enum Answer {
+    /// With this status.
+    Status(u16),
+    /// After this long (longer than the webhook timeout makes a timeout), with 200.
+    Slow(Duration),
+}
+
+/// A real HTTP server that records every call and answers from a script (then 200).
+#[derive(Clone)]
+pub struct Receiver {
+    pub url: String,
+    calls: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<std::collections::VecDeque<Answer>>>,
+}
+
+impl Receiver {
+    /// Starts a receiver on a free loopback port.
+    pub async fn start() -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let receiver =
+            Receiver { url, calls: Arc::new(Mutex::new(Vec::new())), script: Arc::new(Mutex::new(Default::default())) };
+        let r = receiver.clone();
+        let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let r = r.clone();
+            async move {
+                let answer = r.script.lock().expect("script").pop_front();
+                r.calls.lock().expect("calls").push(Received {
+                    headers: headers
+                        .iter()
+                        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
+                        .collect(),
+                    body: body.to_vec(),
+                    at: std::time::Instant::now(),
+                });
+                match answer {
+                    Some(Answer::Status(code)) => {
+                        axum::http::StatusCode::from_u16(code).unwrap_or(axum::http::StatusCode::OK)
+                    }
+                    Some(Answer::Slow(d)) => {
+                        tokio::time::sleep(d).await;
+                        axum::http::StatusCode::OK
+                    }
+                    None => axum::http::StatusCode::OK,
+                }
+            }
+        });
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        receiver
+    }
+
+    /// Answers the next calls like this, in order.
+    pub fn script(&self, answers: &[Answer]) {
+        self.script.lock().expect("script").extend(answers.iter().copied());
+    }
+
+    pub fn calls(&self) -> Vec<Received> {
+        self.calls.lock().expect("calls").clone()
+    }
+
+    /// Waits until at least `n` calls arrived.
+    pub async fn wait_calls(&self, n: usize) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        loop {
+            let calls = self.calls();
+            if calls.len() >= n {
+                return calls;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "receiver got {} of {n} calls", calls.len());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Registers `url` as a webhook of `recipient` with `secret`; returns the endpoint id.
+pub async fn register(app: &TestApp, recipient: &str, url: &str, secret: &str) -> String {
+    let mut c = app.client.clone();
+    let req = civicgrid_proto::v1::RegisterWebhookRequest {
+        recipient: recipient.into(),
+        url: url.into(),
+        secret: secret.into(),
+        description: "test receiver".into(),
+        request_id: new_id(),
+    };
+    c.register_webhook(authed(req, &admin())).await.expect("register webhook").into_inner().id
+}

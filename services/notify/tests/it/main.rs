@@ -1,0 +1,7 @@
+//! notify's integration tests: a real nats-server and PostgreSQL per test, facts published on
+//! the bus exactly as intake and dispatch publish them, notify driven through gRPC, and a real
+//! HTTP receiver for webhooks.
+
+mod helpers;
+mod inbox;
+mod recipients;
