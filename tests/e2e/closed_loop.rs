@@ -1,16 +1,18 @@
-//! The closed loop (信息汇集 → 分流交办 → 执行处置 → 复核 → 办结 → 回访) across intake and
-//! dispatch, through their public gRPC APIs only: a report becomes a department's task, the
-//! department handles it, the center verifies and closes it, intake's public status follows,
-//! and a dissatisfied callback sends it back for rework.
+//! The closed loop (信息汇集 → 分流交办 → 执行处置 → 复核 → 办结 → 信息反馈 → 回访) across intake,
+//! dispatch and notify, through their public gRPC APIs only: a report becomes a department's
+//! task, the department handles it, the center verifies and closes it, intake's public status
+//! follows, notify tells the duty desk, the grid worker and the reporter, and a dissatisfied
+//! callback sends it back for rework.
 
 use std::time::Duration;
 
 use civicgrid_e2e::Suite;
 use civicgrid_kit::auth::{Claims, expiry_in, issue_token};
 use civicgrid_proto::v1::{
-    EventSource, EventStatus, GeoPoint, GetEventRequest, ListTasksRequest, Location, RateOutcomeRequest, Rating,
-    Reporter, ResolveRequest, SubmitEventRequest, Task, TaskRequest, TaskStatus,
+    EventSource, EventStatus, GeoPoint, GetEventRequest, ListInboxRequest, ListTasksRequest, Location,
+    RateOutcomeRequest, Rating, Reporter, ResolveRequest, SubmitEventRequest, Task, TaskRequest, TaskStatus,
     dispatch_service_client::DispatchServiceClient, intake_service_client::IntakeServiceClient,
+    notify_service_client::NotifyServiceClient,
 };
 use tonic::{Request, transport::Channel};
 
@@ -68,6 +70,21 @@ async fn lead_task(dispatch: &mut DispatchServiceClient<Channel>, event_id: &str
     }
 }
 
+/// Waits until `recipient`'s inbox holds a notification about each of `facts`.
+async fn inbox_has(notify: &mut NotifyServiceClient<Channel>, recipient: &str, facts: &[&str]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let req = ListInboxRequest { recipient: recipient.into(), page_size: 100, ..Default::default() };
+        let inbox = notify.list_inbox(req).await.unwrap().into_inner().notifications;
+        if facts.iter().all(|f| inbox.iter().any(|n| n.fact == *f)) {
+            return;
+        }
+        let got: Vec<&str> = inbox.iter().map(|n| n.fact.as_str()).collect();
+        assert!(tokio::time::Instant::now() < deadline, "{recipient} was told of {got:?}, not all of {facts:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_report_travels_the_closed_loop_and_a_dissatisfied_callback_reopens_it() {
     let suite = tokio::task::spawn_blocking(|| Suite::up(&["--no-demo", "--quiet"])).await.unwrap();
@@ -119,6 +136,18 @@ async fn a_report_travels_the_closed_loop_and_a_dissatisfied_callback_reopens_it
     let event = event_status(&mut intake, &answer.event_id, EventStatus::Closed).await;
     let facts: Vec<&str> = event.history.iter().map(|h| h.fact.as_str()).collect();
     assert_eq!(facts, ["task-assigned", "task-signed", "task-resolved", "task-closed"]);
+
+    // 信息反馈: notify told the duty desk, the grid worker and the reporter along the way.
+    let mut notify = NotifyServiceClient::connect(format!("http://{}", suite.notify)).await.unwrap();
+    let reporter = format!("reporter:{}", event.reports[0].reporter_id);
+    let desk = format!("department:{}", task.department_id);
+    for (recipient, wanted) in [
+        (desk.as_str(), vec!["task-assigned"]),
+        ("grid-worker:gw-411602001001001", vec!["task-resolved"]),
+        (reporter.as_str(), vec!["event-reported", "task-closed"]),
+    ] {
+        inbox_has(&mut notify, recipient, &wanted).await;
+    }
 
     // 回访: the reporter is dissatisfied; dispatch reopens the task for rework.
     let rate = RateOutcomeRequest {

@@ -56,6 +56,8 @@ pub struct Suite {
     pub intake: String,
     /// dispatch's gRPC address, `127.0.0.1:<port>`.
     pub dispatch: String,
+    /// notify's gRPC address, `127.0.0.1:<port>`.
+    pub notify: String,
     /// The state directory.
     pub state: tempfile::TempDir,
 }
@@ -70,13 +72,13 @@ impl Suite {
             std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
         }
         let port = || infra::free_port().expect("free port").to_string();
-        let (nats_port, pg_port, intake_port, dispatch_port) = (port(), port(), port(), port());
+        let (nats_port, pg_port, intake_port, dispatch_port, notify_port) = (port(), port(), port(), port(), port());
         let mut child = Command::new(civicgrid_binary())
             .arg("up")
             .arg("--state-dir")
             .arg(state.path())
             .args(["--nats-port", &nats_port, "--postgres-port", &pg_port, "--intake-port", &intake_port])
-            .args(["--dispatch-port", &dispatch_port])
+            .args(["--dispatch-port", &dispatch_port, "--notify-port", &notify_port])
             .args(extra)
             // The suite brings its own servers; a developer's URLs must not leak in.
             .env_remove("CIVICGRID__NATS__URL")
@@ -102,6 +104,7 @@ impl Suite {
             nats_url: format!("nats://127.0.0.1:{nats_port}"),
             intake: format!("127.0.0.1:{intake_port}"),
             dispatch: format!("127.0.0.1:{dispatch_port}"),
+            notify: format!("127.0.0.1:{notify_port}"),
             state,
         };
         suite.wait_for_line("civicgrid is up", Duration::from_secs(180));

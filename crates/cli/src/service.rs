@@ -12,6 +12,8 @@ pub enum ServiceName {
     Intake,
     /// 分流交办, 督办, 考核: routing, the task lifecycle, warnings and scoring.
     Dispatch,
+    /// 信息反馈: notifications by inbox, webhook and SMS.
+    Notify,
 }
 
 /// Cancels `shutdown` on the first SIGINT or SIGTERM.
@@ -49,6 +51,12 @@ pub async fn run(name: ServiceName, config: Option<&Path>) -> anyhow::Result<()>
             let app =
                 civicgrid_dispatch::Application::build(settings, Clock::System).await.context("starting dispatch")?;
             app.run_until_stopped(shutdown).await.context("dispatch")?;
+        }
+        ServiceName::Notify => {
+            let settings = civicgrid_notify::Settings::load(config).context("notify configuration")?;
+            let _telemetry = civicgrid_kit::telemetry::init("notify", &settings.common.telemetry);
+            let app = civicgrid_notify::Application::build(settings, Clock::System).await.context("starting notify")?;
+            app.run_until_stopped(shutdown).await.context("notify")?;
         }
     }
     Ok(())

@@ -17,6 +17,7 @@ use anyhow::{Context, bail};
 use civicgrid_kit::{
     Shutdown, db,
     infra::{self, NatsOptions, NatsServer, PostgresOptions, PostgresServer},
+    seal::Cipher,
 };
 
 use crate::service::cancel_on_signals;
@@ -51,6 +52,9 @@ pub struct UpArgs {
     /// gRPC port of dispatch.
     #[arg(long, default_value_t = 50052)]
     pub dispatch_port: u16,
+    /// gRPC port of notify.
+    #[arg(long, default_value_t = 50053)]
+    pub notify_port: u16,
     /// JetStream sync_interval of the managed nats-server: `always` (fsync each write, the
     /// safe single-node default) or a duration such as `2m`.
     #[arg(long, default_value = "always")]
@@ -150,6 +154,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     };
     let intake_db = database_of("intake").await?;
     let dispatch_db = database_of("dispatch").await?;
+    let notify_db = database_of("notify").await?;
 
     let mut common = vec![
         ("CIVICGRID__NATS__URL".to_string(), nats_url.clone()),
@@ -183,6 +188,19 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                 vec![
                     ("CIVICGRID__DATABASE__URL".into(), dispatch_db),
                     ("CIVICGRID__GRPC__LISTEN".into(), format!("127.0.0.1:{}", args.dispatch_port)),
+                ],
+            ]
+            .concat(),
+        },
+        ServiceSpec {
+            name: "notify",
+            port: args.notify_port,
+            env: [
+                common.clone(),
+                vec![
+                    ("CIVICGRID__DATABASE__URL".into(), notify_db),
+                    ("CIVICGRID__GRPC__LISTEN".into(), format!("127.0.0.1:{}", args.notify_port)),
+                    ("CIVICGRID__NOTIFY__CONTACT_KEY".into(), secrets.contact_key.clone()),
                 ],
             ]
             .concat(),
@@ -224,6 +242,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         "  grpcurl -plaintext -d '{{\"region_code\":\"411602\",\"page_size\":5}}' 127.0.0.1:{} civicgrid.v1.IntakeService/ListEvents",
         args.intake_port
     );
+    println!(
+        "  grpcurl -plaintext -d '{{\"recipient\":\"center:411602\",\"page_size\":5}}' 127.0.0.1:{} civicgrid.v1.NotifyService/ListInbox",
+        args.notify_port
+    );
     if args.auth {
         let admin = crate::demo::token(&secrets.auth_secret, "admin", "");
         let county = crate::demo::token(&secrets.auth_secret, "county_center", "411602");
@@ -252,6 +274,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             format!("http://127.0.0.1:{}", args.intake_port),
             secrets.auth_secret.clone(),
             every,
+            shutdown.clone(),
+        )));
+        demo_tasks.push(tokio::spawn(crate::demo::duty_desk_webhooks(
+            format!("http://127.0.0.1:{}", args.notify_port),
+            nats_url.clone(),
+            secrets.auth_secret.clone(),
             shutdown.clone(),
         )));
     }
@@ -374,6 +402,7 @@ async fn wait_serving(name: &str, port: u16, shutdown: &Shutdown) -> anyhow::Res
 struct Secrets {
     pii_key: String,
     auth_secret: String,
+    contact_key: String,
 }
 
 impl Secrets {
@@ -381,11 +410,15 @@ impl Secrets {
         let text = std::fs::read_to_string(path).unwrap_or_default();
         let get = |k: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).map(str::to_string);
         let secrets = Secrets {
-            pii_key: get("PII_KEY").unwrap_or_else(civicgrid_intake::pii::PiiCipher::generate_key),
-            auth_secret: get("AUTH_SECRET").unwrap_or_else(|| civicgrid_intake::pii::PiiCipher::generate_key()),
+            pii_key: get("PII_KEY").unwrap_or_else(Cipher::generate_key),
+            auth_secret: get("AUTH_SECRET").unwrap_or_else(Cipher::generate_key),
+            contact_key: get("CONTACT_KEY").unwrap_or_else(Cipher::generate_key),
         };
-        std::fs::write(path, format!("PII_KEY={}\nAUTH_SECRET={}\n", secrets.pii_key, secrets.auth_secret))
-            .with_context(|| format!("writing {}", path.display()))?;
+        let text = format!(
+            "PII_KEY={}\nAUTH_SECRET={}\nCONTACT_KEY={}\n",
+            secrets.pii_key, secrets.auth_secret, secrets.contact_key
+        );
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
         {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
