@@ -5,3 +5,4 @@
 mod helpers;
 mod inbox;
 mod recipients;
+mod signature;
