@@ -9,12 +9,16 @@
 //! `civicgrid-bench dispatch` measures dispatch: event → task-assigned throughput and latency
 //! (dispatch run in-process, fed intake's messages on JetStream), and the warning ticker's cost
 //! per round with 1,000 and 1,000,000 open tasks.
+//!
+//! `civicgrid-bench notify` measures notify: webhook deliveries per second from a backlog of
+//! dispatch facts, with the receiver on loopback.
 
 mod baseline;
 mod catalog;
 mod dispatch;
 mod env;
 mod intake;
+mod notify;
 mod probe;
 mod stats;
 
@@ -57,6 +61,10 @@ enum Command {
     /// round with 1,000 and 1,000,000 open tasks. Uses CIVICGRID__NATS__URL and
     /// CIVICGRID__DATABASE__URL when set, else starts its own nats-server and PostgreSQL.
     Dispatch(dispatch::DispatchArgs),
+    /// Measure notify: raw PostgreSQL, JetStream and HTTP baselines, then webhook deliveries per
+    /// second from a backlog of task-assigned facts with the receiver on loopback. Uses
+    /// CIVICGRID__NATS__URL and CIVICGRID__DATABASE__URL when set, else starts its own servers.
+    Notify(notify::NotifyArgs),
 }
 
 #[derive(Args, Clone)]
@@ -96,6 +104,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Intake(args) => run_intake(args).await,
         Command::Dispatch(args) => dispatch::run(args).await,
+        Command::Notify(args) => notify::run(args).await,
     };
     match result {
         Ok(code) => code,
