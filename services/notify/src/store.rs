@@ -949,7 +949,8 @@ impl Store {
         Ok(())
     }
 
-    /// Registers an endpoint; the same `request_id` again returns the first one.
+    /// Registers an endpoint; the same `request_id` for the same recipient again returns the
+    /// first one.
     pub async fn register_webhook(
         &self,
         recipient: &str,
@@ -960,6 +961,9 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<pb::WebhookEndpoint, StoreError> {
         let id = Uuid::now_v7();
+        // Request ids are the caller's, not global: keyed by recipient (a space is in neither), so
+        // another recipient's caller reusing one neither gets nor blocks this registration.
+        let key = format!("{recipient} {request_id}");
         sqlx::query(
             "INSERT INTO webhook_endpoints (id, recipient, url, secret_sealed, description, created_at, request_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (request_id) DO NOTHING",
@@ -970,13 +974,13 @@ impl Store {
         .bind(self.cipher.encrypt(id, secret))
         .bind(description)
         .bind(now)
-        .bind(request_id)
+        .bind(&key)
         .execute(&self.pool)
         .await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE request_id = $1"
         )))
-        .bind(request_id)
+        .bind(&key)
         .fetch_one(&self.pool)
         .await?;
         Ok(endpoint_of(&row, now))
@@ -1010,19 +1014,52 @@ impl Store {
         Ok(rows.iter().map(|r| endpoint_of(r, now)).collect())
     }
 
-    /// Deactivates endpoint `id`; its waiting deliveries fail ("endpoint removed").
+    /// Deactivates endpoint `id`; its waiting deliveries fail ("endpoint removed") and, like
+    /// every delivery given up, are published as `notify-failed`.
     pub async fn delete_webhook(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+        const WHY: &str = "endpoint removed";
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE webhook_endpoints SET active = false WHERE id = $1").bind(id).execute(&mut *tx).await?;
-        sqlx::query(
-            "UPDATE deliveries SET status = 5, last_error = 'endpoint removed', next_attempt_at = NULL, \
-               claimed_until = NULL WHERE endpoint_id = $1 AND status IN (1, 2, 3)",
+        let failed = sqlx::query(
+            "UPDATE deliveries d SET status = 5, last_error = $2, next_attempt_at = NULL, claimed_until = NULL \
+             WHERE endpoint_id = $1 AND status IN (1, 2, 3) \
+             RETURNING d.id, d.notification_id, d.recipient, d.channel, d.attempt_count, d.fact, d.city, d.county, \
+               d.township, d.village, \
+               (SELECT n.source_event_id FROM notifications n WHERE n.id = d.notification_id) AS source_event_id",
         )
         .bind(id)
-        .execute(&mut *tx)
+        .bind(WHY)
+        .fetch_all(&mut *tx)
         .await?;
-        let _ = now;
+        let rows: Vec<OutboxRow> = failed
+            .iter()
+            .map(|r| {
+                let region = region_of(r);
+                let event = NotifyEvent {
+                    fact: "notify-failed".into(),
+                    delivery_id: r.get::<Uuid, _>("id").to_string(),
+                    notification_id: r
+                        .get::<Option<Uuid>, _>("notification_id")
+                        .map(|n| n.to_string())
+                        .unwrap_or_default(),
+                    recipient: r.get("recipient"),
+                    channel: channel_of(r.get("channel")) as i32,
+                    endpoint_id: id.to_string(),
+                    source_event_id: r.get::<Option<String>, _>("source_event_id").unwrap_or_default(),
+                    source_fact: r.get("fact"),
+                    attempts: r.get("attempt_count"),
+                    error: WHY.into(),
+                    region: Some(region.clone()),
+                    occurred_at: Some(to_proto(now)),
+                };
+                notify_row(&event, &region, now)
+            })
+            .collect();
+        enqueue_rows(&mut tx, &rows).await?;
         tx.commit().await?;
+        if !rows.is_empty() {
+            self.signal.wake();
+        }
         Ok(())
     }
 
