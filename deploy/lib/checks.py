@@ -186,6 +186,105 @@ def config_keys(root: Path) -> set[str] | None:
     return keys
 
 
+def _rust_structs(text: str) -> dict[str, list[tuple[str, str]]]:
+    """`pub struct Name { pub field: Type, ... }` -> {Name: [(field, first identifier of Type)]}."""
+    return {m.group(1): re.findall(r"^\s*pub (\w+):\s*(\w+)", m.group(2), re.M)
+            for m in re.finditer(r"pub struct (\w+)\s*\{(.*?)\n\}", text, re.S)}
+
+
+def service_config_keys(root: Path, service: str) -> set[str] | None:
+    """CIVICGRID__<SERVICE>__... names of the service's own section, nested sections included
+    (`[notify.sms] url` -> CIVICGRID__NOTIFY__SMS__URL), from services/<name>/src/config.rs."""
+    src = root / "services" / service / "src/config.rs"
+    if not src.exists():
+        return None
+    structs = _rust_structs(src.read_text())
+    top = dict(structs.get("Settings", []))
+    if service not in top:
+        return None
+    keys: set[str] = set()
+
+    def walk(typ: str, prefix: str, depth: int = 0) -> None:
+        for field, ftyp in structs.get(typ, []):
+            if ftyp in structs and depth < 4:
+                walk(ftyp, f"{prefix}__{field.upper()}", depth + 1)
+            else:
+                keys.add(f"{prefix}__{field.upper()}")
+
+    walk(top[service], f"CIVICGRID__{service.upper()}")
+    return keys
+
+
+# Keys a service requires only in some configurations: key -> (the key that decides, its value
+# that makes the first one required). Every other `ConfigError::Missing` key is always required.
+CONDITIONAL_KEYS = {"CIVICGRID__NOTIFY__SMS__URL": ("CIVICGRID__NOTIFY__SMS__PROVIDER", "http")}
+
+# Values that must come from a Secret wherever they are set (a database URL holds a password).
+SECRET_KEY_RE = re.compile(r"^CIVICGRID__(DATABASE__URL|.*(_KEY|_SECRET|_PASSWORD|__AUTHORIZATION))$")
+
+
+def service_required_keys(root: Path, service: str) -> set[str]:
+    """Environment names of the keys the service's code refuses to start without
+    (`ConfigError::Missing { key: "notify.contact_key", .. }` -> CIVICGRID__NOTIFY__CONTACT_KEY)."""
+    keys = set()
+    src = root / "services" / service / "src"
+    for f in src.rglob("*.rs") if src.exists() else []:
+        for key in re.findall(r'ConfigError::Missing\s*\{\s*key:\s*"([\w.]+)"', f.read_text()):
+            keys.add("CIVICGRID__" + "__".join(part.upper() for part in key.split(".")))
+    return keys
+
+
+def service_consumers(root: Path, service: str) -> tuple[list[tuple[str, str, tuple[str, ...]]], list[str]]:
+    """The durable consumers a service's code runs, as (source service, durable, filter
+    subjects), read from its `ConsumerSpec { .. }` literals, plus what could not be read.
+
+    Two shapes are understood: a literal `stream: bus::stream_name("intake"), durable: CONST,
+    filter_subjects: subjects_fn()`, and `stream: bus::stream_name(source)` inside a loop over
+    tuples `("intake", CONST, subjects_fn())`. CONST is a `&str` constant of the crate, and
+    subjects_fn returns a `vec![...]` of string literals."""
+    src = root / "services" / service / "src"
+    files = {f: f.read_text() for f in src.rglob("*.rs")} if src.exists() else {}
+    everything = "\n".join(files.values())
+    consts = dict(re.findall(r'const (\w+): &str = "([^"]+)";', everything))
+    fns = {m.group(1): tuple(re.findall(r'"([^"]+)"', m.group(2)))
+           for m in re.finditer(r"fn (\w+)\(\) -> Vec<String> \{\s*vec!\[(.*?)\]", everything, re.S)}
+    path = r"(?:\w+::)*"
+
+    def durable_of(token: str) -> str | None:
+        m = re.fullmatch(r'"([^"]+)"(?:\.\w+\(\))?|' + path + r"(\w+)(?:\.\w+\(\))?", token.strip())
+        if not m:
+            return None
+        return m.group(1) if m.group(1) else consts.get(m.group(2))
+
+    def subjects_of(token: str) -> tuple[str, ...] | None:
+        m = re.fullmatch(path + r"(\w+)\(\)", token.strip())
+        return fns.get(m.group(1)) if m else None
+
+    found: list[tuple[str, str, tuple[str, ...]]] = []
+    unread: list[str] = []
+    for f, text in files.items():
+        where = f.relative_to(root)
+        for m in re.finditer(r"ConsumerSpec\s*\{(.*?)\}", text, re.S):
+            fields = dict(re.findall(r"(\w+):\s*([^,]+(?:\([^)]*\))?[^,]*),", m.group(1) + ","))
+            stream = re.fullmatch(r"\s*bus::stream_name\((.*)\)\s*", fields.get("stream", ""))
+            if stream and re.fullmatch(r'"\w+"', stream.group(1).strip()):
+                source = stream.group(1).strip().strip('"')
+                durable = durable_of(fields.get("durable", ""))
+                subjects = subjects_of(fields.get("filter_subjects", ""))
+                if durable and subjects is not None:
+                    found.append((source, durable, subjects))
+                    continue
+            elif stream:
+                # A loop over ("source", DURABLE, subjects()) tuples in the same file.
+                tuples = re.findall(r'\(\s*"(\w+)",\s*(' + path + r'\w+),\s*(' + path + r'\w+\(\))\s*,?\s*\)', text)
+                read = [(s, durable_of(d), subjects_of(fs)) for s, d, fs in tuples]
+                if read and all(d and fs is not None for _, d, fs in read):
+                    found += [(s, d, fs) for s, d, fs in read]
+                    continue
+            unread.append(f"{where}: ConsumerSpec {{{' '.join(m.group(1).split())}}}")
+    return sorted(set(found)), unread
+
+
 def cmd_crossref(root: str, files: list[str]) -> None:
     root_p = Path(root)
     docs = [d for f in files for d in load_docs(f)]
@@ -266,6 +365,24 @@ def cmd_crossref(root: str, files: list[str]) -> None:
             if c.get("image", "").split(":")[0].split("/")[-1] == "nats":
                 _check_nats_container(by, w, cname, c, env)
 
+    # Every service of gen-auth.py is deployed in the same shape: a Deployment running it with
+    # all three probes, its ConfigMap and Secret, a Service and a PodDisruptionBudget.
+    for svc in gen_auth_module(root_p).SERVICES:
+        dep = by.get(("Deployment", svc))
+        if not check(dep is not None, f"service {svc}: Deployment/{svc} is rendered"):
+            continue
+        c = next((c for c in _containers(dep) if c.get("args") == ["service", svc]), None)
+        if not check(c is not None, f"service {svc}: Deployment/{svc} runs `civicgrid service {svc}`"):
+            continue
+        check(all(c.get(p) for p in ("startupProbe", "readinessProbe", "livenessProbe")),
+              f"service {svc}: startup, readiness and liveness probes are set")
+        refs = {(kind, ef[key]["name"]) for ef in c.get("envFrom", [])
+                for kind, key in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")) if key in ef}
+        for ref in (("ConfigMap", f"civicgrid-{svc}"), ("Secret", f"civicgrid-{svc}")):
+            check(ref in refs and ref in by, f"service {svc}: reads {ref[0]} {ref[1]}, which exists")
+        for kind in ("Service", "PodDisruptionBudget"):
+            check((kind, svc) in by, f"service {svc}: {kind}/{svc} exists")
+
     for d in docs:
         if d["kind"] == "Service":
             sel = d["spec"].get("selector", {})
@@ -300,22 +417,29 @@ def _check_civicgrid_container(root: Path, by: dict, cname: str, c: dict, env: d
     if known is None:
         print("  note  crates/kit/src/config.rs not found: config key names not cross-checked")
     civic = sorted(k for k in env if k.startswith("CIVICGRID__"))
+    own = service_config_keys(root, service)
     for k in civic:
         if k.startswith(f"CIVICGRID__{service.upper()}__"):
-            continue  # the service's own section
+            # The service's own section, from services/<name>/src/config.rs.
+            if own is not None:
+                check(k in own, f"{cname}: {k} is a key of services/{service}/src/config.rs")
+            continue
         if known is not None:
             check(k in known, f"{cname}: {k} is a key of crates/kit/src/config.rs")
         else:
             check(re.fullmatch(r"CIVICGRID__[A-Z_]+__[A-Z_]+", k) is not None, f"{cname}: {k} is well formed")
-    required = ["CIVICGRID__NATS__URL", "CIVICGRID__DATABASE__URL", "CIVICGRID__AUTH__HS256_SECRET"]
-    if service == "intake":
-        required.append("CIVICGRID__INTAKE__PII_KEY")
-    for k in required:
+    # The kit's required keys, the token key, and every key the service's code refuses to
+    # start without (in the configuration these manifests choose).
+    required = {"CIVICGRID__NATS__URL", "CIVICGRID__DATABASE__URL", "CIVICGRID__AUTH__HS256_SECRET"}
+    for k in sorted(service_required_keys(root, service)):
+        decider, value = CONDITIONAL_KEYS.get(k, (None, None))
+        if decider is None or _env_value(by, env, decider) == value:
+            required.add(k)
+    for k in sorted(required):
         check(k in env, f"{cname}: {k} is set")
-    for k in ("CIVICGRID__DATABASE__URL", "CIVICGRID__AUTH__HS256_SECRET", "CIVICGRID__NATS__PASSWORD",
-              "CIVICGRID__INTAKE__PII_KEY"):
+    for k in civic:
         src = env.get(k)
-        if src is None:
+        if not SECRET_KEY_RE.match(k):
             continue
         secret = (isinstance(src, tuple) and src[0] == "Secret") or (
             isinstance(src, dict) and "secretKeyRef" in src.get("valueFrom", {}))
@@ -339,6 +463,16 @@ def _check_civicgrid_container(root: Path, by: dict, cname: str, c: dict, env: d
     check(any(p.get("containerPort") == 50051 for p in c.get("ports", [])), f"{cname}: exposes gRPC 50051")
     for pname in ("readinessProbe", "livenessProbe"):
         check("grpc" in c.get(pname, {}), f"{cname}: {pname} is a native gRPC probe")
+
+
+def _env_value(by: dict, env: dict, key: str) -> str | None:
+    """The plain value a container gets for `key`: from an envFrom ConfigMap or a `value`."""
+    src = env.get(key)
+    if isinstance(src, tuple) and src[0] == "ConfigMap":
+        return str(by[src]["data"][key])
+    if isinstance(src, dict) and "value" in src:
+        return str(src["value"])
+    return None
 
 
 def _check_nats_container(by: dict, w: dict, cname: str, c: dict, env: dict) -> None:
@@ -486,10 +620,11 @@ def cmd_code_drift(root: str) -> None:
     for svc in present:
         if not check(svc in ga.SERVICES, f"service {svc} has a NATS user in gen-auth.py SERVICES"):
             continue
-        used = set()
-        for src in (services_dir / svc / "src").rglob("*.rs"):
-            used |= set(re.findall(r'stream_name\(\s*"(\w+)"\s*\)', src.read_text()))
-        used.discard(svc)
+        consumers, unread = service_consumers(root_p, svc)
+        for u in unread:
+            fail(f"cannot tell which stream, durable and subjects this consumer of {svc} uses "
+                 f"(see service_consumers in deploy/lib/checks.py): {u}")
+        used = {source for source, _, _ in consumers} - {svc}
         missing = sorted(used - set(ga.SERVICES[svc]))
         check(not missing, f"service {svc} consumes {sorted(used) or 'nothing'}; gen-auth grants "
               f"{list(ga.SERVICES[svc]) or 'nothing'}" + (f" (missing {missing})" if missing else ""))

@@ -106,6 +106,7 @@ DEADLETTER_STREAM = "CIVICGRID_DEADLETTER"
 SERVICES: dict[str, tuple[str, ...]] = {
     "intake": ("dispatch",),
     "dispatch": ("intake",),
+    "notify": ("intake", "dispatch"),
 }
 
 COUNTY_RE = re.compile(r"^[1-9][0-9]{5}$")
