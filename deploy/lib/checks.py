@@ -624,10 +624,20 @@ def cmd_code_drift(root: str) -> None:
         for u in unread:
             fail(f"cannot tell which stream, durable and subjects this consumer of {svc} uses "
                  f"(see service_consumers in deploy/lib/checks.py): {u}")
-        used = {source for source, _, _ in consumers} - {svc}
-        missing = sorted(used - set(ga.SERVICES[svc]))
-        check(not missing, f"service {svc} consumes {sorted(used) or 'nothing'}; gen-auth grants "
-              f"{list(ga.SERVICES[svc]) or 'nothing'}" + (f" (missing {missing})" if missing else ""))
+        # The NATS user may use exactly the durables the code creates, with the same filters.
+        code = {(source, durable, frozenset(subjects)) for source, durable, subjects in consumers}
+        granted = {(c.source, c.durable, frozenset(c.subjects)) for c in ga.SERVICES[svc]}
+
+        def show(items: set) -> str:
+            return "; ".join(f"{stream_of(s)} as {d} on {', '.join(sorted(f))}" for s, d, f in sorted(
+                items, key=lambda i: (i[0], i[1]))) or "nothing"
+
+        stream_of = ga.stream_name
+        check(code == granted, f"service {svc}: gen-auth grants exactly the consumers its code runs "
+              f"({show(code)})" + ("" if code == granted else
+                                   f"; code only: {show(code - granted)}; gen-auth only: {show(granted - code)}"))
+    errors = ga.table_errors(ga.SERVICES)
+    check(not errors, "gen-auth.py SERVICES is well formed" + (f": {errors}" if errors else ""))
     for svc in ga.SERVICES:
         check((root_p / "deploy/k8s/base" / svc / "kustomization.yaml").exists(),
               f"service {svc} has deploy/k8s/base/{svc}/")
@@ -785,10 +795,8 @@ def _free_port() -> int:
 
 def cmd_nats_perms(root: str, nats_server: str) -> None:
     ga = gen_auth_module(Path(root))
-    # The shipped users plus a stand-in `dispatch` service (built by the same rules) that owns
-    # the stream intake consumes, and two county centers.
+    # The shipped service users and two county centers.
     table = dict(ga.SERVICES)
-    table.setdefault("dispatch", ())
     services = list(table)
     counties = ["411602", "411603"]
     passwords = {ga.password_var(u): "p" + os.urandom(12).hex() for u in ga.users(services, counties)}
@@ -826,7 +834,7 @@ def cmd_nats_perms(root: str, nats_server: str) -> None:
             conns.append(c)
             return c
 
-        _nats_scenarios(connect, port)
+        _nats_scenarios(connect, ga, port)
     finally:
         for c in conns:
             try:
@@ -843,7 +851,26 @@ def cmd_nats_perms(root: str, nats_server: str) -> None:
         subprocess.run(["rm", "-rf", str(tmp)], check=False)
 
 
-def _nats_scenarios(connect, port: int) -> None:
+def _subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: `*` is one token, a final `>` one or more."""
+    p, s = pattern.split("."), subject.split(".")
+    for i, tok in enumerate(p):
+        if tok == ">":
+            return len(s) > i
+        if i >= len(s) or (tok != "*" and tok != s[i]):
+            return False
+    return len(p) == len(s)
+
+
+def _sample_subject(pattern: str) -> str:
+    """A subject inside a filter, in county 411603 (so county 411602's feed does not see it)."""
+    toks = [t for t in pattern.split(".") if t != ">"]
+    if len(toks) == 2:
+        toks.append("sample-fact")
+    return ".".join("x" if t == "*" else t for t in toks) + ".411600.411603.411603001.411603001001"
+
+
+def _nats_scenarios(connect, ga, port: int) -> None:
     region2 = "civicgrid.*.*.411600.411602.>"
     task2 = "civicgrid.dispatch.task-assigned.411600.411602.411602001.411602001001"
     task3 = "civicgrid.dispatch.task-assigned.411600.411603.411603001.411603001001"
@@ -901,7 +928,7 @@ def _nats_scenarios(connect, port: int) -> None:
     denied(intake.request("$JS.API.STREAM.DELETE.CIVICGRID_INTAKE"), "intake may not delete streams")
     denied(intake.sub("civicgrid.patrol.>"), "intake may not subscribe to patrol facts")
 
-    # dispatch (stand-in): its stream, the existing dead-letter stream, two tasks in two counties.
+    # dispatch: its stream, the existing dead-letter stream, two tasks in two counties.
     get_or_create(dispatch, "CIVICGRID_DISPATCH", "civicgrid.dispatch.>", "dispatch")
     get_or_create(dispatch, "CIVICGRID_DEADLETTER", "civicgrid.deadletter.>", "dispatch")
     for s in (task2, task3):
@@ -978,6 +1005,97 @@ def _nats_scenarios(connect, port: int) -> None:
     denied(c2.request("$JS.API.STREAM.DELETE.CIVICGRID_DISPATCH"), "county 411602 may not delete streams")
     allowed(c2.request("$JS.API.CONSUMER.DELETE.CIVICGRID_DISPATCH.county-411602"),
             "county 411602 deletes its own consumer (to replay from another point)")
+
+    _service_consumer_scenarios(connect, ga, intake, dispatch, stream_cfg, get_or_create, allowed, denied)
+
+
+def _service_consumer_scenarios(connect, ga, intake, dispatch, stream_cfg, get_or_create, allowed, denied) -> None:
+    """Every consumer of gen-auth's SERVICES table works as crates/kit's run_consumer uses it
+    (stream info, consumer info, create with filter_subjects, pull, ack) and receives only its
+    filters; then what notify, the newest service, may not do."""
+    conns = {"intake": intake, "dispatch": dispatch}
+    for svc in ga.SERVICES:
+        if svc not in conns:
+            conns[svc] = connect(svc)
+            get_or_create(conns[svc], ga.stream_name(svc), f"civicgrid.{svc}.>", svc)
+    # One message on every filter subject of every consumer, published by the stream's owner.
+    samples: dict[str, list[str]] = {}
+    for svc, consumers in ga.SERVICES.items():
+        for c in consumers:
+            for f in c.subjects:
+                subject = _sample_subject(f)
+                if subject in samples.setdefault(c.source, []) or c.source not in conns:
+                    continue
+                st, ack = conns[c.source].request(subject, b"sample")
+                if check(st == "ok" and isinstance(ack, dict) and ack.get("stream") == ga.stream_name(c.source),
+                         f"{c.source} publishes {subject} (got {st}: {ack})"):
+                    samples[c.source].append(subject)
+    for svc, consumers in ga.SERVICES.items():
+        conn = conns[svc]
+        for c in consumers:
+            s, who = ga.stream_name(c.source), f"{svc} as {c.durable}"
+            allowed(conn.request(f"$JS.API.STREAM.INFO.{s}"), f"{who}: reads the {s} stream info")
+            st, info = conn.request(f"$JS.API.CONSUMER.INFO.{s}.{c.durable}")
+            check(st == "ok", f"{who}: looks up its consumer (got {st})")
+            cfg = {"durable_name": c.durable, "ack_policy": "explicit", "deliver_policy": "all",
+                   "filter_subjects": list(c.subjects), "max_deliver": -1}
+            allowed(conn.request(f"$JS.API.CONSUMER.CREATE.{s}.{c.durable}",
+                                 {"stream_name": s, "config": cfg, "action": ""}),
+                    f"{who}: creates (or binds to) its durable consumer on {s}")
+            got, stray = [], []
+            for _ in range(50):
+                st, m = conn.fetch(s, c.durable)
+                if st != "msg":
+                    break
+                got.append(m["subject"])
+                if not any(_subject_matches(f, m["subject"]) for f in c.subjects):
+                    stray.append(m["subject"])
+                check(not conn.pub(m["reply"], b"+ACK"), f"{who}: acks {m['subject']}")
+            wanted = [x for x in samples.get(c.source, []) if any(_subject_matches(f, x) for f in c.subjects)]
+            check(all(x in got for x in wanted), f"{who}: pulls every sample on its filters ({len(got)} message(s))")
+            check(not stray, f"{who}: receives nothing outside {', '.join(c.subjects)} ({stray or 'none'})")
+
+    if "notify" not in conns:
+        return
+    notify = conns["notify"]
+    fact = "civicgrid.notify.notify-delivered.411600.411602.411602001.411602001001"
+    st, ack = notify.request(fact, b"x")
+    check(st == "ok" and isinstance(ack, dict) and ack.get("stream") == "CIVICGRID_NOTIFY",
+          f"notify publishes its facts to CIVICGRID_NOTIFY (got {st}: {ack})")
+    dl = "civicgrid.deadletter.notify.notify-intake"
+    st, ack = notify.request(dl, b"x")
+    check(st == "ok" and isinstance(ack, dict) and ack.get("stream") == "CIVICGRID_DEADLETTER",
+          f"notify dead-letters to {dl} (got {st}: {ack})")
+    intake_cfg = {"durable_name": "notify-other", "ack_policy": "explicit",
+                  "filter_subjects": ["civicgrid.intake.>"]}
+    denied(notify.request("$JS.API.CONSUMER.CREATE.CIVICGRID_INTAKE.notify-other",
+                          {"stream_name": "CIVICGRID_INTAKE", "config": intake_cfg}),
+           "notify may not create a consumer of another name on CIVICGRID_INTAKE")
+    denied(notify.request("$JS.API.CONSUMER.CREATE.CIVICGRID_INTAKE.notify-intake.civicgrid.intake.>",
+                          {"stream_name": "CIVICGRID_INTAKE",
+                           "config": dict(intake_cfg, durable_name="notify-intake", filter_subjects=[],
+                                          filter_subject="civicgrid.intake.>")}),
+           "notify may not create its intake consumer with a single filter wider than its own")
+    denied(notify.request("$JS.API.CONSUMER.CREATE.CIVICGRID_INTAKE",
+                          {"stream_name": "CIVICGRID_INTAKE", "config": {"ack_policy": "explicit"}}),
+           "notify may not create an unnamed consumer")
+    denied(notify.fetch("CIVICGRID_INTAKE", "dispatch-intake"), "notify may not pull from dispatch's consumer")
+    denied(notify.fetch("CIVICGRID_DISPATCH", "intake-task-status"), "notify may not pull from intake's consumer")
+    denied(notify.pub("$JS.ACK.CIVICGRID_INTAKE.dispatch-intake.1.1.1.1.0"),
+           "notify may not ack for dispatch's consumer")
+    denied(notify.request("$JS.API.CONSUMER.DELETE.CIVICGRID_INTAKE.notify-intake"),
+           "notify may not delete consumers, not even its own")
+    denied(notify.request("$JS.API.STREAM.INFO.CIVICGRID_PATROL"), "notify may not read streams it does not consume")
+    denied(notify.pub("civicgrid.intake.event-reported.x", b"x"), "notify may not publish intake facts")
+    denied(notify.pub("civicgrid.dispatch.task-assigned.x", b"x"), "notify may not publish dispatch facts")
+    denied(notify.pub("civicgrid.deadletter.intake.x", b"x"), "notify may not publish intake's dead letters")
+    denied(notify.request("$JS.API.STREAM.UPDATE.CIVICGRID_INTAKE",
+                          stream_cfg("CIVICGRID_INTAKE", "civicgrid.intake.>")),
+           "notify may not change the intake stream")
+    check(not notify.sub("civicgrid.intake.event-merged.>"), "notify subscribes to civicgrid.intake.event-merged.>")
+    denied(notify.sub("civicgrid.intake.event-rated.>"), "notify may not subscribe to intake facts it does not consume")
+    denied(intake.fetch("CIVICGRID_DISPATCH", "notify-dispatch"), "intake may not pull from notify's consumer")
+    denied(intake.fetch("CIVICGRID_DISPATCH", "county-411602"), "intake may not pull from a county's consumer")
 
 
 # ------------------------------------------------------------------------------- dockerfile

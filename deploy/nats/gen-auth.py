@@ -38,15 +38,26 @@ Service `S` (one entry per service in SERVICES below):
                                                shared dead-letter stream if it is missing
                                                (crates/kit bus::ensure_streams), but may
                                                not change it
-             for every stream C it consumes:
+             for every durable consumer D (with filter subjects F...) it keeps on a
+             stream C (crates/kit bus::run_consumer: stream info, consumer info, create,
+             pull, ack):
                $JS.API.STREAM.INFO.C
-               $JS.API.CONSUMER.CREATE.C[.>]  $JS.API.CONSUMER.DURABLE.CREATE.C.*
-               $JS.API.CONSUMER.INFO.C.*      $JS.API.CONSUMER.MSG.NEXT.C.*
-               $JS.ACK.C.>  and  $JS.ACK.*.*.C.>   (acks are *published* to the reply
-                                                    subject; the second form is the
-                                                    v2 ack layout with domain + account)
+               $JS.API.CONSUMER.CREATE.C.D    (the form clients use with several filters)
+               $JS.API.CONSUMER.CREATE.C.D.F  for each F (the single-filter form)
+               $JS.API.CONSUMER.INFO.C.D      $JS.API.CONSUMER.MSG.NEXT.C.D
+               $JS.ACK.C.D.>  and  $JS.ACK.*.*.C.D.>   (acks are *published* to the reply
+                                                        subject; the second form is the
+                                                        v2 ack layout with domain + account)
+             so it can neither read through another durable (another service's or a
+             county's), nor create, change or delete others, nor delete its own.
   subscribe  _INBOX.>                          replies: JetStream API, publish acks, pulls
-             civicgrid.C.>                     core subscriptions to what it consumes
+             F...                              core subscriptions to what it consumes
+
+What nats-server cannot enforce for a service: the filter of a consumer created with
+several filter subjects (`filter_subjects`, as crates/kit does) is not part of the API
+subject, so the durable's name is what is enforced, not its filters; deploy/check compares
+the table below with the durables and filters the Rust code creates. And `_INBOX.>` is
+shared by the services (their clients use the default inbox prefix).
 
 County center `county-CODE` (city = CODE[:4] + "00"):
   subscribe  civicgrid.*.*.CITY.CODE.>         live region feed (core NATS)
@@ -80,8 +91,10 @@ services then keep the plain password.
 
 Adding a service
 ----------------
-Add one line to SERVICES: its name and the services whose streams it consumes. Its user,
-stream and dead-letter permissions follow from the name.
+Add an entry to SERVICES: its name and, for every durable consumer its code creates, the
+service whose stream it reads, the durable's name and its filter subjects, exactly as in
+the code (deploy/check compares them). Its user, stream and dead-letter permissions follow
+from the name.
 
 Only the Python 3 standard library is used.
 """
@@ -93,6 +106,7 @@ import re
 import secrets
 import string
 import sys
+from typing import NamedTuple
 
 # Every service that owns a JetStream stream (design notes, sections 4 and 5). County
 # centers may read all of them; a stream that does not exist yet costs nothing.
@@ -101,12 +115,30 @@ STREAM_OWNERS = ("intake", "dispatch", "mediation", "patrol", "notify")
 # The stream on civicgrid.deadletter.> that every service creates if it is missing.
 DEADLETTER_STREAM = "CIVICGRID_DEADLETTER"
 
-# The services that are shipped and need a NATS user: name -> services whose streams it
-# consumes. Add a line here when a service is added (see "Adding a service" above).
-SERVICES: dict[str, tuple[str, ...]] = {
-    "intake": ("dispatch",),
-    "dispatch": ("intake",),
-    "notify": ("intake", "dispatch"),
+
+class Consumer(NamedTuple):
+    """One durable consumer a service keeps on another service's stream."""
+
+    source: str                 # the service whose stream CIVICGRID_<SOURCE> it reads
+    durable: str                # the durable consumer's name (crates: consumers.rs)
+    subjects: tuple[str, ...]   # its filter subjects, all inside civicgrid.<source>.>
+
+
+# The services that are shipped and need a NATS user: name -> the durable consumers it
+# keeps. Add an entry when a service is added (see "Adding a service" above).
+SERVICES: dict[str, tuple[Consumer, ...]] = {
+    "intake": (
+        Consumer("dispatch", "intake-task-status", ("civicgrid.dispatch.>",)),
+    ),
+    "dispatch": (
+        Consumer("intake", "dispatch-intake",
+                 ("civicgrid.intake.event-reported.>", "civicgrid.intake.event-rated.>")),
+    ),
+    "notify": (
+        Consumer("intake", "notify-intake",
+                 ("civicgrid.intake.event-reported.>", "civicgrid.intake.event-merged.>")),
+        Consumer("dispatch", "notify-dispatch", ("civicgrid.dispatch.>",)),
+    ),
 }
 
 COUNTY_RE = re.compile(r"^[1-9][0-9]{5}$")
@@ -130,7 +162,23 @@ def city_of(county: str) -> str:
     return county[:4] + "00"
 
 
-def service_permissions(name: str, consumes: tuple[str, ...]) -> tuple[list[str], list[str]]:
+def table_errors(table: dict[str, tuple[Consumer, ...]]) -> list[str]:
+    """What is wrong with a SERVICES table (empty when nothing is)."""
+    errors = []
+    for name, consumers in table.items():
+        seen = set()
+        for c in consumers:
+            if c.source == name or c.source not in STREAM_OWNERS:
+                errors.append(f"{name}: cannot consume stream of {c.source!r}")
+            if not re.fullmatch(r"[A-Za-z0-9_-]+", c.durable) or (c.source, c.durable) in seen:
+                errors.append(f"{name}: durable {c.durable!r} is not a unique plain name")
+            seen.add((c.source, c.durable))
+            if not c.subjects or any(not s.startswith(f"civicgrid.{c.source}.") for s in c.subjects):
+                errors.append(f"{name}: filters of {c.durable} must lie in civicgrid.{c.source}.>")
+    return errors
+
+
+def service_permissions(name: str, consumes: tuple[Consumer, ...]) -> tuple[list[str], list[str]]:
     own = stream_name(name)
     publish = [
         f"civicgrid.{name}.>",
@@ -143,20 +191,20 @@ def service_permissions(name: str, consumes: tuple[str, ...]) -> tuple[list[str]
         f"$JS.API.STREAM.INFO.{DEADLETTER_STREAM}",
     ]
     subscribe = ["_INBOX.>"]
-    for source in consumes:
-        s = stream_name(source)
+    for c in consumes:
+        s, d = stream_name(c.source), c.durable
         publish += [
             f"$JS.API.STREAM.INFO.{s}",
-            f"$JS.API.CONSUMER.CREATE.{s}",
-            f"$JS.API.CONSUMER.CREATE.{s}.>",
-            f"$JS.API.CONSUMER.DURABLE.CREATE.{s}.*",
-            f"$JS.API.CONSUMER.INFO.{s}.*",
-            f"$JS.API.CONSUMER.MSG.NEXT.{s}.*",
-            f"$JS.ACK.{s}.>",
-            f"$JS.ACK.*.*.{s}.>",
+            f"$JS.API.CONSUMER.CREATE.{s}.{d}",
+            *(f"$JS.API.CONSUMER.CREATE.{s}.{d}.{f}" for f in c.subjects),
+            f"$JS.API.CONSUMER.INFO.{s}.{d}",
+            f"$JS.API.CONSUMER.MSG.NEXT.{s}.{d}",
+            f"$JS.ACK.{s}.{d}.>",
+            f"$JS.ACK.*.*.{s}.{d}.>",
         ]
-        subscribe.append(f"civicgrid.{source}.>")
-    return publish, subscribe
+        subscribe += c.subjects
+    # Two durables on one stream need its info once; nats-server takes the lists as sets.
+    return list(dict.fromkeys(publish)), list(dict.fromkeys(subscribe))
 
 
 def county_permissions(code: str, shared_inbox: bool) -> tuple[list[str], list[str]]:
@@ -202,7 +250,7 @@ def users(services: list[str], counties: list[str]) -> list[str]:
 
 
 def render(services: list[str], counties: list[str], shared_inbox: bool = False,
-           table: dict[str, tuple[str, ...]] | None = None) -> str:
+           table: dict[str, tuple[Consumer, ...]] | None = None) -> str:
     """The authorization block for these services (names in `table`) and counties."""
     table = SERVICES if table is None else table
     args = " ".join([f"--service {s}" for s in services] if list(services) != list(table) else [])
@@ -222,7 +270,7 @@ def render(services: list[str], counties: list[str], shared_inbox: bool = False,
         pub, sub = service_permissions(name, consumes)
         what = f"service {name}: publishes to {stream_name(name)}"
         if consumes:
-            what += ", consumes " + ", ".join(stream_name(c) for c in consumes)
+            what += ", consumes " + ", ".join(f"{stream_name(c.source)} as {c.durable}" for c in consumes)
         blocks.append(_user_block(name, what, pub, sub))
     for code in counties:
         pub, sub = county_permissions(code, shared_inbox)
@@ -280,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
         print(new_password())
         return 0
 
+    for error in table_errors(SERVICES):
+        parser.error(f"SERVICES: {error}")
     services = args.service or list(SERVICES)
     for s in services:
         if s not in SERVICES:
