@@ -638,6 +638,10 @@ def cmd_code_drift(root: str) -> None:
                                    f"; code only: {show(code - granted)}; gen-auth only: {show(granted - code)}"))
     errors = ga.table_errors(ga.SERVICES)
     check(not errors, "gen-auth.py SERVICES is well formed" + (f": {errors}" if errors else ""))
+    readme = (root_p / "deploy/README.md").read_text()
+    unnamed = [c.durable for cs in ga.SERVICES.values() for c in cs if f"`{c.durable}`" not in readme]
+    check(not unnamed, "deploy/README.md (section 5) names every service's durable consumer"
+          + (f" (missing {unnamed})" if unnamed else ""))
     for svc in ga.SERVICES:
         check((root_p / "deploy/k8s/base" / svc / "kustomization.yaml").exists(),
               f"service {svc} has deploy/k8s/base/{svc}/")
