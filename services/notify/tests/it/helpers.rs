@@ -68,6 +68,18 @@ pub struct TestApp {
     pub settings: Settings,
     pub shutdown: Shutdown,
     pub handle: Option<tokio::task::JoinHandle<Result<(), civicgrid_notify::Error>>>,
+    /// notify's own runtime: every task notify spawns (worker, consumers, relay) lives in it, so
+    /// [`TestApp::crash`] can drop them all at once, as a killed process would.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // A runtime may not be dropped (blocking) inside the test's async context.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// Test settings: fast polling, a fresh contact key, auth on.
@@ -92,8 +104,16 @@ pub async fn spawn_app_with(clock: Clock, extra: &str) -> TestApp {
     for producer in ["intake", "dispatch"] {
         bus::ensure_streams(&js, producer, &settings.common.nats).await.expect("producer stream");
     }
-    let mut app =
-        TestApp { client: placeholder_client(), nats, js, clock, settings, shutdown: Shutdown::new(), handle: None };
+    let mut app = TestApp {
+        client: placeholder_client(),
+        nats,
+        js,
+        clock,
+        settings,
+        shutdown: Shutdown::new(),
+        handle: None,
+        runtime: None,
+    };
     app.start().await;
     app
 }
@@ -107,12 +127,27 @@ fn placeholder_client() -> NotifyServiceClient<Channel> {
 }
 
 impl TestApp {
-    /// Starts (or restarts) notify on the same database and NATS.
+    /// Starts (or restarts) notify on the same database and NATS, in a runtime of its own.
     pub async fn start(&mut self) {
-        let app = Application::build(self.settings.clone(), self.clock.clone()).await.expect("build notify");
-        let addr = app.addr();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("notify's runtime");
         self.shutdown = Shutdown::new();
-        self.handle = Some(tokio::spawn(app.run_until_stopped(self.shutdown.clone())));
+        let (settings, clock, shutdown) = (self.settings.clone(), self.clock.clone(), self.shutdown.clone());
+        let (built, addr) = tokio::sync::oneshot::channel();
+        // Built inside its runtime: the pool's and the NATS client's tasks must die with it.
+        self.handle = Some(runtime.spawn(async move {
+            let app = Application::build(settings, clock).await?;
+            let _ = built.send(app.addr());
+            app.run_until_stopped(shutdown).await
+        }));
+        self.runtime = Some(runtime);
+        let Ok(addr) = addr.await else {
+            let h = self.handle.take().expect("handle");
+            panic!("build notify: {:?}", h.await.expect("join").err());
+        };
         self.client = NotifyServiceClient::connect(format!("http://{addr}")).await.expect("connect");
     }
 
@@ -122,13 +157,18 @@ impl TestApp {
         if let Some(h) = self.handle.take() {
             h.await.expect("join").expect("notify stopped cleanly");
         }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
     }
 
-    /// Kills notify mid-flight: its task is dropped at whatever await it was in.
+    /// Kills notify mid-flight: every one of its tasks (gRPC, worker, consumers, relay) is
+    /// dropped at whatever await it was in; open transactions roll back when their
+    /// connections close, and nothing is drained or acknowledged.
     pub async fn crash(&mut self) {
-        if let Some(h) = self.handle.take() {
-            h.abort();
-            let _ = h.await;
+        self.handle = None;
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
         }
     }
 
@@ -502,4 +542,137 @@ pub async fn register(app: &TestApp, recipient: &str, url: &str, secret: &str) -
         request_id: new_id(),
     };
     c.register_webhook(authed(req, &admin())).await.expect("register webhook").into_inner().id
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhook deliveries, endpoints, preferences, dead letters and the database
+
+/// Polls `probe` until it answers `Ok`, for up to [`WITHIN`]; fails with `what` and the last
+/// `Err` (what was seen instead).
+pub async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Result<T, String>) -> T {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        match probe().await {
+            Ok(t) => return t,
+            Err(seen) => assert!(tokio::time::Instant::now() < deadline, "{what}: {seen}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The webhook delivery among a notification's deliveries.
+pub fn webhook_delivery(d: &[civicgrid_proto::v1::Delivery]) -> Option<&civicgrid_proto::v1::Delivery> {
+    d.iter().find(|d| d.channel == civicgrid_proto::v1::Channel::Webhook as i32)
+}
+
+/// The instant of a protobuf timestamp.
+pub fn at(ts: Option<&prost_types::Timestamp>) -> DateTime<Utc> {
+    ts.and_then(civicgrid_kit::time::from_proto).expect("a timestamp")
+}
+
+impl TestApp {
+    /// Waits until the delivery of `notification_id` on `channel` satisfies `check`; returns it.
+    pub async fn wait_channel(
+        &self,
+        notification_id: &str,
+        channel: civicgrid_proto::v1::Channel,
+        what: &str,
+        check: impl Fn(&civicgrid_proto::v1::Delivery) -> bool,
+    ) -> civicgrid_proto::v1::Delivery {
+        let d = self
+            .wait_deliveries(notification_id, what, |d| d.iter().any(|d| d.channel == channel as i32 && check(d)))
+            .await;
+        d.into_iter().find(|d| d.channel == channel as i32 && check(d)).expect("checked")
+    }
+
+    /// Waits until the webhook delivery of `notification_id` satisfies `check`; returns it.
+    pub async fn wait_webhook(
+        &self,
+        notification_id: &str,
+        what: &str,
+        check: impl Fn(&civicgrid_proto::v1::Delivery) -> bool,
+    ) -> civicgrid_proto::v1::Delivery {
+        self.wait_channel(notification_id, civicgrid_proto::v1::Channel::Webhook, what, check).await
+    }
+
+    /// Moves the manual clock forward to `to` (not back).
+    pub fn advance_to(&self, to: DateTime<Utc>) {
+        let by = to - self.clock.now();
+        assert!(by >= chrono::Duration::zero(), "the clock does not go back to {to}");
+        self.clock.advance(by);
+    }
+
+    /// `recipient`'s webhook endpoints as an administrator sees them.
+    pub async fn webhooks(&self, recipient: &str, include_inactive: bool) -> Vec<civicgrid_proto::v1::WebhookEndpoint> {
+        let mut c = self.client.clone();
+        let req = civicgrid_proto::v1::ListWebhooksRequest { recipient: recipient.into(), include_inactive };
+        c.list_webhooks(authed(req, &admin())).await.expect("list webhooks").into_inner().endpoints
+    }
+
+    /// Waits until `recipient`'s only endpoint satisfies `check`; returns it.
+    pub async fn wait_endpoint(
+        &self,
+        recipient: &str,
+        what: &str,
+        check: impl Fn(&civicgrid_proto::v1::WebhookEndpoint) -> bool,
+    ) -> civicgrid_proto::v1::WebhookEndpoint {
+        eventually(what, async || {
+            let mut e = self.webhooks(recipient, false).await;
+            assert_eq!(e.len(), 1, "{recipient} has one endpoint");
+            if check(&e[0]) { Ok(e.remove(0)) } else { Err(format!("the endpoint is {e:#?}")) }
+        })
+        .await
+    }
+
+    /// Stores preferences as an administrator.
+    pub async fn set_prefs(&self, p: civicgrid_proto::v1::Preferences) -> civicgrid_proto::v1::Preferences {
+        let mut c = self.client.clone();
+        let req = civicgrid_proto::v1::SetPreferencesRequest { preferences: Some(p) };
+        c.set_preferences(authed(req, &admin())).await.expect("set preferences").into_inner()
+    }
+
+    /// Waits for the last dead letter on `subject`.
+    pub async fn wait_dead_letter(&self, subject: &str) -> jetstream::message::StreamMessage {
+        eventually(&format!("a dead letter on {subject}"), async || {
+            let stream = self.js.get_stream("CIVICGRID_DEADLETTER").await.map_err(|e| e.to_string())?;
+            stream.get_last_raw_message_by_subject(subject).await.map_err(|e| e.to_string())
+        })
+        .await
+    }
+
+    /// A pool on notify's schema, to look at what is stored.
+    pub async fn db(&self) -> sqlx::PgPool {
+        civicgrid_kit::db::connect(&self.settings.common.database, civicgrid_notify::SERVICE).await.expect("db")
+    }
+}
+
+/// Proves that the delivery worker has made a whole pass (digests, re-escalations, sends)
+/// after the moment it is called, without sleeping: a fact for a desk of its own goes out as a
+/// webhook call, twice. The worker's pass ends with the round that sends the first call, so the
+/// second call is sent by a pass that began after the first one was seen.
+pub struct Probe {
+    receiver: Receiver,
+}
+
+/// The department the probe's facts are for.
+pub const PROBE_DEPT: &str = "probe-411602";
+
+impl Probe {
+    /// Registers the probe's receiver for [`PROBE_DEPT`].
+    pub async fn register(app: &TestApp) -> Probe {
+        let receiver = Receiver::start().await;
+        register(app, &format!("department:{PROBE_DEPT}"), &receiver.url, "probe-secret-0123456789").await;
+        Probe { receiver }
+    }
+
+    /// Returns once the worker has made a pass that began after this call.
+    pub async fn pass(&self, app: &TestApp) {
+        for _ in 0..2 {
+            let seen = self.receiver.calls().len();
+            let mut fact = task_fact("task-assigned", &new_id(), &new_id());
+            fact.department_id = PROBE_DEPT.into();
+            app.publish_task(&fact).await;
+            self.receiver.wait_calls(seen + 1).await;
+        }
+    }
 }

@@ -6,3 +6,4 @@ mod helpers;
 mod inbox;
 mod recipients;
 mod signature;
+mod webhooks;
