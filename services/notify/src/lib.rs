@@ -209,7 +209,8 @@ impl Application {
         let sms: Arc<dyn SmsGateway> = match n.sms.provider.as_str() {
             "http" => Arc::new(HttpSms::new(
                 n.sms.url.clone().unwrap_or_default(),
-                n.sms.authorization.clone(),
+                // An empty value (an unset key in a Secret) means no header, not an empty one.
+                n.sms.authorization.clone().filter(|a| !a.trim().is_empty()),
                 Duration::from_millis(n.sms.timeout_ms.max(1)),
             )?),
             _ => Arc::new(LogSms),
