@@ -314,7 +314,8 @@ fn placeholders(s: &str) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-/// Fills the placeholders of a checked text. Colours and statuses are written in `locale`.
+/// Fills the placeholders of a checked text. Colours, statuses and the facts the shipped
+/// templates name are written in `locale`.
 fn fill(s: &str, locale: &str, data: &BTreeMap<String, String>) -> String {
     let mut out = String::with_capacity(s.len() + 32);
     let mut chars = s.chars().peekable();
@@ -356,6 +357,12 @@ fn localize<'a>(name: &str, value: &'a str, locale: &str) -> &'a str {
         ("status", "verified") => "已核查",
         ("status", "closed") => "已办结",
         ("status", "suspended") => "挂账",
+        ("fact", "task-awaiting-triage") => "无法自动分流",
+        ("fact", "task-returned") => "部门回退",
+        ("fact", "task-extended") => "已批准延期",
+        ("fact", "task-extension-refused") => "延期申请被驳回",
+        ("fact", "task-suspended") => "已挂账",
+        ("fact", "task-resumed") => "已恢复办理",
         _ => return value,
     };
     zh
