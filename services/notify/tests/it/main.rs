@@ -6,4 +6,6 @@ mod helpers;
 mod inbox;
 mod recipients;
 mod signature;
+mod sms;
+mod timing;
 mod webhooks;
