@@ -5,6 +5,8 @@
 mod helpers;
 mod inbox;
 mod recipients;
+mod restart;
+mod rules_file;
 mod signature;
 mod sms;
 mod timing;
