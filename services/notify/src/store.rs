@@ -1079,14 +1079,16 @@ impl Store {
     }
 
     /// Deactivates endpoint `id`; its waiting deliveries fail ("endpoint removed") and, like
-    /// every delivery given up, are published as `notify-failed`.
+    /// every delivery given up, are published as `notify-failed`. A delivery the worker has
+    /// claimed is left to it: its call may succeed, and if not, the worker gives it up on its
+    /// next claim because the endpoint is inactive, so each delivery gets one verdict.
     pub async fn delete_webhook(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
         const WHY: &str = "endpoint removed";
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE webhook_endpoints SET active = false WHERE id = $1").bind(id).execute(&mut *tx).await?;
         let failed = sqlx::query(
             "UPDATE deliveries d SET status = 5, last_error = $2, next_attempt_at = NULL, claimed_until = NULL \
-             WHERE endpoint_id = $1 AND status IN (1, 2, 3) \
+             WHERE endpoint_id = $1 AND status IN (1, 2, 3) AND (claimed_until IS NULL OR claimed_until < now()) \
              RETURNING d.id, d.notification_id, d.recipient, d.channel, d.attempt_count, d.fact, d.city, d.county, \
                d.township, d.village, \
                (SELECT n.source_event_id FROM notifications n WHERE n.id = d.notification_id) AS source_event_id",

@@ -286,6 +286,27 @@ async fn deleting_an_endpoint_fails_its_waiting_deliveries() {
 }
 
 #[tokio::test]
+async fn deleting_an_endpoint_leaves_a_call_in_flight_to_finish() {
+    let app = spawn_app(Clock::manual(monday_9am())).await;
+    let (receiver, desk, endpoint) = desk_with_receiver(&app).await;
+    receiver.script(&[Answer::Slow(Duration::from_millis(500))]);
+    let (_, _, note) = assign(&app, &desk, 0).await;
+    receiver.wait_calls(1).await;
+    // The receiver has the call and has not answered yet.
+    let mut c = app.client.clone();
+    c.delete_webhook(authed(DeleteWebhookRequest { endpoint_id: endpoint }, &admin())).await.expect("delete");
+    let hook = app.wait_webhook(&note, "delivered", |d| d.status == DeliveryStatus::Delivered as i32).await;
+    assert_eq!((hook.attempt_count, hook.last_error.as_str()), (1, ""));
+    // Its one fact is notify-delivered: the delete did not also give it up.
+    app.wait_published("notify-delivered", |_, e| e.delivery_id == hook.id).await;
+    let probe = Probe::register(&app).await;
+    probe.pass(&app).await;
+    let facts: Vec<String> =
+        app.published().await.into_iter().filter(|(_, e)| e.delivery_id == hook.id).map(|(_, e)| e.fact).collect();
+    assert_eq!(facts, ["notify-delivered"]);
+}
+
+#[tokio::test]
 async fn registering_is_idempotent_and_checks_every_field() {
     let app = spawn_app(Clock::manual(monday_9am())).await;
     let mut c = app.client.clone();
