@@ -60,12 +60,16 @@ async fn quiet_hours_hold_normal_notices_until_they_end_but_not_critical_ones() 
     )
     .await;
 
-    // At 23:00 a new task (high) waits for the morning; an escalation (critical) goes at once.
+    // At 23:00 an extension answer (normal) and a new task (high) wait for the morning; an
+    // escalation (critical) goes at once.
+    let extended = task_fact("task-extended", &new_id(), &new_id());
+    app.publish_task(&extended).await;
     let assigned = task_fact("task-assigned", &new_id(), &new_id());
     app.publish_task(&assigned).await;
-    let held = app.wait_inbox(&desk, 1).await.remove(0);
+    let held = app.wait_inbox(&desk, 2).await;
+    assert_eq!(held.iter().map(|n| n.priority).collect::<Vec<_>>(), [Priority::Normal as i32, Priority::High as i32]);
     app.publish_task(&escalated(&new_id(), &new_id())).await;
-    let urgent = app.wait_inbox(&desk, 2).await.remove(1);
+    let urgent = app.wait_inbox(&desk, 3).await.remove(2);
     assert_eq!((urgent.fact.as_str(), urgent.priority), ("task-escalated", Priority::Critical as i32));
     for channel in [Channel::Webhook, Channel::Sms] {
         app.wait_channel(&urgent.id, channel, "sent at night", |d| d.status == DeliveryStatus::Delivered as i32).await;
@@ -75,26 +79,29 @@ async fn quiet_hours_hold_normal_notices_until_they_end_but_not_critical_ones() 
     assert!(sms.wait_calls(1).await[0].json()["text"].as_str().is_some_and(|t| t.starts_with("督办")));
 
     let morning = local("2026-11-17 07:00");
-    for channel in [Channel::Webhook, Channel::Sms] {
-        app.wait_channel(&held.id, channel, "deferred", |d| is_due(d, DeliveryStatus::Deferred, morning)).await;
+    for (n, channel) in held.iter().flat_map(|n| [(n, Channel::Webhook), (n, Channel::Sms)]) {
+        app.wait_channel(&n.id, channel, "deferred", |d| is_due(d, DeliveryStatus::Deferred, morning)).await;
+        let inbox = app.wait_channel(&n.id, Channel::Inbox, "in the inbox", |_| true).await;
+        assert_eq!(inbox.status, DeliveryStatus::Delivered as i32, "the inbox is not held");
     }
-    let inbox = app.wait_channel(&held.id, Channel::Inbox, "in the inbox", |_| true).await;
-    assert_eq!(inbox.status, DeliveryStatus::Delivered as i32, "the inbox is not held");
 
-    // A minute before the end nothing has gone; at the end both go.
+    // A minute before the end nothing has gone; at the end all of it goes.
     app.advance_to(local("2026-11-17 06:59"));
     probe.pass(&app).await;
     assert_eq!((hooks.calls().len(), sms.calls().len()), (1, 1));
     app.advance_to(morning);
-    for channel in [Channel::Webhook, Channel::Sms] {
-        app.wait_channel(&held.id, channel, "sent in the morning", |d| d.status == DeliveryStatus::Delivered as i32)
-            .await;
+    for (n, channel) in held.iter().flat_map(|n| [(n, Channel::Webhook), (n, Channel::Sms)]) {
+        app.wait_channel(&n.id, channel, "sent in the morning", |d| d.status == DeliveryStatus::Delivered as i32).await;
     }
-    let calls = hooks.wait_calls(2).await;
-    assert_eq!(calls[1].header("X-Civicgrid-Fact"), "task-assigned");
-    assert_eq!(calls[1].json()["notifications"][0]["id"], held.id.as_str());
-    let texts = sms.wait_calls(2).await;
-    assert!(texts[1].json()["text"].as_str().is_some_and(|t| t.contains(&assigned.tracking_number)));
+    let mut facts: Vec<String> =
+        hooks.wait_calls(3).await[1..].iter().map(|c| c.header("X-Civicgrid-Fact").to_string()).collect();
+    facts.sort();
+    assert_eq!(facts, ["task-assigned", "task-extended"]);
+    let texts: Vec<String> =
+        sms.wait_calls(3).await[1..].iter().map(|c| c.json()["text"].as_str().unwrap_or("").to_string()).collect();
+    for number in [&extended.tracking_number, &assigned.tracking_number] {
+        assert!(texts.iter().any(|t| t.contains(number.as_str())), "{number} in {texts:?}");
+    }
 }
 
 #[tokio::test]
