@@ -106,7 +106,7 @@ pub fn plan(priority: Priority, timing: &Timing, now: DateTime<Utc>, offset: Fix
     }
     let quiet_end = |at: DateTime<Utc>| timing.quiet.and_then(|q| q.ends_after(at, offset));
     if priority == Priority::Low && timing.digest_minutes > 0 {
-        let at = next_digest(now, timing.digest_minutes);
+        let at = next_digest(now, timing.digest_minutes, offset);
         return Plan::Digest(quiet_end(at).unwrap_or(at));
     }
     match quiet_end(now) {
@@ -115,11 +115,13 @@ pub fn plan(priority: Priority, timing: &Timing, now: DateTime<Utc>, offset: Fix
     }
 }
 
-/// The next digest instant after `now`: digests go out on multiples of the interval since the
-/// epoch, so every notification of one window shares one instant without any lookup.
-pub fn next_digest(now: DateTime<Utc>, minutes: i32) -> DateTime<Utc> {
+/// The next digest instant after `now`: digests go out on multiples of the interval counted from
+/// local midnight (a daily digest at 00:00 local time, an hourly one on the hour), so every
+/// notification of one window shares one instant without any lookup.
+pub fn next_digest(now: DateTime<Utc>, minutes: i32, offset: FixedOffset) -> DateTime<Utc> {
     let step = i64::from(minutes.max(1)) * 60;
-    let next = (now.timestamp().div_euclid(step) + 1) * step;
+    let local = now.timestamp() + i64::from(offset.local_minus_utc());
+    let next = (local.div_euclid(step) + 1) * step - i64::from(offset.local_minus_utc());
     DateTime::from_timestamp(next, 0).unwrap_or(now)
 }
 
@@ -196,6 +198,12 @@ mod tests {
             "only low goes to digests"
         );
         assert_eq!(plan(Priority::Low, &Timing::default(), night, offset()), Plan::Now);
+        let daily = Timing { quiet: None, digest_minutes: 1440 };
+        assert_eq!(
+            plan(Priority::Low, &daily, bj("2026-11-22 10:20"), offset()),
+            Plan::Digest(bj("2026-11-23 00:00")),
+            "a daily digest goes out at local midnight"
+        );
     }
 
     #[test]
