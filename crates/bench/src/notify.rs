@@ -138,7 +138,7 @@ async fn raw_http(url: &str, concurrency: usize, duration: Duration) -> Result<C
 fn settings(env: &Env, args: &NotifyArgs) -> Result<civicgrid_notify::Settings> {
     let mut extra = format!(
         "[nats]\nurl = \"{}\"\n[database]\nurl = \"{}\"\n[grpc]\nlisten = \"127.0.0.1:0\"\n[telemetry]\nlog = \"warn\"\n\
-         [notify]\ncontact_key = \"{}\"\n",
+         [notify]\ncontact_key = \"{}\"\nallow_private_webhooks = true\n",
         env.nats_url,
         env.db_url,
         Cipher::generate_key()

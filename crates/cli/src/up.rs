@@ -201,6 +201,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                     ("CIVICGRID__DATABASE__URL".into(), notify_db),
                     ("CIVICGRID__GRPC__LISTEN".into(), format!("127.0.0.1:{}", args.notify_port)),
                     ("CIVICGRID__NOTIFY__CONTACT_KEY".into(), secrets.contact_key.clone()),
+                    // The demo's duty-desk receiver listens on loopback.
+                    ("CIVICGRID__NOTIFY__ALLOW_PRIVATE_WEBHOOKS".into(), "true".into()),
                 ],
             ]
             .concat(),

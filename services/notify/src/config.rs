@@ -25,6 +25,8 @@ webhook_timeout_ms = 5000
 breaker_failures = 5
 breaker_open_secs = 60
 watch_poll_ms = 250
+max_fact_age_hours = 24
+allow_private_webhooks = false
 
 [notify.sms]
 provider = "log"
@@ -77,6 +79,14 @@ pub struct NotifySettings {
     pub breaker_open_secs: i64,
     /// How often a WatchInbox stream polls for notifications made by other replicas, in ms.
     pub watch_poll_ms: u64,
+    /// Facts older than this (by their own time) notify nobody; they still teach notify who
+    /// reported each event. Keeps a first start, or a replayed stream, from announcing the past.
+    /// 0 announces every fact however old.
+    pub max_fact_age_hours: i64,
+    /// Accept webhook URLs on loopback, private and link-local addresses (and `localhost`).
+    /// Off by default, so a caller cannot point notify at the cluster's own services; `civicgrid
+    /// up` and the tests turn it on for their loopback receivers.
+    pub allow_private_webhooks: bool,
     /// `[notify.sms]`
     pub sms: SmsSettings,
 }

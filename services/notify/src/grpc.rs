@@ -34,12 +34,19 @@ pub struct NotifyApi {
     watch_poll: Duration,
     /// Ends open WatchInbox streams, so a watching client cannot hold up a shutdown.
     shutdown: Shutdown,
+    allow_private_webhooks: bool,
 }
 
 impl NotifyApi {
     /// Handlers over `store`.
     pub fn new(store: Arc<Store>, clock: Clock, watch_poll: Duration, shutdown: Shutdown) -> Self {
-        NotifyApi { store, clock, watch_poll, shutdown }
+        NotifyApi { store, clock, watch_poll, shutdown, allow_private_webhooks: false }
+    }
+
+    /// Accept webhook URLs on loopback, private and link-local addresses.
+    pub fn allow_private_webhooks(mut self, allow: bool) -> Self {
+        self.allow_private_webhooks = allow;
+        self
     }
 }
 
@@ -77,6 +84,33 @@ fn parse_id(v: &mut Violations, field: &str, value: &str) -> Option<Uuid> {
         v.add(field, "must be a UUID");
     }
     id
+}
+
+/// Whether `url` names this host, a private network or a link-local address (cloud metadata
+/// services live there): a webhook must not make notify call into its own cluster. Names are
+/// judged as written; one that resolves to such an address later is the egress policy's to stop
+/// (deploy/README.md).
+fn is_private_target(url: &reqwest::Url) -> bool {
+    use std::net::IpAddr;
+    let private = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback() || v4.is_private() || v4.is_link_local())
+        }
+    };
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => private(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => private(IpAddr::V6(ip)),
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        None => true,
+    }
 }
 
 fn is_phone(s: &str) -> bool {
@@ -242,19 +276,31 @@ impl NotifyService for NotifyApi {
         let recipient = recipient_for(&caller, "recipient", &req.recipient)?;
         let mut v = Violations::new();
         v.check(recipient.takes_webhooks(), "recipient", "webhooks serve departments, centers and leaders");
-        let url_ok = req.url.len() <= 2000
-            && reqwest::Url::parse(&req.url)
-                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-        v.check(url_ok, "url", "must be an http or https URL with a host, at most 2,000 characters");
+        let url = reqwest::Url::parse(&req.url)
+            .ok()
+            .filter(|u| req.url.len() <= 2000 && matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        match &url {
+            None => v.add("url", "must be an http or https URL with a host, at most 2,000 characters"),
+            Some(u) if !self.allow_private_webhooks && is_private_target(u) => v.add(
+                "url",
+                "must not point at loopback, private or link-local addresses (notify.allow_private_webhooks is off)",
+            ),
+            Some(_) => {}
+        }
         v.check((16..=256).contains(&req.secret.chars().count()), "secret", "must be 16 to 256 characters");
-        v.check(req.description.chars().count() <= 200, "description", "must be at most 200 characters");
+        v.check(!req.secret.chars().any(char::is_control), "secret", "must not contain control characters");
+        v.check(
+            req.description.chars().count() <= 200 && !req.description.chars().any(char::is_control),
+            "description",
+            "must be at most 200 characters, without control characters",
+        );
         v.check(is_request_id(&req.request_id), "request_id", REQUEST_ID_RULE);
         v.into_result()?;
         let endpoint = self
             .store
             .register_webhook(
                 &recipient.to_string(),
-                &req.url,
+                url.as_ref().map(|u| u.as_str()).unwrap_or_default(),
                 &req.secret,
                 req.description.trim(),
                 &req.request_id,
@@ -335,9 +381,10 @@ impl NotifyService for NotifyApi {
             }
         };
         v.check(
-            (0..=1440).contains(&p.digest_interval_minutes),
+            (0..=1440).contains(&p.digest_interval_minutes)
+                && (p.digest_interval_minutes == 0 || 1440 % p.digest_interval_minutes == 0),
             "preferences.digest_interval_minutes",
-            "must be between 0 and 1440",
+            "must be 0 (no digest) or divide a day: 1, 2, 3, 5, 10, 15, 20, 30, 60, 120, 240, 360, 480, 720 or 1440",
         );
         let phone = match p.sms_phone.trim() {
             "" => None,
@@ -436,6 +483,25 @@ mod tests {
         assert_eq!(decode_cursor_token(&encode_cursor_token(42)), Some(42));
         assert_eq!(decode_cursor_token("garbage!"), None);
         assert_eq!(decode_cursor_token(&encode_page_token(Uuid::now_v7())), None);
+    }
+
+    #[test]
+    fn private_targets() {
+        let p = |s: &str| is_private_target(&reqwest::Url::parse(s).unwrap());
+        for private in [
+            "http://127.0.0.1:8080/x",
+            "http://10.1.2.3/",
+            "http://192.168.1.1/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]/",
+            "http://[fd00::1]/",
+            "http://localhost:9000/",
+        ] {
+            assert!(p(private), "{private}");
+        }
+        for public in ["https://hooks.example.org/civicgrid", "http://203.0.113.7/", "https://[2001:db8::1]/"] {
+            assert!(!p(public), "{public}");
+        }
     }
 
     #[test]

@@ -56,6 +56,11 @@ pub fn migrations() -> Vec<sqlx::migrate::Migration> {
             "notifications, deliveries, endpoints, preferences",
             include_str!("../migrations/0002_notify.sql"),
         ),
+        db::migration(
+            3,
+            "delivery claims, waiting-delivery indexes, pending reporter facts",
+            include_str!("../migrations/0003_claims_and_indexes.sql"),
+        ),
     ]
 }
 
@@ -160,7 +165,11 @@ impl Application {
             .await
             .map_err(|source| Error::Bind { addr: settings.common.grpc.listen.clone(), source })?;
         let signal = OutboxSignal::default();
-        let store = Arc::new(store::Store::new(pool.clone(), rules, cipher, offset, locale, signal.clone()));
+        let max_age = (settings.notify.max_fact_age_hours > 0)
+            .then(|| chrono::Duration::hours(settings.notify.max_fact_age_hours));
+        let store = Arc::new(
+            store::Store::new(pool.clone(), rules, cipher, offset, locale, signal.clone()).with_max_fact_age(max_age),
+        );
         Ok(Application { settings, clock, pool, client, listener, addr, store, signal })
     }
 
@@ -245,7 +254,8 @@ impl Application {
             Duration::from_secs(2),
             shutdown.clone(),
         );
-        let api = grpc::NotifyApi::new(store, clock, Duration::from_millis(n.watch_poll_ms.max(10)), shutdown.clone());
+        let api = grpc::NotifyApi::new(store, clock, Duration::from_millis(n.watch_poll_ms.max(10)), shutdown.clone())
+            .allow_private_webhooks(n.allow_private_webhooks);
         let routes = kitgrpc::with_reflection(tonic::service::Routes::new(health))
             .map_err(|e| Error::Serve(e.to_string()))?
             .add_service(NotifyServiceServer::with_interceptor(api, auth));

@@ -132,6 +132,9 @@ pub struct Claimed {
     pub region: RegionPath,
     /// For SMS: the recipient's phone, unsealed.
     pub phone: Option<String>,
+    /// Why it cannot be sent at all (a secret or phone that does not unseal): given up at once
+    /// instead of holding up the queue.
+    pub problem: Option<String>,
 }
 
 /// A webhook endpoint as the worker needs it.
@@ -179,6 +182,7 @@ pub struct Store {
     default_locale: String,
     signal: OutboxSignal,
     work: std::sync::Arc<tokio::sync::Notify>,
+    max_fact_age: Option<Duration>,
 }
 
 fn region_of(row: &PgRow) -> RegionPath {
@@ -281,7 +285,14 @@ impl Store {
         default_locale: String,
         signal: OutboxSignal,
     ) -> Self {
-        Store { pool, rules, cipher, offset, default_locale, signal, work: Default::default() }
+        Store { pool, rules, cipher, offset, default_locale, signal, work: Default::default(), max_fact_age: None }
+    }
+
+    /// Facts older than `age` (by their own time) still teach notify an event's reporters but
+    /// notify nobody: a first start, or a replay, does not announce the past.
+    pub fn with_max_fact_age(mut self, age: Option<Duration>) -> Self {
+        self.max_fact_age = age;
+        self
     }
 
     /// The pool.
@@ -332,27 +343,21 @@ impl Store {
         facts: &[Fact],
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        // Reporters first, so a closure later in the same batch finds them.
-        let mut reporters_seen: Vec<(String, String)> = facts
-            .iter()
-            .filter(|f| !f.reporter_id.is_empty() && !f.event_id.is_empty())
-            .map(|f| (f.event_id.clone(), f.reporter_id.clone()))
-            .collect();
-        reporters_seen.sort();
-        reporters_seen.dedup();
-        if !reporters_seen.is_empty() {
-            sqlx::query(
-                "INSERT INTO event_reporters (event_id, reporter_id) \
-                 SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
-            )
-            .bind(reporters_seen.iter().map(|(e, _)| e.clone()).collect::<Vec<_>>())
-            .bind(reporters_seen.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-        }
+        let replayed;
+        let facts = match self.remember_reporters(&mut *tx, facts).await? {
+            pending if pending.is_empty() => facts,
+            pending => {
+                replayed = facts.iter().cloned().chain(pending).collect::<Vec<_>>();
+                replayed.as_slice()
+            }
+        };
         let matched: Vec<(usize, Vec<&crate::rules::Rule>)> = facts
             .iter()
             .enumerate()
+            .filter(|(_, f)| match (self.max_fact_age, f.at) {
+                (Some(age), Some(at)) => now - at <= age,
+                _ => true,
+            })
             .map(|(i, f)| (i, self.rules.matching(f).collect::<Vec<_>>()))
             .filter(|(_, rules)| !rules.is_empty())
             .collect();
@@ -382,6 +387,25 @@ impl Store {
             {
                 reporters.entry(row.get("event_id")).or_default().push(row.get("reporter_id"));
             }
+        }
+        // A task fact for reporters nobody knows yet waits for intake's fact about its event.
+        let waiting: Vec<&Fact> = matched
+            .iter()
+            .map(|(i, _)| &facts[*i])
+            .filter(|f| events_needing_reporters.contains(&f.event_id) && !reporters.contains_key(&f.event_id))
+            .collect();
+        if !waiting.is_empty() {
+            sqlx::query(
+                "INSERT INTO pending_reporter_facts (event_id, source_id, fact, created_at) \
+                 SELECT e, s, f, $4 FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS p(e, s, f) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(waiting.iter().map(|f| f.event_id.clone()).collect::<Vec<_>>())
+            .bind(waiting.iter().map(|f| f.source_event_id.clone()).collect::<Vec<_>>())
+            .bind(waiting.iter().map(|f| f.to_json()).collect::<Vec<_>>())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         }
         // (fact, rule, recipient), each pair once per fact.
         let mut targets: Vec<(usize, &crate::rules::Rule, String)> = Vec::new();
@@ -541,10 +565,14 @@ impl Store {
         .bind(deliveries.iter().map(|(i, _)| fact_of(*i).region.village.clone()).collect::<Vec<_>>())
         .execute(&mut *tx)
         .await?;
-        // The inbox deliveries are done: say so on the bus.
+        // The inbox deliveries are done: say so on the bus. A notice that must be acknowledged
+        // counts as received only when it is (`acknowledge`), or as failed when it is not in time
+        // (`reescalate_due`).
+        let acked_later: std::collections::HashSet<Uuid> =
+            drafts.iter().filter(|(_, d)| d.ack_due_at.is_some()).map(|(_, d)| d.id).collect();
         let rows: Vec<OutboxRow> = deliveries
             .iter()
-            .filter(|(_, d)| d.status == DeliveryStatus::Delivered)
+            .filter(|(_, d)| d.status == DeliveryStatus::Delivered && !acked_later.contains(&d.notification_id))
             .map(|(i, d)| {
                 let fact = fact_of(*i);
                 let event = NotifyEvent {
@@ -566,6 +594,36 @@ impl Store {
             .collect();
         enqueue_rows(&mut *tx, &rows).await?;
         Ok(inserted.len())
+    }
+
+    /// Records the reporters of intake's facts (first, so a closure later in the same batch
+    /// finds them) and returns the facts that were waiting for those events' reporters.
+    async fn remember_reporters(&self, tx: &mut PgConnection, facts: &[Fact]) -> Result<Vec<Fact>, StoreError> {
+        let mut seen: Vec<(String, String)> = facts
+            .iter()
+            .filter(|f| !f.reporter_id.is_empty() && !f.event_id.is_empty())
+            .map(|f| (f.event_id.clone(), f.reporter_id.clone()))
+            .collect();
+        seen.sort();
+        seen.dedup();
+        if seen.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query(
+            "INSERT INTO event_reporters (event_id, reporter_id) \
+             SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+        )
+        .bind(seen.iter().map(|(e, _)| e.clone()).collect::<Vec<_>>())
+        .bind(seen.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+        let events: Vec<String> = seen.into_iter().map(|(e, _)| e).collect();
+        let kept: Vec<Json<Value>> =
+            sqlx::query_scalar("DELETE FROM pending_reporter_facts WHERE event_id = ANY($1) RETURNING fact")
+                .bind(&events)
+                .fetch_all(&mut *tx)
+                .await?;
+        Ok(kept.iter().filter_map(|k| Fact::from_json(&k.0)).collect())
     }
 
     /// The preferences of `recipients` (defaults for those without).
@@ -612,26 +670,55 @@ impl Store {
     /// Claims up to `limit` deliveries due at `now` (pending or deferred) for `lease`: another
     /// replica skips them until the lease runs out, which is how a crashed replica's claims come
     /// back. Leases follow the database's clock, due times the service clock.
-    pub async fn claim_due(&self, now: DateTime<Utc>, limit: i64, lease: Duration) -> Result<Vec<Claimed>, StoreError> {
+    ///
+    /// Returns the round's claim token with the deliveries: only that token can record their
+    /// outcomes ([`record_outcomes`](Self::record_outcomes)). If reading what the deliveries need
+    /// fails, the claim is released at once.
+    pub async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+        lease: Duration,
+    ) -> Result<(Uuid, Vec<Claimed>), StoreError> {
+        let claim = Uuid::now_v7();
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(
             "WITH due AS ( \
                SELECT id FROM deliveries \
                WHERE status IN (1, 2) AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until < now()) \
                ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
-             UPDATE deliveries d SET claimed_until = now() + make_interval(secs => $3) FROM due WHERE d.id = due.id \
+             UPDATE deliveries d SET claimed_until = now() + make_interval(secs => $3), claim = $4 \
+             FROM due WHERE d.id = due.id \
              RETURNING d.id, d.notification_id, d.recipient, d.channel, d.endpoint_id, d.attempt_count, d.digest_size, \
                d.fact, d.city, d.county, d.township, d.village",
         )
         .bind(now)
         .bind(limit)
         .bind(lease.num_seconds() as f64)
+        .bind(claim)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
         if rows.is_empty() {
-            return Ok(Vec::new());
+            return Ok((claim, Vec::new()));
         }
+        match self.load_claimed(&rows).await {
+            Ok(claimed) => Ok((claim, claimed)),
+            Err(e) => {
+                let released = sqlx::query("UPDATE deliveries SET claimed_until = NULL, claim = NULL WHERE claim = $1")
+                    .bind(claim)
+                    .execute(&self.pool)
+                    .await;
+                if let Err(r) = released {
+                    tracing::warn!(error = %r, "releasing a claim failed; its lease will run out");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// What the claimed `rows` need to be sent: their notifications, endpoints and phones.
+    async fn load_claimed(&self, rows: &[PgRow]) -> Result<Vec<Claimed>, StoreError> {
         let single: Vec<Uuid> = rows.iter().filter_map(|r| r.get::<Option<Uuid>, _>("notification_id")).collect();
         let digests: Vec<Uuid> =
             rows.iter().filter(|r| r.get::<i32, _>("digest_size") > 0).map(|r| r.get::<Uuid, _>("id")).collect();
@@ -655,6 +742,7 @@ impl Store {
         }
         let endpoint_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.get::<Option<Uuid>, _>("endpoint_id")).collect();
         let mut endpoints: HashMap<Uuid, Endpoint> = HashMap::new();
+        let mut problems: HashMap<Uuid, String> = HashMap::new();
         if !endpoint_ids.is_empty() {
             for row in sqlx::query(
                 "SELECT id, url, secret_sealed, consecutive_failures, open_until, active FROM webhook_endpoints \
@@ -665,10 +753,15 @@ impl Store {
             .await?
             {
                 let id: Uuid = row.get("id");
-                let secret = self
-                    .cipher
-                    .decrypt(id, row.get::<Vec<u8>, _>("secret_sealed").as_slice())
-                    .map_err(|e| StoreError::Corrupt(format!("endpoint {id} secret: {e}")))?;
+                // One unreadable secret (sealed under another contact key) fails its own
+                // deliveries, not the round.
+                let secret = match self.cipher.decrypt(id, row.get::<Vec<u8>, _>("secret_sealed").as_slice()) {
+                    Ok(secret) => secret,
+                    Err(e) => {
+                        problems.insert(id, format!("the endpoint's secret is unreadable ({e}); re-register it"));
+                        String::new()
+                    }
+                };
                 endpoints.insert(
                     id,
                     Endpoint {
@@ -689,7 +782,7 @@ impl Store {
             .filter(|r| channel_of(r.get("channel")) == Channel::Sms)
             .map(|r| r.get::<String, _>("recipient"))
             .collect();
-        let mut phones: HashMap<String, String> = HashMap::new();
+        let mut phones: HashMap<String, Result<String, String>> = HashMap::new();
         if !sms_recipients.is_empty() {
             for row in sqlx::query(
                 "SELECT recipient, phone_sealed, seal_owner FROM preferences \
@@ -703,7 +796,7 @@ impl Store {
                 let phone = self
                     .cipher
                     .decrypt(owner, row.get::<Vec<u8>, _>("phone_sealed").as_slice())
-                    .map_err(|e| StoreError::Corrupt(format!("phone of {}: {e}", row.get::<String, _>("recipient"))))?;
+                    .map_err(|e| format!("the phone number is unreadable ({e}); set it again"));
                 phones.insert(row.get("recipient"), phone);
             }
         }
@@ -721,16 +814,22 @@ impl Store {
                         .collect()
                 };
                 let recipient: String = row.get("recipient");
+                let endpoint_id: Option<Uuid> = row.get("endpoint_id");
+                let phone = phones.get(&recipient).cloned();
+                let problem = endpoint_id
+                    .and_then(|e| problems.get(&e).cloned())
+                    .or_else(|| phone.as_ref().and_then(|p| p.as_ref().err().cloned()));
                 Claimed {
                     id,
                     channel: channel_of(row.get("channel")),
-                    endpoint: row.get::<Option<Uuid>, _>("endpoint_id").and_then(|e| endpoints.get(&e).cloned()),
+                    endpoint: endpoint_id.and_then(|e| endpoints.get(&e).cloned()),
                     attempts: row.get("attempt_count"),
                     notifications,
                     digest,
                     fact: row.get("fact"),
                     region: region_of(row),
-                    phone: phones.get(&recipient).cloned(),
+                    phone: phone.and_then(Result::ok),
+                    problem,
                     recipient,
                 }
             })
@@ -739,22 +838,29 @@ impl Store {
 
     /// Records the outcomes of a round of sends in one transaction: the deliveries, their
     /// attempts, the endpoints' circuits and the notify facts for the outbox.
+    ///
+    /// Only deliveries still held by `claim` are written: a round that outlived its lease, whose
+    /// deliveries another round took over, records and publishes nothing for them. Circuits are
+    /// written only where they still are as this round saw them (`seen`), so a replica's round
+    /// does not undo what another replica's round decided meanwhile.
     pub async fn record_outcomes(
         &self,
+        claim: Uuid,
         outcomes: &[Outcome],
-        circuits: &HashMap<Uuid, Circuit>,
+        circuits: &HashMap<Uuid, (Circuit, Circuit)>,
     ) -> Result<(), StoreError> {
         if outcomes.is_empty() && circuits.is_empty() {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        let ours: Vec<Uuid> = sqlx::query_scalar(
             "UPDATE deliveries d SET status = u.status, attempt_count = u.attempts, next_attempt_at = u.next_at, \
                delivered_at = CASE WHEN u.status = 4 THEN u.at ELSE d.delivered_at END, last_error = u.error, \
-               claimed_until = NULL \
+               claimed_until = NULL, claim = NULL \
              FROM unnest($1::uuid[], $2::smallint[], $3::int[], $4::timestamptz[], $5::text[], $6::timestamptz[]) \
                AS u(id, status, attempts, next_at, error, at) \
-             WHERE d.id = u.id",
+             WHERE d.id = u.id AND d.claim = $7 \
+             RETURNING d.id",
         )
         .bind(outcomes.iter().map(|o| o.id).collect::<Vec<_>>())
         .bind(outcomes.iter().map(|o| o.status as i16).collect::<Vec<_>>())
@@ -767,8 +873,17 @@ impl Store {
                 .map(|o| o.attempt.as_ref().and_then(|a| a.at.as_ref()).and_then(civicgrid_kit::time::from_proto))
                 .collect::<Vec<_>>(),
         )
-        .execute(&mut *tx)
+        .bind(claim)
+        .fetch_all(&mut *tx)
         .await?;
+        if ours.len() < outcomes.len() {
+            tracing::warn!(
+                lost = outcomes.len() - ours.len(),
+                "a delivery round outlived its lease; another round took those deliveries over"
+            );
+        }
+        let ours: std::collections::HashSet<Uuid> = ours.into_iter().collect();
+        let outcomes: Vec<&Outcome> = outcomes.iter().filter(|o| ours.contains(&o.id)).collect();
         let attempts: Vec<(Uuid, &pb::DeliveryAttempt)> =
             outcomes.iter().filter_map(|o| o.attempt.as_ref().map(|a| (o.id, a))).collect();
         if !attempts.is_empty() {
@@ -793,14 +908,20 @@ impl Store {
             .await?;
         }
         if !circuits.is_empty() {
-            let (ids, circuits): (Vec<Uuid>, Vec<Circuit>) = circuits.iter().map(|(k, v)| (*k, *v)).unzip();
+            let ids: Vec<Uuid> = circuits.keys().copied().collect();
+            let (seen, new): (Vec<Circuit>, Vec<Circuit>) = ids.iter().map(|id| circuits[id]).unzip();
             sqlx::query(
                 "UPDATE webhook_endpoints e SET consecutive_failures = u.failures, open_until = u.open_until \
-                 FROM unnest($1::uuid[], $2::int[], $3::timestamptz[]) AS u(id, failures, open_until) WHERE e.id = u.id",
+                 FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::int[], $5::timestamptz[]) \
+                   AS u(id, failures, open_until, seen_failures, seen_open_until) \
+                 WHERE e.id = u.id AND e.consecutive_failures = u.seen_failures \
+                   AND e.open_until IS NOT DISTINCT FROM u.seen_open_until",
             )
             .bind(ids)
-            .bind(circuits.iter().map(|c| c.failures).collect::<Vec<_>>())
-            .bind(circuits.iter().map(|c| c.open_until).collect::<Vec<_>>())
+            .bind(new.iter().map(|c| c.failures).collect::<Vec<_>>())
+            .bind(new.iter().map(|c| c.open_until).collect::<Vec<_>>())
+            .bind(seen.iter().map(|c| c.failures).collect::<Vec<_>>())
+            .bind(seen.iter().map(|c| c.open_until).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
         }
@@ -825,8 +946,9 @@ impl Store {
     /// taken by an UPDATE, so a group is digested once.
     pub async fn form_digests(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let groups = sqlx::query(
-            "SELECT recipient, channel, endpoint_id, min(city) AS city, min(county) AS county, \
-               min(township) AS township, min(village) AS village \
+            "SELECT recipient, channel, endpoint_id, (array_agg(city ORDER BY id))[1] AS city, \
+               (array_agg(county ORDER BY id))[1] AS county, (array_agg(township ORDER BY id))[1] AS township, \
+               (array_agg(village ORDER BY id))[1] AS village \
              FROM deliveries WHERE status = 3 AND next_attempt_at <= $1 \
              GROUP BY recipient, channel, endpoint_id LIMIT 200",
         )
@@ -894,28 +1016,37 @@ impl Store {
              ORDER BY ack_due_at LIMIT $2 FOR UPDATE SKIP LOCKED"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(q)).bind(now).bind(limit).fetch_all(&mut *tx).await?;
-        let mut n = 0;
-        for row in &rows {
-            let note = notification_of(row);
-            let data: Json<BTreeMap<String, String>> = row.get("data");
-            let u = Unacknowledged {
-                notification_id: note.id.clone(),
-                recipient: note.recipient.clone(),
-                title: note.title.clone(),
-                fact: note.fact.clone(),
-                subject_id: note.subject_id.clone(),
-                region: note.region.clone().unwrap_or_default(),
-                data: data.0,
-                ack_due_at: row.get::<Option<DateTime<Utc>>, _>("ack_due_at").unwrap_or(now),
-            };
-            self.record_fact(&mut tx, &facts::unacknowledged(&u, self.offset), now).await?;
-            sqlx::query("UPDATE notifications SET reescalated_at = $2 WHERE id = $1")
-                .bind(row.get::<Uuid, _>("id"))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            n += 1;
+        if rows.is_empty() {
+            return Ok(0);
         }
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.get::<Uuid, _>("id")).collect();
+        let facts: Vec<Fact> = rows
+            .iter()
+            .map(|row| {
+                let note = notification_of(row);
+                let data: Json<BTreeMap<String, String>> = row.get("data");
+                let u = Unacknowledged {
+                    notification_id: note.id.clone(),
+                    recipient: note.recipient.clone(),
+                    title: note.title.clone(),
+                    fact: note.fact.clone(),
+                    subject_id: note.subject_id.clone(),
+                    region: note.region.clone().unwrap_or_default(),
+                    data: data.0,
+                    ack_due_at: row.get::<Option<DateTime<Utc>>, _>("ack_due_at").unwrap_or(now),
+                };
+                facts::unacknowledged(&u, self.offset)
+            })
+            .collect();
+        self.record_facts(&mut tx, &facts, now).await?;
+        sqlx::query("UPDATE notifications SET reescalated_at = $2 WHERE id = ANY($1)")
+            .bind(&ids)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let verdicts = self.inbox_verdicts(&mut tx, &ids, "notify-failed", "not acknowledged in time", now).await?;
+        enqueue_rows(&mut tx, &verdicts).await?;
+        let n = ids.len();
         tx.commit().await?;
         if n > 0 {
             self.committed();
@@ -1000,17 +1131,70 @@ impl Store {
 
     /// Acknowledges notification `id` at `now` (reading it too). The first acknowledgement
     /// stands; a repeat changes nothing.
+    /// The first acknowledgement publishes `notify-delivered` for the notice's inbox delivery:
+    /// only now has it been received.
     pub async fn acknowledge(&self, id: Uuid, request_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query(
+        let mut tx = self.pool.begin().await?;
+        let acked = sqlx::query(
             "UPDATE notifications SET acked_at = $2, ack_request_id = $3, read_at = coalesce(read_at, $2) \
-             WHERE id = $1 AND acked_at IS NULL",
+             WHERE id = $1 AND acked_at IS NULL RETURNING reescalated_at IS NULL AS in_time",
         )
         .bind(id)
         .bind(now)
         .bind(request_id)
-        .execute(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        // A notice already reported as not acknowledged in time keeps that verdict.
+        if let Some(row) = acked
+            && row.get::<bool, _>("in_time")
+        {
+            let rows = self.inbox_verdicts(&mut tx, &[id], "notify-delivered", "", now).await?;
+            enqueue_rows(&mut tx, &rows).await?;
+        }
+        tx.commit().await?;
+        self.signal.wake();
         Ok(())
+    }
+
+    /// `fact` (notify-delivered or notify-failed) for the inbox deliveries of `notifications`.
+    async fn inbox_verdicts(
+        &self,
+        tx: &mut PgConnection,
+        notifications: &[Uuid],
+        fact: &str,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.notification_id, d.recipient, d.fact, n.source_event_id, d.city, d.county, d.township, \
+               d.village \
+             FROM deliveries d JOIN notifications n ON n.id = d.notification_id \
+             WHERE d.notification_id = ANY($1) AND d.channel = 1",
+        )
+        .bind(notifications)
+        .fetch_all(&mut *tx)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let region = region_of(r);
+                let event = NotifyEvent {
+                    fact: fact.into(),
+                    delivery_id: r.get::<Uuid, _>("id").to_string(),
+                    notification_id: r.get::<Uuid, _>("notification_id").to_string(),
+                    recipient: r.get("recipient"),
+                    channel: Channel::Inbox as i32,
+                    endpoint_id: String::new(),
+                    source_event_id: r.get("source_event_id"),
+                    source_fact: r.get("fact"),
+                    attempts: 1,
+                    error: error.into(),
+                    region: Some(region.clone()),
+                    occurred_at: Some(to_proto(now)),
+                };
+                notify_row(&event, &region, now)
+            })
+            .collect())
     }
 
     /// Registers an endpoint; the same `request_id` for the same recipient again returns the
@@ -1185,12 +1369,24 @@ impl Store {
         before: Option<Uuid>,
         limit: i64,
     ) -> Result<Vec<pb::Delivery>, StoreError> {
+        // A notification's digests are found first, so the listing is two index lookups rather
+        // than an OR over a subquery.
+        let digests: Vec<Uuid> = match notification {
+            Some(n) => {
+                sqlx::query_scalar(
+                    "SELECT digest_id FROM deliveries WHERE notification_id = $1 AND digest_id IS NOT NULL",
+                )
+                .bind(n)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => Vec::new(),
+        };
         let rows = sqlx::query(
             "SELECT id, notification_id, recipient, channel, endpoint_id, status, attempt_count, next_attempt_at, \
                delivered_at, last_error, digest_id, created_at, fact, digest_size \
              FROM deliveries \
-             WHERE ($1::uuid IS NULL OR notification_id = $1 OR id IN (SELECT digest_id FROM deliveries \
-                      WHERE notification_id = $1 AND digest_id IS NOT NULL)) \
+             WHERE ($1::uuid IS NULL OR notification_id = $1 OR id = ANY($6)) \
                AND ($2::text IS NULL OR recipient = $2) AND ($3::smallint IS NULL OR status = $3) \
                AND ($4::uuid IS NULL OR id < $4) \
              ORDER BY id DESC LIMIT $5",
@@ -1200,6 +1396,7 @@ impl Store {
         .bind(status.map(|s| s as i16))
         .bind(before)
         .bind(limit)
+        .bind(&digests)
         .fetch_all(&self.pool)
         .await?;
         let ids: Vec<Uuid> = rows.iter().map(|r| r.get("id")).collect();

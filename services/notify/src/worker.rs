@@ -61,9 +61,38 @@ pub struct Worker {
     pub policy: WorkerPolicy,
 }
 
-enum Decision {
-    Send,
-    Done(Outcome),
+/// What became of a delivery that was due to be sent.
+enum Step {
+    /// Not sent: the endpoint's circuit holds it until then.
+    Held(DateTime<Utc>, &'static str),
+    /// Sent, with the channel's answer.
+    Sent(Result<Sent, Failed>),
+}
+
+/// The circuits of a round's endpoints as the round learns of them: consulted before every
+/// call, so an endpoint that starts failing mid-round stops getting calls once its threshold is
+/// reached, and a half-open circuit gets one trial call.
+struct RoundCircuits {
+    circuits: HashMap<Uuid, Circuit>,
+    trials: std::collections::HashSet<Uuid>,
+}
+
+impl RoundCircuits {
+    fn gate(&mut self, endpoint: Uuid, now: DateTime<Utc>) -> Option<(DateTime<Utc>, &'static str)> {
+        match self.circuits.get(&endpoint).map(|c| c.permit(now)) {
+            Some(Permit::Hold(until)) => Some((until, "circuit open")),
+            Some(Permit::Trial) if !self.trials.insert(endpoint) => {
+                Some((now, "circuit half-open: waiting for the trial call"))
+            }
+            _ => None,
+        }
+    }
+
+    fn record(&mut self, endpoint: Uuid, success: bool, now: DateTime<Utc>, policy: &BreakerPolicy) {
+        if let Some(c) = self.circuits.get_mut(&endpoint) {
+            c.record(success, now, policy);
+        }
+    }
 }
 
 impl Worker {
@@ -74,7 +103,7 @@ impl Worker {
             let wake = self.store.work_signal();
             loop {
                 let notified = wake.notified();
-                self.pass().await;
+                self.pass(&stop).await;
                 tokio::select! {
                     _ = notified => {}
                     _ = tokio::time::sleep(self.policy.interval) => {}
@@ -84,8 +113,9 @@ impl Worker {
         })
     }
 
-    /// One pass over everything due now. Public for tests and benchmarks that drive the worker.
-    pub async fn pass(&self) {
+    /// One pass over everything due now; a stop ends it after the round in flight, so a
+    /// graceful shutdown does not wait for a whole backlog.
+    pub async fn pass(&self, stop: &Shutdown) {
         let now = self.clock.now();
         if let Err(e) = self.store.form_digests(now).await {
             tracing::warn!(error = %e, "forming digests failed");
@@ -93,7 +123,7 @@ impl Worker {
         if let Err(e) = self.store.reescalate_due(now, 200).await {
             tracing::warn!(error = %e, "re-escalating unacknowledged notices failed");
         }
-        loop {
+        while !stop.is_cancelled() {
             match self.round().await {
                 Ok(n) if n as i64 >= self.policy.batch => continue,
                 Ok(_) => break,
@@ -108,68 +138,75 @@ impl Worker {
     /// Claims one batch, sends it and records the outcomes; returns how many were claimed.
     pub async fn round(&self) -> Result<usize, StoreError> {
         let now = self.clock.now();
-        let claimed = self.store.claim_due(now, self.policy.batch, self.policy.lease).await?;
+        let (claim, claimed) = self.store.claim_due(now, self.policy.batch, self.policy.lease).await?;
         if claimed.is_empty() {
             return Ok(0);
         }
-        let mut circuits: HashMap<Uuid, Circuit> =
+        let seen: HashMap<Uuid, Circuit> =
             claimed.iter().filter_map(|c| c.endpoint.as_ref().map(|e| (e.id, e.circuit))).collect();
-        let before = circuits.clone();
-        let mut trials = std::collections::HashSet::new();
+        let live = std::sync::Mutex::new(RoundCircuits { circuits: seen.clone(), trials: Default::default() });
         let mut outcomes = Vec::with_capacity(claimed.len());
         let mut to_send = Vec::new();
         for c in &claimed {
-            match self.decide(c, now, &circuits, &mut trials) {
-                Decision::Send => to_send.push(c.clone()),
-                Decision::Done(o) => outcomes.push(o),
+            match self.unsendable(c, now) {
+                Some(o) => outcomes.push(o),
+                None => to_send.push(c.clone()),
             }
         }
-        let results: Vec<(Claimed, Result<Sent, Failed>)> = futures::stream::iter(to_send)
+        let live = &live;
+        let results: Vec<(Claimed, Step)> = futures::stream::iter(to_send)
             .map(|c: Claimed| async move {
+                let endpoint = c.endpoint.as_ref().map(|e| e.id);
+                if let Some(e) = endpoint {
+                    let gate = live.lock().unwrap_or_else(|p| p.into_inner()).gate(e, self.clock.now());
+                    if let Some((until, why)) = gate {
+                        return (c, Step::Held(until, why));
+                    }
+                }
                 let result = self.send(&c).await;
-                (c, result)
+                if let Some(e) = endpoint {
+                    live.lock().unwrap_or_else(|p| p.into_inner()).record(
+                        e,
+                        result.is_ok(),
+                        self.clock.now(),
+                        &self.policy.breaker,
+                    );
+                }
+                (c, Step::Sent(result))
             })
             .buffer_unordered(self.policy.concurrency.max(1))
             .collect()
             .await;
         let after = self.clock.now();
-        for (c, result) in results {
-            if let Some(e) = &c.endpoint
-                && let Some(circuit) = circuits.get_mut(&e.id)
-            {
-                circuit.record(result.is_ok(), after, &self.policy.breaker);
-            }
-            outcomes.push(self.outcome_of(&c, result, after));
+        for (c, step) in results {
+            outcomes.push(match step {
+                Step::Held(until, why) => self.held(&c, until, why),
+                Step::Sent(result) => self.outcome_of(&c, result, after),
+            });
         }
-        let changed: HashMap<Uuid, Circuit> =
-            circuits.into_iter().filter(|(id, c)| before.get(id) != Some(c)).collect();
+        let learned = live.lock().unwrap_or_else(|p| p.into_inner()).circuits.clone();
+        let changed: HashMap<Uuid, (Circuit, Circuit)> = learned
+            .into_iter()
+            .filter_map(|(id, new)| seen.get(&id).filter(|old| **old != new).map(|old| (id, (*old, new))))
+            .collect();
         let n = claimed.len();
-        self.store.record_outcomes(&outcomes, &changed).await?;
+        self.store.record_outcomes(claim, &outcomes, &changed).await?;
         Ok(n)
     }
 
-    fn decide(
-        &self,
-        c: &Claimed,
-        now: DateTime<Utc>,
-        circuits: &HashMap<Uuid, Circuit>,
-        trials: &mut std::collections::HashSet<Uuid>,
-    ) -> Decision {
+    /// The outcome of a delivery that cannot be sent at all, or `None` when it can.
+    fn unsendable(&self, c: &Claimed, now: DateTime<Utc>) -> Option<Outcome> {
+        if let Some(problem) = &c.problem {
+            return Some(self.given_up(c, now, problem));
+        }
         match c.channel {
             Channel::Webhook => match &c.endpoint {
-                Some(e) if e.active => match circuits.get(&e.id).map(|circuit| circuit.permit(now)) {
-                    Some(Permit::Hold(until)) => Decision::Done(self.held(c, until, "circuit open")),
-                    // Half-open: one trial per endpoint; the rest wait for its verdict.
-                    Some(Permit::Trial) if !trials.insert(e.id) => {
-                        Decision::Done(self.held(c, now, "circuit half-open: waiting for the trial call"))
-                    }
-                    _ => Decision::Send,
-                },
-                _ => Decision::Done(self.given_up(c, now, "endpoint removed")),
+                Some(e) if e.active => None,
+                _ => Some(self.given_up(c, now, "endpoint removed")),
             },
-            Channel::Sms if c.phone.is_none() => Decision::Done(self.given_up(c, now, "no phone number for SMS")),
-            Channel::Sms => Decision::Send,
-            _ => Decision::Done(self.given_up(c, now, "not a push channel")),
+            Channel::Sms if c.phone.is_none() => Some(self.given_up(c, now, "no phone number for SMS")),
+            Channel::Sms => None,
+            _ => Some(self.given_up(c, now, "not a push channel")),
         }
     }
 

@@ -77,8 +77,16 @@ impl WebhookClient {
             }
             Ok(r) => {
                 let status = r.status();
-                let text = r.text().await.unwrap_or_default();
-                let snippet: String = text.chars().take(200).collect();
+                // Only the start of the answer is kept: read no more than that.
+                let mut r = r;
+                let mut head = Vec::new();
+                while head.len() < 1024 {
+                    match r.chunk().await {
+                        Ok(Some(chunk)) => head.extend_from_slice(&chunk),
+                        _ => break,
+                    }
+                }
+                let snippet: String = String::from_utf8_lossy(&head).chars().take(200).collect();
                 Err(Failed {
                     http_status: i32::from(status.as_u16()),
                     error: format!(

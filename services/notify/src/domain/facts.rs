@@ -127,6 +127,50 @@ pub struct Fact {
     pub data: BTreeMap<String, String>,
     /// The reporter of an intake fact (the new report's).
     pub reporter_id: String,
+    /// When it happened, when the fact says (to leave old facts unannounced).
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl Fact {
+    /// The fact as JSON, to keep it until its event's reporters are known.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "source_type": self.source_type,
+            "source_event_id": self.source_event_id,
+            "fact": self.fact,
+            "subject_id": self.subject_id,
+            "event_id": self.event_id,
+            "region": [self.region.city, self.region.county, self.region.township, self.region.village],
+            "data": self.data,
+            "at": self.at.map(|t| t.timestamp_micros()),
+        })
+    }
+
+    /// A fact kept by [`to_json`](Self::to_json); `None` when it is not one.
+    pub fn from_json(v: &serde_json::Value) -> Option<Fact> {
+        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+        let fact = text("fact")?;
+        let region: Vec<String> =
+            v.get("region")?.as_array()?.iter().map(|x| x.as_str().unwrap_or_default().to_string()).collect();
+        let data: BTreeMap<String, String> = serde_json::from_value(v.get("data")?.clone()).ok()?;
+        Some(Fact {
+            source_type: text("source_type")?,
+            source_event_id: text("source_event_id")?,
+            kind: kind_of(&fact)?,
+            fact,
+            subject_id: text("subject_id")?,
+            event_id: text("event_id")?,
+            region: RegionPath {
+                city: region.first().cloned().unwrap_or_default(),
+                county: region.get(1).cloned().unwrap_or_default(),
+                township: region.get(2).cloned().unwrap_or_default(),
+                village: region.get(3).cloned().unwrap_or_default(),
+            },
+            data,
+            reporter_id: String::new(),
+            at: v.get("at").and_then(|x| x.as_i64()).and_then(DateTime::from_timestamp_micros),
+        })
+    }
 }
 
 fn local(ts: Option<&prost_types::Timestamp>, offset: FixedOffset) -> String {
@@ -211,6 +255,7 @@ pub fn from_task_event(ce_id: &str, e: &TaskEvent, offset: FixedOffset) -> Fact 
         region,
         data,
         reporter_id: String::new(),
+        at: e.occurred_at.as_ref().and_then(from_proto),
     }
 }
 
@@ -248,6 +293,7 @@ pub fn from_reported(ce_id: &str, r: &EventReported, offset: FixedOffset) -> Fac
         region,
         data,
         reporter_id: first.reporter_id,
+        at: event.reported_at.as_ref().and_then(from_proto),
     }
 }
 
@@ -276,6 +322,7 @@ pub fn from_merged(ce_id: &str, m: &EventMerged, offset: FixedOffset) -> Fact {
         region,
         data,
         reporter_id: report.reporter_id,
+        at: report.reported_at.as_ref().and_then(from_proto),
     }
 }
 
@@ -331,6 +378,7 @@ pub fn unacknowledged(u: &Unacknowledged, offset: FixedOffset) -> Fact {
         region: u.region.clone(),
         data,
         reporter_id: String::new(),
+        at: None,
     }
 }
 
@@ -500,6 +548,7 @@ mod tests {
             assert!(u.data.contains_key(f), "unacknowledged lacks {f}");
         }
         assert_eq!(u.data["escalated_to"], "411600", "a county center's notice goes up to the city");
+        assert_eq!(Fact::from_json(&t.to_json()), Some(t), "a kept fact comes back as it was");
     }
 
     #[test]

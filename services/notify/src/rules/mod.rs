@@ -239,8 +239,8 @@ impl Rules {
                     }
                 }
             }
-            if r.ack_within_minutes < 0 {
-                problems.push(format!("{at}: `ack_within_minutes` must not be negative"));
+            if !(0..=525_600).contains(&r.ack_within_minutes) {
+                problems.push(format!("{at}: `ack_within_minutes` must be between 0 and 525600 (a year)"));
             }
             rules.push(Rule {
                 name: r.name.clone(),

@@ -34,9 +34,16 @@ fn when_conditions_select_by_value() {
     let rules = Rules::shipped().unwrap();
     let names = |f: &Fact| rules.matching(f).map(|r| r.name.clone()).collect::<Vec<_>>();
     assert_eq!(names(&warning(WarningColour::Yellow)), ["duty-desk-yellow"]);
-    assert_eq!(names(&warning(WarningColour::Red)), ["duty-desk-overdue"]);
+    assert_eq!(names(&warning(WarningColour::Orange)), ["duty-desk-overdue"]);
+    assert_eq!(names(&warning(WarningColour::Red)), ["duty-desk-red"]);
     let overdue = rules.rules.iter().find(|r| r.name == "duty-desk-overdue").unwrap();
     assert_eq!(overdue.to, [Selector::Department, Selector::TownshipCenter]);
+    let red = rules.rules.iter().find(|r| r.name == "duty-desk-red").unwrap();
+    assert_eq!(
+        (red.priority, red.ack_within_minutes),
+        (Priority::Critical, Some(30)),
+        "red warnings must be acknowledged"
+    );
 }
 
 #[test]

@@ -88,7 +88,8 @@ pub fn settings_for(nats_url: &str, db_url: &str, extra: &str) -> Settings {
         "[nats]\nurl = \"{nats_url}\"\n[database]\nurl = \"{db_url}\"\nmax_connections = 10\n[grpc]\nlisten = \"127.0.0.1:0\"\n\
          [telemetry]\nlog = \"error\"\n[bus]\nrelay_poll_ms = 50\nretry_backoff_ms = 50\nmax_deliver = 3\n\
          [auth]\nhs256_secret = \"{SECRET}\"\n\
-         [notify]\ncontact_key = \"{}\"\nworker_interval_ms = 20\nwatch_poll_ms = 50\nwebhook_timeout_ms = 1000\n",
+         [notify]\ncontact_key = \"{}\"\nworker_interval_ms = 20\nwatch_poll_ms = 50\nwebhook_timeout_ms = 1000\n\
+         allow_private_webhooks = true\n",
         Cipher::generate_key(),
     );
     civicgrid_kit::config::from_toml(&[civicgrid_notify::config::DEFAULTS, &base, extra]).expect("settings")

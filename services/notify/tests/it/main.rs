@@ -2,6 +2,7 @@
 //! the bus exactly as intake and dispatch publish them, notify driven through gRPC, and a real
 //! HTTP receiver for webhooks.
 
+mod guards;
 mod helpers;
 mod inbox;
 mod recipients;
