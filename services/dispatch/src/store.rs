@@ -928,7 +928,7 @@ impl Store {
         region_code: Option<&str>,
         period: Period,
     ) -> Result<kpi::TaskKpis, StoreError> {
-        let tasks: Vec<(Uuid, String, String, String, String, bool)> = match (department, region_code) {
+        let tasks: Vec<TaskHead> = match (department, region_code) {
             (Some(d), _) => {
                 sqlx::query_as(
                     "SELECT t.id, t.city, t.county, t.township, t.village, t.lead FROM tasks t WHERE EXISTS \
@@ -956,6 +956,35 @@ impl Store {
                 .await?
             }
         };
+        let records = self.records(tasks, period).await?;
+        let scope = match (department, region_code) {
+            (Some(d), _) => kpi::Scope::Department(d),
+            (None, Some(code)) => kpi::Scope::Region(code),
+            (None, None) => kpi::Scope::All,
+        };
+        Ok(kpi::task_kpis(&records, scope, period))
+    }
+
+    /// A grid worker's figures over `period`, folded from the recorded facts of the tasks they
+    /// reported or verified.
+    pub async fn grid_worker_kpis(&self, worker_id: &str, period: Period) -> Result<kpi::GridWorkerKpis, StoreError> {
+        // Only the facts that can name a grid worker: a task's creation (Reported) and a
+        // verification, passed or rejected.
+        let tasks: Vec<TaskHead> = sqlx::query_as(
+            "SELECT t.id, t.city, t.county, t.township, t.village, t.lead FROM tasks t WHERE t.id IN              (SELECT f.task_id FROM task_facts f WHERE f.at < $4                 AND f.fact IN ('task-assigned', 'task-awaiting-triage', 'task-verified', 'task-reworked')                 AND (f.recorded @> $1 OR f.recorded @> $2 OR f.recorded @> $3))",
+        )
+        .bind(Json(serde_json::json!([{ "Reported": { "grid_worker_id": worker_id } }])))
+        .bind(Json(serde_json::json!([{ "Verified": { "by": worker_id } }])))
+        .bind(Json(serde_json::json!([{ "VerificationRejected": { "by": worker_id } }])))
+        .bind(period.to)
+        .fetch_all(&self.pool)
+        .await?;
+        let records = self.records(tasks, period).await?;
+        Ok(kpi::grid_worker_kpis(&records, worker_id, period))
+    }
+
+    /// The assessment records of `tasks`, folded from their facts dated before the period's end.
+    async fn records(&self, tasks: Vec<TaskHead>, period: Period) -> Result<Vec<TaskRecord>, StoreError> {
         let ids: Vec<Uuid> = tasks.iter().map(|t| t.0).collect();
         let facts: Vec<(Uuid, Json<Vec<RecordedFact>>, DateTime<Utc>)> = sqlx::query_as(
             "SELECT task_id, recorded, at FROM task_facts WHERE task_id = ANY($1) AND at < $2 ORDER BY task_id, seq",
@@ -977,15 +1006,12 @@ impl Store {
                 }
             }
         }
-        let records: Vec<TaskRecord> = records.into_values().collect();
-        let scope = match (department, region_code) {
-            (Some(d), _) => kpi::Scope::Department(d),
-            (None, Some(code)) => kpi::Scope::Region(code),
-            (None, None) => kpi::Scope::All,
-        };
-        Ok(kpi::task_kpis(&records, scope, period))
+        Ok(records.into_values().collect())
     }
 }
+
+/// What assessment needs of a task row: id, region path, lead flag.
+type TaskHead = (Uuid, String, String, String, String, bool);
 
 async fn lock_task(tx: &mut PgConnection, id: Uuid) -> Result<Option<TaskRow>, sqlx::Error> {
     let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 FOR UPDATE");

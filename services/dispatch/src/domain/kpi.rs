@@ -41,9 +41,10 @@
 //! **Grid workers** (per lead task reported by the grid worker, and per verification):
 //!
 //! - 上报数 *reports* = events the grid worker reported in the period; 有效上报数 *valid reports*
-//!   = those not dismissed.
+//!   = those not dismissed; 有效上报率 = 有效上报数 / 上报数.
 //! - 核查数 *verifications* = verifications (passed or not) the grid worker did in the period;
-//!   按时核查数 *timely verifications* = those done at or before the verify stage's deadline.
+//!   按时核查数 *timely verifications* = those done at or before the verify stage's deadline;
+//!   按时核查率 = 按时核查数 / 核查数.
 //!
 //! A scope selects what counts: a department counts its assignments and resolutions, and the
 //! closing and satisfaction figures of the tasks it holds at the record's end; a region counts
@@ -462,6 +463,18 @@ pub struct GridWorkerKpis {
     pub timely_verifications: u32,
 }
 
+impl GridWorkerKpis {
+    /// 有效上报率 = 有效上报数 / 上报数; `None` when nothing was reported.
+    pub fn valid_report_rate(&self) -> Option<f64> {
+        rate(self.valid_reports, self.reports)
+    }
+
+    /// 按时核查率 = 按时核查数 / 核查数; `None` when nothing was verified.
+    pub fn timely_verification_rate(&self) -> Option<f64> {
+        rate(self.timely_verifications, self.verifications)
+    }
+}
+
 /// The counts of grid worker `worker_id` over `period` (formulas in the module documentation).
 pub fn grid_worker_kpis(records: &[TaskRecord], worker_id: &str, period: Period) -> GridWorkerKpis {
     let mut k = GridWorkerKpis::default();
@@ -653,6 +666,17 @@ mod tests {
         let k = grid_worker_kpis(&records(), GW, november());
         // Reported A, B, F; F dismissed. Verified A (on time), B (late), C twice (on time).
         assert_eq!(k, GridWorkerKpis { reports: 3, valid_reports: 2, verifications: 4, timely_verifications: 3 });
+        assert!(close(k.valid_report_rate(), 2.0 / 3.0));
+        assert!(close(k.timely_verification_rate(), 0.75));
+        // Somebody else did none of it; nothing to rate.
+        let other = grid_worker_kpis(&records(), "gw-411602001001002", november());
+        assert_eq!(other, GridWorkerKpis::default());
+        assert_eq!((other.valid_report_rate(), other.timely_verification_rate()), (None, None));
+        // The first week: A and B reported; A verified and C's fix rejected, both in time (B's
+        // verification came on the 12th, C's second on the 10th).
+        let first_week = Period { from: t("2026-11-01 00:00"), to: t("2026-11-08 00:00") };
+        let k = grid_worker_kpis(&records(), GW, first_week);
+        assert_eq!(k, GridWorkerKpis { reports: 2, valid_reports: 2, verifications: 2, timely_verifications: 2 });
     }
 
     #[test]

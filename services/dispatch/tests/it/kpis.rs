@@ -1,11 +1,11 @@
-//! 考核: the indicators of a department and of a region over a handful of tasks driven through
-//! the lifecycle, checked against a worked example done by hand.
+//! 考核: the indicators of a department, of a region and of a grid worker over a handful of tasks
+//! driven through the lifecycle, checked against worked examples done by hand.
 
 use chrono::{DateTime, Utc};
 use civicgrid_kit::{clock::Clock, time::to_proto};
 use civicgrid_proto::v1::{
-    GetKpisRequest, Kpis, Rating, ResolveRequest, Task, TaskReasonRequest, TaskRequest, TaskStatus, TimeRange,
-    TriageRequest,
+    GetGridWorkerKpisRequest, GetKpisRequest, GridWorkerKpis, Kpis, Rating, ResolveRequest, Stage, Task,
+    TaskReasonRequest, TaskRequest, TaskStatus, TimeRange, TriageRequest,
 };
 use tonic::Code;
 
@@ -223,6 +223,186 @@ async fn a_worked_example() {
             .await,
         Code::PermissionDenied,
         "a department asks for another's figures",
+    );
+    app.stop().await;
+}
+
+impl TestApp {
+    async fn grid_worker_kpis_as(
+        &self,
+        token: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        grid_worker_id: &str,
+    ) -> Result<tonic::Response<GridWorkerKpis>, tonic::Status> {
+        let mut client = self.client.clone();
+        client
+            .get_grid_worker_kpis(authed(
+                GetGridWorkerKpisRequest { period: period(from, to), grid_worker_id: grid_worker_id.into() },
+                token,
+            ))
+            .await
+    }
+}
+
+/// (reports, valid reports, verifications, timely verifications) and the two rates.
+#[track_caller]
+fn check_grid_worker(k: &GridWorkerKpis, counts: (i64, i64, i64, i64), rates: [f64; 2], what: &str) {
+    let got = (k.reports, k.valid_reports, k.verifications, k.timely_verifications);
+    assert_eq!(got, counts, "{what}: (reports, valid, verifications, timely) in {k:?}");
+    assert!(approx(k.valid_report_rate, rates[0]), "{what}: valid_report_rate {k:?}");
+    assert!(approx(k.timely_verification_rate, rates[1]), "{what}: timely_verification_rate {k:?}");
+}
+
+/// A grid worker's figures on Monday 16 November 2026. GW (the grid worker of a grid in the
+/// township) reports three events at 09:00: two of an urgent item (T1, T2) and one of an item
+/// the catalog does not know (T3, triaged). Another grid worker reports one more (T4).
+///
+/// | task | then |
+/// | --- | --- |
+/// | T1 | signed 09:10, resolved 09:30; GW verifies it at 09:40, before the verify deadline: timely |
+/// | T2 | signed 09:10, resolved 09:30; GW rejects the fix one minute after the verify deadline: late |
+/// | T3 | the center dismisses it at 10:00 (不予立案): not a valid report |
+/// | T4 | the other grid worker's; the center verifies it: nobody's figure here |
+///
+/// GW from Monday 08:00 to a day after the rejection: 3 reports, 2 valid (2/3); 2 verifications,
+/// 1 timely (1/2). Over [08:00, 09:35), recomputed afterwards: 3 reports, all valid then (T3 was
+/// dismissed later), no verification yet.
+#[tokio::test]
+async fn a_grid_workers_figures() {
+    let app = spawn_app(Clock::manual(monday_9am())).await;
+    let grids = app.grids_in(TOWNSHIP);
+    let grid = grids[0].clone();
+    let other_grid = grids
+        .iter()
+        .find(|g| g.grid_worker != grid.grid_worker)
+        .cloned()
+        .expect("a second grid worker in the township");
+    let (item, route) = app.urgent_item(&grid.path);
+    let dept = department(&route.lead);
+    let centre = center(TOWNSHIP);
+    let gw = grid_worker(&grid.grid_worker, &grid.path.village);
+    let mut client = app.client.clone();
+
+    let t1 = app.report(&item.code, &grid, 1).await.1.remove(0);
+    let t2 = app.report(&item.code, &grid, 1).await.1.remove(0);
+    let t3 = app.report("99.99.997", &grid, 1).await.1.remove(0);
+    let t4 = app.report(&item.code, &other_grid, 1).await.1.remove(0);
+    assert_eq!(t3.status, TaskStatus::AwaitingTriage as i32);
+    let req = |t: &Task| TaskRequest { request_id: rid(), task_id: t.id.clone() };
+    let resolve = |t: &Task| ResolveRequest {
+        request_id: rid(),
+        task_id: t.id.clone(),
+        result: "已处置".into(),
+        evidence_urls: vec![],
+    };
+    app.set_time(local("2026-11-16 09:10"));
+    for t in [&t1, &t2, &t4] {
+        client.sign_for(authed(req(t), &dept)).await.unwrap();
+    }
+    app.set_time(local("2026-11-16 09:30"));
+    let mut verify_due = None;
+    for t in [&t1, &t2, &t4] {
+        let resolved = client.resolve(authed(resolve(t), &dept)).await.unwrap().into_inner();
+        let verify = resolved.clocks.iter().find(|c| c.stage == Stage::Verify as i32).expect("a verify clock");
+        verify_due = deadline_of(verify);
+    }
+    let verify_due = verify_due.expect("the verify stage has a deadline");
+    assert!(verify_due > local("2026-11-16 09:41"), "verify deadline {verify_due}");
+    app.set_time(local("2026-11-16 09:40"));
+    client.verify(authed(req(&t1), &gw)).await.unwrap();
+    client.verify(authed(req(&t4), &centre)).await.unwrap();
+    app.set_time(local("2026-11-16 10:00"));
+    client
+        .dismiss(authed(
+            TaskReasonRequest { request_id: rid(), task_id: t3.id.clone(), reason: "不属于受理范围".into() },
+            &centre,
+        ))
+        .await
+        .unwrap();
+    app.set_time(verify_due + chrono::Duration::minutes(1));
+    client
+        .reject_verification(authed(
+            TaskReasonRequest { request_id: rid(), task_id: t2.id.clone(), reason: "现场未修复".into() },
+            &gw,
+        ))
+        .await
+        .unwrap();
+
+    let (day_from, day_to) = (local("2026-11-16 08:00"), verify_due + chrono::Duration::days(1));
+    // The grid worker, by default and by name.
+    let own = app.grid_worker_kpis_as(&gw, day_from, day_to, "").await.expect("own figures").into_inner();
+    assert_eq!(own.grid_worker_id, grid.grid_worker);
+    check_grid_worker(&own, (3, 2, 2, 1), [2.0 / 3.0, 0.5], "own figures");
+    let named = app.grid_worker_kpis_as(&gw, day_from, day_to, &grid.grid_worker).await.unwrap().into_inner();
+    assert_eq!(named, own);
+    // The township's center, the county's center and an administrator see the same.
+    for (token, who) in [(&centre, "township center"), (&center(COUNTY), "county center"), (&admin(), "admin")] {
+        let k = app.grid_worker_kpis_as(token, day_from, day_to, &grid.grid_worker).await.expect(who).into_inner();
+        assert_eq!(k, own, "{who}");
+    }
+    // A past period, recomputed afterwards: T3 was not dismissed yet, nothing was verified.
+    let morning = app.grid_worker_kpis_as(&gw, day_from, local("2026-11-16 09:35"), "").await.unwrap().into_inner();
+    check_grid_worker(&morning, (3, 3, 0, 0), [1.0, 0.0], "08:00–09:35");
+    let later = app.grid_worker_kpis_as(&gw, day_from, local("2026-11-16 09:45"), "").await.unwrap().into_inner();
+    check_grid_worker(&later, (3, 3, 1, 1), [1.0, 1.0], "08:00–09:45");
+    // The other grid worker reported one event and verified nothing (the center verified it).
+    let theirs =
+        app.grid_worker_kpis_as(&centre, day_from, day_to, &other_grid.grid_worker).await.unwrap().into_inner();
+    check_grid_worker(&theirs, (1, 1, 0, 0), [1.0, 0.0], "the other grid worker");
+    // A later day: nothing.
+    let after =
+        app.grid_worker_kpis_as(&gw, day_to, day_to + chrono::Duration::days(1), "").await.unwrap().into_inner();
+    check_grid_worker(&after, (0, 0, 0, 0), [0.0, 0.0], "a later day");
+
+    // Scopes: only one's own; only grid workers inside the center's region; no departments.
+    let other_township = app
+        .refdata
+        .regions
+        .grids()
+        .iter()
+        .map(|g| g.village[..9].to_string())
+        .find(|t| t != TOWNSHIP)
+        .expect("another township");
+    for (token, id, what) in [
+        (&gw, other_grid.grid_worker.as_str(), "a grid worker asks for another's figures"),
+        (&center(&other_township), grid.grid_worker.as_str(), "a center of another township"),
+        (&center(OTHER_COUNTY), grid.grid_worker.as_str(), "a center of another county"),
+        (&centre, "gw-nobody-anywhere", "a center names a grid worker with no grid"),
+        (&dept, grid.grid_worker.as_str(), "a department"),
+        (&citizen(), grid.grid_worker.as_str(), "a citizen app"),
+    ] {
+        expect_code(app.grid_worker_kpis_as(token, day_from, day_to, id).await, Code::PermissionDenied, what);
+    }
+    // Bad requests, by field.
+    expect_invalid(
+        app.grid_worker_kpis_as(&centre, day_from, day_to, "").await,
+        "grid_worker_id",
+        "a center names nobody",
+    );
+    expect_invalid(
+        app.grid_worker_kpis_as(&admin(), day_from, day_to, "gw 1").await,
+        "grid_worker_id",
+        "whitespace in the id",
+    );
+    expect_invalid(
+        app.grid_worker_kpis_as(&admin(), day_from, day_to, &"g".repeat(129)).await,
+        "grid_worker_id",
+        "an id too long",
+    );
+    expect_invalid(app.grid_worker_kpis_as(&gw, day_to, day_from, "").await, "period.to", "end before start");
+    expect_invalid(
+        client
+            .get_grid_worker_kpis(authed(
+                GetGridWorkerKpisRequest {
+                    period: Some(TimeRange { from: None, to: Some(to_proto(day_to)) }),
+                    grid_worker_id: String::new(),
+                },
+                &gw,
+            ))
+            .await,
+        "period.from",
+        "no start",
     );
     app.stop().await;
 }
