@@ -2,14 +2,16 @@
 //! the warning ticker, listings, the change feed and the facts assessment folds.
 //!
 //! Every change to a task, in one transaction: the row, its facts (audit and assessment), the
-//! outgoing `TaskEvent` (outbox) and a change-feed row.
+//! outgoing `TaskEvent` (outbox) and a change-feed row. Facts, outgoing messages and change rows
+//! are collected in [`Writes`] and written together at the end of the transaction, one
+//! multi-row statement per table; the change-feed rows last, under the feed's lock.
 
-use std::sync::Arc;
+use std::{collections::HashSet, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use civicgrid_kit::{
     auth::Principal,
-    bus::{self, Envelope, OutboxSignal},
+    bus::{self, Envelope, OutboxBatch, OutboxSignal},
     region,
     time::to_proto,
 };
@@ -209,6 +211,133 @@ impl TaskFilter {
     }
 }
 
+/// What a transaction writes about tasks, collected as it goes and written together: new task
+/// rows, facts, outgoing messages (outbox) and change-feed rows, one multi-row statement per
+/// table instead of a round trip per row. Task rows that change are updated by the caller.
+#[derive(Default)]
+pub struct Writes {
+    tasks: Vec<TaskRow>,
+    facts: FactColumns,
+    outbox: OutboxBatch,
+    changes: ChangeColumns,
+}
+
+impl Writes {
+    /// Writes the new tasks, facts and outgoing messages collected so far, so later statements
+    /// of the transaction see them. The change-feed rows wait for [`finish`](Self::finish).
+    pub async fn write_rows(&mut self, tx: &mut PgConnection) -> Result<(), StoreError> {
+        insert_tasks(tx, &self.tasks).await?;
+        self.tasks.clear();
+        self.facts.insert(tx).await?;
+        self.outbox.insert(tx).await?;
+        Ok(())
+    }
+
+    /// Writes everything, the change-feed rows last: make it the transaction's last statement
+    /// before COMMIT. Returns whether any task changed (so watchers and the relay are woken).
+    pub async fn finish(mut self, tx: &mut PgConnection) -> Result<bool, StoreError> {
+        self.write_rows(tx).await?;
+        Ok(self.changes.insert(tx).await? > 0)
+    }
+
+    /// Whether a fact `fact` with `reason` about `task_id` waits to be written.
+    fn has_fact(&self, task_id: Uuid, fact: &str, reason: &str) -> bool {
+        let f = &self.facts;
+        (0..f.task_id.len()).any(|i| f.task_id[i] == task_id && f.fact[i] == fact && f.reason[i] == reason)
+    }
+}
+
+/// `task_facts` rows waiting to be written, column by column.
+#[derive(Default)]
+struct FactColumns {
+    task_id: Vec<Uuid>,
+    fact: Vec<String>,
+    recorded: Vec<Json<Vec<RecordedFact>>>,
+    actor: Vec<Json<serde_json::Value>>,
+    reason: Vec<String>,
+    version: Vec<i64>,
+    at: Vec<DateTime<Utc>>,
+}
+
+impl FactColumns {
+    async fn insert(&mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.task_id.is_empty() {
+            return Ok(());
+        }
+        // In the order recorded (`seq` orders a task's facts for assessment).
+        sqlx::query(
+            "INSERT INTO task_facts (task_id, fact, recorded, actor, reason, version, at) \
+             SELECT task_id, fact, recorded, actor, reason, version, at FROM unnest($1::uuid[], $2::text[], \
+               $3::jsonb[], $4::jsonb[], $5::text[], $6::int8[], $7::timestamptz[]) \
+               WITH ORDINALITY AS f(task_id, fact, recorded, actor, reason, version, at, n) ORDER BY n",
+        )
+        .bind(&self.task_id)
+        .bind(&self.fact)
+        .bind(&self.recorded)
+        .bind(&self.actor)
+        .bind(&self.reason)
+        .bind(&self.version)
+        .bind(&self.at)
+        .execute(tx)
+        .await?;
+        *self = FactColumns::default();
+        Ok(())
+    }
+}
+
+/// `task_changes` rows waiting to be appended, column by column.
+#[derive(Default)]
+struct ChangeColumns {
+    task_id: Vec<Uuid>,
+    fact: Vec<String>,
+    department_id: Vec<Option<String>>,
+    grid_code: Vec<Option<String>>,
+    city: Vec<String>,
+    county: Vec<String>,
+    township: Vec<String>,
+    village: Vec<String>,
+    at: Vec<DateTime<Utc>>,
+    task: Vec<Vec<u8>>,
+}
+
+impl ChangeColumns {
+    /// Appends the rows in one statement that first takes the change-feed lock. The lock is
+    /// held to COMMIT, so `seq` follows commit order; taking it in the transaction's last
+    /// statement keeps writers serialised only for that statement and the commit. The lock is
+    /// in a materialised CTE joined to the rows, so no row (and no `seq`) exists before it is
+    /// held.
+    async fn insert(&mut self, tx: &mut PgConnection) -> Result<usize, sqlx::Error> {
+        let n = self.task_id.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        sqlx::query(
+            "WITH feed_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock($1)) \
+             INSERT INTO task_changes (task_id, fact, department_id, grid_code, city, county, township, village, at, task) \
+             SELECT c.task_id, c.fact, c.department_id, c.grid_code, c.city, c.county, c.township, c.village, c.at, c.task \
+             FROM feed_lock, unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
+               $9::text[], $10::timestamptz[], $11::bytea[]) \
+               WITH ORDINALITY AS c(task_id, fact, department_id, grid_code, city, county, township, village, at, task, n) \
+             ORDER BY c.n",
+        )
+        .bind(CHANGE_FEED_LOCK)
+        .bind(&self.task_id)
+        .bind(&self.fact)
+        .bind(&self.department_id)
+        .bind(&self.grid_code)
+        .bind(&self.city)
+        .bind(&self.county)
+        .bind(&self.township)
+        .bind(&self.village)
+        .bind(&self.at)
+        .bind(&self.task)
+        .execute(tx)
+        .await?;
+        *self = ChangeColumns::default();
+        Ok(n)
+    }
+}
+
 /// dispatch's storage.
 pub struct Store {
     pool: PgPool,
@@ -322,30 +451,62 @@ impl Store {
         self.changes.notify_waiters();
     }
 
-    /// Creates the tasks of a newly reported event, inside the consumer's transaction: routed
-    /// to the lead department (and assisting ones) when a rule matches, else one task waiting
-    /// for triage. Does nothing if the event already has tasks.
-    pub async fn create_for_event(
+    /// Creates the tasks of newly reported events, inside the consumer's transaction: each is
+    /// routed to the lead department (and assisting ones) when a rule matches, else it gets one
+    /// task waiting for triage. Events that already have tasks (or came earlier in `events`)
+    /// are skipped. The rows go to `w`; returns how many events got tasks.
+    pub async fn create_for_events(
         &self,
         tx: &mut PgConnection,
-        reported: &EventReported,
+        w: &mut Writes,
+        events: &[EventReported],
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        let Some(event) = &reported.event else {
-            return Err(StoreError::Corrupt("EventReported without event".into()));
-        };
-        let event_id =
-            Uuid::parse_str(&event.id).map_err(|_| StoreError::Corrupt(format!("event id `{}`", event.id)))?;
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tasks WHERE event_id = $1)")
-            .bind(event_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        if exists {
+        if events.is_empty() {
             return Ok(0);
         }
+        let mut parsed = Vec::with_capacity(events.len());
+        for reported in events {
+            let Some(event) = &reported.event else {
+                return Err(StoreError::Corrupt("EventReported without event".into()));
+            };
+            let event_id =
+                Uuid::parse_str(&event.id).map_err(|_| StoreError::Corrupt(format!("event id `{}`", event.id)))?;
+            parsed.push((event_id, reported, event));
+        }
+        let ids: Vec<Uuid> = parsed.iter().map(|p| p.0).collect();
+        let existing: HashSet<Uuid> =
+            sqlx::query_scalar("SELECT DISTINCT event_id FROM tasks WHERE event_id = ANY($1)")
+                .bind(&ids)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+        let refdata = self.refdata();
+        let mut seen = HashSet::with_capacity(parsed.len());
+        let mut created = 0;
+        for (event_id, reported, event) in parsed {
+            if existing.contains(&event_id) || !seen.insert(event_id) {
+                continue;
+            }
+            self.plan_tasks(&refdata, w, event_id, reported, event, now);
+            created += 1;
+        }
+        Ok(created)
+    }
+
+    /// The tasks of one new event, written to `w`.
+    fn plan_tasks(
+        &self,
+        refdata: &ReferenceData,
+        w: &mut Writes,
+        event_id: Uuid,
+        reported: &EventReported,
+        event: &pb::Event,
+        now: DateTime<Utc>,
+    ) {
         let location = event.location.clone().unwrap_or_default();
         let region = location.region.clone().unwrap_or_default();
-        let refdata = self.refdata();
         let item = refdata.catalog.item(&event.item_code);
         let route = item.and_then(|i| routing::route(&i.route_rule(), &region, refdata.departments.directory()));
         let whistle = item.map(|i| i.whistle).unwrap_or(WhistleLevel::Routine);
@@ -414,11 +575,10 @@ impl Store {
                 _ => "task-awaiting-triage",
             };
             self.refresh_warning(&mut row, now);
-            insert_task(tx, &row).await?;
-            self.record(tx, &row, fact, &recorded, &actor, "", now).await?;
-            self.publish(tx, &row, fact, &actor, "", now).await?;
+            self.record(w, &row, fact, &recorded, &actor, "", now);
+            self.publish(w, &row, fact, &actor, "", now);
+            w.tasks.push(row);
         }
-        Ok(1)
     }
 
     /// Recomputes colour and next ticker visit of `row` at `now`.
@@ -428,58 +588,50 @@ impl Store {
         row.next_change_at = if w.overdue_escalation_due { Some(now) } else { w.next_change_at };
     }
 
-    async fn record(
+    /// Records a fact of `row` (audit and assessment) in `w`.
+    #[allow(clippy::too_many_arguments)]
+    fn record(
         &self,
-        tx: &mut PgConnection,
+        w: &mut Writes,
         row: &TaskRow,
         fact: &str,
         recorded: &[RecordedFact],
         actor: &Actor,
         reason: &str,
         at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) {
         let actor_json = serde_json::json!({
             "subject": actor.subject, "role": Role::try_from(actor.role).map(|r| r.as_str_name()).unwrap_or("ROLE_UNSPECIFIED"),
             "department_id": actor.department_id, "region_scope": actor.region_scope,
         });
-        sqlx::query("INSERT INTO task_facts (task_id, fact, recorded, actor, reason, version, at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(row.id)
-            .bind(fact)
-            .bind(Json(recorded))
-            .bind(Json(actor_json))
-            .bind(reason)
-            .bind(row.version)
-            .bind(at)
-            .execute(tx)
-            .await?;
-        Ok(())
+        let f = &mut w.facts;
+        f.task_id.push(row.id);
+        f.fact.push(fact.to_string());
+        f.recorded.push(Json(recorded.to_vec()));
+        f.actor.push(Json(actor_json));
+        f.reason.push(reason.to_string());
+        f.version.push(row.version);
+        f.at.push(at);
     }
 
-    /// Writes the `TaskEvent` for `fact` to the outbox and appends the change-feed row.
-    async fn publish(
-        &self,
-        tx: &mut PgConnection,
-        row: &TaskRow,
-        fact: &str,
-        actor: &Actor,
-        reason: &str,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.publish_for(tx, row, fact, actor, reason, at, row.department_id.as_deref()).await
+    /// Queues the `TaskEvent` for `fact` (outbox) and the change-feed row in `w`.
+    fn publish(&self, w: &mut Writes, row: &TaskRow, fact: &str, actor: &Actor, reason: &str, at: DateTime<Utc>) {
+        self.publish_for(w, row, fact, actor, reason, at, row.department_id.as_deref())
     }
 
     /// [`publish`](Self::publish), with the department whose feed shows the change given.
     #[allow(clippy::too_many_arguments)]
-    async fn publish_for(
+    fn publish_for(
         &self,
-        tx: &mut PgConnection,
+        w: &mut Writes,
         row: &TaskRow,
         fact: &str,
         actor: &Actor,
         reason: &str,
         at: DateTime<Utc>,
         feed_department: Option<&str>,
-    ) -> Result<(), StoreError> {
+    ) {
+        let refdata = self.refdata();
         let region = row.region();
         let status = row.task_state().map(|s| s.status()).unwrap_or(pb::TaskStatus::Unspecified);
         let event = TaskEvent {
@@ -502,31 +654,24 @@ impl Store {
             grid_worker_id: row
                 .grid_code
                 .as_deref()
-                .and_then(|g| self.refdata().regions.grid(g).map(|g| g.grid_worker.clone()))
+                .and_then(|g| refdata.regions.grid(g).map(|g| g.grid_worker.clone()))
                 .unwrap_or_default(),
             grid_code: row.grid_code.clone().unwrap_or_default(),
             tracking_number: row.tracking_number.clone(),
         };
         let envelope = Envelope::new(bus::subject(SERVICE, fact, &region), "TaskEvent", row.id, &event);
-        bus::enqueue(tx, SERVICE, &envelope, at).await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(CHANGE_FEED_LOCK).execute(&mut *tx).await?;
-        sqlx::query(
-            "INSERT INTO task_changes (task_id, fact, department_id, grid_code, city, county, township, village, at, task) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(row.id)
-        .bind(fact)
-        .bind(feed_department)
-        .bind(&row.grid_code)
-        .bind(&row.city)
-        .bind(&row.county)
-        .bind(&row.township)
-        .bind(&row.village)
-        .bind(at)
-        .bind(row.to_proto(&self.refdata(), at).encode_to_vec())
-        .execute(tx)
-        .await?;
-        Ok(())
+        w.outbox.add(SERVICE, &envelope, at);
+        let c = &mut w.changes;
+        c.task_id.push(row.id);
+        c.fact.push(fact.to_string());
+        c.department_id.push(feed_department.map(str::to_string));
+        c.grid_code.push(row.grid_code.clone());
+        c.city.push(row.city.clone());
+        c.county.push(row.county.clone());
+        c.township.push(row.township.clone());
+        c.village.push(row.village.clone());
+        c.at.push(at);
+        c.task.push(row.to_proto(&refdata, at).encode_to_vec());
     }
 
     /// Takes `action` on a task for `caller`, idempotently by `request_id`, and returns the task
@@ -581,7 +726,8 @@ impl Store {
             region_scope: caller.region_scope.clone(),
         };
         let decision = lifecycle::decide(&view, &action, &actor_view)?;
-        self.apply(&mut tx, &mut row, &decision, &action, &caller.actor(), now).await?;
+        let mut w = Writes::default();
+        self.apply(&mut tx, &mut w, &mut row, &decision, &action, &caller.actor(), now).await?;
         let answer = row.to_proto(&self.refdata(), now);
         sqlx::query("UPDATE requests SET response = $3 WHERE caller = $1 AND request_id = $2")
             .bind(&caller.subject)
@@ -589,6 +735,7 @@ impl Store {
             .bind(answer.encode_to_vec())
             .execute(&mut *tx)
             .await?;
+        w.finish(&mut tx).await?;
         tx.commit().await?;
         self.committed();
         Ok(answer)
@@ -607,11 +754,13 @@ impl Store {
         pb::Task::decode(bytes.as_slice()).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
-    /// Writes a decision: state, department, clocks, counters, facts, bus event, change row,
-    /// and an escalation when one is due.
+    /// Writes a decision: state, department, clocks, counters (the row, updated now), facts, bus
+    /// event and change row (to `w`), and an escalation when one is due.
+    #[allow(clippy::too_many_arguments)]
     async fn apply(
         &self,
         tx: &mut PgConnection,
+        w: &mut Writes,
         row: &mut TaskRow,
         decision: &Decision,
         action: &Action,
@@ -722,51 +871,62 @@ impl Store {
         row.version += 1;
         row.updated_at = now;
         let fact = decision.fact.as_str();
-        update_task(tx, row).await?;
-        self.record(tx, row, fact, &recorded, actor, &reason, now).await?;
+        self.record(w, row, fact, &recorded, actor, &reason, now);
         let feed_department = row.department_id.clone().or(previous_department);
-        self.publish_for(tx, row, fact, actor, &reason, now, feed_department.as_deref()).await?;
-        self.escalate_if_due(tx, row, now).await?;
+        self.publish_for(w, row, fact, actor, &reason, now, feed_department.as_deref());
+        self.escalate_if_due(tx, w, row, now).await?;
+        update_task(tx, row).await?;
         Ok(())
     }
 
-    /// Escalates `row` (督办) when it is overdue past the grace, reworked three times or
-    /// returned by three departments, and it has not escalated yet. Returns whether it did.
-    async fn escalate_if_due(
-        &self,
-        tx: &mut PgConnection,
-        row: &mut TaskRow,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    /// Why `row` must escalate (督办) now, if it must: overdue past the grace, reworked three
+    /// times or returned by three departments, and not escalated yet. A rework or return
+    /// escalation happens once per task; the caller checks that against the recorded facts.
+    fn escalation_reason(&self, row: &TaskRow, now: DateTime<Utc>) -> Option<warning::EscalationReason> {
         let w = warning_at(&row.clocks.0, row.escalated, &self.refdata().calendar.calendar, now, self.grace);
         let overdue = w.overdue_escalation_due.then_some(Colour::Orange);
-        let Some(reason) =
-            warning::should_escalate(overdue, row.escalated, row.rework_count.max(0) as u32, &row.returned_by)
-        else {
-            return Ok(false);
-        };
-        // Overdue escalates once per stage clock; too many reworks or returns once per task.
-        if reason != warning::EscalationReason::Overdue {
-            let done: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM task_facts WHERE task_id = $1 AND fact = 'task-escalated' AND reason = $2)",
-            )
-            .bind(row.id)
-            .bind(reason.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
-            if done {
-                return Ok(false);
-            }
-        }
+        warning::should_escalate(overdue, row.escalated, row.rework_count.max(0) as u32, &row.returned_by)
+    }
+
+    /// Escalates `row` for `reason` in memory, with its fact and message in `w`; the caller
+    /// writes the row.
+    fn escalate(&self, w: &mut Writes, row: &mut TaskRow, reason: warning::EscalationReason, now: DateTime<Utc>) {
         row.escalated = true;
         row.escalated_to = warning::escalation_target(&row.center_region).or_else(|| Some(row.center_region.clone()));
         self.refresh_warning(row, now);
         row.version += 1;
         row.updated_at = now;
         let actor = system_actor();
-        update_task(tx, row).await?;
-        self.record(tx, row, "task-escalated", &[], &actor, reason.as_str(), now).await?;
-        self.publish(tx, row, "task-escalated", &actor, reason.as_str(), now).await?;
+        self.record(w, row, "task-escalated", &[], &actor, reason.as_str(), now);
+        self.publish(w, row, "task-escalated", &actor, reason.as_str(), now);
+    }
+
+    /// Escalates `row` when [`escalation_reason`](Self::escalation_reason) says so and, for
+    /// reworks and returns, it has not escalated for that reason before. Returns whether it did;
+    /// the caller writes the row.
+    async fn escalate_if_due(
+        &self,
+        tx: &mut PgConnection,
+        w: &mut Writes,
+        row: &mut TaskRow,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let Some(reason) = self.escalation_reason(row, now) else { return Ok(false) };
+        // Overdue escalates once per stage clock; too many reworks or returns once per task.
+        if reason != warning::EscalationReason::Overdue {
+            let done = w.has_fact(row.id, "task-escalated", reason.as_str())
+                || sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM task_facts WHERE task_id = $1 AND fact = 'task-escalated' AND reason = $2)",
+                )
+                .bind(row.id)
+                .bind(reason.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+            if done {
+                return Ok(false);
+            }
+        }
+        self.escalate(w, row, reason, now);
         Ok(true)
     }
 
@@ -782,32 +942,24 @@ impl Store {
         let rows: Vec<TaskRow> =
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now).bind(batch).fetch_all(&mut *tx).await?;
         let visited = rows.len();
-        let mut changed = false;
+        let mut w = Writes::default();
         for mut row in rows {
             let before = row.colour;
             self.refresh_warning(&mut row, now);
             if row.colour != before {
                 row.version += 1;
                 row.updated_at = now;
-                update_task(&mut tx, &row).await?;
                 let actor = system_actor();
                 let colour =
                     WarningColour::try_from(row.colour as i32).map(|c| c.as_str_name()).unwrap_or_default().to_string();
-                self.record(&mut tx, &row, "task-warning", &[], &actor, &colour, now).await?;
-                self.publish(&mut tx, &row, "task-warning", &actor, &colour, now).await?;
-                changed = true;
+                self.record(&mut w, &row, "task-warning", &[], &actor, &colour, now);
+                self.publish(&mut w, &row, "task-warning", &actor, &colour, now);
             }
-            if self.escalate_if_due(&mut tx, &mut row, now).await? {
-                changed = true;
-            } else if row.colour == before {
-                // Nothing changed (e.g. a later deadline after an extension): just move on.
-                sqlx::query("UPDATE tasks SET next_change_at = $2 WHERE id = $1")
-                    .bind(row.id)
-                    .bind(row.next_change_at)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            // Unchanged rows get their next instant too (e.g. a later deadline after an extension).
+            self.escalate_if_due(&mut tx, &mut w, &mut row, now).await?;
+            update_task(&mut tx, &row).await?;
         }
+        let changed = w.finish(&mut tx).await?;
         tx.commit().await?;
         if changed {
             self.committed();
@@ -816,10 +968,13 @@ impl Store {
     }
 
     /// Records a rating of an event's outcome on its lead tasks; a dissatisfied one reopens
-    /// closed (or resolved/verified) lead tasks for rework. Inside the consumer's transaction.
+    /// closed (or resolved/verified) lead tasks for rework. Inside the consumer's transaction:
+    /// the task rows, facts and messages are written before it returns, the change-feed rows
+    /// stay in `w`.
     pub async fn apply_rating(
         &self,
         tx: &mut PgConnection,
+        w: &mut Writes,
         rated: &pb::EventRated,
         now: DateTime<Utc>,
     ) -> Result<usize, ActError> {
@@ -835,7 +990,7 @@ impl Store {
         let actor = rated.actor.clone().unwrap_or_else(system_actor);
         let n = rows.len();
         for mut row in rows {
-            self.record(tx, &row, "task-rated", &[RecordedFact::Rated { rating }], &actor, &rated.comment, now).await?;
+            self.record(w, &row, "task-rated", &[RecordedFact::Rated { rating }], &actor, &rated.comment, now);
             if rating != kpi::Rating::Dissatisfied {
                 continue;
             }
@@ -850,8 +1005,9 @@ impl Store {
             };
             let system = ActorView { role: Role::Admin, department_id: String::new(), region_scope: String::new() };
             let decision = lifecycle::decide(&view, &action, &system)?;
-            self.apply(tx, &mut row, &decision, &action, &system_actor(), now).await?;
+            self.apply(tx, w, &mut row, &decision, &action, &system_actor(), now).await?;
         }
+        w.write_rows(tx).await?;
         Ok(n)
     }
 
@@ -1018,45 +1174,64 @@ async fn lock_task(tx: &mut PgConnection, id: Uuid) -> Result<Option<TaskRow>, s
     sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(tx).await
 }
 
-async fn insert_task(tx: &mut PgConnection, row: &TaskRow) -> Result<(), sqlx::Error> {
+/// Inserts new task rows in one statement. The two list columns travel as JSON arrays, since
+/// PostgreSQL has no arrays of arrays of different lengths.
+async fn insert_tasks(tx: &mut PgConnection, rows: &[TaskRow]) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    fn col<'r, T>(rows: &'r [TaskRow], f: impl Fn(&'r TaskRow) -> T) -> Vec<T> {
+        rows.iter().map(f).collect()
+    }
     sqlx::query(
         "INSERT INTO tasks (id, event_id, tracking_number, item_code, city, county, township, village, grid_code, \
          description, address, department_id, state, resume_to, lead, whistle, center_region, rework_count, returned_by, \
          extension_requested, clocks, colour, escalated, escalated_to, next_change_at, result, result_evidence_urls, \
          version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
-         $23, $24, $25, $26, $27, $28, $29, $30)",
+         SELECT id, event_id, tracking_number, item_code, city, county, township, village, grid_code, description, \
+           address, department_id, state, resume_to, lead, whistle, center_region, rework_count, \
+           ARRAY(SELECT jsonb_array_elements_text(returned_by)), extension_requested, clocks, colour, escalated, \
+           escalated_to, next_change_at, result, ARRAY(SELECT jsonb_array_elements_text(result_evidence_urls)), \
+           version, created_at, updated_at \
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
+           $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bool[], $16::text[], \
+           $17::text[], $18::int4[], $19::jsonb[], $20::int4[], $21::jsonb[], $22::int2[], $23::bool[], $24::text[], \
+           $25::timestamptz[], $26::text[], $27::jsonb[], $28::int8[], $29::timestamptz[], $30::timestamptz[]) \
+           AS t(id, event_id, tracking_number, item_code, city, county, township, village, grid_code, description, \
+             address, department_id, state, resume_to, lead, whistle, center_region, rework_count, returned_by, \
+             extension_requested, clocks, colour, escalated, escalated_to, next_change_at, result, \
+             result_evidence_urls, version, created_at, updated_at)",
     )
-    .bind(row.id)
-    .bind(row.event_id)
-    .bind(&row.tracking_number)
-    .bind(&row.item_code)
-    .bind(&row.city)
-    .bind(&row.county)
-    .bind(&row.township)
-    .bind(&row.village)
-    .bind(&row.grid_code)
-    .bind(&row.description)
-    .bind(&row.address)
-    .bind(&row.department_id)
-    .bind(&row.state)
-    .bind(&row.resume_to)
-    .bind(row.lead)
-    .bind(&row.whistle)
-    .bind(&row.center_region)
-    .bind(row.rework_count)
-    .bind(&row.returned_by)
-    .bind(row.extension_requested)
-    .bind(&row.clocks)
-    .bind(row.colour)
-    .bind(row.escalated)
-    .bind(&row.escalated_to)
-    .bind(row.next_change_at)
-    .bind(&row.result)
-    .bind(&row.result_evidence_urls)
-    .bind(row.version)
-    .bind(row.created_at)
-    .bind(row.updated_at)
+    .bind(col(rows, |r| r.id))
+    .bind(col(rows, |r| r.event_id))
+    .bind(col(rows, |r| r.tracking_number.as_str()))
+    .bind(col(rows, |r| r.item_code.as_str()))
+    .bind(col(rows, |r| r.city.as_str()))
+    .bind(col(rows, |r| r.county.as_str()))
+    .bind(col(rows, |r| r.township.as_str()))
+    .bind(col(rows, |r| r.village.as_str()))
+    .bind(col(rows, |r| r.grid_code.as_deref()))
+    .bind(col(rows, |r| r.description.as_str()))
+    .bind(col(rows, |r| r.address.as_str()))
+    .bind(col(rows, |r| r.department_id.as_deref()))
+    .bind(col(rows, |r| r.state.as_str()))
+    .bind(col(rows, |r| r.resume_to.as_deref()))
+    .bind(col(rows, |r| r.lead))
+    .bind(col(rows, |r| r.whistle.as_str()))
+    .bind(col(rows, |r| r.center_region.as_str()))
+    .bind(col(rows, |r| r.rework_count))
+    .bind(col(rows, |r| Json(&r.returned_by)))
+    .bind(col(rows, |r| r.extension_requested))
+    .bind(col(rows, |r| Json(&r.clocks.0)))
+    .bind(col(rows, |r| r.colour))
+    .bind(col(rows, |r| r.escalated))
+    .bind(col(rows, |r| r.escalated_to.as_deref()))
+    .bind(col(rows, |r| r.next_change_at))
+    .bind(col(rows, |r| r.result.as_deref()))
+    .bind(col(rows, |r| Json(&r.result_evidence_urls)))
+    .bind(col(rows, |r| r.version))
+    .bind(col(rows, |r| r.created_at))
+    .bind(col(rows, |r| r.updated_at))
     .execute(tx)
     .await?;
     Ok(())

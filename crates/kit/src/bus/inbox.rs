@@ -1,14 +1,15 @@
 //! The idempotent inbox consumer.
 //!
 //! [`run_consumer`] pulls from a durable JetStream consumer in batches. Each batch is applied in
-//! one transaction: for every message it records `(consumer, ce-id)` in the `inbox` table and
-//! applies the [`Handler`] only if that row is new; one commit, then the batch is acked. If the
-//! batch fails, its messages are retried one by one so a single bad message cannot block the
-//! rest. A message that is [`HandleError::Permanent`] (it cannot be decoded or can never apply),
+//! one transaction: it records every message's `(consumer, ce-id)` in the `inbox` table with one
+//! multi-row insert, hands the messages whose row is new to [`Handler::apply_batch`] (by default
+//! [`Handler::apply`] on each, in order); one commit, then the batch is acked. If the batch
+//! fails, its messages are retried one by one (each in its own transaction, through
+//! [`Handler::apply`]) so a single bad message cannot block the rest. A message that is [`HandleError::Permanent`] (it cannot be decoded or can never apply),
 //! or that has failed on its last delivery (`bus.max_deliver`), is published to the consumer's
 //! dead-letter subject with the reason and then terminated; it is never dropped silently.
 
-use std::{future::Future, pin::Pin, time::Duration};
+use std::{collections::HashSet, future::Future, pin::Pin, time::Duration};
 
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use futures::StreamExt;
@@ -59,11 +60,28 @@ impl From<prost::DecodeError> for HandleError {
 /// A boxed future, as handlers return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Applies one message's effect inside the consumer's transaction.
+/// Applies messages' effects inside the consumer's transaction.
 pub trait Handler: Send + Sync + 'static {
     /// Applies `msg`. Runs inside a transaction that also records the message id; return an
     /// error to roll both back.
     fn apply<'a>(&'a self, tx: &'a mut PgConnection, msg: &'a Incoming) -> BoxFuture<'a, Result<(), HandleError>>;
+
+    /// Applies a batch of new messages, in delivery order, inside one transaction that also
+    /// records their ids; return an error to roll it all back (the runner then retries the
+    /// messages one by one through [`apply`](Self::apply)). Override it to write a batch with
+    /// multi-row statements; the effect must be the same as applying each message in turn.
+    fn apply_batch<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        msgs: &'a [&'a Incoming],
+    ) -> BoxFuture<'a, Result<(), HandleError>> {
+        Box::pin(async move {
+            for msg in msgs {
+                self.apply(tx, msg).await?;
+            }
+            Ok(())
+        })
+    }
 
     /// Called after a transaction that applied messages has committed (e.g. to wake a relay).
     fn committed(&self) {}
@@ -207,10 +225,40 @@ impl<H: Handler> Runner<H> {
         }
     }
 
+    /// Records the batch's ids in one statement and applies the new messages with
+    /// [`Handler::apply_batch`], all in one transaction.
     async fn apply_batch(&self, incoming: &[Incoming]) -> Result<(), HandleError> {
+        let ids = incoming.iter().map(message_id).collect::<Result<Vec<_>, _>>()?;
+        let mut unique: Vec<&str> = Vec::with_capacity(ids.len());
+        let mut seen = HashSet::with_capacity(ids.len());
+        for id in &ids {
+            if seen.insert(*id) {
+                unique.push(*id);
+            }
+        }
         let mut tx = self.pool.begin().await?;
-        for inc in incoming {
-            self.apply_in(&mut tx, inc).await?;
+        let fresh: HashSet<String> = sqlx::query_scalar(
+            "INSERT INTO inbox (consumer, message_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING message_id",
+        )
+        .bind(&self.spec.durable)
+        .bind(&unique)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        // The first copy of each new id, in delivery order; a repeat (a publisher's retry with
+        // the same ce-id) is skipped as if it came later.
+        let mut todo = Vec::with_capacity(fresh.len());
+        let mut taken = HashSet::with_capacity(fresh.len());
+        for (inc, id) in incoming.iter().zip(&ids) {
+            if fresh.contains(*id) && taken.insert(*id) {
+                todo.push(inc);
+            } else {
+                tracing::debug!(message_id = id, "already applied; skipping");
+            }
+        }
+        if !todo.is_empty() {
+            self.handler.apply_batch(&mut tx, &todo).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -218,9 +266,7 @@ impl<H: Handler> Runner<H> {
 
     /// Records the message id and applies the handler if the id is new.
     async fn apply_in(&self, tx: &mut PgConnection, inc: &Incoming) -> Result<(), HandleError> {
-        let id = inc
-            .message_id()
-            .ok_or_else(|| HandleError::Permanent("no ce-id or Nats-Msg-Id header: cannot de-duplicate".into()))?;
+        let id = message_id(inc)?;
         let fresh = sqlx::query("INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(&self.spec.durable)
             .bind(id)
@@ -313,6 +359,11 @@ impl<H: Handler> Runner<H> {
             }
         }
     }
+}
+
+/// The id the inbox de-duplicates by; a message without one is poison.
+fn message_id(inc: &Incoming) -> Result<&str, HandleError> {
+    inc.message_id().ok_or_else(|| HandleError::Permanent("no ce-id or Nats-Msg-Id header: cannot de-duplicate".into()))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use crate::config::NatsSettings;
 
 pub use envelope::{Envelope, Incoming};
 pub use inbox::{ConsumerSpec, HandleError, Handler, run_consumer};
-pub use outbox::{OutboxSignal, enqueue, spawn_relay};
+pub use outbox::{OutboxBatch, OutboxSignal, enqueue, spawn_relay};
 
 /// Errors of the bus plumbing.
 #[derive(Debug, thiserror::Error)]

@@ -78,6 +78,64 @@ pub async fn enqueue(
     Ok(row.id)
 }
 
+/// Outbox rows collected during a transaction and written together by [`OutboxBatch::insert`]:
+/// one multi-row statement instead of a round trip per message. The relay publishes them in the
+/// order they were added.
+#[derive(Debug, Default)]
+pub struct OutboxBatch {
+    ids: Vec<Uuid>,
+    subjects: Vec<String>,
+    headers: Vec<Json<HashMap<String, String>>>,
+    payloads: Vec<Vec<u8>>,
+}
+
+impl OutboxBatch {
+    /// Adds `envelope` sent by `service` at `at`; returns its `ce-id`.
+    pub fn add(&mut self, service: &str, envelope: &Envelope, at: DateTime<Utc>) -> Uuid {
+        self.push(OutboxRow::new(service, envelope, at))
+    }
+
+    /// Adds a prepared row; returns its `ce-id`.
+    pub fn push(&mut self, row: OutboxRow) -> Uuid {
+        self.ids.push(row.id);
+        self.subjects.push(row.subject);
+        self.headers.push(row.headers);
+        self.payloads.push(row.payload);
+        row.id
+    }
+
+    /// Rows not yet written.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether nothing waits to be written.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Writes the collected rows inside the caller's transaction, in order, and empties the batch.
+    pub async fn insert(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        // WITH ORDINALITY … ORDER BY: `seq` (the relay's publishing order) follows the order added.
+        sqlx::query(
+            "INSERT INTO outbox (id, subject, headers, payload) SELECT id, subject, headers, payload \
+             FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::bytea[]) WITH ORDINALITY AS r(id, subject, headers, payload, n) \
+             ORDER BY n",
+        )
+        .bind(&self.ids)
+        .bind(&self.subjects)
+        .bind(&self.headers)
+        .bind(&self.payloads)
+        .execute(conn)
+        .await?;
+        *self = OutboxBatch::default();
+        Ok(())
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct Row {
     id: Uuid,

@@ -263,3 +263,91 @@ async fn inbox_applies_a_redelivered_message_once_and_dead_letters_poison() {
     stop.cancel();
     handle.await.unwrap();
 }
+
+/// Writes a whole batch with one multi-row insert, and notes each batch it committed.
+struct BatchRecorder;
+
+async fn record_batch(tx: &mut PgConnection, msgs: &[&Incoming]) -> Result<(), HandleError> {
+    let mut ids = Vec::new();
+    let mut tasks = Vec::new();
+    for msg in msgs {
+        // One undecodable message fails the batch; the runner then goes one by one.
+        let event = TaskEvent::decode(msg.payload.clone())?;
+        ids.push(msg.message_id().unwrap_or_default().to_string());
+        tasks.push(event.task_id);
+    }
+    sqlx::query("INSERT INTO applied (message_id, task_id) SELECT * FROM unnest($1::text[], $2::text[])")
+        .bind(&ids)
+        .bind(&tasks)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO batches (size) VALUES ($1)").bind(msgs.len() as i32).execute(&mut *tx).await?;
+    Ok(())
+}
+
+impl Handler for BatchRecorder {
+    fn apply<'a>(&'a self, tx: &'a mut PgConnection, msg: &'a Incoming) -> BoxFuture<'a, Result<(), HandleError>> {
+        Box::pin(async move { record_batch(tx, &[msg]).await })
+    }
+
+    fn apply_batch<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        msgs: &'a [&'a Incoming],
+    ) -> BoxFuture<'a, Result<(), HandleError>> {
+        Box::pin(record_batch(tx, msgs))
+    }
+}
+
+/// A handler's batch entry point gets whole batches of new messages: a backlog is applied in
+/// batches, each message once (a repeated ce-id inside the batch too), and a poison message
+/// is still dead-lettered alone while its batch-mates are applied.
+#[tokio::test]
+async fn a_batch_handler_writes_whole_batches_and_poison_still_goes_alone() {
+    let s = setup().await;
+    sqlx::query("CREATE TABLE batches (size integer NOT NULL)").execute(&s.pool).await.unwrap();
+    // The backlog is on the stream before the consumer starts.
+    for i in 0..40 {
+        let payload = TaskEvent { task_id: format!("b-{i:02}"), ..Default::default() }.encode_to_vec();
+        publish_raw(&s.js, &format!("fact-b-{i}"), &format!("m-b-{i}"), payload).await;
+    }
+    let again = TaskEvent { task_id: "b-07".into(), ..Default::default() }.encode_to_vec();
+    publish_raw(&s.js, "fact-b-7", "m-b-7-again", again).await;
+    let stop = Shutdown::new();
+    let spec = ConsumerSpec {
+        service: SERVICE.into(),
+        stream: bus::stream_name(SERVICE),
+        durable: "batcher".into(),
+        filter_subjects: vec![format!("civicgrid.{SERVICE}.task-assigned.>")],
+    };
+    let handle = bus::run_consumer(s.pool.clone(), s.js.clone(), spec, BatchRecorder, &bus_settings(), stop.clone())
+        .await
+        .unwrap();
+    let count = |sql: &'static str| {
+        let pool = s.pool.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() }
+    };
+    wait_for("the backlog applied", || async { count("SELECT count(*) FROM applied").await >= 40 }).await;
+    let most: i32 = sqlx::query_scalar("SELECT max(size) FROM batches").fetch_one(&s.pool).await.unwrap();
+    assert!(most > 1, "the backlog came in batches, the largest of {most}");
+
+    // Poison in the middle of a burst: the good ones are applied, the poison dead-lettered.
+    publish_raw(&s.js, "fact-c-1", "m-c-1", TaskEvent { task_id: "c-1".into(), ..Default::default() }.encode_to_vec())
+        .await;
+    publish_raw(&s.js, "fact-c-2", "m-c-2", vec![0xff, 0xff, 0xff, 0xff]).await;
+    publish_raw(&s.js, "fact-c-3", "m-c-3", TaskEvent { task_id: "c-3".into(), ..Default::default() }.encode_to_vec())
+        .await;
+    wait_for("one dead letter", || async { stream_count(&s.js, bus::DEADLETTER_STREAM).await == 1 }).await;
+    wait_for("the good ones applied", || async { count("SELECT count(*) FROM applied").await >= 42 }).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT task_id, count(*) FROM applied GROUP BY task_id ORDER BY task_id")
+            .fetch_all(&s.pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 42, "{rows:?}");
+    assert!(rows.iter().all(|(_, n)| *n == 1), "each applied once: {rows:?}");
+    assert!(rows.iter().any(|(t, _)| t == "c-1") && rows.iter().any(|(t, _)| t == "c-3"));
+    stop.cancel();
+    handle.await.unwrap();
+}

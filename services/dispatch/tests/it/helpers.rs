@@ -159,6 +159,23 @@ impl TestApp {
         self.shutdown.cancel();
         self.handle.await.expect("join").expect("dispatch stopped cleanly");
     }
+
+    /// Stops dispatch (its consumer, ticker and relay too), keeping NATS, the database and the
+    /// clock, so a backlog can pile up.
+    pub async fn halt(&mut self) {
+        self.shutdown.cancel();
+        let handle = std::mem::replace(&mut self.handle, tokio::spawn(async { Ok(()) }));
+        handle.await.expect("join").expect("dispatch stopped cleanly");
+    }
+
+    /// Starts dispatch again after [`halt`](Self::halt), on the same database, NATS and clock.
+    pub async fn resume(&mut self) {
+        let app = Application::build(self.settings.clone(), self.clock.clone()).await.expect("rebuild dispatch");
+        let addr = app.addr();
+        self.shutdown = Shutdown::new();
+        self.handle = tokio::spawn(app.run_until_stopped(self.shutdown.clone()));
+        self.client = DispatchServiceClient::connect(format!("http://{addr}")).await.expect("connect");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -611,6 +628,17 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(if last.len() >= n { 300 } else { 25 })).await;
         }
     }
+}
+
+/// The next change of a WatchTasks feed (10 s at most).
+pub async fn next_change(
+    feed: &mut tonic::Streaming<civicgrid_proto::v1::TaskChange>,
+) -> civicgrid_proto::v1::TaskChange {
+    tokio::time::timeout(Duration::from_secs(10), feed.message())
+        .await
+        .expect("a change within 10 s")
+        .expect("feed error")
+        .expect("feed ended")
 }
 
 /// Polls `check` until it holds (20 s at most).

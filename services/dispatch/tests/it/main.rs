@@ -1,6 +1,7 @@
 //! dispatch's integration tests: the service in-process with a manual clock, against its own
 //! nats-server and its own database, driven through gRPC and NATS only.
 
+mod batch;
 mod helpers;
 mod isolation;
 mod kpis;

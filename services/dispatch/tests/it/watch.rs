@@ -9,14 +9,7 @@ use tonic::{Code, Streaming};
 
 use crate::helpers::*;
 
-/// The next change of a feed (5 s at most).
-async fn next(feed: &mut Streaming<TaskChange>) -> TaskChange {
-    tokio::time::timeout(Duration::from_secs(5), feed.message())
-        .await
-        .expect("a change within 5 s")
-        .expect("feed error")
-        .expect("feed ended")
-}
+use crate::helpers::next_change as next;
 
 /// Asserts the feed stays quiet for a while.
 async fn quiet(feed: &mut Streaming<TaskChange>, what: &str) {
