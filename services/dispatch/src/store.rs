@@ -930,35 +930,68 @@ impl Store {
         Ok(true)
     }
 
-    /// One ticker round: every task whose next change is due by `now` (at most `batch`, the
-    /// earliest first, rows other replicas hold skipped) gets its colour recomputed; a change
-    /// is published as `task-warning`, an escalation as `task-escalated`. Returns how many
-    /// tasks were visited.
+    /// One ticker round, set-based: one statement claims every task whose next change is due
+    /// by `now` (at most `batch`, the earliest first, rows other replicas or actions hold
+    /// skipped); each gets its colour recomputed in memory, a change becoming `task-warning` and
+    /// a due escalation `task-escalated`; then one statement updates the claimed rows (colour,
+    /// escalation, next instant, version), one writes the facts, one the outgoing messages, and
+    /// one appends the change-feed rows under the feed's lock. Returns how many tasks were
+    /// visited.
     pub async fn tick(&self, now: DateTime<Utc>, batch: i64) -> Result<usize, StoreError> {
         let mut tx = self.pool.begin().await?;
         let sql = format!(
             "SELECT {TASK_COLUMNS} FROM tasks WHERE next_change_at <= $1 ORDER BY next_change_at LIMIT $2 FOR UPDATE SKIP LOCKED"
         );
-        let rows: Vec<TaskRow> =
+        let mut rows: Vec<TaskRow> =
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now).bind(batch).fetch_all(&mut *tx).await?;
+        if rows.is_empty() {
+            tx.commit().await?;
+            return Ok(0);
+        }
         let visited = rows.len();
+        // Reworks and returns escalate once per task: which candidates of this round already did,
+        // in one query for the round.
+        let candidates: Vec<Uuid> = rows
+            .iter()
+            .filter(|r| {
+                warning::should_escalate(None, r.escalated, r.rework_count.max(0) as u32, &r.returned_by).is_some()
+            })
+            .map(|r| r.id)
+            .collect();
+        let done: HashSet<(Uuid, String)> = if candidates.is_empty() {
+            HashSet::new()
+        } else {
+            sqlx::query_as::<_, (Uuid, String)>(
+                "SELECT DISTINCT task_id, reason FROM task_facts WHERE task_id = ANY($1) AND fact = 'task-escalated'",
+            )
+            .bind(&candidates)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect()
+        };
         let mut w = Writes::default();
-        for mut row in rows {
+        let actor = system_actor();
+        for row in &mut rows {
             let before = row.colour;
-            self.refresh_warning(&mut row, now);
+            self.refresh_warning(row, now);
             if row.colour != before {
                 row.version += 1;
                 row.updated_at = now;
-                let actor = system_actor();
                 let colour =
                     WarningColour::try_from(row.colour as i32).map(|c| c.as_str_name()).unwrap_or_default().to_string();
-                self.record(&mut w, &row, "task-warning", &[], &actor, &colour, now);
-                self.publish(&mut w, &row, "task-warning", &actor, &colour, now);
+                self.record(&mut w, row, "task-warning", &[], &actor, &colour, now);
+                self.publish(&mut w, row, "task-warning", &actor, &colour, now);
             }
-            // Unchanged rows get their next instant too (e.g. a later deadline after an extension).
-            self.escalate_if_due(&mut tx, &mut w, &mut row, now).await?;
-            update_task(&mut tx, &row).await?;
+            let reason = self.escalation_reason(row, now).filter(|r| {
+                *r == warning::EscalationReason::Overdue || !done.contains(&(row.id, r.as_str().to_string()))
+            });
+            if let Some(reason) = reason {
+                self.escalate(&mut w, row, reason, now);
+            }
         }
+        // Unchanged rows get their next instant too (e.g. a later deadline after an extension).
+        update_ticked(&mut tx, &rows).await?;
         let changed = w.finish(&mut tx).await?;
         tx.commit().await?;
         if changed {
@@ -1231,6 +1264,30 @@ async fn insert_tasks(tx: &mut PgConnection, rows: &[TaskRow]) -> Result<(), sql
     .bind(col(rows, |r| Json(&r.result_evidence_urls)))
     .bind(col(rows, |r| r.version))
     .bind(col(rows, |r| r.created_at))
+    .bind(col(rows, |r| r.updated_at))
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Writes what a ticker round changes on its claimed rows, in one statement.
+async fn update_ticked(tx: &mut PgConnection, rows: &[TaskRow]) -> Result<(), sqlx::Error> {
+    fn col<T>(rows: &[TaskRow], f: impl Fn(&TaskRow) -> T) -> Vec<T> {
+        rows.iter().map(f).collect()
+    }
+    sqlx::query(
+        "UPDATE tasks t SET colour = u.colour, escalated = u.escalated, escalated_to = u.escalated_to, \
+           next_change_at = u.next_change_at, version = u.version, updated_at = u.updated_at \
+         FROM unnest($1::uuid[], $2::int2[], $3::bool[], $4::text[], $5::timestamptz[], $6::int8[], $7::timestamptz[]) \
+           AS u(id, colour, escalated, escalated_to, next_change_at, version, updated_at) \
+         WHERE t.id = u.id",
+    )
+    .bind(col(rows, |r| r.id))
+    .bind(col(rows, |r| r.colour))
+    .bind(col(rows, |r| r.escalated))
+    .bind(col(rows, |r| r.escalated_to.clone()))
+    .bind(col(rows, |r| r.next_change_at))
+    .bind(col(rows, |r| r.version))
     .bind(col(rows, |r| r.updated_at))
     .execute(tx)
     .await?;

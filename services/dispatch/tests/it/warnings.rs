@@ -331,3 +331,66 @@ async fn two_replicas_warn_once_per_colour_change() {
     replica.stop().await;
     app.stop().await;
 }
+
+/// A burst: 40 tasks reach their thresholds at the same instants, the ticker takes 7 a round
+/// (set-based rounds), and two replicas share the rounds. Every task gets each change once, in
+/// order (yellow; then orange and the overdue escalation together), and the change feed holds
+/// them all with increasing cursors.
+#[tokio::test]
+async fn a_burst_is_drained_in_rounds_shared_by_replicas_each_change_once() {
+    let app = spawn_app_with(Clock::manual(monday_9am()), "[dispatch]\nticker_batch = 7\n").await;
+    let replica = app.spawn_replica().await;
+    let grid = app.grid_in(TOWNSHIP);
+    let (item, _) = app.urgent_item(&grid.path);
+    let mut events = Vec::new();
+    for _ in 0..40 {
+        let r = reported(&item.code, &grid, app.clock.now());
+        app.publish_reported(&r).await;
+        events.push(event_id(&r));
+    }
+    let mut ids = Vec::new();
+    for event in &events {
+        ids.push(app.tasks_of(event, 1).await.remove(0).id);
+    }
+    let mut client = app.client.clone();
+    let mut feed = client
+        .watch_tasks(authed(civicgrid_proto::v1::WatchTasksRequest { from_now: true, ..Default::default() }, &admin()))
+        .await
+        .unwrap()
+        .into_inner();
+    // 80% of the hour at 09:48; at 10:30 it is overdue by half its limit: orange, then escalated (red).
+    let steps = [("2026-11-16 09:48", 1), ("2026-11-16 10:30", 3)];
+    for (at, facts) in steps {
+        app.set_time(local(at));
+        eventually(&format!("every task's changes at {at}"), || async {
+            let published = app.published().await;
+            ids.iter().all(|id| published.iter().filter(|p| &p.event.task_id == id).count() >= 1 + facts)
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for id in &ids {
+        let published = app.published_for(id).await;
+        assert_eq!(names(&published), ["task-assigned", "task-warning", "task-warning", "task-escalated"], "task {id}");
+        let versions: Vec<i64> = published.iter().map(|p| p.event.version).collect();
+        assert_eq!(versions, [1, 2, 3, 4], "task {id}");
+        let colours: Vec<i32> = published.iter().skip(1).map(|p| p.event.colour).collect();
+        use WarningColour as C;
+        assert_eq!(colours, [C::Yellow, C::Orange, C::Red].map(|c| c as i32), "task {id}");
+        assert_eq!(published[3].event.reason, "overdue");
+    }
+    // The feed: 3 changes per task, each once, cursors increasing, a task's in its order.
+    let mut last = 0;
+    let mut per_task: std::collections::HashMap<String, Vec<i64>> = Default::default();
+    for _ in 0..ids.len() * 3 {
+        let c = next_change(&mut feed).await;
+        assert!(c.cursor > last, "cursor {} after {last}", c.cursor);
+        last = c.cursor;
+        let task = c.task.expect("task");
+        per_task.entry(task.id).or_default().push(task.version);
+    }
+    assert_eq!(per_task.len(), ids.len());
+    assert!(per_task.values().all(|v| v == &[2, 3, 4]), "{per_task:?}");
+    replica.stop().await;
+    app.stop().await;
+}
