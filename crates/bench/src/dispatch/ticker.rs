@@ -104,6 +104,15 @@ pub struct Burst {
     pub usage: Usage,
     /// True when the drain stopped at its time cap.
     pub capped: bool,
+    /// Ticker loops that drained it together (replicas sharing the work through SKIP LOCKED),
+    /// and the tasks each round took.
+    pub replicas: usize,
+    pub batch: i64,
+    /// Messages the relay published to JetStream while it drained, and seconds from the first
+    /// round until the last of them was acknowledged: how late the burst's last warning is on
+    /// the bus. `None` when the relay failed.
+    pub published: u64,
+    pub published_secs: Option<f64>,
 }
 
 /// Ticker phase parameters.
@@ -118,6 +127,10 @@ pub struct TickerParams {
     pub many: usize,
     /// `Store::tick`'s batch (dispatch's `ticker_batch`).
     pub batch: i64,
+    /// Ticker loops that drain the burst together.
+    pub replicas: usize,
+    /// The relay's batch while the burst drains (`bus.relay_batch_size`).
+    pub relay_batch: i64,
     /// The share of a limit an overdue task may run over before it escalates.
     pub grace: f64,
 }
@@ -186,7 +199,7 @@ async fn measure_in(
         .await
         .context("building dispatch (migrations)")?;
     drop(app);
-    let pool = dispatch_pool(url, 4).await?;
+    let pool = dispatch_pool(url, 4 + params.replicas as u32).await?;
     let seq = store::latest_reference_set(&pool).await?.map(|(s, _)| s).context("no reference set stored")?;
     let store = Arc::new(Store::new(pool.clone(), inputs.refdata.clone(), seq, OutboxSignal::default(), params.grace));
 
@@ -302,7 +315,8 @@ async fn measure_in(
     // (d) the first instant at which many tasks change colour together.
     reload().await?;
     let min_burst = (tasks as i64 / 100).clamp(50, 2000);
-    let burst = burst(&store, &pool, probe, params.batch, min_burst).await?;
+    let js = async_nats::jetstream::new(async_nats::connect(&env.nats_url).await.context("connecting to NATS")?);
+    let burst = burst(&store, &pool, probe, params, min_burst, &js).await?;
     pool.close().await;
     Ok(SizeResult {
         tasks,
@@ -616,9 +630,30 @@ pub fn local(t: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// Publishes the whole outbox, `batch` rows a round, as dispatch's relay does; returns how many.
+async fn relay_all(pool: &PgPool, js: &async_nats::jetstream::Context, batch: i64) -> Result<u64> {
+    let mut n = 0u64;
+    loop {
+        match civicgrid_kit::bus::outbox::relay_once(pool, js, batch).await.context("relaying the outbox")? {
+            0 => return Ok(n),
+            k => n += k as u64,
+        }
+    }
+}
+
 /// The first instant at which at least `min_size` tasks change colour together: everything
-/// due before it is drained untimed, then the ticker's loop at that instant is timed.
-async fn burst(store: &Store, pool: &PgPool, probe: &Probe, batch: i64, min_size: i64) -> Result<Option<Burst>> {
+/// due before it is drained untimed (and its messages published), then `params.replicas`
+/// ticker loops drain the instant together, timed, while a relay publishes what they write to
+/// JetStream.
+async fn burst(
+    store: &Arc<Store>,
+    pool: &PgPool,
+    probe: &Probe,
+    params: &TickerParams,
+    min_size: i64,
+    js: &async_nats::jetstream::Context,
+) -> Result<Option<Burst>> {
+    let batch = params.batch;
     let found: Option<(DateTime<Utc>, i64)> = sqlx::query_as(
         "SELECT next_change_at, count(*) FROM tasks WHERE next_change_at IS NOT NULL GROUP BY 1 \
          HAVING count(*) >= $1 ORDER BY 1 LIMIT 1",
@@ -639,13 +674,47 @@ async fn burst(store: &Store, pool: &PgPool, probe: &Probe, batch: i64, min_size
         return Ok(None);
     }
     drain(store, at - chrono::Duration::milliseconds(1), batch, Duration::from_secs(1800)).await?;
+    let earlier = relay_all(pool, js, params.relay_batch).await?;
+    crate::field("burst", format!("{} earlier messages published to JetStream first (untimed)", int(earlier)));
     let facts0 = fact_counts(pool).await?;
     let cpu0 = probe.snapshot();
     let cap = Duration::from_secs(180);
     let start = Instant::now();
-    let (visited, rounds) = drain(store, at, batch, cap).await?;
+    // The relay runs alongside, as in dispatch: it publishes what each committed round wrote.
+    let drained = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let relay = {
+        let (pool, js, drained) = (pool.clone(), js.clone(), drained.clone());
+        let relay_batch = params.relay_batch;
+        tokio::spawn(async move {
+            let mut published = 0u64;
+            loop {
+                let done = drained.load(std::sync::atomic::Ordering::SeqCst);
+                let n = relay_all(&pool, &js, relay_batch).await?;
+                published += n;
+                if done && n == 0 {
+                    return anyhow::Ok((published, start.elapsed()));
+                }
+                if n == 0 {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        })
+    };
+    let loops = (0..params.replicas.max(1)).map(|_| drain(store, at, batch, cap));
+    let drains = futures::future::join_all(loops).await;
     let secs = start.elapsed().as_secs_f64();
+    drained.store(true, std::sync::atomic::Ordering::SeqCst);
     let cpu1 = probe.snapshot();
+    let (mut visited, mut rounds) = (0u64, Vec::new());
+    for d in drains {
+        let (v, r) = d?;
+        visited += v;
+        rounds.extend(r);
+    }
+    let relayed = relay.await.context("relay task")?;
+    if let Err(e) = &relayed {
+        crate::field("burst", format!("the relay failed: {e:#}"));
+    }
     let mut hist = stats::histogram();
     for r in &rounds {
         stats::record(&mut hist, *r);
@@ -661,17 +730,24 @@ async fn burst(store: &Store, pool: &PgPool, probe: &Probe, batch: i64, min_size
         facts: fact_delta(&facts0, fact_counts(pool).await?),
         usage: probe.usage(&cpu0, &cpu1),
         capped: start.elapsed() > cap,
+        replicas: params.replicas.max(1),
+        batch,
+        published: relayed.as_ref().map(|r| r.0).unwrap_or(0),
+        published_secs: relayed.as_ref().ok().map(|r| r.1.as_secs_f64()),
     };
     crate::field(
         "burst",
         format!(
-            "{} tasks change colour at {} ({} due before it, drained first); the ticker's loop took {:.2} s over {} rounds ({}){}",
+            "{} tasks change colour at {} ({} due before it, drained first); {} ticker loop(s) took {:.2} s over {} rounds ({}); {} messages on JetStream after {}{}",
             int(size as u64),
             local(at),
             int(before as u64),
+            b.replicas,
             b.secs,
             b.rounds,
             Latency::of(&b.hist).line(),
+            int(b.published),
+            b.published_secs.map(|s| format!("{s:.2} s")).unwrap_or_else(|| "— (relay failed)".into()),
             if b.capped { " — STOPPED at the time cap" } else { "" }
         ),
     );
