@@ -36,6 +36,12 @@ use crate::{
 /// cursor n never later finds a committed n-1 it skipped.
 const INBOX_LOCK: i64 = 7_305_003;
 
+/// Orders the two sides of a closure that overtakes its report: the transaction that records
+/// an event's reporters and takes the facts waiting for them, and the one that finds no
+/// reporters and parks its fact. Without it each could miss the other's uncommitted row and the
+/// parked fact would wait forever. Taken before `INBOX_LOCK` on both sides.
+const REPORTERS_LOCK: i64 = 7_305_004;
+
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -378,6 +384,7 @@ impl Store {
         events_needing_reporters.dedup();
         let mut reporters: HashMap<String, Vec<String>> = HashMap::new();
         if !events_needing_reporters.is_empty() {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(REPORTERS_LOCK).execute(&mut *tx).await?;
             for row in sqlx::query(
                 "SELECT event_id, reporter_id FROM event_reporters WHERE event_id = ANY($1) ORDER BY event_id, reporter_id",
             )
@@ -585,6 +592,7 @@ impl Store {
         if seen.is_empty() {
             return Ok(Vec::new());
         }
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(REPORTERS_LOCK).execute(&mut *tx).await?;
         sqlx::query(
             "INSERT INTO event_reporters (event_id, reporter_id) \
              SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
