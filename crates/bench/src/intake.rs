@@ -60,17 +60,32 @@ fn unix_nanos_now() -> i128 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0)
 }
 
+/// Group-commit settings that differ from intake's defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Batching {
+    /// `intake.batch_max`.
+    pub max: Option<u32>,
+    /// `intake.batch_writers`.
+    pub writers: Option<u32>,
+}
+
 impl Running {
     /// Builds intake with the settings its tests use (defaults + URLs, a free port, a fresh
-    /// PII key, `warn` logs), starts it, and opens `channels` gRPC channels to it.
-    pub async fn start(env: &Env, channels: usize) -> Result<Running> {
-        let toml = format!(
+    /// PII key, `warn` logs) and `batching`, starts it, and opens `channels` gRPC channels to it.
+    pub async fn start(env: &Env, channels: usize, batching: Batching) -> Result<Running> {
+        let mut toml = format!(
             "[nats]\nurl = \"{}\"\n[database]\nurl = \"{}\"\n[grpc]\nlisten = \"127.0.0.1:0\"\n[telemetry]\nlog = \"warn\"\n\
              [intake]\npii_key = \"{}\"\n",
             env.nats_url,
             env.db_url,
             PiiCipher::generate_key()
         );
+        if let Some(max) = batching.max {
+            toml.push_str(&format!("batch_max = {max}\n"));
+        }
+        if let Some(writers) = batching.writers {
+            toml.push_str(&format!("batch_writers = {writers}\n"));
+        }
         let settings: Settings = civicgrid_kit::config::from_toml(&[civicgrid_intake::config::DEFAULTS, &toml])
             .context("intake settings")?;
         let telemetry = civicgrid_kit::telemetry::init("intake-bench", &settings.common.telemetry);

@@ -93,6 +93,13 @@ struct IntakeArgs {
     /// only; more spread intake's per-(item, county) duplicate-check lock.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
     counties: u32,
+    /// intake's `batch_max` (group commit: most submissions per transaction); unset keeps
+    /// intake's default. `--batch-max 1` writes every submission in its own transaction.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    batch_max: Option<u32>,
+    /// intake's `batch_writers` (batches written at once); unset keeps intake's default.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_024))]
+    batch_writers: Option<u32>,
     /// Skip the raw PostgreSQL and JetStream baselines.
     #[arg(long)]
     skip_baselines: bool,
@@ -281,7 +288,8 @@ async fn measure(args: &IntakeArgs, env: &Env) -> Result<(Figures, String)> {
     }
 
     let channels = concurrency.div_ceil(8);
-    let app = intake::Running::start(env, channels).await?;
+    let batching = intake::Batching { max: args.batch_max, writers: args.batch_writers };
+    let app = intake::Running::start(env, channels, batching).await?;
     let addr = app.addr.to_string();
     let catalog =
         Arc::new(catalog::Catalog::new(&uuid::Uuid::now_v7().simple().to_string()[..10], args.counties as usize));
@@ -295,8 +303,10 @@ async fn measure(args: &IntakeArgs, env: &Env) -> Result<(Figures, String)> {
     field(
         "intake",
         format!(
-            "in-process at {addr}; pool {} connections; relay batch {}, poll {} ms",
+            "in-process at {addr}; pool {} connections; group commit of ≤ {} submissions by {} writers; relay batch {}, poll {} ms",
             app.settings.common.database.max_connections,
+            app.settings.intake.batch_max,
+            app.settings.intake.batch_writers,
             app.settings.common.bus.relay_batch_size,
             app.settings.common.bus.relay_poll_ms
         ),

@@ -13,6 +13,9 @@ duplicate_radius_m = 50.0
 duplicate_window_hours = 72
 tracking_utc_offset = "+08:00"
 idempotency_retention_days = 7
+batch_max = 128
+batch_window_ms = 1
+batch_writers = 2
 "#;
 
 /// All of intake's settings.
@@ -38,9 +41,25 @@ pub struct IntakeSettings {
     pub tracking_utc_offset: String,
     /// How long the answer to a `request_id` is kept for retries, in days.
     pub idempotency_retention_days: i64,
+    /// Group commit: the most submissions written in one transaction.
+    pub batch_max: usize,
+    /// Group commit: how long a writer holding fewer than `batch_max` submissions waits for
+    /// more when none are queued, in milliseconds (0: never waits).
+    pub batch_window_ms: u64,
+    /// Group commit: how many batches may be written at once.
+    pub batch_writers: usize,
 }
 
 impl IntakeSettings {
+    /// The group-commit settings.
+    pub fn batch(&self) -> crate::batcher::BatchSettings {
+        crate::batcher::BatchSettings {
+            max: self.batch_max.max(1),
+            window: std::time::Duration::from_millis(self.batch_window_ms),
+            writers: self.batch_writers.max(1),
+        }
+    }
+
     /// The tracking time zone.
     pub fn offset(&self) -> Result<FixedOffset, ConfigError> {
         self.tracking_utc_offset.parse::<FixedOffset>().map_err(|e| ConfigError::Invalid {

@@ -17,20 +17,23 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::{
+    batcher::{SubmitError, Submitter},
     domain::{rating, tracking, validate},
-    store::{ListFilter, NotRatable, RateAnswer, Store, StoreError},
+    store::{ListFilter, NotRatable, RateAnswer, Store, StoreError, Submission},
 };
 
 /// The gRPC handlers.
 pub struct IntakeApi {
     store: Arc<Store>,
+    submitter: Submitter,
     clock: Clock,
 }
 
 impl IntakeApi {
-    /// Handlers over `store`, reading the time from `clock`.
-    pub fn new(store: Arc<Store>, clock: Clock) -> Self {
-        IntakeApi { store, clock }
+    /// Handlers over `store`, queueing submissions for group commit with `submitter`, reading
+    /// the time from `clock`.
+    pub fn new(store: Arc<Store>, submitter: Submitter, clock: Clock) -> Self {
+        IntakeApi { store, submitter, clock }
     }
 }
 
@@ -99,7 +102,11 @@ impl IntakeService for IntakeApi {
                 caller.region_scope
             )));
         }
-        let answer = self.store.submit(&report, &caller, now).await.map_err(|e| store_status("submitting event", e))?;
+        let submission = Submission { report, caller, now, span: tracing::Span::current() };
+        let answer = self.submitter.submit(submission).await.map_err(|e| match e {
+            SubmitError::Store(e) => store_status("submitting event", e),
+            SubmitError::Closed => Status::unavailable("intake is shutting down; retry with the same request_id"),
+        })?;
         tracing::info!(event_id = %answer.event_id, tracking = %answer.tracking_number, merged = answer.merged, "report accepted");
         Ok(Response::new(answer))
     }

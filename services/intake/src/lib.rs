@@ -5,6 +5,7 @@
 //! health and reflection), runs the outbox relay and the task-status consumer, and on shutdown
 //! stops taking calls, finishes what is in flight and flushes the outbox.
 
+pub mod batcher;
 pub mod config;
 pub mod consumers;
 pub mod domain;
@@ -38,6 +39,11 @@ pub fn migrations() -> Vec<sqlx::migrate::Migration> {
         db::migration(2, "intake events", include_str!("../migrations/0002_intake.sql")),
         db::migration(3, "outcome ratings", include_str!("../migrations/0003_ratings.sql")),
         db::migration(4, "indexed duplicate search", include_str!("../migrations/0004_duplicate_search.sql")),
+        db::migration(
+            5,
+            "longitude in the duplicate index",
+            include_str!("../migrations/0005_duplicate_search_lng.sql"),
+        ),
     ]
 }
 
@@ -146,6 +152,9 @@ impl Application {
             chrono::Duration::days(settings.intake.idempotency_retention_days.max(1)),
             background.clone(),
         );
+        // Submissions are written in batches until the gRPC server has answered its last call.
+        let writers_stop = Shutdown::new();
+        let (submitter, writers) = batcher::spawn(store.clone(), settings.intake.batch(), writers_stop.clone());
         let auth = Authenticator::new(&common.auth);
         let (reporter, health) = tonic_health::server::health_reporter();
         kitgrpc::spawn_readiness(
@@ -157,10 +166,12 @@ impl Application {
         );
         let routes = kitgrpc::with_reflection(tonic::service::Routes::new(health))
             .map_err(|e| Error::Serve(e.to_string()))?
-            .add_service(IntakeServiceServer::with_interceptor(grpc::IntakeApi::new(store, clock), auth));
+            .add_service(IntakeServiceServer::with_interceptor(grpc::IntakeApi::new(store, submitter, clock), auth));
         tracing::info!(%addr, "intake serving gRPC");
         let served = kitgrpc::serve(listener, routes, shutdown.clone()).await;
         tracing::info!("gRPC stopped; flushing the outbox");
+        writers_stop.cancel();
+        let _ = writers.await;
         background.cancel();
         let _ = relay.await;
         let _ = consumer.await;

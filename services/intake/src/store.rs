@@ -1,4 +1,9 @@
-//! All of intake's SQL.
+//! All of intake's SQL. A submission is written on its own ([`Store::submit`]) or together with
+//! others in one transaction ([`Store::submit_batch`], in `store/batch.rs`).
+
+mod batch;
+
+pub use batch::Submission;
 
 use std::{collections::HashSet, sync::Mutex};
 
@@ -31,6 +36,10 @@ pub enum StoreError {
     /// A stored answer could not be read back.
     #[error("stored answer is unreadable: {0}")]
     Corrupt(String),
+    /// A batch met a submission with the same `(caller, request_id)` committed by another
+    /// transaction after the batch looked; its submissions are then written one by one.
+    #[error("a concurrent submission with the same request id committed first")]
+    Raced,
 }
 
 /// Why an outcome cannot be rated (answered FAILED_PRECONDITION).
@@ -157,9 +166,98 @@ impl EventRow {
     }
 }
 
+/// The advisory lock that serialises the duplicate search of one catalog item in one county.
+fn dedupe_lock_key(report: &NewReport) -> String {
+    format!("intake-dedupe:{}:{}", report.item_code, report.region.county)
+}
+
 /// The most precise code of a region path.
 fn region_code(p: &RegionPath) -> String {
     [&p.village, &p.township, &p.county].into_iter().find(|c| !c.is_empty()).cloned().unwrap_or_default()
+}
+
+impl EventRow {
+    /// The row of a new event (status REPORTED, version 1) opened by `report` at `now`.
+    fn reported(report: &NewReport, tracking_number: String, now: DateTime<Utc>) -> Self {
+        EventRow {
+            id: Uuid::now_v7(),
+            tracking_number,
+            source: report.source as i16,
+            item_code: report.item_code.clone(),
+            city: report.region.city.clone(),
+            county: report.region.county.clone(),
+            township: report.region.township.clone(),
+            village: report.region.village.clone(),
+            grid_code: report.grid_code.clone(),
+            lat: report.point.map(|p| p.0),
+            lng: report.point.map(|p| p.1),
+            address: report.address.clone(),
+            description: report.description.clone(),
+            evidence_urls: report.evidence_urls.clone(),
+            occurred_at: report.occurred_at,
+            reported_at: now,
+            status: EventStatus::Reported as i16,
+            version: 1,
+        }
+    }
+}
+
+/// What a report needs before it is written: its ids, the reporter's sealed PII and the
+/// report as the bus and the answer show it.
+struct Prepared {
+    reporter_id: Uuid,
+    report_id: Uuid,
+    masked: String,
+    name_sealed: Option<Vec<u8>>,
+    phone_sealed: Option<Vec<u8>>,
+    report: EventReport,
+}
+
+/// The event a report was merged into, as it is after the merge.
+struct MergedInto {
+    event_id: Uuid,
+    tracking_number: String,
+    report_count: i32,
+    version: i64,
+    region: RegionPath,
+}
+
+/// The answer to a submission whose `report` went into event `event_id`.
+fn answer(event_id: Uuid, tracking_number: &str, merged: bool, report: &EventReport) -> SubmitEventResponse {
+    SubmitEventResponse {
+        event_id: event_id.to_string(),
+        tracking_number: tracking_number.to_string(),
+        merged,
+        report_id: report.report_id.clone(),
+        reporter_id: report.reporter_id.clone(),
+    }
+}
+
+/// The `event-reported` message and the answer for a new event.
+fn reported_event(row: &EventRow, report: EventReport, caller: &Principal) -> (Envelope, SubmitEventResponse) {
+    let response = answer(row.id, &row.tracking_number, false, &report);
+    let reported =
+        EventReported { event: Some(row.clone().into_event(vec![report], vec![])), actor: Some(caller.actor()) };
+    let envelope =
+        Envelope::new(bus::subject(SERVICE, "event-reported", &row.region()), "EventReported", row.id, &reported);
+    (envelope, response)
+}
+
+/// The `event-merged` message and the answer for a report merged into `into`.
+fn merged_event(report: EventReport, caller: &Principal, into: MergedInto) -> (Envelope, SubmitEventResponse) {
+    let response = answer(into.event_id, &into.tracking_number, true, &report);
+    let merged = EventMerged {
+        event_id: into.event_id.to_string(),
+        tracking_number: into.tracking_number,
+        report: Some(report),
+        report_count: into.report_count,
+        version: into.version,
+        region: Some(into.region.clone()),
+        actor: Some(caller.actor()),
+    };
+    let envelope =
+        Envelope::new(bus::subject(SERVICE, "event-merged", &into.region), "EventMerged", into.event_id, &merged);
+    (envelope, response)
 }
 
 #[derive(FromRow)]
@@ -214,6 +312,25 @@ impl Store {
         &self.pool
     }
 
+    /// New ids for a report and its reporter, the sealed PII and the masked phone.
+    fn prepare(&self, report: &NewReport, now: DateTime<Utc>) -> Prepared {
+        let reporter_id = Uuid::now_v7();
+        let report_id = Uuid::now_v7();
+        let masked = mask::mask_phone(&report.reporter_phone);
+        let seal = |s: &str| (!s.is_empty()).then(|| self.cipher.encrypt(reporter_id, s));
+        let (name_sealed, phone_sealed) = (seal(&report.reporter_name), seal(&report.reporter_phone));
+        let event_report = EventReport {
+            report_id: report_id.to_string(),
+            source: report.source as i32,
+            reporter_id: reporter_id.to_string(),
+            masked_phone: masked.clone(),
+            description: report.description.clone(),
+            evidence_urls: report.evidence_urls.clone(),
+            reported_at: Some(to_proto(now)),
+        };
+        Prepared { reporter_id, report_id, masked, name_sealed, phone_sealed, report: event_report }
+    }
+
     /// Creates the tracking sequence of one county and day unless it is known to exist.
     /// Outside the submission's transaction: DDL there would serialise submissions.
     async fn ensure_sequence(&self, name: &str) -> Result<(), StoreError> {
@@ -261,7 +378,7 @@ impl Store {
         )
         .bind(&caller.subject)
         .bind(&report.request_id)
-        .bind(format!("intake-dedupe:{}:{}", report.item_code, report.region.county))
+        .bind(dedupe_lock_key(report))
         .fetch_one(&mut *tx)
         .await?;
         if answered {
@@ -270,20 +387,8 @@ impl Store {
         }
         let search = self.search(&mut tx, report, now, &sequence).await?;
 
-        let reporter_id = Uuid::now_v7();
-        let report_id = Uuid::now_v7();
-        let masked = mask::mask_phone(&report.reporter_phone);
-        let seal = |s: &str| (!s.is_empty()).then(|| self.cipher.encrypt(reporter_id, s));
-        let (name_sealed, phone_sealed) = (seal(&report.reporter_name), seal(&report.reporter_phone));
-        let first_report = EventReport {
-            report_id: report_id.to_string(),
-            source: report.source as i32,
-            reporter_id: reporter_id.to_string(),
-            masked_phone: masked.clone(),
-            description: report.description.clone(),
-            evidence_urls: report.evidence_urls.clone(),
-            reported_at: Some(to_proto(now)),
-        };
+        let Prepared { reporter_id, report_id, masked, name_sealed, phone_sealed, report: first_report } =
+            self.prepare(report, now);
 
         if let Some(event_id) = search.duplicate {
             sqlx::query(
@@ -313,25 +418,12 @@ impl Store {
             .await?;
             self.insert_report(&mut tx, report_id, event_id, report, reporter_id, now).await?;
             let region = RegionPath { city, county, township, village };
-            let merged = EventMerged {
-                event_id: event_id.to_string(),
-                tracking_number: tracking_number.clone(),
-                report: Some(first_report),
-                report_count,
-                version,
-                region: Some(region.clone()),
-                actor: Some(caller.actor()),
-            };
-            let envelope =
-                Envelope::new(bus::subject(SERVICE, "event-merged", &region), "EventMerged", event_id, &merged);
+            let (envelope, response) = merged_event(
+                first_report,
+                caller,
+                MergedInto { event_id, tracking_number, report_count, version, region },
+            );
             bus::enqueue(&mut tx, SERVICE, &envelope, now).await?;
-            let response = SubmitEventResponse {
-                event_id: event_id.to_string(),
-                tracking_number,
-                merged: true,
-                report_id: report_id.to_string(),
-                reporter_id: reporter_id.to_string(),
-            };
             let recorded = sqlx::query(
                 "INSERT INTO submissions (caller, request_id, response) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
             )
@@ -353,42 +445,8 @@ impl Store {
                     .await?
             }
         };
-        let event_id = Uuid::now_v7();
-        let tracking_number = tracking::format(&report.region.county, &day, seq);
-        let row = EventRow {
-            id: event_id,
-            tracking_number: tracking_number.clone(),
-            source: report.source as i16,
-            item_code: report.item_code.clone(),
-            city: report.region.city.clone(),
-            county: report.region.county.clone(),
-            township: report.region.township.clone(),
-            village: report.region.village.clone(),
-            grid_code: report.grid_code.clone(),
-            lat: report.point.map(|p| p.0),
-            lng: report.point.map(|p| p.1),
-            address: report.address.clone(),
-            description: report.description.clone(),
-            evidence_urls: report.evidence_urls.clone(),
-            occurred_at: report.occurred_at,
-            reported_at: now,
-            status: EventStatus::Reported as i16,
-            version: 1,
-        };
-        let region = row.region();
-        let response = SubmitEventResponse {
-            event_id: event_id.to_string(),
-            tracking_number,
-            merged: false,
-            report_id: report_id.to_string(),
-            reporter_id: reporter_id.to_string(),
-        };
-        let reported = EventReported {
-            event: Some(row.clone().into_event(vec![first_report], vec![])),
-            actor: Some(caller.actor()),
-        };
-        let envelope =
-            Envelope::new(bus::subject(SERVICE, "event-reported", &region), "EventReported", event_id, &reported);
+        let row = EventRow::reported(report, tracking::format(&report.region.county, &day, seq), now);
+        let (envelope, response) = reported_event(&row, first_report, caller);
         let message = bus::outbox::OutboxRow::new(SERVICE, &envelope, now);
         // Reporter, event, report, outbox row and the stored answer: one statement. The foreign
         // keys of `reports` are checked at its end, when the sibling inserts are there.

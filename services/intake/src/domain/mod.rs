@@ -1,7 +1,8 @@
-//! intake's domain: validation of reports and ratings, duplicate matching, masking, tracking
-//! numbers, the mapping of dispatch's task states to public event states, and outcome rounds.
-//! Pure: no I/O, no clock reads.
+//! intake's domain: validation of reports and ratings, duplicate matching (also within a
+//! group-committed batch), masking, tracking numbers, the mapping of dispatch's task states to
+//! public event states, and outcome rounds. Pure: no I/O, no clock reads.
 
+pub mod batch;
 pub mod dedupe;
 pub mod mask;
 pub mod rating;

@@ -48,6 +48,9 @@ fn chars(s: &str) -> usize {
     s.chars().count()
 }
 
+/// PostgreSQL's text cannot hold U+0000: refused here, so it is a bad field, not a failed write.
+const NUL: &str = "must not contain NUL characters";
+
 fn is_item_code(code: &str) -> bool {
     let groups: Vec<&str> = code.split('.').collect();
     (2..=4).contains(&groups.len())
@@ -112,6 +115,8 @@ pub fn validate(req: &SubmitEventRequest, now: DateTime<Utc>) -> Result<NewRepor
             }
             if chars(&loc.address) > 200 {
                 bad("location.address", "must be at most 200 characters");
+            } else if loc.address.contains('\0') {
+                bad("location.address", NUL);
             }
             address = loc.address.trim().to_string();
         }
@@ -120,13 +125,15 @@ pub fn validate(req: &SubmitEventRequest, now: DateTime<Utc>) -> Result<NewRepor
     let description = req.description.trim().to_string();
     if !(5..=2000).contains(&chars(&description)) {
         bad("description", "must be 5 to 2000 characters");
+    } else if description.contains('\0') {
+        bad("description", NUL);
     }
     if req.evidence_urls.len() > 9 {
         bad("evidence_urls", "at most 9 links");
     }
     for (i, url) in req.evidence_urls.iter().enumerate() {
         let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
-        if !scheme_ok || chars(url) > 500 || url.contains(char::is_whitespace) {
+        if !scheme_ok || chars(url) > 500 || url.contains(|c: char| c.is_whitespace() || c == '\0') {
             bad(&format!("evidence_urls[{i}]"), "must be an http(s) URL of at most 500 characters");
         }
     }
@@ -144,9 +151,13 @@ pub fn validate(req: &SubmitEventRequest, now: DateTime<Utc>) -> Result<NewRepor
     let reporter = req.reporter.clone().unwrap_or_default();
     if chars(&reporter.name) > 50 {
         bad("reporter.name", "must be at most 50 characters");
+    } else if reporter.name.contains('\0') {
+        bad("reporter.name", NUL);
     }
     if chars(&reporter.account_id) > 64 {
         bad("reporter.account_id", "must be at most 64 characters");
+    } else if reporter.account_id.contains('\0') {
+        bad("reporter.account_id", NUL);
     }
     let mut phone = String::new();
     if reporter.phone.trim().is_empty() {
@@ -278,6 +289,21 @@ mod tests {
         assert_eq!(fields(validate(&req, now())), vec!["reporter.phone"]);
         req.source = EventSource::GridWorker as i32;
         assert!(validate(&req, now()).is_ok());
+    }
+
+    #[test]
+    fn nul_characters_are_refused_by_field() {
+        let mut req = good();
+        req.location.as_mut().unwrap().address = "解放路 12\0 号".into();
+        req.description = "井盖缺失\0，路人易跌落".into();
+        req.evidence_urls = vec!["https://img.example.org/a\0.jpg".into()];
+        let reporter = req.reporter.as_mut().unwrap();
+        reporter.name = "张\0三".into();
+        reporter.account_id = "acc\0".into();
+        assert_eq!(
+            fields(validate(&req, now())),
+            vec!["location.address", "description", "evidence_urls[0]", "reporter.name", "reporter.account_id"]
+        );
     }
 
     #[test]

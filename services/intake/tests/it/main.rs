@@ -1,6 +1,7 @@
 //! intake's integration tests: the service in-process, against its own nats-server and its own
 //! database, driven through gRPC and NATS only.
 
+mod batch;
 mod bus;
 mod helpers;
 mod rating;
