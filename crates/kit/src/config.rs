@@ -31,6 +31,7 @@ log_format = "text"
 
 [bus]
 relay_batch_size = 500
+relay_batches_in_flight = 2
 relay_poll_ms = 1000
 consumer_batch_size = 200
 max_deliver = 5
@@ -167,6 +168,9 @@ pub struct AuthSettings {
 pub struct BusSettings {
     /// Outbox rows the relay publishes per batch.
     pub relay_batch_size: i64,
+    /// Batches the relay keeps between send and commit while it works off a backlog: the next
+    /// batch is sent while the acks of the previous one come back (1: one batch at a time).
+    pub relay_batches_in_flight: usize,
     /// The relay's safety-net poll interval in milliseconds (it is woken on every commit).
     pub relay_poll_ms: u64,
     /// Messages a consumer fetches and applies per transaction.

@@ -70,6 +70,12 @@ pub struct DispatchArgs {
     /// Ticker loops (replicas) that drain the burst together.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=16))]
     ticker_replicas: u64,
+    /// The relay's batch while the burst drains (`bus.relay_batch_size`); default: dispatch's.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=100_000))]
+    relay_batch: Option<i64>,
+    /// Batches the relay keeps in flight (`bus.relay_batches_in_flight`); default: dispatch's.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+    relay_in_flight: Option<u64>,
     /// Skip the raw PostgreSQL and JetStream baselines.
     #[arg(long)]
     skip_baselines: bool,
@@ -284,7 +290,14 @@ async fn measure(args: &DispatchArgs, env: &Env, f: &mut Figures) -> Result<()> 
             batch: args.ticker_batch.unwrap_or(defaults.dispatch.ticker_batch),
             grace: defaults.dispatch.escalation_grace,
             replicas: args.ticker_replicas as usize,
-            relay_batch: defaults.common.bus.relay_batch_size,
+            bus: civicgrid_kit::config::BusSettings {
+                relay_batch_size: args.relay_batch.unwrap_or(defaults.common.bus.relay_batch_size),
+                relay_batches_in_flight: args
+                    .relay_in_flight
+                    .map(|n| n as usize)
+                    .unwrap_or(defaults.common.bus.relay_batches_in_flight),
+                ..defaults.common.bus.clone()
+            },
         };
         if let Some(real) = &f.real_clocks {
             field("a real row's clocks", real);

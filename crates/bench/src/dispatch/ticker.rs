@@ -16,7 +16,7 @@ use civicgrid_dispatch::{
     store::{self, Store},
     tasks::{TASK_COLUMNS, TaskRow, colour_to_proto, warning_at},
 };
-use civicgrid_kit::{bus::OutboxSignal, clock::Clock};
+use civicgrid_kit::{bus::OutboxSignal, clock::Clock, config::BusSettings};
 use hdrhistogram::Histogram;
 use sqlx::{ConnectOptions, Connection, Executor, PgPool, Row};
 
@@ -129,8 +129,9 @@ pub struct TickerParams {
     pub batch: i64,
     /// Ticker loops that drain the burst together.
     pub replicas: usize,
-    /// The relay's batch while the burst drains (`bus.relay_batch_size`).
-    pub relay_batch: i64,
+    /// dispatch's bus settings: the burst is published by kit's relay with these
+    /// (`bus.relay_batch_size`, `bus.relay_batches_in_flight`).
+    pub bus: civicgrid_kit::config::BusSettings,
     /// The share of a limit an overdue task may run over before it escalates.
     pub grace: f64,
 }
@@ -201,7 +202,9 @@ async fn measure_in(
     drop(app);
     let pool = dispatch_pool(url, 4 + params.replicas as u32).await?;
     let seq = store::latest_reference_set(&pool).await?.map(|(s, _)| s).context("no reference set stored")?;
-    let store = Arc::new(Store::new(pool.clone(), inputs.refdata.clone(), seq, OutboxSignal::default(), params.grace));
+    // The signal the store wakes the relay with after each commit, as in dispatch.
+    let signal = OutboxSignal::default();
+    let store = Arc::new(Store::new(pool.clone(), inputs.refdata.clone(), seq, signal.clone(), params.grace));
 
     // The load instant, whole milliseconds (what timestamptz keeps exactly).
     let now0 = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("now");
@@ -316,7 +319,7 @@ async fn measure_in(
     reload().await?;
     let min_burst = (tasks as i64 / 100).clamp(50, 2000);
     let js = async_nats::jetstream::new(async_nats::connect(&env.nats_url).await.context("connecting to NATS")?);
-    let burst = burst(&store, &pool, probe, params, min_burst, &js).await?;
+    let burst = burst(&store, &pool, probe, params, min_burst, &js, &signal).await?;
     pool.close().await;
     Ok(SizeResult {
         tasks,
@@ -630,21 +633,25 @@ pub fn local(t: DateTime<Utc>) -> String {
         .to_string()
 }
 
-/// Publishes the whole outbox, `batch` rows a round, as dispatch's relay does; returns how many.
-async fn relay_all(pool: &PgPool, js: &async_nats::jetstream::Context, batch: i64) -> Result<u64> {
-    let mut n = 0u64;
-    loop {
-        match civicgrid_kit::bus::outbox::relay_once(pool, js, batch).await.context("relaying the outbox")? {
-            0 => return Ok(n),
-            k => n += k as u64,
-        }
-    }
+/// Publishes the whole outbox as dispatch's relay does; returns how many.
+async fn relay_all(pool: &PgPool, js: &async_nats::jetstream::Context, bus: &BusSettings) -> Result<u64> {
+    let n = civicgrid_kit::bus::outbox::relay_pending(pool, js, bus.relay_batch_size, bus.relay_batches_in_flight)
+        .await
+        .context("relaying the outbox")?;
+    Ok(n as u64)
+}
+
+/// Messages in dispatch's stream.
+async fn stream_messages(js: &async_nats::jetstream::Context) -> Result<u64> {
+    let name = civicgrid_kit::bus::stream_name(civicgrid_dispatch::SERVICE);
+    let mut stream = js.get_stream(&name).await.map_err(|e| anyhow::anyhow!("stream {name}: {e}"))?;
+    Ok(stream.info().await.map_err(|e| anyhow::anyhow!("stream {name} info: {e}"))?.state.messages)
 }
 
 /// The first instant at which at least `min_size` tasks change colour together: everything
 /// due before it is drained untimed (and its messages published), then `params.replicas`
-/// ticker loops drain the instant together, timed, while a relay publishes what they write to
-/// JetStream.
+/// ticker loops drain the instant together, timed, while kit's relay (woken by the store after
+/// each commit, as in dispatch) publishes what they write to JetStream.
 async fn burst(
     store: &Arc<Store>,
     pool: &PgPool,
@@ -652,6 +659,7 @@ async fn burst(
     params: &TickerParams,
     min_size: i64,
     js: &async_nats::jetstream::Context,
+    signal: &OutboxSignal,
 ) -> Result<Option<Burst>> {
     let batch = params.batch;
     let found: Option<(DateTime<Utc>, i64)> = sqlx::query_as(
@@ -674,36 +682,19 @@ async fn burst(
         return Ok(None);
     }
     drain(store, at - chrono::Duration::milliseconds(1), batch, Duration::from_secs(1800)).await?;
-    let earlier = relay_all(pool, js, params.relay_batch).await?;
+    let earlier = relay_all(pool, js, &params.bus).await?;
     crate::field("burst", format!("{} earlier messages published to JetStream first (untimed)", int(earlier)));
     let facts0 = fact_counts(pool).await?;
     let cpu0 = probe.snapshot();
     let cap = Duration::from_secs(180);
     let start = Instant::now();
-    // The relay runs alongside, as in dispatch: it publishes what each committed round wrote.
-    let drained = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let relay = {
-        let (pool, js, drained) = (pool.clone(), js.clone(), drained.clone());
-        let relay_batch = params.relay_batch;
-        tokio::spawn(async move {
-            let mut published = 0u64;
-            loop {
-                let done = drained.load(std::sync::atomic::Ordering::SeqCst);
-                let n = relay_all(&pool, &js, relay_batch).await?;
-                published += n;
-                if done && n == 0 {
-                    return anyhow::Ok((published, start.elapsed()));
-                }
-                if n == 0 {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            }
-        })
-    };
+    // The relay runs alongside, as in dispatch: woken by each committed round.
+    let messages0 = stream_messages(js).await?;
+    let stop = civicgrid_kit::Shutdown::new();
+    let relay = civicgrid_kit::bus::spawn_relay(pool.clone(), js.clone(), signal.clone(), &params.bus, stop.clone());
     let loops = (0..params.replicas.max(1)).map(|_| drain(store, at, batch, cap));
     let drains = futures::future::join_all(loops).await;
     let secs = start.elapsed().as_secs_f64();
-    drained.store(true, std::sync::atomic::Ordering::SeqCst);
     let cpu1 = probe.snapshot();
     let (mut visited, mut rounds) = (0u64, Vec::new());
     for d in drains {
@@ -711,7 +702,18 @@ async fn burst(
         visited += v;
         rounds.extend(r);
     }
-    let relayed = relay.await.context("relay task")?;
+    // The last warning is on the bus when the relay has deleted the last row (after its ack).
+    let mut relayed: Result<(u64, std::time::Duration)> = Err(anyhow::anyhow!("the outbox was not emptied in 180 s"));
+    while start.elapsed() < cap {
+        if civicgrid_kit::bus::outbox::pending_count(pool).await? == 0 {
+            let elapsed = start.elapsed();
+            relayed = Ok((stream_messages(js).await?.saturating_sub(messages0), elapsed));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    stop.cancel();
+    relay.await.context("relay task")?;
     if let Err(e) = &relayed {
         crate::field("burst", format!("the relay failed: {e:#}"));
     }

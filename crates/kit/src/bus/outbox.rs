@@ -4,7 +4,8 @@
 //! then wakes the relay ([`OutboxSignal::wake`]). The relay claims a batch of unpublished rows
 //! (`FOR UPDATE SKIP LOCKED`, so several replicas share the work), publishes them all with the
 //! acks awaited concurrently, and deletes the acknowledged rows in one statement, so the
-//! outbox holds only what is not yet published. A crash before that commit republishes the
+//! outbox holds only what is not yet published. With a backlog it claims and sends the next
+//! batch while the acks of the previous one come back (`bus.relay_batches_in_flight`). A crash before that commit republishes the
 //! rows, and JetStream drops the repeat by `Nats-Msg-Id` (within `nats.duplicate_window_secs`);
 //! a crash before the publish loses nothing because the rows stay. The relay also forgets
 //! inbox ids after `bus.inbox_retention_days`.
@@ -144,8 +145,20 @@ struct Row {
     payload: Vec<u8>,
 }
 
-/// Publishes one batch; returns how many rows were published.
-pub async fn relay_once(pool: &PgPool, js: &jetstream::Context, batch: i64) -> Result<usize, RelayError> {
+/// A claimed batch whose messages are sent and whose acks are awaited: the claiming
+/// transaction (it holds the rows' locks) and an ack future per message.
+struct Sent {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    pending: Vec<(Uuid, jetstream::context::PublishAckFuture)>,
+    /// Rows claimed, whether or not all could be sent.
+    claimed: usize,
+    /// Why sending stopped early.
+    send_error: Option<String>,
+}
+
+/// Claims up to `batch` unpublished rows and sends them, in order, without waiting for the
+/// acks. `None` when nothing is pending.
+async fn claim_and_send(pool: &PgPool, js: &jetstream::Context, batch: i64) -> Result<Option<Sent>, RelayError> {
     let mut tx = pool.begin().await?;
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, subject, headers, payload FROM outbox WHERE published_at IS NULL \
@@ -155,11 +168,11 @@ pub async fn relay_once(pool: &PgPool, js: &jetstream::Context, batch: i64) -> R
     .fetch_all(&mut *tx)
     .await?;
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(None);
     }
-    // Send in order over one connection, then await the acks together.
+    // Send in order over one connection; the acks are awaited later, together.
     let mut pending = Vec::with_capacity(rows.len());
-    let mut first_error = None;
+    let mut send_error = None;
     for row in &rows {
         match js
             .publish_with_headers(row.subject.clone(), to_header_map(&row.headers.0), row.payload.clone().into())
@@ -167,11 +180,19 @@ pub async fn relay_once(pool: &PgPool, js: &jetstream::Context, batch: i64) -> R
         {
             Ok(ack) => pending.push((row.id, ack)),
             Err(e) => {
-                first_error = Some(e.to_string());
+                send_error = Some(e.to_string());
                 break;
             }
         }
     }
+    Ok(Some(Sent { tx, pending, claimed: rows.len(), send_error }))
+}
+
+/// Awaits the acks of a sent batch, deletes the acknowledged rows and commits; returns how many
+/// were published.
+async fn settle(sent: Sent) -> Result<usize, RelayError> {
+    let Sent { mut tx, pending, claimed: _, send_error } = sent;
+    let mut first_error = send_error;
     let (ids, acks): (Vec<Uuid>, Vec<_>) = pending.into_iter().unzip();
     let results = join_all(acks.into_iter().map(|f| f.into_future())).await;
     let mut acked = Vec::with_capacity(ids.len());
@@ -193,6 +214,76 @@ pub async fn relay_once(pool: &PgPool, js: &jetstream::Context, batch: i64) -> R
         Some(e) => Err(RelayError::Publish { published: acked.len(), reason: e }),
         None => Ok(acked.len()),
     }
+}
+
+/// Publishes one batch; returns how many rows were published.
+pub async fn relay_once(pool: &PgPool, js: &jetstream::Context, batch: i64) -> Result<usize, RelayError> {
+    match claim_and_send(pool, js, batch).await? {
+        Some(sent) => settle(sent).await,
+        None => Ok(0),
+    }
+}
+
+/// Publishes everything pending, keeping up to `in_flight` batches between send and commit:
+/// while the acks of one batch come back, the next is already claimed and sent. The claims are
+/// made one after another and each skips the rows the earlier ones hold, so messages still
+/// reach JetStream in outbox order. Returns how many rows were published, or the first error
+/// (after the batches in flight are settled).
+pub async fn relay_pending(
+    pool: &PgPool,
+    js: &jetstream::Context,
+    batch: i64,
+    in_flight: usize,
+) -> Result<usize, RelayError> {
+    let mut settling: std::collections::VecDeque<JoinHandle<Result<usize, RelayError>>> =
+        std::collections::VecDeque::new();
+    let mut published = 0;
+    let mut first_error = None;
+    loop {
+        let sent = match claim_and_send(pool, js, batch).await {
+            Ok(Some(sent)) => sent,
+            Ok(None) => break,
+            Err(e) => {
+                first_error = Some(e);
+                break;
+            }
+        };
+        let more = sent.claimed as i64 >= batch && sent.send_error.is_none();
+        settling.push_back(tokio::spawn(settle(sent)));
+        if !more {
+            break;
+        }
+        while settling.len() >= in_flight.max(1) {
+            if let Some(oldest) = settling.pop_front() {
+                match joined(oldest).await {
+                    Ok(n) => published += n,
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        if first_error.is_some() {
+            break;
+        }
+    }
+    for handle in settling {
+        match joined(handle).await {
+            Ok(n) => published += n,
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(published),
+    }
+}
+
+/// The result of a settling task (a panic counts as a failed round: its rows stay pending).
+async fn joined(handle: JoinHandle<Result<usize, RelayError>>) -> Result<usize, RelayError> {
+    handle.await.unwrap_or_else(|e| Err(RelayError::Publish { published: 0, reason: format!("relay task: {e}") }))
 }
 
 /// Why a relay round stopped.
@@ -232,6 +323,7 @@ pub fn spawn_relay(
     shutdown: Shutdown,
 ) -> JoinHandle<()> {
     let batch = settings.relay_batch_size.max(1);
+    let in_flight = settings.relay_batches_in_flight.max(1);
     let poll = Duration::from_millis(settings.relay_poll_ms.max(10));
     let inbox_retention = Duration::from_secs(settings.inbox_retention_days * 86_400);
     tokio::spawn(async move {
@@ -240,21 +332,16 @@ pub fn spawn_relay(
         loop {
             let stopping = shutdown.is_cancelled();
             // Drain: keep going while full batches come back.
-            let mut failed = false;
-            loop {
-                match relay_once(&pool, &js, batch).await {
-                    Ok(n) if n as i64 >= batch => continue,
-                    Ok(_) => {
-                        backoff = Duration::from_millis(100);
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "outbox relay round failed; retrying");
-                        failed = true;
-                        break;
-                    }
+            let failed = match relay_pending(&pool, &js, batch, in_flight).await {
+                Ok(_) => {
+                    backoff = Duration::from_millis(100);
+                    false
                 }
-            }
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox relay round failed; retrying");
+                    true
+                }
+            };
             if stopping {
                 break;
             }

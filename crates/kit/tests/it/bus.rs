@@ -33,6 +33,7 @@ fn nats_settings(url: String) -> NatsSettings {
 fn bus_settings() -> BusSettings {
     BusSettings {
         relay_batch_size: 20,
+        relay_batches_in_flight: 2,
         relay_poll_ms: 200,
         consumer_batch_size: 50,
         max_deliver: 3,
@@ -91,6 +92,23 @@ async fn stream_count(js: &jetstream::Context, stream: &str) -> u64 {
     }
 }
 
+/// Up to `max` messages of `stream`, from its start, through a new ephemeral consumer.
+async fn stored_messages(js: &jetstream::Context, stream: &str, max: usize) -> Vec<jetstream::Message> {
+    let consumer = js
+        .get_stream(stream)
+        .await
+        .unwrap()
+        .create_consumer(jetstream::consumer::pull::Config::default())
+        .await
+        .unwrap();
+    let mut fetched = consumer.fetch().max_messages(max).messages().await.unwrap();
+    let mut out = Vec::new();
+    while let Some(Ok(m)) = fetched.next().await {
+        out.push(m);
+    }
+    out
+}
+
 async fn wait_for<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
@@ -101,6 +119,32 @@ where
         assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn a_backlog_relayed_with_batches_in_flight_reaches_the_stream_once_and_in_outbox_order() {
+    let s = setup().await;
+    let stream = bus::stream_name(SERVICE);
+    // Several transactions, so rows of one batch come from different commits.
+    for part in 0..5 {
+        enqueue_n(&s.pool, 47, &format!("p{part}")).await;
+    }
+    // Batches of 10 with 3 in flight: 24 batches, most claimed while earlier ones await acks.
+    let published = bus::outbox::relay_pending(&s.pool, &s.js, 10, 3).await.expect("relay");
+    assert_eq!(published, 235);
+    assert_eq!(bus::outbox::pending_count(&s.pool).await.unwrap(), 0);
+    assert_eq!(stream_count(&s.js, &stream).await, 235);
+
+    let order: Vec<String> = stored_messages(&s.js, &stream, 300)
+        .await
+        .iter()
+        .map(|m| TaskEvent::decode(m.payload.clone()).unwrap().task_id)
+        .collect();
+    let expected: Vec<String> = (0..5).flat_map(|p| (0..47).map(move |i| format!("p{p}-{i}"))).collect();
+    assert_eq!(order, expected, "the stream holds the outbox's order");
+
+    // Nothing pending: a round publishes nothing.
+    assert_eq!(bus::outbox::relay_pending(&s.pool, &s.js, 10, 3).await.expect("relay"), 0);
 }
 
 #[tokio::test]
@@ -156,16 +200,8 @@ async fn outbox_survives_relay_restart_and_nats_restart_without_loss_or_duplicat
     relay.await.unwrap();
 
     // Every message carries the CloudEvents headers.
-    let consumer =
-        s.js.get_stream(&stream)
-            .await
-            .unwrap()
-            .create_consumer(jetstream::consumer::pull::Config::default())
-            .await
-            .unwrap();
-    let mut batch = consumer.fetch().max_messages(100).messages().await.unwrap();
     let mut ids = std::collections::HashSet::new();
-    while let Some(Ok(m)) = batch.next().await {
+    for m in stored_messages(&s.js, &stream, 100).await {
         let inc = Incoming::from_jetstream(&m);
         for h in ["ce-specversion", "ce-id", "ce-type", "ce-source", "ce-time", "ce-subject", "content-type"] {
             assert!(inc.headers.contains_key(h), "missing header {h}");
