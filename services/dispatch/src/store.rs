@@ -417,6 +417,9 @@ impl Store {
             == 1;
         if !fresh {
             tx.rollback().await.map_err(StoreError::from)?;
+            // The first call's set was stored with this key, perhaps through another replica
+            // that this one has not caught up with yet: answer the set in force now, the newest.
+            self.reload_reference_if_newer().await?;
             return Ok(self.refdata().versions());
         }
         let seq = insert_reference_set(&mut *tx, &files, &versions, &caller.subject).await?;

@@ -217,6 +217,11 @@ pub fn admin() -> String {
     token("admin-1", "admin", "", "")
 }
 
+/// Another city-wide administrator, with subject `sub` (its own idempotency key space).
+pub fn admin_as(sub: &str) -> String {
+    token(sub, "admin", "", "")
+}
+
 /// A citizen app (may not read tasks at all).
 pub fn citizen() -> String {
     token("citizen-app-1", "citizen_app", "", "")

@@ -6,6 +6,7 @@ mod helpers;
 mod isolation;
 mod kpis;
 mod lifecycle;
+mod reference;
 mod reroute;
 mod rework;
 mod routing;
