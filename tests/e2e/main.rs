@@ -1,6 +1,7 @@
 //! End-to-end tests: the suite as `civicgrid up` runs it, reached only through gRPC (grpcurl
 //! and a tonic client) and NATS.
 
+mod auth;
 mod closed_loop;
 mod faults;
 mod tour;

