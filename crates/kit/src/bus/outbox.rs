@@ -216,14 +216,6 @@ async fn settle(sent: Sent) -> Result<usize, RelayError> {
     }
 }
 
-/// Publishes one batch; returns how many rows were published.
-pub async fn relay_once(pool: &PgPool, js: &jetstream::Context, batch: i64) -> Result<usize, RelayError> {
-    match claim_and_send(pool, js, batch).await? {
-        Some(sent) => settle(sent).await,
-        None => Ok(0),
-    }
-}
-
 /// Publishes everything pending, keeping up to `in_flight` batches between send and commit:
 /// while the acks of one batch come back, the next is already claimed and sent. The claims are
 /// made one after another and each skips the rows the earlier ones hold, so messages still

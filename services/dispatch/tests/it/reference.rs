@@ -158,6 +158,18 @@ fn violations(status: &tonic::Status) -> Vec<(String, String)> {
     civicgrid_kit::grpc::field_violations(status)
 }
 
+/// Loads `files` as an administrator with `request_id`, expects INVALID_ARGUMENT and returns its
+/// field violations.
+async fn refused(
+    client: &mut DispatchServiceClient<Channel>,
+    request_id: &str,
+    files: &ReferenceFiles,
+    what: &str,
+) -> Vec<(String, String)> {
+    let answer = client.load_reference_data(authed(load_request(request_id, files), &admin())).await;
+    violations(&expect_code(answer, Code::InvalidArgument, what))
+}
+
 #[tokio::test]
 async fn get_reference_versions_answers_the_shipped_set_to_every_role() {
     let app = spawn_app(Clock::manual(monday_9am())).await;
@@ -283,12 +295,7 @@ async fn a_set_that_does_not_check_is_refused_with_every_problem_and_changes_not
         )],
     );
     let refused_id = rid();
-    let status = expect_code(
-        client.load_reference_data(authed(load_request(&refused_id, &bad), &admin())).await,
-        Code::InvalidArgument,
-        "a catalog with two problems",
-    );
-    let got = violations(&status);
+    let got = refused(&mut client, &refused_id, &bad, "a catalog with two problems").await;
     assert_eq!(got.len(), 2, "one violation per problem: {got:?}");
     assert!(got.iter().all(|(field, _)| field == "catalog_toml"), "{got:?}");
     assert!(
@@ -307,25 +314,16 @@ async fn a_set_that_does_not_check_is_refused_with_every_problem_and_changes_not
     let kind_line = format!("kind = \"{}\"\n", item.lead_kind);
     let kind_at = at + bad.departments[at..].find(&kind_line).expect("its kind line");
     bad.departments.replace_range(kind_at..kind_at + kind_line.len(), "kind = \"no_such_kind\"\n");
-    let status = expect_code(
-        client.load_reference_data(authed(load_request(&rid(), &bad), &admin())).await,
-        Code::InvalidArgument,
-        "a department of an unknown kind",
-    );
+    let got = refused(&mut client, &rid(), &bad, "a department of an unknown kind").await;
     assert_eq!(
-        violations(&status),
+        got,
         [("departments_toml".to_string(), format!("department `{}`: unknown kind `no_such_kind`", route.lead))]
     );
 
     // A calendar that is not TOML: named on `calendar_toml`.
     let mut bad = shipped_as(&v);
     bad.calendar.push_str("\nthis is = = not toml\n");
-    let status = expect_code(
-        client.load_reference_data(authed(load_request(&rid(), &bad), &admin())).await,
-        Code::InvalidArgument,
-        "a calendar that does not parse",
-    );
-    let got = violations(&status);
+    let got = refused(&mut client, &rid(), &bad, "a calendar that does not parse").await;
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].0, "calendar_toml");
 
@@ -337,12 +335,7 @@ async fn a_set_that_does_not_check_is_refused_with_every_problem_and_changes_not
         &first.code,
         &[(&format!("lead = \"{}\"", first.lead_kind), "lead = \"no_such_kind\"")],
     );
-    let status = expect_code(
-        client.load_reference_data(authed(load_request(&rid(), &bad), &admin())).await,
-        Code::InvalidArgument,
-        "bad regions and a bad catalog",
-    );
-    let got = violations(&status);
+    let got = refused(&mut client, &rid(), &bad, "bad regions and a bad catalog").await;
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].0, "regions_toml");
     assert!(got[0].1.contains("not a version!"), "{got:?}");

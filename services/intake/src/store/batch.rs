@@ -51,8 +51,8 @@ pub struct Submission {
     pub span: tracing::Span,
 }
 
-/// Statement 1: which keys were answered before (1-based positions in `$1`/`$2`), while the
-/// duplicate locks are taken in the order of their ids. It also makes statements 2–4 be planned
+/// Statement 1: which keys were answered before (1-based positions in `$1`/`$2`) and their stored
+/// answers, while the duplicate locks are taken in the order of their ids. It also makes statements 2–4 be planned
 /// anew at every execution (`force_custom_plan`), with the table sizes of the moment.
 ///
 /// Why not PostgreSQL's default, which after five executions may settle on one generic plan per
@@ -67,11 +67,13 @@ pub struct Submission {
 /// itself runs under the default, and a plain join was planned as a hash join over a scan of
 /// `submissions`.
 const LOCK_AND_LOOK: &str = "\
-SELECT ARRAY(SELECT k.i::int4 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k (caller, request_id, i) \
-             CROSS JOIN LATERAL (SELECT 1 FROM submissions s \
-                                 WHERE s.caller = k.caller AND s.request_id = k.request_id LIMIT 1) AS found), \
-       pg_advisory_xact_lock(l.h)::text, set_config('plan_cache_mode', 'force_custom_plan', true) \
-FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($3::text[]) AS k ORDER BY h) AS l";
+SELECT a.positions, a.responses, pg_advisory_xact_lock(l.h)::text, \
+       set_config('plan_cache_mode', 'force_custom_plan', true) \
+FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($3::text[]) AS k ORDER BY h) AS l \
+CROSS JOIN (SELECT array_agg(k.i::int4 ORDER BY k.i) AS positions, array_agg(found.response ORDER BY k.i) AS responses \
+            FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k (caller, request_id, i) \
+            CROSS JOIN LATERAL (SELECT s.response FROM submissions s \
+                                WHERE s.caller = k.caller AND s.request_id = k.request_id LIMIT 1) AS found) AS a";
 
 /// Statement 2: the open events each report may duplicate, newest first; the same searches as
 /// [`Store::search`], one lateral index scan per report.
@@ -241,15 +243,23 @@ impl Store {
 
         let mut tx = self.pool.begin().await?;
         let keys: Vec<String> = leaders.iter().map(|&i| dedupe_lock_key(&batch[i].report)).collect();
-        let looked: Vec<(Vec<i32>, String, String)> = sqlx::query_as(LOCK_AND_LOOK)
+        type Looked = (Option<Vec<i32>>, Option<Vec<Option<Vec<u8>>>>, String, String);
+        let looked: Vec<Looked> = sqlx::query_as(LOCK_AND_LOOK)
             .bind(leaders.iter().map(|&i| entries[i].caller).collect::<Vec<_>>())
             .bind(leaders.iter().map(|&i| entries[i].request_id).collect::<Vec<_>>())
             .bind(&keys)
             .fetch_all(&mut *tx)
             .await?;
+        // The answers of this batch, by submission: stored ones now, fresh ones as written.
+        let mut answers: Vec<Option<SubmitEventResponse>> = vec![None; batch.len()];
         let mut answered = vec![false; batch.len()];
-        for position in looked.first().map(|l| l.0.as_slice()).unwrap_or_default() {
-            if let Some(&i) = usize::try_from(*position - 1).ok().and_then(|p| leaders.get(p)) {
+        if let Some((Some(positions), Some(responses), _, _)) = looked.into_iter().next() {
+            for (position, response) in positions.into_iter().zip(responses) {
+                let Some(&i) = usize::try_from(position - 1).ok().and_then(|p| leaders.get(p)) else { continue };
+                let bytes = response.ok_or_else(|| StoreError::Corrupt("a stored answer is empty".into()))?;
+                answers[i] = Some(
+                    SubmitEventResponse::decode(bytes.as_slice()).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                );
                 answered[i] = true;
             }
         }
@@ -279,12 +289,11 @@ impl Store {
         if merge_ids.is_empty() && needs.is_empty() {
             // Only retries: nothing to write.
             tx.rollback().await?;
-            return Ok(self.answers(batch, &decisions, vec![None; batch.len()]).await);
+            return Ok(answers_of(&decisions, answers));
         }
         let (mut targets, numbers) = self.merge_and_number(&mut tx, &merge_ids, &merge_counts, &needs).await?;
 
         let mut rows = Rows::default();
-        let mut fresh: Vec<Option<SubmitEventResponse>> = vec![None; batch.len()];
         // The id, tracking number and region of each event opened by this batch, by submission.
         let mut opened: HashMap<usize, (Uuid, String, RegionPath)> = HashMap::new();
         // Merges into those events so far, by submission.
@@ -351,7 +360,7 @@ impl Store {
                 }
             };
             rows.add_answer(s, &envelope, &response);
-            fresh[i] = Some(response);
+            answers[i] = Some(response);
         }
 
         let written = self.write_rows(&mut tx, &rows).await?;
@@ -361,7 +370,7 @@ impl Store {
         }
         tx.commit().await?;
         self.signal.wake();
-        Ok(self.answers(batch, &decisions, fresh).await)
+        Ok(answers_of(&decisions, answers))
     }
 
     /// Statement 2 for the batch's leaders that were not answered before: their candidates,
@@ -540,28 +549,27 @@ impl Store {
             .await?;
         Ok(inserted.len())
     }
+}
 
-    /// The answer of every submission: the fresh ones as written; a key answered before reads
-    /// its stored answer; a later copy in the batch gets its first copy's.
-    async fn answers(
-        &self,
-        batch: &[Submission],
-        decisions: &[Decision<Uuid>],
-        fresh: Vec<Option<SubmitEventResponse>>,
-    ) -> Vec<Result<SubmitEventResponse, StoreError>> {
-        let mut out = Vec::with_capacity(batch.len());
-        for (i, s) in batch.iter().enumerate() {
+/// The answer of every submission: its own (stored before, or written by the batch), or for a
+/// later copy of a key in the batch its first copy's.
+fn answers_of(
+    decisions: &[Decision<Uuid>],
+    answers: Vec<Option<SubmitEventResponse>>,
+) -> Vec<Result<SubmitEventResponse, StoreError>> {
+    (0..decisions.len())
+        .map(|i| {
             let leader = match decisions[i] {
                 Decision::SameAs(j) => j,
                 _ => i,
             };
-            out.push(match &fresh[leader] {
-                Some(answer) => Ok(answer.clone()),
-                None => self.previous_answer("submissions", &s.caller.subject, &s.report.request_id).await,
-            });
-        }
-        out
-    }
+            answers
+                .get(leader)
+                .cloned()
+                .flatten()
+                .ok_or_else(|| StoreError::Corrupt("a submission of the batch has no answer".into()))
+        })
+        .collect()
 }
 
 /// Statement 2's parameters for reports with coordinates.
