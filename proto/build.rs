@@ -18,7 +18,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rpc = protox::compile(["google/rpc/error_details.proto"], ["."])?;
     std::fs::write(out_dir.join("google_rpc_descriptor.bin"), prost::Message::encode_to_vec(&rpc))?;
     println!("cargo:rerun-if-changed=google");
-    tonic_prost_build::configure().build_server(true).build_client(true).compile_fds(fds)?;
+    // Every message knows its full name (`prost::Name`): the bus contracts derive `ce-type`
+    // from it, and the checked codec finds a request's descriptor by it.
+    let mut config = tonic_prost_build::Config::new();
+    config.enable_type_names();
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .codec_path("crate::codec::Codec")
+        .compile_fds_with_config(fds, config)?;
     println!("cargo:rerun-if-changed=civicgrid");
     Ok(())
 }

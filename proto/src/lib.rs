@@ -1,7 +1,12 @@
 //! civicgrid's contracts: the `civicgrid.v1` protobuf messages and gRPC services.
 //!
 //! The `.proto` files under `proto/civicgrid/v1` are the source of truth; this crate compiles
-//! them at build time and re-exports the generated types.
+//! them at build time and re-exports the generated types. Every message implements
+//! `prost::Name`. Servers and clients use [`codec::Codec`], which refuses a request that is not
+//! valid protobuf, holds invalid UTF-8 or a NUL character in any string, with
+//! `INVALID_ARGUMENT` naming the field, before a handler sees it.
+
+pub mod codec;
 
 /// Package `civicgrid.v1`: every message, enum, client and server.
 pub mod v1 {

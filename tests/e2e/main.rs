@@ -1,6 +1,8 @@
 //! End-to-end tests: the suite as `civicgrid up` runs it, reached only through gRPC (grpcurl
 //! and a tonic client) and NATS.
 
+#![allow(clippy::unwrap_used)]
+
 mod auth;
 mod closed_loop;
 mod faults;

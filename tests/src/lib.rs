@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use civicgrid_kit::infra;
+use civicgrid_dev::infra;
 
 /// The workspace's root directory.
 pub fn workspace_root() -> PathBuf {
@@ -75,6 +75,8 @@ pub struct Suite {
     pub dispatch: String,
     /// notify's gRPC address, `127.0.0.1:<port>`.
     pub notify: String,
+    /// Each service's metrics address, `127.0.0.1:<port>`.
+    pub metrics: std::collections::HashMap<String, String>,
     /// The state directory.
     pub state: tempfile::TempDir,
 }
@@ -95,13 +97,18 @@ impl Suite {
             std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
         }
         let port = || infra::free_port().expect("free port").to_string();
-        let (nats_port, pg_port, intake_port, dispatch_port, notify_port) = (port(), port(), port(), port(), port());
+        let (nats_port, pg_port) = (port(), port());
+        let (intake_port, dispatch_port, notify_port) = (port(), port(), port());
+        let metrics: Vec<(String, String)> =
+            ["intake", "dispatch", "notify"].iter().map(|s| (s.to_string(), port())).collect();
         let mut child = Command::new(civicgrid_binary())
             .arg("up")
             .arg("--state-dir")
             .arg(state.path())
-            .args(["--nats-port", &nats_port, "--postgres-port", &pg_port, "--intake-port", &intake_port])
-            .args(["--dispatch-port", &dispatch_port, "--notify-port", &notify_port])
+            .args(["--nats-port", &nats_port, "--postgres-port", &pg_port])
+            .args(["--port", &format!("intake={intake_port}"), "--port", &format!("dispatch={dispatch_port}")])
+            .args(["--port", &format!("notify={notify_port}")])
+            .args(metrics.iter().flat_map(|(s, p)| ["--metrics-port".to_string(), format!("{s}={p}")]))
             .args(extra)
             // The suite brings its own servers; a developer's URLs must not leak in.
             .env_remove("CIVICGRID__NATS__URL")
@@ -129,6 +136,7 @@ impl Suite {
             intake: format!("127.0.0.1:{intake_port}"),
             dispatch: format!("127.0.0.1:{dispatch_port}"),
             notify: format!("127.0.0.1:{notify_port}"),
+            metrics: metrics.into_iter().map(|(s, p)| (s, format!("127.0.0.1:{p}"))).collect(),
             state,
         };
         suite.wait_for_line("civicgrid is up", Duration::from_secs(180));

@@ -3,7 +3,7 @@
 //! Tokens are JWTs signed with HS256 (`auth.hs256_secret`). Claims: `sub` (account id),
 //! `role` (`department`, `grid_worker`, `mediator`, `patrol_member`, `center`, `county_center`,
 //! `citizen_app`, `admin`), optional `department_id` and `region_scope` (a region code of any
-//! level), and `exp`. The [`Authenticator`] interceptor checks the token and puts the caller's
+//! level), and `exp`. The [`Authenticator`] (called by the runtime's edge for every call) checks the token and puts the caller's
 //! [`Principal`] into the request's extensions; handlers read it with [`principal`].
 
 use civicgrid_proto::v1::{Actor, Role};
@@ -11,7 +11,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use tonic::{Request, Status};
 
-use crate::config::AuthSettings;
+use crate::config::{AuthSettings, ExposeSecret};
 
 /// The claims civicgrid reads from a bearer token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -91,7 +91,7 @@ pub fn parse_role(name: &str) -> Option<Role> {
     })
 }
 
-/// Checks bearer tokens; a tonic interceptor.
+/// Checks bearer tokens; the runtime's edge calls it for every call.
 #[derive(Clone)]
 pub struct Authenticator {
     key: Option<DecodingKey>,
@@ -110,8 +110,12 @@ impl Authenticator {
             Some(aud) => validation.set_audience(&[aud]),
             None => validation.validate_aud = false,
         }
-        let key =
-            settings.hs256_secret.as_deref().filter(|s| !s.is_empty()).map(|s| DecodingKey::from_secret(s.as_bytes()));
+        let key = settings
+            .hs256_secret
+            .as_ref()
+            .map(|s| s.expose_secret())
+            .filter(|s| !s.is_empty())
+            .map(|s| DecodingKey::from_secret(s.as_bytes()));
         if key.is_none() {
             tracing::warn!(
                 "auth.hs256_secret is not set: authentication is DISABLED, every caller is an administrator"
@@ -157,16 +161,7 @@ impl Authenticator {
     }
 }
 
-impl tonic::service::Interceptor for Authenticator {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let header = request.metadata().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let principal = self.authenticate(header.as_deref())?;
-        request.extensions_mut().insert(principal);
-        Ok(request)
-    }
-}
-
-/// The caller of a request that went through the [`Authenticator`].
+/// The caller of a request, as the edge's [`Authenticator`] found it.
 pub fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
     request
         .extensions()

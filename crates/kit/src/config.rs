@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+pub use secrecy::{ExposeSecret, SecretString as Secret};
 use serde::{Deserialize, de::DeserializeOwned};
 
 /// Defaults shared by every service, embedded so a binary runs with nothing but the URLs.
@@ -18,10 +19,17 @@ duplicate_window_secs = 600
 
 [database]
 max_connections = 20
-acquire_timeout_secs = 10
+acquire_timeout_secs = 5
 
 [grpc]
 listen = "0.0.0.0:50051"
+
+[metrics]
+listen = "0.0.0.0:9090"
+
+[runtime]
+drain_timeout_secs = 25
+health_interval_ms = 1000
 
 [telemetry]
 log = "info"
@@ -73,6 +81,10 @@ pub struct CommonSettings {
     pub database: DatabaseSettings,
     /// gRPC listener.
     pub grpc: GrpcSettings,
+    /// Prometheus metrics listener.
+    pub metrics: MetricsSettings,
+    /// Health checks and the drain at shutdown.
+    pub runtime: RuntimeSettings,
     /// Logs and traces.
     pub telemetry: TelemetrySettings,
     /// Bearer-token checking.
@@ -90,8 +102,8 @@ pub struct NatsSettings {
     pub credentials_file: Option<String>,
     /// User name, when the server uses user/password authorization.
     pub user: Option<String>,
-    /// Password for `user`.
-    pub password: Option<String>,
+    /// Password for `user` (never printed).
+    pub password: Option<Secret>,
     /// Replicas of the streams this service creates (1 single node, 3 in a cluster).
     pub stream_replicas: usize,
     /// How long streams keep messages, in days.
@@ -113,8 +125,9 @@ impl NatsSettings {
 /// `[database]`
 #[derive(Debug, Clone, Deserialize)]
 pub struct DatabaseSettings {
-    /// PostgreSQL URL, e.g. `postgres://intake@db:5432/civicgrid`. Required.
-    pub url: Option<String>,
+    /// PostgreSQL URL, e.g. `postgres://intake@db:5432/civicgrid`. Required. Kept secret (it
+    /// may hold a password): it never prints in `Debug` or logs.
+    pub url: Option<Secret>,
     /// The schema the service works in; defaults to the service name.
     pub schema: Option<String>,
     /// Pool size.
@@ -126,7 +139,7 @@ pub struct DatabaseSettings {
 impl DatabaseSettings {
     /// The configured URL, or an error naming the key.
     pub fn require_url(&self) -> Result<&str, ConfigError> {
-        self.url.as_deref().filter(|u| !u.is_empty()).ok_or(ConfigError::Missing {
+        self.url.as_ref().map(|u| u.expose_secret()).filter(|u| !u.is_empty()).ok_or(ConfigError::Missing {
             key: "database.url",
             hint: "set CIVICGRID__DATABASE__URL, e.g. postgres://postgres@127.0.0.1:5432/civicgrid",
         })
@@ -140,13 +153,102 @@ pub struct GrpcSettings {
     pub listen: String,
 }
 
+/// `[metrics]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetricsSettings {
+    /// Where Prometheus scrapes `GET /metrics`, e.g. `0.0.0.0:9090`; port 0 picks a free port.
+    pub listen: String,
+}
+
+/// `[runtime]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct RuntimeSettings {
+    /// The whole graceful stop (in-flight calls, consumers, jobs, the outbox's last flush) must
+    /// end within this many seconds; what is still running then is abandoned (its work is
+    /// redelivered or republished after the next start). Keep it below the orchestrator's
+    /// grace period (Kubernetes: `terminationGracePeriodSeconds`, 30 by default).
+    pub drain_timeout_secs: u64,
+    /// How often health checks PostgreSQL and NATS, in milliseconds. While either is
+    /// unreachable, health answers NOT_SERVING and calls answer UNAVAILABLE at once.
+    pub health_interval_ms: u64,
+}
+
+/// Declares an enumerated setting: the enum, `as_str`, and a `Deserialize` whose error names
+/// the setting's key and the values it takes (serde's own message loses the key inside the
+/// flattened settings).
+///
+/// ```
+/// civicgrid_kit::setting_enum! {
+///     /// How fast.
+///     pub enum Speed("demo.speed") {
+///         /// Slowly.
+///         Slow = "slow",
+///         /// Quickly.
+///         Fast = "fast",
+///     }
+/// }
+/// assert_eq!(Speed::Fast.as_str(), "fast");
+/// ```
+#[macro_export]
+macro_rules! setting_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident($key:literal) {
+            $( $(#[$vmeta:meta])* $variant:ident = $text:literal ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant ),+
+        }
+
+        impl $name {
+            /// The setting's key.
+            pub const KEY: &'static str = $key;
+
+            /// The value as written in configuration.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( $name::$variant => $text ),+
+                }
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <String as ::serde::Deserialize>::deserialize(deserializer)?;
+                match text.as_str() {
+                    $( $text => Ok($name::$variant), )+
+                    other => Err(<D::Error as ::serde::de::Error>::custom(format!(
+                        "`{}` is invalid: `{}`; use {}",
+                        $key,
+                        other,
+                        [$($text),+].join(" or ")
+                    ))),
+                }
+            }
+        }
+    };
+}
+
+setting_enum! {
+    /// How logs are written (`telemetry.log_format`).
+    pub enum LogFormat("telemetry.log_format") {
+        /// Human-readable lines.
+        Text = "text",
+        /// One JSON object per line.
+        Json = "json",
+    }
+}
+
 /// `[telemetry]`
 #[derive(Debug, Clone, Deserialize)]
 pub struct TelemetrySettings {
     /// `tracing` filter directives, e.g. `info,civicgrid_intake=debug`. `RUST_LOG` overrides.
     pub log: String,
     /// `text` or `json`.
-    pub log_format: String,
+    pub log_format: LogFormat,
     /// OTLP gRPC endpoint for traces, e.g. `http://otel-collector:4317`; unset disables export.
     pub otlp_endpoint: Option<String>,
 }
@@ -156,7 +258,7 @@ pub struct TelemetrySettings {
 pub struct AuthSettings {
     /// HS256 secret that signs bearer tokens. Unset disables authentication (development only:
     /// every caller then acts as an administrator, and the service says so at start-up).
-    pub hs256_secret: Option<String>,
+    pub hs256_secret: Option<Secret>,
     /// Required `iss` claim, when set.
     pub issuer: Option<String>,
     /// Required `aud` claim, when set.
@@ -184,6 +286,39 @@ pub struct BusSettings {
     /// How long applied message ids are remembered, in days. A message redelivered later than
     /// this (only by replaying a consumer by hand) would be applied again.
     pub inbox_retention_days: u64,
+}
+
+/// A service's settings: the [`CommonSettings`] every service has (flattened) plus its own
+/// section, with the service's defaults.
+pub trait ServiceSettings: DeserializeOwned + std::fmt::Debug + Clone + Send + Sync + 'static {
+    /// The service's own defaults (TOML), layered over [`COMMON_DEFAULTS`].
+    const DEFAULTS: &'static str;
+
+    /// The settings every service has.
+    fn common(&self) -> &CommonSettings;
+
+    /// Checks what deserialising cannot (a key a provider needs, a value's range). Errors name
+    /// the key.
+    fn check(&self) -> Result<(), ConfigError> {
+        Ok(())
+    }
+
+    /// Loads defaults → `file` (or `CIVICGRID_CONFIG`) → environment, then [`check`](Self::check)s.
+    fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let settings: Self = load(Self::DEFAULTS, file)?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Settings from the defaults and TOML `layers` only, then checked: for tests, which must
+    /// not be steered by the variables of the shell that runs them.
+    fn from_layers(layers: &[&str]) -> Result<Self, ConfigError> {
+        let mut all = vec![Self::DEFAULTS];
+        all.extend_from_slice(layers);
+        let settings: Self = from_toml(&all)?;
+        settings.check()?;
+        Ok(settings)
+    }
 }
 
 /// Loads settings of type `T` from `defaults` (TOML), then `file` when given, then the
@@ -218,13 +353,13 @@ pub fn from_toml<T: DeserializeOwned>(layers: &[&str]) -> Result<T, ConfigError>
 mod tests {
     use super::*;
 
-    #[derive(Deserialize)]
+    #[derive(Debug, Deserialize)]
     struct S {
         #[serde(flatten)]
         common: CommonSettings,
         demo: Demo,
     }
-    #[derive(Deserialize)]
+    #[derive(Debug, Deserialize)]
     struct Demo {
         radius: f64,
     }
@@ -239,5 +374,26 @@ mod tests {
         assert_eq!(s.common.grpc.listen, "127.0.0.1:1");
         assert_eq!(s.common.bus.max_deliver, 5);
         assert!(s.common.database.require_url().is_err() || s.common.database.url.is_some());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s: S = from_toml(&[
+            "[demo]\nradius = 1.0\n[database]\nurl = \"postgres://u:hunter2@db/x\"\n[auth]\nhs256_secret = \"s3cr3t-value\"\n\
+             [nats]\nuser = \"u\"\npassword = \"natspw-123\"\n",
+        ])
+        .unwrap();
+        let printed = format!("{:?}", s.common);
+        for secret in ["hunter2", "s3cr3t-value", "natspw-123"] {
+            assert!(!printed.contains(secret), "{secret} printed in {printed}");
+        }
+        assert_eq!(s.common.database.require_url().unwrap(), "postgres://u:hunter2@db/x");
+    }
+
+    #[test]
+    fn an_unknown_enumerated_value_names_its_key() {
+        let err = from_toml::<S>(&["[demo]\nradius = 1.0\n[telemetry]\nlog_format = \"yaml\"\n"]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("telemetry.log_format") && text.contains("yaml"), "{text}");
     }
 }

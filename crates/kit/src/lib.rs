@@ -1,15 +1,18 @@
 //! Shared plumbing for civicgrid services. No domain logic lives here.
 //!
+//! - [`runtime`]: the one service lifecycle — a service declares itself ([`runtime::Service`])
+//!   and the runtime connects, migrates, serves, and drains it in order.
 //! - [`config`]: layered settings (built-in defaults → TOML file → `CIVICGRID__…` environment).
 //! - [`telemetry`]: `tracing` subscriber with optional OpenTelemetry OTLP export.
 //! - [`db`]: a PostgreSQL pool confined to one service's schema, with migrations at start-up.
 //! - [`bus`]: JetStream streams, CloudEvents headers, the transactional outbox and the
 //!   idempotent inbox consumer with retries and a dead-letter subject.
-//! - [`grpc`]: server bootstrap (health, reflection, tracing, graceful shutdown) and
-//!   `INVALID_ARGUMENT` field violations.
+//! - [`grpc`]: the server and its edge (readiness, authentication, metrics), health,
+//!   reflection, paging, and `INVALID_ARGUMENT` field violations.
+//! - [`metrics`]: Prometheus metrics on `GET /metrics`.
+//! - [`storage`]: the one storage error and its mapping to gRPC status and consumer verdicts.
 //! - [`auth`]: bearer-token (JWT) checking and the caller's [`auth::Principal`].
 //! - [`region`]: administrative division codes and the region path used in subjects.
-//! - [`infra`]: managed nats-server and PostgreSQL for `civicgrid up` and tests.
 //! - [`seal`]: AES-256-GCM for personal data at rest.
 //! - [`clock`]: the time source domain code is given, with a manual clock for tests.
 
@@ -19,9 +22,11 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod grpc;
-pub mod infra;
+pub mod metrics;
 pub mod region;
+pub mod runtime;
 pub mod seal;
+pub mod storage;
 pub mod telemetry;
 pub mod time;
 

@@ -94,8 +94,7 @@ pub fn path_of_grid(grid: &str) -> Result<RegionPath, CodeError> {
 /// The subject tokens of a region path: city, county, township, village; `_` for a level that
 /// is not known, so subjects always have the same number of tokens.
 pub fn subject_tokens(path: &RegionPath) -> String {
-    let t = |s: &str| if s.is_empty() { "_".to_string() } else { s.to_string() };
-    format!("{}.{}.{}.{}", t(&path.city), t(&path.county), t(&path.township), t(&path.village))
+    civicgrid_contracts::region_tokens(path)
 }
 
 /// True when `path` lies inside the region named by `scope` (any level). An empty scope

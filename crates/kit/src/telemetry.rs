@@ -58,7 +58,7 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> TelemetryGuard {
     let otel =
         tracing_opentelemetry::layer().with_tracer(tracer).with_filter(tracing_subscriber::filter::LevelFilter::INFO);
     let registry = tracing_subscriber::registry().with(otel);
-    let _ = if settings.log_format == "json" {
+    let _ = if settings.log_format == crate::config::LogFormat::Json {
         registry.with(tracing_subscriber::fmt::layer().json().with_filter(filter())).try_init()
     } else {
         // Colour only on a terminal: log files stay free of escape codes.

@@ -1,8 +1,6 @@
 //! dispatch's settings: the common ones plus `[dispatch]`.
 
-use std::path::Path;
-
-use civicgrid_kit::config::{CommonSettings, ConfigError};
+use civicgrid_kit::config::{CommonSettings, ConfigError, ServiceSettings};
 use serde::Deserialize;
 
 /// dispatch's built-in defaults (see `docs/configuration.md`).
@@ -44,9 +42,21 @@ pub struct DispatchSettings {
     pub watch_poll_ms: u64,
 }
 
-impl Settings {
-    /// Loads defaults, then `file` (or `CIVICGRID_CONFIG`), then `CIVICGRID__…` variables.
-    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        civicgrid_kit::config::load(DEFAULTS, file)
+impl ServiceSettings for Settings {
+    const DEFAULTS: &'static str = DEFAULTS;
+
+    fn common(&self) -> &CommonSettings {
+        &self.common
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let grace = self.dispatch.escalation_grace;
+        if !(0.0..=10.0).contains(&grace) {
+            return Err(ConfigError::Invalid {
+                key: "dispatch.escalation_grace",
+                reason: format!("{grace}: must be from 0 to 10 (a share of the limit)"),
+            });
+        }
+        Ok(())
     }
 }

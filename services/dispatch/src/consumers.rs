@@ -8,32 +8,17 @@ use civicgrid_kit::{
     clock::Clock,
 };
 use civicgrid_proto::v1::{EventRated, EventReported};
-use prost::Message;
 use sqlx::PgConnection;
 
-use crate::store::{ActError, Store, StoreError, Writes};
+use crate::store::{ActError, Store, Writes};
 
-/// The durable consumer name of [`IntakeHandler`].
-pub const INTAKE_CONSUMER: &str = "dispatch-intake";
-
-/// The subjects it reads.
-pub fn intake_subjects() -> Vec<String> {
-    vec!["civicgrid.intake.event-reported.>".into(), "civicgrid.intake.event-rated.>".into()]
-}
-
-/// Applies intake's `event-reported` and `event-rated`, a consumer batch at a time.
+/// Applies intake's `event-reported` and `event-rated`, a consumer batch at a time (consumer
+/// contract `civicgrid_contracts::dispatch::INTAKE`).
 pub struct IntakeHandler {
     /// The store.
     pub store: Arc<Store>,
     /// The time source.
     pub clock: Clock,
-}
-
-fn store_error(e: StoreError) -> HandleError {
-    match e {
-        StoreError::Db(e) => e.into(),
-        StoreError::Corrupt(m) => HandleError::Permanent(m),
-    }
 }
 
 impl IntakeHandler {
@@ -48,15 +33,15 @@ impl IntakeHandler {
         let mut reported = Vec::new();
         for msg in msgs {
             match msg.ce_type() {
-                Some("civicgrid.v1.EventReported") => reported.push(EventReported::decode(msg.payload.clone())?),
-                Some("civicgrid.v1.EventRated") => {
-                    let rated = EventRated::decode(msg.payload.clone())?;
-                    self.store.create_for_events(tx, &mut w, &reported, now).await.map_err(store_error)?;
+                Some(_) if msg.carries::<EventReported>() => reported.push(msg.decode()?),
+                Some(_) if msg.carries::<EventRated>() => {
+                    let rated: EventRated = msg.decode()?;
+                    self.store.create_for_events(tx, &mut w, &reported, now).await?;
                     reported.clear();
-                    w.write_rows(tx).await.map_err(store_error)?;
+                    w.write_rows(tx).await?;
                     match self.store.apply_rating(tx, &mut w, &rated, now).await {
                         Ok(_) => {}
-                        Err(ActError::Store(e)) => return Err(store_error(e)),
+                        Err(ActError::Store(e)) => return Err(e.into()),
                         Err(e) => return Err(HandleError::Permanent(e.to_string())),
                     }
                 }
@@ -64,8 +49,8 @@ impl IntakeHandler {
                 None => return Err(HandleError::Permanent("no ce-type header".into())),
             }
         }
-        self.store.create_for_events(tx, &mut w, &reported, now).await.map_err(store_error)?;
-        w.finish(tx).await.map_err(store_error)?;
+        self.store.create_for_events(tx, &mut w, &reported, now).await?;
+        w.finish(tx).await?;
         Ok(())
     }
 }

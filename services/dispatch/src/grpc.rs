@@ -1,14 +1,18 @@
 //! `civicgrid.v1.DispatchService`: validate → lifecycle (in the store's transaction) → answer;
 //! errors mapped to gRPC status here.
 
-use std::{pin::Pin, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use civicgrid_kit::{
-    Shutdown,
     auth::{Principal, principal},
     clock::Clock,
-    grpc::{REQUEST_ID_RULE, Violations, internal, invalid_field, is_request_id},
+    grpc::{
+        REQUEST_ID_RULE, Violations, invalid_field, is_request_id,
+        paging::{Page, PageRequest},
+        watch::{self, Follow, WatchStream},
+    },
     region,
+    storage::store_status,
 };
 use civicgrid_proto::v1::{
     self as pb, ApproveExtensionRequest, GetGridWorkerKpisRequest, GetKpisRequest, GetReferenceVersionsRequest,
@@ -16,9 +20,7 @@ use civicgrid_proto::v1::{
     ReferenceVersions, RequestExtensionRequest, ResolveRequest, Role, Task, TaskChange, TaskReasonRequest, TaskRequest,
     TaskStatus, TriageRequest, WatchTasksRequest, dispatch_service_server::DispatchService,
 };
-use futures::Stream;
 use prost::Message;
-use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -28,22 +30,23 @@ use crate::{
         lifecycle::{Action, LifecycleError},
     },
     reference::{ReferenceError, ReferenceFiles},
-    store::{ActError, LoadError, Store, StoreError, TaskFilter, Visibility},
+    store::{ActError, LoadError, Store, TaskFilter, Visibility},
 };
 
 /// The gRPC handlers.
 pub struct DispatchApi {
     store: Arc<Store>,
     clock: Clock,
-    watch_poll: Duration,
-    /// Ends open WatchTasks streams, so a watching client cannot hold up a shutdown.
-    shutdown: Shutdown,
+    /// How WatchTasks follows the change feed (and ends when the service stops taking calls).
+    follow: Follow,
 }
 
 impl DispatchApi {
-    /// Handlers over `store`.
-    pub fn new(store: Arc<Store>, clock: Clock, watch_poll: Duration, shutdown: Shutdown) -> Self {
-        DispatchApi { store, clock, watch_poll, shutdown }
+    /// Handlers over `store`; WatchTasks polls every `watch_poll` and ends when `stopping` is
+    /// cancelled, so a watching client cannot hold up a shutdown.
+    pub fn new(store: Arc<Store>, clock: Clock, watch_poll: Duration, stopping: civicgrid_kit::Shutdown) -> Self {
+        let follow = Follow { wake: store.change_signal(), poll: watch_poll, stopping, batch: 200 };
+        DispatchApi { store, clock, follow }
     }
 
     async fn act(
@@ -76,12 +79,8 @@ fn act_status(e: ActError) -> Status {
         ActError::Lifecycle(LifecycleError::Invalid { field, problem }) => invalid_field(field, problem),
         ActError::Lifecycle(e @ LifecycleError::NotAllowed { .. }) => Status::permission_denied(e.to_string()),
         ActError::Lifecycle(e @ LifecycleError::IllegalTransition { .. }) => Status::failed_precondition(e.to_string()),
-        ActError::Store(e) => internal("changing task", e),
+        ActError::Store(e) => store_status("changing task", e),
     }
-}
-
-fn store_status(context: &str, e: StoreError) -> Status {
-    internal(context, e)
 }
 
 fn check_reason(v: &mut Violations, reason: &str) {
@@ -172,8 +171,6 @@ fn may_read_grid_worker(caller: &Principal, worker_id: &str, refdata: &crate::re
     }
 }
 
-type WatchStream = Pin<Box<dyn Stream<Item = Result<TaskChange, Status>> + Send>>;
-
 #[tonic::async_trait]
 impl DispatchService for DispatchApi {
     async fn list_tasks(&self, request: Request<ListTasksRequest>) -> Result<Response<ListTasksResponse>, Status> {
@@ -202,31 +199,13 @@ impl DispatchService for DispatchApi {
                 Err(_) => v.add("event_id", "must be a UUID"),
             }
         }
-        let page_size = match req.page_size {
-            0 => 50,
-            n @ 1..=500 => n as i64,
-            _ => {
-                v.add("page_size", "must be from 1 to 500 (0 means 50)");
-                50
-            }
-        };
-        if !req.page_token.is_empty() {
-            match civicgrid_kit::grpc::decode_page_token(&req.page_token) {
-                Some(id) => filter.before_id = Some(id),
-                None => v.add("page_token", "is not a token from a previous page"),
-            }
-        }
+        let page: PageRequest<Uuid> = PageRequest::parse(&mut v, req.page_size, &req.page_token);
+        filter.before_id = page.after;
         v.into_result()?;
-        let mut rows = self.store.list(&filter, page_size + 1).await.map_err(|e| store_status("listing tasks", e))?;
-        let next_page_token = if rows.len() as i64 > page_size {
-            rows.truncate(page_size as usize);
-            rows.last().map(|r| civicgrid_kit::grpc::encode_page_token(r.id)).unwrap_or_default()
-        } else {
-            String::new()
-        };
-        let now = self.clock.now();
-        let tasks = rows.iter().map(|r| r.to_proto(&self.store.refdata(), now)).collect();
-        Ok(Response::new(ListTasksResponse { tasks, next_page_token }))
+        let rows = self.store.list(&filter, page.fetch()).await.map_err(|e| store_status("listing tasks", e))?;
+        let (now, refdata) = (self.clock.now(), self.store.refdata());
+        let page = Page::of(rows, &page, |r| r.id).map(|r| r.to_proto(&refdata, now));
+        Ok(Response::new(ListTasksResponse { tasks: page.items, next_page_token: page.next_page_token }))
     }
 
     async fn get_task(&self, request: Request<GetTaskRequest>) -> Result<Response<Task>, Status> {
@@ -241,7 +220,7 @@ impl DispatchService for DispatchApi {
         Ok(Response::new(row.to_proto(&self.store.refdata(), self.clock.now())))
     }
 
-    type WatchTasksStream = WatchStream;
+    type WatchTasksStream = WatchStream<TaskChange>;
 
     async fn watch_tasks(
         &self,
@@ -254,63 +233,39 @@ impl DispatchService for DispatchApi {
         let visibility = Visibility::of(&caller);
         v.check(req.cursor >= 0, "cursor", "must not be negative");
         v.into_result()?;
-        let mut cursor = if req.cursor > 0 {
+        let cursor = if req.cursor > 0 {
             req.cursor
         } else if req.from_now {
             self.store.last_change().await.map_err(|e| store_status("reading the change feed", e))?
         } else {
             0
         };
-        let (tx, rx) = mpsc::channel::<Result<TaskChange, Status>>(256);
-        let store = self.store.clone();
-        let clock = self.clock.clone();
-        let poll = self.watch_poll;
-        let wake = store.change_signal();
-        let shutdown = self.shutdown.clone();
-        tokio::spawn(async move {
-            loop {
-                // Registered before reading, so a commit between the read and the wait wakes us.
-                let notified = wake.notified();
-                let changes = match store.changes_after(cursor, &filter, 200).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        let _ = tx.send(Err(store_status("reading the change feed", e))).await;
-                        return;
-                    }
-                };
-                for (seq, task_id, fact, snapshot) in &changes {
+        let (store, clock) = (self.store.clone(), self.clock.clone());
+        let stream = watch::follow(cursor, self.follow.clone(), move |after, limit| {
+            let (store, clock, filter, visibility) = (store.clone(), clock.clone(), filter.clone(), visibility.clone());
+            async move {
+                let changes = store
+                    .changes_after(after, &filter, limit)
+                    .await
+                    .map_err(|e| store_status("reading the change feed", e))?;
+                let mut out = Vec::with_capacity(changes.len());
+                for (seq, task_id, fact, snapshot) in changes {
                     // The task as it was right after this change; rows written before snapshots
                     // existed fall back to the task as it is now, if still in the caller's scope.
                     let task = match snapshot.as_deref().map(Task::decode) {
-                        Some(Ok(task)) => task,
-                        _ => match store.get(*task_id, &visibility).await {
-                            Ok(Some(row)) => row.to_proto(&store.refdata(), clock.now()),
-                            Ok(None) => continue,
-                            Err(e) => {
-                                let _ = tx.send(Err(store_status("reading task", e))).await;
-                                return;
-                            }
-                        },
+                        Some(Ok(task)) => Some(task),
+                        _ => store
+                            .get(task_id, &visibility)
+                            .await
+                            .map_err(|e| store_status("reading task", e))?
+                            .map(|row| row.to_proto(&store.refdata(), clock.now())),
                     };
-                    if tx.send(Ok(TaskChange { cursor: *seq, fact: fact.clone(), task: Some(task) })).await.is_err() {
-                        return;
-                    }
-                    cursor = *seq;
+                    out.push((seq, task.map(|task| TaskChange { cursor: seq, fact, task: Some(task) })));
                 }
-                if changes.is_empty() {
-                    tokio::select! {
-                        _ = notified => {}
-                        _ = tokio::time::sleep(poll) => {}
-                        _ = tx.closed() => return,
-                        _ = shutdown.cancelled() => {
-                            let _ = tx.send(Err(Status::unavailable("dispatch is shutting down; resume from the last cursor"))).await;
-                            return;
-                        }
-                    }
-                }
+                Ok(out)
             }
         });
-        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+        Ok(Response::new(stream))
     }
 
     async fn triage(&self, request: Request<TriageRequest>) -> Result<Response<Task>, Status> {

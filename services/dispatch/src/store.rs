@@ -11,7 +11,7 @@ use std::{collections::HashSet, sync::Arc};
 use chrono::{DateTime, Utc};
 use civicgrid_kit::{
     auth::Principal,
-    bus::{self, Envelope, OutboxBatch, OutboxSignal},
+    bus::{Envelope, OutboxBatch, OutboxSignal},
     region,
     time::to_proto,
 };
@@ -20,6 +20,9 @@ use prost::Message;
 use sqlx::{PgConnection, PgPool, types::Json};
 use tokio::sync::Notify;
 use uuid::Uuid;
+
+use civicgrid_contracts::dispatch::TASK_FACTS;
+pub use civicgrid_kit::storage::StoreError;
 
 use crate::{
     SERVICE,
@@ -48,6 +51,32 @@ pub enum LoadError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The reference set in force and its sequence number: the newest stored one; when none is
+/// stored yet, the files in `dir` (or the shipped dataset), stored as the first.
+pub async fn reference_in_force(pool: &PgPool, dir: Option<&str>) -> Result<(i64, ReferenceData), LoadError> {
+    let (seq, refdata) = match latest_reference_set(pool).await? {
+        Some((seq, files)) => (seq, files.parse().map_err(LoadError::Invalid)?),
+        None => {
+            let files = match dir.filter(|d| !d.is_empty()) {
+                Some(dir) => ReferenceFiles::read_dir(std::path::Path::new(dir)).map_err(LoadError::Invalid)?,
+                None => ReferenceFiles::shipped(),
+            };
+            let refdata = files.parse().map_err(LoadError::Invalid)?;
+            (insert_reference_set(pool, &files, &refdata.versions(), "configuration").await?, refdata)
+        }
+    };
+    let v = refdata.versions();
+    tracing::info!(set = seq, catalog = %v.catalog, regions = %v.regions, departments = %v.departments, calendar = %v.calendar, "reference data in force");
+    Ok((seq, refdata))
+}
+
+/// Tasks not yet closed, by stored warning colour (a `civicgrid.v1.WarningColour` number).
+pub async fn open_tasks_by_colour(pool: &PgPool) -> Result<Vec<(i16, i64)>, StoreError> {
+    Ok(sqlx::query_as("SELECT colour, count(*) FROM tasks WHERE state <> 'closed' GROUP BY colour")
+        .fetch_all(pool)
+        .await?)
 }
 
 /// The newest stored reference set and its sequence number.
@@ -85,17 +114,6 @@ pub async fn insert_reference_set<'c, E: sqlx::PgExecutor<'c>>(
     .bind(by)
     .fetch_one(executor)
     .await?)
-}
-
-/// Storage failures.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database failed.
-    #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
-    /// Stored data that cannot be read (a state name, an answer).
-    #[error("stored data is unreadable: {0}")]
-    Corrupt(String),
 }
 
 /// Why an action on a task was not taken.
@@ -662,7 +680,7 @@ impl Store {
             grid_code: row.grid_code.clone().unwrap_or_default(),
             tracking_number: row.tracking_number.clone(),
         };
-        let envelope = Envelope::new(bus::subject(SERVICE, fact, &region), "TaskEvent", row.id, &event);
+        let envelope = Envelope::family(&TASK_FACTS, fact, &region, row.id, &event);
         w.outbox.add(SERVICE, &envelope, at);
         let c = &mut w.changes;
         c.task_id.push(row.id);

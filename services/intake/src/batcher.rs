@@ -74,41 +74,56 @@ impl Submitter {
     }
 }
 
-/// Starts `settings.writers` writers over `store`. They stop when `stop` is cancelled, after
-/// writing what is queued then, or when every [`Submitter`] is gone.
-pub fn spawn(store: Arc<Store>, settings: BatchSettings, stop: Shutdown) -> (Submitter, JoinHandle<()>) {
+/// The writers' side of the queues: [`Writers::run`] writes batches until stopped.
+pub struct Writers {
+    store: Arc<Store>,
+    settings: BatchSettings,
+    receivers: Vec<mpsc::Receiver<Job>>,
+}
+
+/// The queues of `settings.writers` writers over `store`: the [`Submitter`] for the gRPC
+/// handlers, and the [`Writers`] the runtime runs as a job.
+pub fn queues(store: Arc<Store>, settings: BatchSettings) -> (Submitter, Writers) {
     let max = settings.max.max(1);
-    let mut queues = Vec::new();
-    let writers: Vec<JoinHandle<()>> = (0..settings.writers.max(1))
-        .map(|_| {
-            let (queue, mut receiver) = mpsc::channel::<Job>(max * 4);
-            queues.push(queue);
-            let (store, stop) = (store.clone(), stop.clone());
-            tokio::spawn(async move {
-                loop {
-                    let jobs = collect(&mut receiver, max, settings.window, &stop).await;
-                    if jobs.is_empty() {
-                        return;
+    let (queues, receivers): (Vec<_>, Vec<_>) =
+        (0..settings.writers.max(1)).map(|_| mpsc::channel::<Job>(max * 4)).unzip();
+    (Submitter { queues: queues.into() }, Writers { store, settings, receivers })
+}
+
+impl Writers {
+    /// Writes batches until `stop` is cancelled, then writes what is queued at that moment and
+    /// returns. The runtime stops this job only after the gRPC server has answered its last
+    /// call, so no accepted submission is left unwritten.
+    pub async fn run(self, stop: Shutdown) {
+        let Writers { store, settings, receivers } = self;
+        let max = settings.max.max(1);
+        let writers: Vec<JoinHandle<()>> = receivers
+            .into_iter()
+            .map(|mut receiver| {
+                let (store, stop) = (store.clone(), stop.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let jobs = collect(&mut receiver, max, settings.window, &stop).await;
+                        if jobs.is_empty() {
+                            return;
+                        }
+                        let (submissions, answers): (Vec<Submission>, Vec<_>) =
+                            jobs.into_iter().map(|j| (j.submission, j.answer)).unzip();
+                        let results = store.submit_batch(&submissions).await;
+                        for (answer, result) in answers.into_iter().zip(results) {
+                            // The caller may have gone; its submission stands.
+                            let _ = answer.send(result);
+                        }
                     }
-                    let (submissions, answers): (Vec<Submission>, Vec<_>) =
-                        jobs.into_iter().map(|j| (j.submission, j.answer)).unzip();
-                    let results = store.submit_batch(&submissions).await;
-                    for (answer, result) in answers.into_iter().zip(results) {
-                        // The caller may have gone; its submission stands.
-                        let _ = answer.send(result);
-                    }
-                }
+                })
             })
-        })
-        .collect();
-    let handle = tokio::spawn(async move {
+            .collect();
         for w in writers {
             if let Err(e) = w.await {
                 tracing::error!(error = %e, "a submission writer failed");
             }
         }
-    });
-    (Submitter { queues: queues.into() }, handle)
+    }
 }
 
 /// The writer of the submissions about `item_code` in `county`, among `writers`.

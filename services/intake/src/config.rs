@@ -1,10 +1,10 @@
 //! intake's settings: the common ones plus `[intake]`.
 
-use std::path::Path;
-
 use chrono::FixedOffset;
-use civicgrid_kit::config::{CommonSettings, ConfigError};
+use civicgrid_kit::config::{CommonSettings, ConfigError, ExposeSecret, Secret, ServiceSettings};
 use serde::Deserialize;
+
+use crate::pii::PiiCipher;
 
 /// intake's built-in defaults (see `docs/configuration.md`).
 pub const DEFAULTS: &str = r#"
@@ -31,8 +31,9 @@ pub struct Settings {
 /// `[intake]`
 #[derive(Debug, Clone, Deserialize)]
 pub struct IntakeSettings {
-    /// Base64 of the 32-byte AES-256-GCM key that encrypts reporter PII. Required.
-    pub pii_key: Option<String>,
+    /// Base64 of the 32-byte AES-256-GCM key that encrypts reporter PII. Required; never
+    /// printed.
+    pub pii_key: Option<Secret>,
     /// A report within this many metres of an open event of the same item is merged into it.
     pub duplicate_radius_m: f64,
     /// ... if that event was reported within this many hours.
@@ -60,6 +61,16 @@ impl IntakeSettings {
         }
     }
 
+    /// The cipher of `pii_key`, or an error naming the key.
+    pub fn cipher(&self) -> Result<PiiCipher, ConfigError> {
+        let key =
+            self.pii_key.as_ref().map(|k| k.expose_secret()).filter(|k| !k.is_empty()).ok_or(ConfigError::Missing {
+                key: "intake.pii_key",
+                hint: "set CIVICGRID__INTAKE__PII_KEY to the base64 of 32 random bytes, e.g. `openssl rand -base64 32`",
+            })?;
+        PiiCipher::from_base64(key).map_err(|e| ConfigError::Invalid { key: "intake.pii_key", reason: e.to_string() })
+    }
+
     /// The tracking time zone.
     pub fn offset(&self) -> Result<FixedOffset, ConfigError> {
         self.tracking_utc_offset.parse::<FixedOffset>().map_err(|e| ConfigError::Invalid {
@@ -69,9 +80,16 @@ impl IntakeSettings {
     }
 }
 
-impl Settings {
-    /// Loads defaults, then `file` (or `CIVICGRID_CONFIG`), then `CIVICGRID__…` variables.
-    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        civicgrid_kit::config::load(DEFAULTS, file)
+impl ServiceSettings for Settings {
+    const DEFAULTS: &'static str = DEFAULTS;
+
+    fn common(&self) -> &CommonSettings {
+        &self.common
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        self.intake.cipher()?;
+        self.intake.offset()?;
+        Ok(())
     }
 }

@@ -5,8 +5,12 @@ use std::sync::Arc;
 use civicgrid_kit::{
     auth::{Principal, principal},
     clock::Clock,
-    grpc::{Violations, internal, invalid_field},
+    grpc::{
+        Violations, invalid_field,
+        paging::{Page, PageRequest},
+    },
     region::{self, Level},
+    storage::store_status,
 };
 use civicgrid_proto::v1::{
     Event, EventSource, EventStatus, GetEventByTrackingNumberRequest, GetEventRequest, ListEventsRequest,
@@ -19,7 +23,7 @@ use uuid::Uuid;
 use crate::{
     batcher::{SubmitError, Submitter},
     domain::{rating, tracking, validate},
-    store::{ListFilter, NotRatable, RateAnswer, Store, StoreError, Submission},
+    store::{ListFilter, NotRatable, RateAnswer, Store, Submission},
 };
 
 /// The gRPC handlers.
@@ -35,10 +39,6 @@ impl IntakeApi {
     pub fn new(store: Arc<Store>, submitter: Submitter, clock: Clock) -> Self {
         IntakeApi { store, submitter, clock }
     }
-}
-
-fn store_status(context: &str, e: StoreError) -> Status {
-    internal(context, e)
 }
 
 /// Roles that may report events.
@@ -208,35 +208,14 @@ impl IntakeService for IntakeApi {
                 }
             }
         }
-        let page_size = match req.page_size {
-            0 => 50,
-            n @ 1..=500 => n as i64,
-            _ => {
-                v.add("page_size", "must be from 1 to 500 (0 means 50)");
-                50
-            }
-        };
-        if !req.page_token.is_empty() {
-            match civicgrid_kit::grpc::decode_page_token(&req.page_token) {
-                Some(id) => filter.before_id = Some(id),
-                None => v.add("page_token", "is not a token from a previous page"),
-            }
-        }
+        let page: PageRequest<Uuid> = PageRequest::parse(&mut v, req.page_size, &req.page_token);
+        filter.before_id = page.after;
         v.into_result()?;
 
-        let mut events =
-            self.store.list_events(&filter, page_size + 1).await.map_err(|e| store_status("listing events", e))?;
-        let next_page_token = if events.len() as i64 > page_size {
-            events.truncate(page_size as usize);
-            events
-                .last()
-                .and_then(|e| Uuid::parse_str(&e.id).ok())
-                .map(civicgrid_kit::grpc::encode_page_token)
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
-        Ok(Response::new(ListEventsResponse { events, next_page_token }))
+        let events =
+            self.store.list_events(&filter, page.fetch()).await.map_err(|e| store_status("listing events", e))?;
+        let page = Page::of(events, &page, |e| Uuid::parse_str(&e.id).unwrap_or_default());
+        Ok(Response::new(ListEventsResponse { events: page.items, next_page_token: page.next_page_token }))
     }
 
     async fn rate_outcome(

@@ -26,21 +26,8 @@ use crate::{
     domain::{dedupe, mask, rating::NewRating, status, tracking, validate::NewReport},
     pii::PiiCipher,
 };
-
-/// Storage failures.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database failed.
-    #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
-    /// A stored answer could not be read back.
-    #[error("stored answer is unreadable: {0}")]
-    Corrupt(String),
-    /// A batch met a submission with the same `(caller, request_id)` committed by another
-    /// transaction after the batch looked; its submissions are then written one by one.
-    #[error("a concurrent submission with the same request id committed first")]
-    Raced,
-}
+use civicgrid_contracts::intake::{EVENT_MERGED, EVENT_RATED, EVENT_REPORTED};
+pub use civicgrid_kit::storage::StoreError;
 
 /// Why an outcome cannot be rated (answered FAILED_PRECONDITION).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,8 +225,7 @@ fn reported_event(row: &EventRow, report: EventReport, caller: &Principal) -> (E
     let response = answer(row.id, &row.tracking_number, false, &report);
     let reported =
         EventReported { event: Some(row.clone().into_event(vec![report], vec![])), actor: Some(caller.actor()) };
-    let envelope =
-        Envelope::new(bus::subject(SERVICE, "event-reported", &row.region()), "EventReported", row.id, &reported);
+    let envelope = Envelope::fact(&EVENT_REPORTED, &row.region(), row.id, &reported);
     (envelope, response)
 }
 
@@ -255,8 +241,7 @@ fn merged_event(report: EventReport, caller: &Principal, into: MergedInto) -> (E
         region: Some(into.region.clone()),
         actor: Some(caller.actor()),
     };
-    let envelope =
-        Envelope::new(bus::subject(SERVICE, "event-merged", &into.region), "EventMerged", into.event_id, &merged);
+    let envelope = Envelope::fact(&EVENT_MERGED, &into.region, into.event_id, &merged);
     (envelope, response)
 }
 
@@ -634,7 +619,7 @@ impl Store {
             actor: Some(caller.actor()),
             rating_id: rating_id.to_string(),
         };
-        let envelope = Envelope::new(bus::subject(SERVICE, "event-rated", &region), "EventRated", event_id, &rated);
+        let envelope = Envelope::fact(&EVENT_RATED, &region, event_id, &rated);
         bus::enqueue(&mut tx, SERVICE, &envelope, now).await?;
 
         let response = RateOutcomeResponse { event_id: event_id.to_string(), rating_id: rating_id.to_string() };

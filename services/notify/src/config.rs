@@ -1,9 +1,10 @@
 //! notify's settings: the common ones plus `[notify]` and `[notify.sms]`.
 
-use std::path::Path;
-
 use chrono::FixedOffset;
-use civicgrid_kit::config::{CommonSettings, ConfigError};
+use civicgrid_kit::{
+    config::{CommonSettings, ConfigError, ExposeSecret, Secret, ServiceSettings},
+    seal::Cipher,
+};
 use serde::Deserialize;
 
 /// notify's built-in defaults (see `docs/configuration.md`).
@@ -52,9 +53,10 @@ pub struct NotifySettings {
     /// The platform's offset from UTC, for quiet hours and the times written into messages.
     pub utc_offset: String,
     /// The language of recipients without a preference: "zh-CN" or "en".
-    pub default_locale: String,
-    /// base64 of 32 random bytes: seals recipients' phone numbers at rest. Required.
-    pub contact_key: Option<String>,
+    pub default_locale: Locale,
+    /// base64 of 32 random bytes: seals recipients' phone numbers at rest. Required; never
+    /// printed.
+    pub contact_key: Option<Secret>,
     /// How often the delivery worker looks for due deliveries, in milliseconds (it is also woken
     /// whenever new deliveries are committed).
     pub worker_interval_ms: u64,
@@ -91,23 +93,71 @@ pub struct NotifySettings {
     pub sms: SmsSettings,
 }
 
+civicgrid_kit::setting_enum! {
+    /// A language notify writes in (`notify.default_locale`).
+    pub enum Locale("notify.default_locale") {
+        /// Simplified Chinese.
+        ZhCn = "zh-CN",
+        /// English.
+        En = "en",
+    }
+}
+
+civicgrid_kit::setting_enum! {
+    /// Where SMS messages go (`notify.sms.provider`).
+    pub enum SmsProvider("notify.sms.provider") {
+        /// Development: the message is written to the log.
+        Log = "log",
+        /// A provider's HTTP API (`notify.sms.url`).
+        Http = "http",
+    }
+}
+
 /// `[notify.sms]`: the SMS gateway.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SmsSettings {
-    /// "log" (development: writes the message to the log) or "http" (a provider's HTTP API).
-    pub provider: String,
-    /// For "http": the URL messages are POSTed to as JSON `{"to", "text", "reference"}`.
+    /// `log` (development: writes the message to the log) or `http` (a provider's HTTP API).
+    pub provider: SmsProvider,
+    /// For `http`: the URL messages are POSTed to as JSON `{"to", "text", "reference"}`.
     pub url: Option<String>,
-    /// For "http": the value of the `Authorization` header, e.g. "Bearer …".
-    pub authorization: Option<String>,
+    /// For `http`: the value of the `Authorization` header, e.g. "Bearer …"; never printed.
+    pub authorization: Option<Secret>,
     /// For "http": how long a call may take, in milliseconds.
     pub timeout_ms: u64,
 }
 
+impl ServiceSettings for Settings {
+    const DEFAULTS: &'static str = DEFAULTS;
+
+    fn common(&self) -> &CommonSettings {
+        &self.common
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        self.cipher()?;
+        self.utc_offset()?;
+        if self.notify.sms.provider == SmsProvider::Http && self.notify.sms.url.as_deref().is_none_or(str::is_empty) {
+            return Err(ConfigError::Missing { key: "notify.sms.url", hint: "the HTTP SMS gateway needs its URL" });
+        }
+        Ok(())
+    }
+}
+
 impl Settings {
-    /// Loads defaults, then `file` (or `CIVICGRID_CONFIG`), then `CIVICGRID__…` variables.
-    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        civicgrid_kit::config::load(DEFAULTS, file)
+    /// The cipher of `notify.contact_key`, or an error naming the key.
+    pub fn cipher(&self) -> Result<Cipher, ConfigError> {
+        let key =
+            self.notify.contact_key.as_ref().map(|k| k.expose_secret()).filter(|k| !k.is_empty()).ok_or(ConfigError::Missing {
+                key: "notify.contact_key",
+                hint: "set CIVICGRID__NOTIFY__CONTACT_KEY to the base64 of 32 random bytes, e.g. `openssl rand -base64 32`",
+            })?;
+        Cipher::from_base64(key).map_err(|e| ConfigError::Invalid { key: "notify.contact_key", reason: e.to_string() })
+    }
+
+    /// The `Authorization` header of the HTTP SMS gateway; an empty value (an unset key in a
+    /// Secret) means none.
+    pub fn sms_authorization(&self) -> Option<String> {
+        self.notify.sms.authorization.as_ref().map(|a| a.expose_secret().trim().to_string()).filter(|a| !a.is_empty())
     }
 
     /// The platform's offset from UTC.

@@ -7,42 +7,17 @@ use civicgrid_kit::{
     clock::Clock,
 };
 use civicgrid_proto::v1::{EventMerged, EventReported, TaskEvent};
-use prost::Message;
 use sqlx::PgConnection;
 
-use crate::{
-    domain::facts,
-    store::{Store, StoreError},
-};
+use crate::{domain::facts, store::Store};
 
-/// The durable consumer of intake's facts.
-pub const INTAKE_CONSUMER: &str = "notify-intake";
-/// The durable consumer of dispatch's facts.
-pub const DISPATCH_CONSUMER: &str = "notify-dispatch";
-
-/// The intake subjects notify reads.
-pub fn intake_subjects() -> Vec<String> {
-    vec!["civicgrid.intake.event-reported.>".into(), "civicgrid.intake.event-merged.>".into()]
-}
-
-/// The dispatch subjects notify reads: every task fact.
-pub fn dispatch_subjects() -> Vec<String> {
-    vec!["civicgrid.dispatch.>".into()]
-}
-
-/// Applies the facts of intake and dispatch.
+/// Applies the facts of intake and dispatch (consumer contracts
+/// `civicgrid_contracts::notify::INTAKE` and `DISPATCH`).
 pub struct FactHandler {
     /// The store.
     pub store: Arc<Store>,
     /// The time source.
     pub clock: Clock,
-}
-
-fn store_error(e: StoreError) -> HandleError {
-    match e {
-        StoreError::Db(e) => e.into(),
-        StoreError::Corrupt(m) => HandleError::Permanent(m),
-    }
 }
 
 impl FactHandler {
@@ -51,15 +26,9 @@ impl FactHandler {
         let ce_id = msg.message_id().unwrap_or_default();
         let offset = self.store.offset();
         let fact = match msg.ce_type() {
-            Some("civicgrid.v1.TaskEvent") => {
-                facts::from_task_event(ce_id, &TaskEvent::decode(msg.payload.clone())?, offset)
-            }
-            Some("civicgrid.v1.EventReported") => {
-                facts::from_reported(ce_id, &EventReported::decode(msg.payload.clone())?, offset)
-            }
-            Some("civicgrid.v1.EventMerged") => {
-                facts::from_merged(ce_id, &EventMerged::decode(msg.payload.clone())?, offset)
-            }
+            Some(_) if msg.carries::<TaskEvent>() => facts::from_task_event(ce_id, &msg.decode()?, offset),
+            Some(_) if msg.carries::<EventReported>() => facts::from_reported(ce_id, &msg.decode()?, offset),
+            Some(_) if msg.carries::<EventMerged>() => facts::from_merged(ce_id, &msg.decode()?, offset),
             Some(other) => return Err(HandleError::Permanent(format!("unexpected ce-type `{other}`"))),
             None => return Err(HandleError::Permanent("no ce-type header".into())),
         };
@@ -74,7 +43,7 @@ impl Handler for FactHandler {
     fn apply<'a>(&'a self, tx: &'a mut PgConnection, msg: &'a Incoming) -> BoxFuture<'a, Result<(), HandleError>> {
         Box::pin(async move {
             let fact = self.fact_of(msg)?;
-            self.store.record_fact(tx, &fact, self.clock.now()).await.map_err(store_error)?;
+            self.store.record_fact(tx, &fact, self.clock.now()).await?;
             Ok(())
         })
     }
@@ -89,7 +58,7 @@ impl Handler for FactHandler {
     ) -> BoxFuture<'a, Result<(), HandleError>> {
         Box::pin(async move {
             let facts = msgs.iter().map(|m| self.fact_of(m)).collect::<Result<Vec<_>, _>>()?;
-            self.store.record_facts(tx, &facts, self.clock.now()).await.map_err(store_error)?;
+            self.store.record_facts(tx, &facts, self.clock.now()).await?;
             Ok(())
         })
     }

@@ -1,14 +1,18 @@
 //! `civicgrid.v1.NotifyService`: validate → check the caller's right to the recipient → store;
 //! errors mapped to gRPC status here.
 
-use std::{pin::Pin, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use base64::Engine;
 use civicgrid_kit::{
     Shutdown,
     auth::{Principal, principal},
     clock::Clock,
-    grpc::{REQUEST_ID_RULE, Violations, decode_page_token, encode_page_token, internal, invalid_field, is_request_id},
+    grpc::{
+        REQUEST_ID_RULE, Violations, invalid_field, is_request_id,
+        paging::{Page, PageRequest},
+        watch::{self, Follow, WatchStream},
+    },
+    storage::store_status,
 };
 use civicgrid_proto::v1::{
     self as pb, AcknowledgeRequest, Channel, DeleteWebhookRequest, DeliveryStatus, GetPreferencesRequest,
@@ -16,31 +20,30 @@ use civicgrid_proto::v1::{
     ListWebhooksResponse, MarkReadRequest, MarkReadResponse, Notification, Preferences, RegisterWebhookRequest,
     SetPreferencesRequest, WatchInboxRequest, WebhookEndpoint, notify_service_server::NotifyService,
 };
-use futures::Stream;
-use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::{
     domain::{recipients::Recipient, schedule::QuietHours},
     rules::LOCALES,
-    store::{NewPrefs, Prefs, Store, StoreError},
+    store::{NewPrefs, Prefs, Store},
 };
 
 /// The gRPC handlers.
 pub struct NotifyApi {
     store: Arc<Store>,
     clock: Clock,
-    watch_poll: Duration,
-    /// Ends open WatchInbox streams, so a watching client cannot hold up a shutdown.
-    shutdown: Shutdown,
+    /// How WatchInbox follows the inbox (and ends when the service stops taking calls).
+    follow: Follow,
     allow_private_webhooks: bool,
 }
 
 impl NotifyApi {
-    /// Handlers over `store`.
-    pub fn new(store: Arc<Store>, clock: Clock, watch_poll: Duration, shutdown: Shutdown) -> Self {
-        NotifyApi { store, clock, watch_poll, shutdown, allow_private_webhooks: false }
+    /// Handlers over `store`; WatchInbox polls every `watch_poll` and ends when `stopping` is
+    /// cancelled, so a watching client cannot hold up a shutdown.
+    pub fn new(store: Arc<Store>, clock: Clock, watch_poll: Duration, stopping: Shutdown) -> Self {
+        let follow = Follow { wake: store.work_signal(), poll: watch_poll, stopping, batch: 200 };
+        NotifyApi { store, clock, follow, allow_private_webhooks: false }
     }
 
     /// Accept webhook URLs on loopback, private and link-local addresses.
@@ -48,10 +51,6 @@ impl NotifyApi {
         self.allow_private_webhooks = allow;
         self
     }
-}
-
-fn store_status(context: &str, e: StoreError) -> Status {
-    internal(context, e)
 }
 
 /// Parses `field` as a recipient the caller may see: INVALID_ARGUMENT when malformed,
@@ -62,20 +61,6 @@ fn recipient_for(caller: &Principal, field: &str, value: &str) -> Result<Recipie
         return Err(Status::permission_denied(format!("{r} is outside the caller's scope")));
     }
     Ok(r)
-}
-
-fn page_size(v: &mut Violations, size: i32) -> i64 {
-    v.check((0..=500).contains(&size), "page_size", "must be between 0 and 500");
-    if size <= 0 { 50 } else { i64::from(size.min(500)) }
-}
-
-fn encode_cursor_token(cursor: i64) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("inbox:{cursor}"))
-}
-
-fn decode_cursor_token(token: &str) -> Option<i64> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
-    String::from_utf8(bytes).ok()?.strip_prefix("inbox:")?.parse().ok().filter(|c| *c > 0)
 }
 
 fn parse_id(v: &mut Violations, field: &str, value: &str) -> Option<Uuid> {
@@ -130,8 +115,6 @@ fn prefs_proto(p: Prefs) -> Preferences {
     }
 }
 
-type Streamed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
-
 #[tonic::async_trait]
 impl NotifyService for NotifyApi {
     async fn list_inbox(&self, request: Request<ListInboxRequest>) -> Result<Response<ListInboxResponse>, Status> {
@@ -139,29 +122,22 @@ impl NotifyService for NotifyApi {
         let req = request.into_inner();
         let recipient = recipient_for(&caller, "recipient", &req.recipient)?.to_string();
         let mut v = Violations::new();
-        let limit = page_size(&mut v, req.page_size);
-        let before = if req.page_token.is_empty() {
-            0
-        } else {
-            decode_cursor_token(&req.page_token).unwrap_or_else(|| {
-                v.add("page_token", "not a token this service issued");
-                0
-            })
-        };
+        let page: PageRequest<i64> = PageRequest::parse(&mut v, req.page_size, &req.page_token);
         v.into_result()?;
         let (notifications, unread) = self
             .store
-            .inbox_page(&recipient, req.unread_only, before, limit)
+            .inbox_page(&recipient, req.unread_only, page.after.unwrap_or(0), page.fetch())
             .await
             .map_err(|e| store_status("reading the inbox", e))?;
-        let next_page_token = match notifications.last() {
-            Some(last) if notifications.len() as i64 == limit => encode_cursor_token(last.cursor),
-            _ => String::new(),
-        };
-        Ok(Response::new(ListInboxResponse { notifications, next_page_token, unread }))
+        let page = Page::of(notifications, &page, |n| n.cursor);
+        Ok(Response::new(ListInboxResponse {
+            notifications: page.items,
+            next_page_token: page.next_page_token,
+            unread,
+        }))
     }
 
-    type WatchInboxStream = Streamed<Notification>;
+    type WatchInboxStream = WatchStream<Notification>;
 
     async fn watch_inbox(
         &self,
@@ -173,49 +149,25 @@ impl NotifyService for NotifyApi {
         if req.cursor < 0 {
             return Err(invalid_field("cursor", "must not be negative"));
         }
-        let mut cursor = if req.cursor > 0 {
+        let cursor = if req.cursor > 0 {
             req.cursor
         } else if req.live_only {
             self.store.last_cursor(&recipient).await.map_err(|e| store_status("reading the inbox", e))?
         } else {
             0
         };
-        let (tx, rx) = mpsc::channel::<Result<Notification, Status>>(256);
         let store = self.store.clone();
-        let poll = self.watch_poll;
-        let wake = store.work_signal();
-        let shutdown = self.shutdown.clone();
-        tokio::spawn(async move {
-            loop {
-                // Registered before reading, so a commit between the read and the wait wakes us.
-                let notified = wake.notified();
-                let batch = match store.inbox_after(&recipient, cursor, 200).await {
-                    Ok(b) => b,
-                    Err(e) => {
-                        let _ = tx.send(Err(store_status("reading the inbox", e))).await;
-                        return;
-                    }
-                };
-                for n in &batch {
-                    cursor = n.cursor;
-                    if tx.send(Ok(n.clone())).await.is_err() {
-                        return;
-                    }
-                }
-                if batch.is_empty() {
-                    tokio::select! {
-                        _ = notified => {}
-                        _ = tokio::time::sleep(poll) => {}
-                        _ = tx.closed() => return,
-                        _ = shutdown.cancelled() => {
-                            let _ = tx.send(Err(Status::unavailable("notify is shutting down; resume from the last cursor"))).await;
-                            return;
-                        }
-                    }
-                }
+        let stream = watch::follow(cursor, self.follow.clone(), move |after, limit| {
+            let (store, recipient) = (store.clone(), recipient.clone());
+            async move {
+                let batch = store
+                    .inbox_after(&recipient, after, limit)
+                    .await
+                    .map_err(|e| store_status("reading the inbox", e))?;
+                Ok(batch.into_iter().map(|n| (n.cursor, Some(n))).collect())
             }
         });
-        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+        Ok(Response::new(stream))
     }
 
     async fn mark_read(&self, request: Request<MarkReadRequest>) -> Result<Response<MarkReadResponse>, Status> {
@@ -423,7 +375,7 @@ impl NotifyService for NotifyApi {
         let caller = principal(&request)?;
         let req = request.into_inner();
         let mut v = Violations::new();
-        let limit = page_size(&mut v, req.page_size);
+        let page: PageRequest<Uuid> = PageRequest::parse(&mut v, req.page_size, &req.page_token);
         let notification = (!req.notification_id.is_empty())
             .then(|| parse_id(&mut v, "notification_id", &req.notification_id))
             .flatten();
@@ -440,13 +392,6 @@ impl NotifyService for NotifyApi {
                 None
             }
         };
-        let before = if req.page_token.is_empty() {
-            None
-        } else {
-            let t = decode_page_token(&req.page_token);
-            v.check(t.is_some(), "page_token", "not a token this service issued");
-            t
-        };
         v.into_result()?;
         let recipient = if req.recipient.is_empty() {
             None
@@ -461,29 +406,17 @@ impl NotifyService for NotifyApi {
         }
         let deliveries = self
             .store
-            .deliveries(notification, recipient.as_deref(), status, before, limit)
+            .deliveries(notification, recipient.as_deref(), status, page.after, page.fetch())
             .await
             .map_err(|e| store_status("listing deliveries", e))?;
-        let next_page_token = match deliveries.last() {
-            Some(last) if deliveries.len() as i64 == limit => {
-                Uuid::parse_str(&last.id).map(encode_page_token).unwrap_or_default()
-            }
-            _ => String::new(),
-        };
-        Ok(Response::new(ListDeliveriesResponse { deliveries, next_page_token }))
+        let page = Page::of(deliveries, &page, |d| Uuid::parse_str(&d.id).unwrap_or_default());
+        Ok(Response::new(ListDeliveriesResponse { deliveries: page.items, next_page_token: page.next_page_token }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cursor_tokens_round_trip_and_refuse_others() {
-        assert_eq!(decode_cursor_token(&encode_cursor_token(42)), Some(42));
-        assert_eq!(decode_cursor_token("garbage!"), None);
-        assert_eq!(decode_cursor_token(&encode_page_token(Uuid::now_v7())), None);
-    }
 
     #[test]
     fn private_targets() {

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use civicgrid_kit::{
-    bus::{self, Envelope, OutboxSignal, outbox::OutboxRow},
+    bus::{Envelope, OutboxBatch, OutboxSignal, outbox::OutboxRow},
     seal::Cipher,
     time::to_proto,
 };
@@ -19,6 +19,9 @@ use civicgrid_proto::v1::{self as pb, Channel, DeliveryStatus, NotifyEvent, Regi
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Row, postgres::PgRow, types::Json};
 use uuid::Uuid;
+
+use civicgrid_contracts::notify::NOTIFY_FACTS;
+pub use civicgrid_kit::storage::StoreError;
 
 use crate::{
     SERVICE,
@@ -41,17 +44,6 @@ const INBOX_LOCK: i64 = 7_305_003;
 /// reporters and parks its fact. Without it each could miss the other's uncommitted row and the
 /// parked fact would wait forever. Taken before `INBOX_LOCK` on both sides.
 const REPORTERS_LOCK: i64 = 7_305_004;
-
-/// Storage failures.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database failed.
-    #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
-    /// Stored data that cannot be read.
-    #[error("stored data is unreadable: {0}")]
-    Corrupt(String),
-}
 
 /// A recipient's preferences as stored (or the defaults).
 #[derive(Debug, Clone, PartialEq)]
@@ -179,6 +171,13 @@ pub struct Outcome {
     pub region: RegionPath,
 }
 
+/// Webhook endpoints whose circuit is open now.
+pub async fn open_circuits(pool: &PgPool) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints WHERE active AND open_until > now()")
+        .fetch_one(pool)
+        .await?)
+}
+
 /// The storage of notify.
 pub struct Store {
     pool: PgPool,
@@ -283,6 +282,26 @@ struct NewDelivery {
 
 impl Store {
     /// A store over `pool`.
+    /// The store `settings` describe over `pool`: the rules in force, the contact key, the
+    /// offset, the default locale and the age limit of facts.
+    pub fn from_settings(
+        settings: &crate::Settings,
+        pool: PgPool,
+        signal: OutboxSignal,
+    ) -> Result<Self, civicgrid_kit::runtime::StartError> {
+        let n = &settings.notify;
+        let max_age = (n.max_fact_age_hours > 0).then(|| Duration::hours(n.max_fact_age_hours));
+        Ok(Store::new(
+            pool,
+            crate::load_rules(settings)?,
+            settings.cipher()?,
+            settings.utc_offset()?,
+            n.default_locale.as_str().to_string(),
+            signal,
+        )
+        .with_max_fact_age(max_age))
+    }
+
     pub fn new(
         pool: PgPool,
         rules: Rules,
@@ -917,7 +936,7 @@ impl Store {
                 Some(notify_row(e, &o.region, at))
             })
             .collect();
-        enqueue_rows(&mut tx, &rows).await?;
+        rows.iter().cloned().collect::<OutboxBatch>().insert(&mut tx).await?;
         tx.commit().await?;
         if !rows.is_empty() {
             self.signal.wake();
@@ -1029,7 +1048,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let verdicts = self.inbox_verdicts(&mut tx, &ids, "notify-failed", "not acknowledged in time", now).await?;
-        enqueue_rows(&mut tx, &verdicts).await?;
+        verdicts.iter().cloned().collect::<OutboxBatch>().insert(&mut tx).await?;
         let n = ids.len();
         tx.commit().await?;
         if n > 0 {
@@ -1133,7 +1152,7 @@ impl Store {
             && row.get::<bool, _>("in_time")
         {
             let rows = self.inbox_verdicts(&mut tx, &[id], "notify-delivered", "", now).await?;
-            enqueue_rows(&mut tx, &rows).await?;
+            rows.iter().cloned().collect::<OutboxBatch>().insert(&mut tx).await?;
         }
         tx.commit().await?;
         self.signal.wake();
@@ -1289,7 +1308,7 @@ impl Store {
                 notify_row(&event, &region, now)
             })
             .collect();
-        enqueue_rows(&mut tx, &rows).await?;
+        rows.iter().cloned().collect::<OutboxBatch>().insert(&mut tx).await?;
         tx.commit().await?;
         if !rows.is_empty() {
             self.signal.wake();
@@ -1465,25 +1484,6 @@ fn prefs_of_row(row: &PgRow) -> Prefs {
 
 /// The outbox row of a notify fact.
 fn notify_row(event: &NotifyEvent, region: &RegionPath, at: DateTime<Utc>) -> OutboxRow {
-    let envelope = Envelope::new(bus::subject(SERVICE, &event.fact, region), "NotifyEvent", &event.delivery_id, event);
+    let envelope = Envelope::family(&NOTIFY_FACTS, &event.fact, region, &event.delivery_id, event);
     OutboxRow::new(SERVICE, &envelope, at)
-}
-
-/// Inserts outbox rows with one statement.
-async fn enqueue_rows(tx: &mut PgConnection, rows: &[OutboxRow]) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let headers: Vec<Value> = rows.iter().map(|r| serde_json::to_value(&r.headers.0).unwrap_or(Value::Null)).collect();
-    sqlx::query(
-        "INSERT INTO outbox (id, subject, headers, payload) \
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::bytea[])",
-    )
-    .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.subject.clone()).collect::<Vec<_>>())
-    .bind(headers)
-    .bind(rows.iter().map(|r| r.payload.clone()).collect::<Vec<_>>())
-    .execute(tx)
-    .await?;
-    Ok(())
 }

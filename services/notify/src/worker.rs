@@ -8,7 +8,12 @@
 use std::{collections::HashMap, sync::Arc, time::Duration as StdDuration};
 
 use chrono::{DateTime, Duration, Utc};
-use civicgrid_kit::{Shutdown, clock::Clock, time::to_proto};
+use civicgrid_kit::{
+    Shutdown,
+    clock::Clock,
+    metrics::{CounterFamily, labels},
+    time::to_proto,
+};
 use civicgrid_proto::v1::{Channel, DeliveryAttempt, DeliveryStatus, NotifyEvent};
 use futures::StreamExt;
 use uuid::Uuid;
@@ -59,6 +64,29 @@ pub struct Worker {
     pub sms: Arc<dyn SmsGateway>,
     /// Settings.
     pub policy: WorkerPolicy,
+    /// `civicgrid_notify_deliveries_total{channel, outcome}`.
+    pub deliveries: CounterFamily,
+}
+
+/// The outcome label of a recorded attempt: `delivered`, `failed` (for good), `retry`, or
+/// `held` (not sent: the endpoint's circuit is open).
+fn outcome_label(o: &Outcome) -> &'static str {
+    match (o.attempt.is_some(), o.status) {
+        (false, _) => "held",
+        (true, DeliveryStatus::Delivered) => "delivered",
+        (true, DeliveryStatus::Failed) => "failed",
+        _ => "retry",
+    }
+}
+
+/// The channel label of a delivery.
+fn channel_label(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Webhook => "webhook",
+        Channel::Sms => "sms",
+        Channel::Inbox => "inbox",
+        _ => "other",
+    }
 }
 
 /// What became of a delivery that was due to be sent.
@@ -96,21 +124,58 @@ impl RoundCircuits {
 }
 
 impl Worker {
+    /// The worker `settings` describe, over `store`: webhook and SMS clients, retry and
+    /// breaker policy, and its delivery counter registered in `metrics`.
+    pub async fn from_settings(
+        settings: &crate::Settings,
+        store: Arc<Store>,
+        clock: Clock,
+        metrics: &civicgrid_kit::metrics::Metrics,
+    ) -> Result<Self, reqwest::Error> {
+        let n = &settings.notify;
+        let sms: Arc<dyn SmsGateway> = match n.sms.provider {
+            crate::config::SmsProvider::Http => Arc::new(crate::channels::sms::HttpSms::new(
+                n.sms.url.clone().unwrap_or_default(),
+                settings.sms_authorization(),
+                StdDuration::from_millis(n.sms.timeout_ms.max(1)),
+            )?),
+            crate::config::SmsProvider::Log => Arc::new(crate::channels::sms::LogSms),
+        };
+        Ok(Worker {
+            store,
+            clock,
+            webhooks: WebhookClient::new(StdDuration::from_millis(n.webhook_timeout_ms.max(1)))?,
+            sms,
+            policy: WorkerPolicy {
+                batch: n.worker_batch.max(1),
+                concurrency: n.worker_concurrency.max(1),
+                lease: Duration::seconds(n.claim_lease_secs.max(1)),
+                max_attempts: n.max_attempts.max(1),
+                retry_initial: StdDuration::from_millis(n.retry_initial_ms.max(1)),
+                retry_max: StdDuration::from_secs(n.retry_max_secs.max(1)),
+                breaker: BreakerPolicy {
+                    threshold: n.breaker_failures.max(1),
+                    open_for: Duration::seconds(n.breaker_open_secs.max(1)),
+                },
+                interval: StdDuration::from_millis(n.worker_interval_ms.max(10)),
+            },
+            deliveries: crate::metrics::deliveries(metrics),
+        })
+    }
+
     /// Runs until `stop`: forms due digests, re-escalates due notices, then works off the queue
     /// in rounds; sleeps until woken by new work or the interval passes.
-    pub fn spawn(self, stop: Shutdown) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let wake = self.store.work_signal();
-            loop {
-                let notified = wake.notified();
-                self.pass(&stop).await;
-                tokio::select! {
-                    _ = notified => {}
-                    _ = tokio::time::sleep(self.policy.interval) => {}
-                    _ = stop.cancelled() => return,
-                }
+    pub async fn run(self, stop: Shutdown) {
+        let wake = self.store.work_signal();
+        loop {
+            let notified = wake.notified();
+            self.pass(&stop).await;
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep(self.policy.interval) => {}
+                _ = stop.cancelled() => return,
             }
-        })
+        }
     }
 
     /// One pass over everything due now; a stop ends it after the round in flight, so a
@@ -191,6 +256,11 @@ impl Worker {
             .collect();
         let n = claimed.len();
         self.store.record_outcomes(claim, &outcomes, &changed).await?;
+        let channels: HashMap<Uuid, Channel> = claimed.iter().map(|c| (c.id, c.channel)).collect();
+        for o in &outcomes {
+            let channel = channels.get(&o.id).copied().map(channel_label).unwrap_or("other");
+            self.deliveries.get_or_create(&labels([("channel", channel), ("outcome", outcome_label(o))])).inc();
+        }
         Ok(n)
     }
 

@@ -9,7 +9,11 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use civicgrid_contracts::{Fact, FactFamily};
+use civicgrid_proto::v1::RegionPath;
 use uuid::Uuid;
+
+use super::HandleError;
 
 /// `ce-specversion`
 pub const SPECVERSION: &str = "ce-specversion";
@@ -54,11 +58,36 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// An envelope for a protobuf message; `ce_type` is `civicgrid.v1.<type_name>`.
-    pub fn new(subject: String, type_name: &str, aggregate_id: impl ToString, message: &impl prost::Message) -> Self {
+    /// `fact` about `aggregate_id` in `region`, carrying `message`: the subject and `ce-type`
+    /// come from the contract, and the message type must be the one it declares.
+    pub fn fact<M: prost::Message + prost::Name>(
+        fact: &Fact<M>,
+        region: &RegionPath,
+        aggregate_id: impl ToString,
+        message: &M,
+    ) -> Self {
+        Self::of(fact.subject(region), aggregate_id, message)
+    }
+
+    /// `fact` of a family (dispatch's task facts, notify's delivery facts) about
+    /// `aggregate_id` in `region`, carrying `message`.
+    pub fn family<M: prost::Message + prost::Name>(
+        family: &FactFamily<M>,
+        fact: &str,
+        region: &RegionPath,
+        aggregate_id: impl ToString,
+        message: &M,
+    ) -> Self {
+        Self::of(family.subject(fact, region), aggregate_id, message)
+    }
+
+    /// `message` on `subject`, its `ce-type` the message's protobuf full name. For tests and
+    /// tools that publish on purpose outside the contracts; services use [`fact`](Self::fact)
+    /// and [`family`](Self::family).
+    pub fn of<M: prost::Message + prost::Name>(subject: String, aggregate_id: impl ToString, message: &M) -> Self {
         Envelope {
             subject,
-            ce_type: format!("civicgrid.v1.{type_name}"),
+            ce_type: M::full_name(),
             aggregate_id: aggregate_id.to_string(),
             payload: message.encode_to_vec(),
         }
@@ -130,6 +159,16 @@ impl Incoming {
     /// The `ce-type` header.
     pub fn ce_type(&self) -> Option<&str> {
         self.headers.get(TYPE).map(String::as_str)
+    }
+
+    /// True when the message carries an `M` (its `ce-type` is `M`'s protobuf full name).
+    pub fn carries<M: prost::Name>(&self) -> bool {
+        self.ce_type().is_some_and(|t| t == M::full_name())
+    }
+
+    /// The payload as an `M`; a payload that does not decode is permanent poison.
+    pub fn decode<M: prost::Message + Default>(&self) -> Result<M, HandleError> {
+        Ok(M::decode(self.payload.clone())?)
     }
 
     /// The token at `index` of the subject (0 is `civicgrid`, 2 is the fact).

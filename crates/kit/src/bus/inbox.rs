@@ -16,11 +16,13 @@ use futures::StreamExt;
 use sqlx::{PgConnection, PgPool};
 use tokio::task::JoinHandle;
 
+use civicgrid_contracts::Consumer;
+
 use super::{
-    BusError, deadletter_subject,
+    BusError,
     envelope::{self, Incoming, to_header_map},
 };
-use crate::{Shutdown, config::BusSettings};
+use crate::{Shutdown, config::BusSettings, metrics::Metrics};
 
 /// Why a handler could not apply a message.
 #[derive(Debug, thiserror::Error)]
@@ -40,13 +42,10 @@ pub enum HandleError {
 
 impl From<sqlx::Error> for HandleError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed => HandleError::Unavailable(e.to_string()),
-            _ => HandleError::Transient(e.to_string()),
+        if crate::storage::is_unavailable(&e) {
+            HandleError::Unavailable(e.to_string())
+        } else {
+            HandleError::Transient(e.to_string())
         }
     }
 }
@@ -87,32 +86,39 @@ pub trait Handler: Send + Sync + 'static {
     fn committed(&self) {}
 }
 
-/// What to consume.
-#[derive(Debug, Clone)]
-pub struct ConsumerSpec {
-    /// The consuming service (for the dead-letter subject).
-    pub service: String,
-    /// The stream to consume from, e.g. `CIVICGRID_DISPATCH`.
-    pub stream: String,
-    /// Durable consumer name, shared by all replicas of the service.
-    pub durable: String,
-    /// Subjects to receive (several allowed).
-    pub filter_subjects: Vec<String>,
-}
-
-/// Creates (or binds to) the durable consumer and applies its messages until `shutdown`.
-/// Waits for the stream to exist, so a consumer may start before the producing service.
+/// Creates (or binds to) the durable consumer of contract `spec` and applies its messages
+/// until `shutdown`. Waits for the stream to exist, so a consumer may start before the
+/// producing service. Deliveries, redeliveries and dead letters are counted in `metrics`, and
+/// the consumer's lag is read from JetStream at every scrape.
 pub async fn run_consumer<H: Handler>(
     pool: PgPool,
     js: jetstream::Context,
-    spec: ConsumerSpec,
+    spec: Consumer,
     handler: H,
     settings: &BusSettings,
+    metrics: Metrics,
     shutdown: Shutdown,
 ) -> Result<JoinHandle<()>, BusError> {
+    metrics.bus().declare_consumer(spec.durable);
+    {
+        let (js, metrics_for_lag) = (js.clone(), metrics.clone());
+        metrics
+            .on_scrape(move || {
+                let (js, metrics) = (js.clone(), metrics_for_lag.clone());
+                async move {
+                    if let Ok(mut consumer) =
+                        js.get_consumer_from_stream::<pull::Config, _, _>(spec.durable, spec.stream()).await
+                        && let Ok(info) = consumer.info().await
+                    {
+                        metrics.bus().set_lag(spec.durable, info.num_pending);
+                    }
+                }
+            })
+            .await;
+    }
     let config = pull::Config {
-        durable_name: Some(spec.durable.clone()),
-        filter_subjects: spec.filter_subjects.clone(),
+        durable_name: Some(spec.durable.to_string()),
+        filter_subjects: spec.filter_subjects(),
         ack_policy: jetstream::consumer::AckPolicy::Explicit,
         ack_wait: Duration::from_secs(settings.ack_wait_secs.max(1)),
         // Unlimited at the server: this runner decides when to dead-letter, so a message
@@ -126,17 +132,17 @@ pub async fn run_consumer<H: Handler>(
         let mut waited = false;
         let consumer = loop {
             let attempt = async {
-                let stream = js.get_stream(&spec.stream).await.map_err(|e| e.to_string())?;
-                stream.get_or_create_consumer(&spec.durable, config.clone()).await.map_err(|e| e.to_string())
+                let stream = js.get_stream(spec.stream()).await.map_err(|e| e.to_string())?;
+                stream.get_or_create_consumer(spec.durable, config.clone()).await.map_err(|e| e.to_string())
             };
             match attempt.await {
                 Ok(c) => break c,
                 Err(e) => {
                     // Said once at info (the producer may simply not be deployed yet), then quietly.
                     if waited {
-                        tracing::debug!(stream = %spec.stream, error = %e, "still waiting for stream");
+                        tracing::debug!(stream = %spec.stream(), error = %e, "still waiting for stream");
                     } else {
-                        tracing::info!(stream = %spec.stream, error = %e, "waiting for stream to consume from");
+                        tracing::info!(stream = %spec.stream(), error = %e, "waiting for stream to consume from");
                         waited = true;
                     }
                     tokio::select! {
@@ -146,7 +152,7 @@ pub async fn run_consumer<H: Handler>(
                 }
             }
         };
-        let runner = Runner { pool, js, spec, handler, settings };
+        let runner = Runner { pool, js, spec, handler, settings, metrics };
         runner.run(consumer, shutdown).await;
     }))
 }
@@ -154,9 +160,10 @@ pub async fn run_consumer<H: Handler>(
 struct Runner<H> {
     pool: PgPool,
     js: jetstream::Context,
-    spec: ConsumerSpec,
+    spec: Consumer,
     handler: H,
     settings: BusSettings,
+    metrics: Metrics,
 }
 
 impl<H: Handler> Runner<H> {
@@ -206,6 +213,9 @@ impl<H: Handler> Runner<H> {
     /// Applies a batch in one transaction; on failure, one by one.
     async fn process(&self, msgs: Vec<jetstream::Message>) {
         let incoming: Vec<Incoming> = msgs.iter().map(Incoming::from_jetstream).collect();
+        for inc in &incoming {
+            self.metrics.bus().delivered(self.spec.durable, inc.delivered);
+        }
         if msgs.len() > 1 {
             match self.apply_batch(&incoming).await {
                 Ok(()) => {
@@ -240,7 +250,7 @@ impl<H: Handler> Runner<H> {
         let fresh: HashSet<String> = sqlx::query_scalar(
             "INSERT INTO inbox (consumer, message_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING message_id",
         )
-        .bind(&self.spec.durable)
+        .bind(self.spec.durable)
         .bind(&unique)
         .fetch_all(&mut *tx)
         .await?
@@ -268,7 +278,7 @@ impl<H: Handler> Runner<H> {
     async fn apply_in(&self, tx: &mut PgConnection, inc: &Incoming) -> Result<(), HandleError> {
         let id = message_id(inc)?;
         let fresh = sqlx::query("INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(&self.spec.durable)
+            .bind(self.spec.durable)
             .bind(id)
             .execute(&mut *tx)
             .await?
@@ -336,10 +346,10 @@ impl<H: Handler> Runner<H> {
         headers.insert(envelope::NATS_MSG_ID.into(), dlq_id);
         headers.insert(envelope::DLQ_REASON.into(), reason.replace(['\r', '\n'], " "));
         headers.insert(envelope::DLQ_SUBJECT.into(), inc.subject.clone());
-        headers.insert(envelope::DLQ_CONSUMER.into(), self.spec.durable.clone());
+        headers.insert(envelope::DLQ_CONSUMER.into(), self.spec.durable.to_string());
         headers.insert(envelope::DLQ_DELIVERIES.into(), inc.delivered.to_string());
         headers.insert(envelope::DLQ_STREAM_SEQ.into(), inc.stream_sequence.to_string());
-        let subject = deadletter_subject(&self.spec.service, &self.spec.durable);
+        let subject = self.spec.deadletter_subject();
         let published = async {
             self.js
                 .publish_with_headers(subject, to_header_map(&headers), inc.payload.clone())
@@ -351,6 +361,7 @@ impl<H: Handler> Runner<H> {
         .await;
         match published {
             Ok(_) => {
+                self.metrics.bus().dead_lettered(self.spec.durable);
                 let _ = m.ack_with(AckKind::Term).await;
             }
             Err(e) => {

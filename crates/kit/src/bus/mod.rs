@@ -1,10 +1,12 @@
 //! The bus: NATS JetStream with CloudEvents headers, a transactional outbox and an idempotent
 //! inbox consumer.
 //!
-//! Subjects are `civicgrid.<service>.<fact>.<city>.<county>.<township>.<village>`; each service
-//! owns one stream `CIVICGRID_<SERVICE>` over `civicgrid.<service>.>`. Messages that cannot be
-//! applied go to `civicgrid.deadletter.<service>.<consumer>` on stream `CIVICGRID_DEADLETTER`.
-//! See `docs/events.md`.
+//! What travels where is declared once in `civicgrid-contracts` (streams, facts with their
+//! payload types, durable consumers); this module puts it on the wire. Subjects are
+//! `civicgrid.<service>.<fact>.<city>.<county>.<township>.<village>`; each service owns one
+//! stream `CIVICGRID_<SERVICE>` over `civicgrid.<service>.>`. Messages that cannot be applied go
+//! to `civicgrid.deadletter.<service>.<consumer>` on stream `CIVICGRID_DEADLETTER`. See
+//! `docs/events.md`.
 
 pub mod envelope;
 pub mod inbox;
@@ -13,12 +15,13 @@ pub mod outbox;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
-use civicgrid_proto::v1::RegionPath;
+pub use civicgrid_contracts::{DEADLETTER_STREAM, deadletter_subject, stream_name, subject};
+use civicgrid_contracts::{DEADLETTER_SUBJECTS, Stream};
 
-use crate::config::NatsSettings;
+use crate::config::{ExposeSecret, NatsSettings};
 
 pub use envelope::{Envelope, Incoming};
-pub use inbox::{ConsumerSpec, HandleError, Handler, run_consumer};
+pub use inbox::{HandleError, Handler, run_consumer};
 pub use outbox::{OutboxBatch, OutboxSignal, enqueue, spawn_relay};
 
 /// Errors of the bus plumbing.
@@ -38,25 +41,6 @@ pub enum BusError {
     Db(#[from] sqlx::Error),
 }
 
-/// The subject of a fact about something in `region`:
-/// `civicgrid.<service>.<fact>.<city>.<county>.<township>.<village>`.
-pub fn subject(service: &str, fact: &str, region: &RegionPath) -> String {
-    format!("civicgrid.{service}.{fact}.{}", crate::region::subject_tokens(region))
-}
-
-/// The stream a service owns: `CIVICGRID_<SERVICE>`.
-pub fn stream_name(service: &str) -> String {
-    format!("CIVICGRID_{}", service.to_ascii_uppercase())
-}
-
-/// The dead-letter stream's name.
-pub const DEADLETTER_STREAM: &str = "CIVICGRID_DEADLETTER";
-
-/// The dead-letter subject of one consumer.
-pub fn deadletter_subject(service: &str, consumer: &str) -> String {
-    format!("civicgrid.deadletter.{service}.{consumer}")
-}
-
 /// Connects to NATS with the configured URL and credentials, trying for up to 30 s (a service
 /// may start before its NATS server); once connected, the client reconnects forever.
 pub async fn connect(settings: &NatsSettings, name: &str) -> Result<async_nats::Client, BusError> {
@@ -73,7 +57,7 @@ pub async fn connect(settings: &NatsSettings, name: &str) -> Result<async_nats::
             })?;
         }
         if let (Some(user), Some(password)) = (&settings.user, &settings.password) {
-            options = options.user_and_password(user.clone(), password.clone());
+            options = options.user_and_password(user.clone(), password.expose_secret().to_string());
         }
         match options.connect(url).await {
             Ok(client) => return Ok(client),
@@ -86,8 +70,9 @@ pub async fn connect(settings: &NatsSettings, name: &str) -> Result<async_nats::
     }
 }
 
-/// Creates (or leaves as it is) the stream of `service` and the dead-letter stream.
-pub async fn ensure_streams(js: &jetstream::Context, service: &str, settings: &NatsSettings) -> Result<(), BusError> {
+/// Creates (or updates) the stream a service owns, and creates the dead-letter stream if it
+/// is missing.
+pub async fn ensure_streams(js: &jetstream::Context, own: &Stream, settings: &NatsSettings) -> Result<(), BusError> {
     let base = stream::Config {
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
@@ -98,14 +83,14 @@ pub async fn ensure_streams(js: &jetstream::Context, service: &str, settings: &N
     };
     let wanted = [
         stream::Config {
-            name: stream_name(service),
-            subjects: vec![format!("civicgrid.{service}.>")],
-            description: Some(format!("facts published by civicgrid {service}")),
+            name: own.name(),
+            subjects: vec![own.subjects()],
+            description: Some(format!("facts published by civicgrid {}", own.service)),
             ..base.clone()
         },
         stream::Config {
             name: DEADLETTER_STREAM.to_string(),
-            subjects: vec!["civicgrid.deadletter.>".to_string()],
+            subjects: vec![DEADLETTER_SUBJECTS.to_string()],
             description: Some("messages civicgrid consumers could not apply, with the reason".into()),
             ..base
         },

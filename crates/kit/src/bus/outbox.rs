@@ -20,7 +20,7 @@ use tokio::{sync::Notify, task::JoinHandle};
 use uuid::Uuid;
 
 use super::envelope::{Envelope, to_header_map};
-use crate::{Shutdown, config::BusSettings};
+use crate::{Shutdown, config::BusSettings, metrics::Metrics};
 
 /// Wakes the relay after a commit that wrote outbox rows.
 #[derive(Clone, Default)]
@@ -137,6 +137,16 @@ impl OutboxBatch {
     }
 }
 
+impl FromIterator<OutboxRow> for OutboxBatch {
+    fn from_iter<I: IntoIterator<Item = OutboxRow>>(rows: I) -> Self {
+        let mut batch = OutboxBatch::default();
+        for row in rows {
+            batch.push(row);
+        }
+        batch
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct Row {
     id: Uuid,
@@ -149,7 +159,8 @@ struct Row {
 /// transaction (it holds the rows' locks) and an ack future per message.
 struct Sent {
     tx: sqlx::Transaction<'static, sqlx::Postgres>,
-    pending: Vec<(Uuid, jetstream::context::PublishAckFuture)>,
+    /// Each sent row: its id, its fact (the subject's third token) and its ack.
+    pending: Vec<(Uuid, String, jetstream::context::PublishAckFuture)>,
     /// Rows claimed, whether or not all could be sent.
     claimed: usize,
     /// Why sending stopped early.
@@ -178,7 +189,7 @@ async fn claim_and_send(pool: &PgPool, js: &jetstream::Context, batch: i64) -> R
             .publish_with_headers(row.subject.clone(), to_header_map(&row.headers.0), row.payload.clone().into())
             .await
         {
-            Ok(ack) => pending.push((row.id, ack)),
+            Ok(ack) => pending.push((row.id, row.subject.split('.').nth(2).unwrap_or("").to_string(), ack)),
             Err(e) => {
                 send_error = Some(e.to_string());
                 break;
@@ -189,16 +200,21 @@ async fn claim_and_send(pool: &PgPool, js: &jetstream::Context, batch: i64) -> R
 }
 
 /// Awaits the acks of a sent batch, deletes the acknowledged rows and commits; returns how many
-/// were published.
-async fn settle(sent: Sent) -> Result<usize, RelayError> {
+/// were published. Each published fact is counted in `metrics` once committed.
+async fn settle(sent: Sent, metrics: Option<Metrics>) -> Result<usize, RelayError> {
     let Sent { mut tx, pending, claimed: _, send_error } = sent;
     let mut first_error = send_error;
-    let (ids, acks): (Vec<Uuid>, Vec<_>) = pending.into_iter().unzip();
+    let (ids, rest): (Vec<Uuid>, Vec<_>) = pending.into_iter().map(|(id, fact, ack)| (id, (fact, ack))).unzip();
+    let (facts, acks): (Vec<String>, Vec<_>) = rest.into_iter().unzip();
     let results = join_all(acks.into_iter().map(|f| f.into_future())).await;
     let mut acked = Vec::with_capacity(ids.len());
-    for (id, result) in ids.into_iter().zip(results) {
+    let mut acked_facts = Vec::with_capacity(ids.len());
+    for ((id, fact), result) in ids.into_iter().zip(facts).zip(results) {
         match result {
-            Ok(_) => acked.push(id),
+            Ok(_) => {
+                acked.push(id);
+                acked_facts.push(fact);
+            }
             Err(e) => {
                 first_error.get_or_insert(e.to_string());
             }
@@ -210,6 +226,9 @@ async fn settle(sent: Sent) -> Result<usize, RelayError> {
         sqlx::query("DELETE FROM outbox WHERE id = ANY($1)").bind(&acked).execute(&mut *tx).await?;
     }
     tx.commit().await?;
+    if let Some(m) = &metrics {
+        m.bus().published(&acked_facts);
+    }
     match first_error {
         Some(e) => Err(RelayError::Publish { published: acked.len(), reason: e }),
         None => Ok(acked.len()),
@@ -226,6 +245,7 @@ pub async fn relay_pending(
     js: &jetstream::Context,
     batch: i64,
     in_flight: usize,
+    metrics: Option<&Metrics>,
 ) -> Result<usize, RelayError> {
     let mut settling: std::collections::VecDeque<JoinHandle<Result<usize, RelayError>>> =
         std::collections::VecDeque::new();
@@ -241,7 +261,7 @@ pub async fn relay_pending(
             }
         };
         let more = sent.claimed as i64 >= batch && sent.send_error.is_none();
-        settling.push_back(tokio::spawn(settle(sent)));
+        settling.push_back(tokio::spawn(settle(sent, metrics.cloned())));
         if !more {
             break;
         }
@@ -306,12 +326,21 @@ pub async fn pending_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(pool).await
 }
 
+/// The outbox's backlog: rows pending and the age in seconds of the oldest (0 when none).
+pub async fn backlog(pool: &PgPool) -> Result<(i64, f64), sqlx::Error> {
+    sqlx::query_as("SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::float8, 0) FROM outbox")
+        .fetch_one(pool)
+        .await
+}
+
 /// Starts the relay. It runs until `shutdown`, then drains what is pending once more.
+/// Published rows are counted in `metrics`.
 pub fn spawn_relay(
     pool: PgPool,
     js: jetstream::Context,
     signal: OutboxSignal,
     settings: &BusSettings,
+    metrics: Metrics,
     shutdown: Shutdown,
 ) -> JoinHandle<()> {
     let batch = settings.relay_batch_size.max(1);
@@ -324,7 +353,7 @@ pub fn spawn_relay(
         loop {
             let stopping = shutdown.is_cancelled();
             // Drain: keep going while full batches come back.
-            let failed = match relay_pending(&pool, &js, batch, in_flight).await {
+            let failed = match relay_pending(&pool, &js, batch, in_flight, Some(&metrics)).await {
                 Ok(_) => {
                     backoff = Duration::from_millis(100);
                     false

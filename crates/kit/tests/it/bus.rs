@@ -4,12 +4,14 @@
 use std::time::Duration;
 
 use async_nats::jetstream;
+use civicgrid_contracts::{Consumer, FactFamily, Stream, Subscription};
+use civicgrid_dev::testing;
 use civicgrid_kit::{
     Shutdown,
-    bus::{self, ConsumerSpec, Envelope, HandleError, Handler, Incoming, OutboxSignal, inbox::BoxFuture},
+    bus::{self, Envelope, HandleError, Handler, Incoming, OutboxSignal, inbox::BoxFuture},
     config::{BusSettings, DatabaseSettings, NatsSettings},
     db,
-    infra::testing,
+    metrics::Metrics,
 };
 use civicgrid_proto::v1::{RegionPath, TaskEvent};
 use futures::StreamExt;
@@ -17,6 +19,19 @@ use prost::Message;
 use sqlx::{PgConnection, PgPool};
 
 const SERVICE: &str = "kittest";
+
+/// The test service's one fact family, and its stream.
+const FACTS: FactFamily<TaskEvent> = FactFamily::new(SERVICE, &["task-assigned"]);
+const STREAM: Stream = Stream { service: SERVICE, published: &[FACTS.published()] };
+
+/// A consumer of the test stream's `task-assigned`.
+const fn consumer(durable: &'static str) -> Consumer {
+    Consumer { service: SERVICE, durable, source: SERVICE, subscription: Subscription::Facts(&["task-assigned"]) }
+}
+
+fn metrics() -> Metrics {
+    Metrics::new(SERVICE)
+}
 
 fn nats_settings(url: String) -> NatsSettings {
     NatsSettings {
@@ -52,7 +67,8 @@ struct Setup {
 async fn setup() -> Setup {
     let nats = testing::nats().await.expect("nats-server");
     let url = testing::database().await.expect("database");
-    let settings = DatabaseSettings { url: Some(url), schema: None, max_connections: 5, acquire_timeout_secs: 10 };
+    let settings =
+        DatabaseSettings { url: Some(url.into()), schema: None, max_connections: 5, acquire_timeout_secs: 10 };
     let pool = db::connect(&settings, SERVICE).await.expect("pool");
     db::migrate(
         &pool,
@@ -66,7 +82,7 @@ async fn setup() -> Setup {
     .expect("migrations");
     let client = async_nats::connect(nats.url()).await.expect("connect");
     let js = jetstream::new(client);
-    bus::ensure_streams(&js, SERVICE, &nats_settings(nats.url())).await.expect("streams");
+    bus::ensure_streams(&js, &STREAM, &nats_settings(nats.url())).await.expect("streams");
     Setup { nats, pool, js }
 }
 
@@ -78,8 +94,7 @@ async fn enqueue_n(pool: &PgPool, n: usize, tag: &str) {
     let mut tx = pool.begin().await.unwrap();
     for i in 0..n {
         let event = TaskEvent { task_id: format!("{tag}-{i}"), ..Default::default() };
-        let env =
-            Envelope::new(bus::subject(SERVICE, "task-assigned", &region()), "TaskEvent", format!("{tag}-{i}"), &event);
+        let env = Envelope::family(&FACTS, "task-assigned", &region(), format!("{tag}-{i}"), &event);
         bus::enqueue(&mut tx, SERVICE, &env, chrono::Utc::now()).await.unwrap();
     }
     tx.commit().await.unwrap();
@@ -130,7 +145,7 @@ async fn a_backlog_relayed_with_batches_in_flight_reaches_the_stream_once_and_in
         enqueue_n(&s.pool, 47, &format!("p{part}")).await;
     }
     // Batches of 10 with 3 in flight: 24 batches, most claimed while earlier ones await acks.
-    let published = bus::outbox::relay_pending(&s.pool, &s.js, 10, 3).await.expect("relay");
+    let published = bus::outbox::relay_pending(&s.pool, &s.js, 10, 3, None).await.expect("relay");
     assert_eq!(published, 235);
     assert_eq!(bus::outbox::pending_count(&s.pool).await.unwrap(), 0);
     assert_eq!(stream_count(&s.js, &stream).await, 235);
@@ -144,7 +159,7 @@ async fn a_backlog_relayed_with_batches_in_flight_reaches_the_stream_once_and_in
     assert_eq!(order, expected, "the stream holds the outbox's order");
 
     // Nothing pending: a round publishes nothing.
-    assert_eq!(bus::outbox::relay_pending(&s.pool, &s.js, 10, 3).await.expect("relay"), 0);
+    assert_eq!(bus::outbox::relay_pending(&s.pool, &s.js, 10, 3, None).await.expect("relay"), 0);
 }
 
 #[tokio::test]
@@ -155,7 +170,8 @@ async fn outbox_survives_relay_restart_and_nats_restart_without_loss_or_duplicat
 
     let signal = OutboxSignal::default();
     let stop = Shutdown::new();
-    let relay = bus::spawn_relay(s.pool.clone(), s.js.clone(), signal.clone(), &bus_settings(), stop.clone());
+    let relay =
+        bus::spawn_relay(s.pool.clone(), s.js.clone(), signal.clone(), &bus_settings(), metrics(), stop.clone());
     wait_for("first 50 published", || async { stream_count(&s.js, &stream).await == 50 }).await;
 
     // The relay stops; work accepted meanwhile waits in the outbox.
@@ -174,7 +190,8 @@ async fn outbox_survives_relay_restart_and_nats_restart_without_loss_or_duplicat
     s.nats.kill();
     s.nats.restart().await.expect("nats restart");
     let stop = Shutdown::new();
-    let relay = bus::spawn_relay(s.pool.clone(), s.js.clone(), signal.clone(), &bus_settings(), stop.clone());
+    let relay =
+        bus::spawn_relay(s.pool.clone(), s.js.clone(), signal.clone(), &bus_settings(), metrics(), stop.clone());
     wait_for("all 100 published", || async { stream_count(&s.js, &stream).await == 100 }).await;
     assert_eq!(bus::outbox::pending_count(&s.pool).await.unwrap(), 0);
 
@@ -249,14 +266,17 @@ async fn publish_raw(js: &jetstream::Context, ce_id: &str, msg_id: &str, payload
 async fn inbox_applies_a_redelivered_message_once_and_dead_letters_poison() {
     let s = setup().await;
     let stop = Shutdown::new();
-    let spec = ConsumerSpec {
-        service: SERVICE.into(),
-        stream: bus::stream_name(SERVICE),
-        durable: "recorder".into(),
-        filter_subjects: vec![format!("civicgrid.{SERVICE}.task-assigned.>")],
-    };
-    let handle =
-        bus::run_consumer(s.pool.clone(), s.js.clone(), spec, Recorder, &bus_settings(), stop.clone()).await.unwrap();
+    let handle = bus::run_consumer(
+        s.pool.clone(),
+        s.js.clone(),
+        consumer("recorder"),
+        Recorder,
+        &bus_settings(),
+        metrics(),
+        stop.clone(),
+    )
+    .await
+    .unwrap();
 
     let good = TaskEvent { task_id: "t-1".into(), ..Default::default() }.encode_to_vec();
     // The same fact twice (a publisher retry outside the duplicate window): one effect.
@@ -350,15 +370,17 @@ async fn a_batch_handler_writes_whole_batches_and_poison_still_goes_alone() {
     let again = TaskEvent { task_id: "b-07".into(), ..Default::default() }.encode_to_vec();
     publish_raw(&s.js, "fact-b-7", "m-b-7-again", again).await;
     let stop = Shutdown::new();
-    let spec = ConsumerSpec {
-        service: SERVICE.into(),
-        stream: bus::stream_name(SERVICE),
-        durable: "batcher".into(),
-        filter_subjects: vec![format!("civicgrid.{SERVICE}.task-assigned.>")],
-    };
-    let handle = bus::run_consumer(s.pool.clone(), s.js.clone(), spec, BatchRecorder, &bus_settings(), stop.clone())
-        .await
-        .unwrap();
+    let handle = bus::run_consumer(
+        s.pool.clone(),
+        s.js.clone(),
+        consumer("batcher"),
+        BatchRecorder,
+        &bus_settings(),
+        metrics(),
+        stop.clone(),
+    )
+    .await
+    .unwrap();
     let count = |sql: &'static str| {
         let pool = s.pool.clone();
         async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() }

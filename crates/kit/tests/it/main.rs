@@ -1,3 +1,5 @@
 //! Integration tests of the shared plumbing against a real nats-server and PostgreSQL.
 
+#![allow(clippy::unwrap_used)]
+
 mod bus;

@@ -69,7 +69,7 @@ async fn a_backlog_is_applied_in_batches_each_event_once_in_feed_order() {
     wait_for_tasks(&app, &expected).await;
     let total: usize = expected.values().sum();
     // The first backlog was written in batches: rows of one transaction share its `now()`.
-    let pool = sqlx::PgPool::connect(app.settings.common.database.url.as_deref().expect("database url"))
+    let pool = sqlx::PgPool::connect(app.settings.common.database.require_url().expect("database url"))
         .await
         .expect("database");
     let (transactions, messages): (i64, i64) =

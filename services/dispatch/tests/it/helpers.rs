@@ -9,6 +9,11 @@ use std::{
 
 use async_nats::jetstream;
 use chrono::{DateTime, Utc};
+use civicgrid_dev::testing;
+pub use civicgrid_dev::testing::{
+    eventually,
+    status::{expect_code, expect_invalid},
+};
 use civicgrid_dispatch::{
     Application, Settings,
     domain::{
@@ -21,19 +26,19 @@ use civicgrid_dispatch::{
 use civicgrid_kit::{
     Shutdown,
     auth::{Claims, expiry_in, issue_token},
-    bus::{self, Incoming},
+    bus,
     clock::Clock,
-    infra::testing,
+    config::ServiceSettings,
     region,
+    runtime::StartError,
     time::to_proto,
 };
 use civicgrid_proto::v1::{
     Actor, Event, EventRated, EventReported, EventSource, EventStatus, GeoPoint, ListTasksRequest, Location, Rating,
     RegionPath, Role, StageClock, Task, TaskEvent, dispatch_service_client::DispatchServiceClient,
 };
-use futures::StreamExt;
 use prost::Message;
-use tonic::{Code, Request, Status, metadata::MetadataValue, transport::Channel};
+use tonic::{Request, metadata::MetadataValue, transport::Channel};
 
 /// The HS256 secret the test dispatch checks tokens with.
 pub const SECRET: &str = "dispatch-test-secret-0123456789";
@@ -58,8 +63,10 @@ pub struct TestApp {
     pub clock: Clock,
     pub refdata: ReferenceData,
     pub settings: Settings,
+    /// A superuser pool on this test's database (to wait for the outbox).
+    pub db: sqlx::PgPool,
     pub shutdown: Shutdown,
-    pub handle: tokio::task::JoinHandle<Result<(), civicgrid_dispatch::Error>>,
+    pub handle: tokio::task::JoinHandle<Result<(), StartError>>,
 }
 
 /// Starts dispatch on `clock` (a manual one in these tests).
@@ -72,30 +79,30 @@ pub async fn spawn_app_with(clock: Clock, extra: &str) -> TestApp {
     let nats = testing::nats().await.expect("nats-server");
     let db_url = testing::database().await.expect("database");
     let base = format!(
-        "[nats]\nurl = \"{}\"\n[database]\nurl = \"{db_url}\"\nmax_connections = 20\n[grpc]\nlisten = \"127.0.0.1:0\"\n\
+        "[nats]\nurl = \"{}\"\n[database]\nurl = \"{db_url}\"\nmax_connections = 20\n[grpc]\nlisten = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
          [telemetry]\nlog = \"error\"\n[bus]\nrelay_poll_ms = 100\nretry_backoff_ms = 50\nmax_deliver = 3\n\
          [auth]\nhs256_secret = \"{SECRET}\"\n[dispatch]\nticker_interval_ms = 20\nwatch_poll_ms = 50\n",
         nats.url(),
     );
-    let settings: Settings =
-        civicgrid_kit::config::from_toml(&[civicgrid_dispatch::config::DEFAULTS, &base, extra]).expect("settings");
+    let settings = Settings::from_layers(&[&base, extra]).expect("settings");
     let js = jetstream::new(async_nats::connect(nats.url()).await.expect("nats client"));
     // intake's stream exists before dispatch starts consuming from it, as in a deployment.
-    bus::ensure_streams(&js, "intake", &settings.common.nats).await.expect("intake stream");
+    bus::ensure_streams(&js, &civicgrid_contracts::intake::STREAM, &settings.common.nats).await.expect("intake stream");
     let app = Application::build(settings.clone(), clock.clone()).await.expect("build dispatch");
     let addr = app.addr();
     let shutdown = Shutdown::new();
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     let client = DispatchServiceClient::connect(format!("http://{addr}")).await.expect("connect");
     let refdata = ReferenceData::shipped().expect("shipped reference data");
-    TestApp { client, nats, js, clock, refdata, settings, shutdown, handle }
+    let db = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&db_url).await.expect("test pool");
+    TestApp { client, nats, js, clock, refdata, settings, db, shutdown, handle }
 }
 
 /// Another dispatch process sharing the first one's database and NATS.
 pub struct Replica {
     pub client: DispatchServiceClient<Channel>,
     pub shutdown: Shutdown,
-    pub handle: tokio::task::JoinHandle<Result<(), civicgrid_dispatch::Error>>,
+    pub handle: tokio::task::JoinHandle<Result<(), StartError>>,
 }
 
 impl Replica {
@@ -547,32 +554,19 @@ pub struct Published {
 }
 
 impl TestApp {
-    /// Every message on CIVICGRID_DISPATCH so far, in stream order.
+    /// Every message on CIVICGRID_DISPATCH so far, in stream order, once every change
+    /// committed before the call is published.
     pub async fn published(&self) -> Vec<Published> {
-        let Ok(mut stream) = self.js.get_stream(DISPATCH_STREAM).await else { return vec![] };
-        let count = stream.info().await.map(|i| i.state.messages).unwrap_or(0) as usize;
-        if count == 0 {
-            return vec![];
-        }
-        let consumer = stream
-            .create_consumer(jetstream::consumer::pull::Config {
-                ack_policy: jetstream::consumer::AckPolicy::None,
-                inactive_threshold: Duration::from_secs(5),
-                ..Default::default()
-            })
+        testing::outbox_drained(&self.db, "dispatch").await;
+        testing::stream::messages(&self.js, DISPATCH_STREAM)
             .await
-            .expect("consumer");
-        let mut out = Vec::new();
-        let mut batch = consumer.fetch().max_messages(count).messages().await.expect("fetch");
-        while let Some(Ok(m)) = batch.next().await {
-            let incoming = Incoming::from_jetstream(&m);
-            let event = TaskEvent::decode(incoming.payload.clone()).expect("TaskEvent payload");
-            out.push(Published { subject: incoming.subject, headers: incoming.headers, event });
-            if out.len() >= count {
-                break;
-            }
-        }
-        out
+            .into_iter()
+            .map(|m| Published {
+                event: TaskEvent::decode(m.payload.clone()).expect("TaskEvent payload"),
+                subject: m.subject,
+                headers: m.headers,
+            })
+            .collect()
     }
 
     /// The facts published about `task_id`, in order.
@@ -644,40 +638,4 @@ pub async fn next_change(
         .expect("a change within 10 s")
         .expect("feed error")
         .expect("feed ended")
-}
-
-/// Polls `check` until it holds (20 s at most).
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Errors
-
-/// Asserts that `result` failed with `code`, and returns the status.
-#[track_caller]
-pub fn expect_code<T: std::fmt::Debug>(result: Result<tonic::Response<T>, Status>, code: Code, what: &str) -> Status {
-    match result {
-        Ok(r) => panic!("{what}: expected {code:?}, got an answer: {:?}", r.into_inner()),
-        Err(s) => {
-            assert_eq!(s.code(), code, "{what}: {s:?}");
-            s
-        }
-    }
-}
-
-/// Asserts INVALID_ARGUMENT naming `field` among its field violations.
-#[track_caller]
-pub fn expect_invalid<T: std::fmt::Debug>(result: Result<tonic::Response<T>, Status>, field: &str, what: &str) {
-    let status = expect_code(result, Code::InvalidArgument, what);
-    let fields: Vec<String> = civicgrid_kit::grpc::field_violations(&status).into_iter().map(|(f, _)| f).collect();
-    assert!(fields.iter().any(|f| f == field), "{what}: violations {fields:?} should name `{field}`");
 }

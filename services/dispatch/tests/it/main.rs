@@ -1,6 +1,8 @@
 //! dispatch's integration tests: the service in-process with a manual clock, against its own
 //! nats-server and its own database, driven through gRPC and NATS only.
 
+#![allow(clippy::unwrap_used)]
+
 mod batch;
 mod helpers;
 mod isolation;

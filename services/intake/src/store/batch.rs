@@ -190,6 +190,24 @@ struct StoredTarget {
     steps: std::vec::IntoIter<(i32, i64)>,
 }
 
+/// Why a batch was not written as a whole (its submissions are then written one by one).
+#[derive(Debug, thiserror::Error)]
+enum BatchError {
+    /// A submission with the same `(caller, request_id)` was committed by another transaction
+    /// after the batch looked.
+    #[error("a concurrent submission with the same request id committed first")]
+    Raced,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for BatchError {
+    fn from(e: sqlx::Error) -> Self {
+        BatchError::Store(e.into())
+    }
+}
+
 impl Store {
     /// Records a batch of submissions in one transaction and answers each, in order, as
     /// [`Store::submit`] would have one after another: a repeated `(caller, request_id)`, also
@@ -214,7 +232,7 @@ impl Store {
     async fn write_batch(
         &self,
         batch: &[Submission],
-    ) -> Result<Vec<Result<SubmitEventResponse, StoreError>>, StoreError> {
+    ) -> Result<Vec<Result<SubmitEventResponse, StoreError>>, BatchError> {
         let mut days = Vec::with_capacity(batch.len());
         let mut sequences = Vec::with_capacity(batch.len());
         for s in batch {
@@ -366,7 +384,7 @@ impl Store {
         let written = self.write_rows(&mut tx, &rows).await?;
         if written != rows.caller.len() {
             tx.rollback().await?;
-            return Err(StoreError::Raced);
+            return Err(BatchError::Raced);
         }
         tx.commit().await?;
         self.signal.wake();

@@ -59,7 +59,7 @@ pub async fn dispatch_stream(app: &TestApp) {
         stream_max_age_days: 1,
         duplicate_window_secs: 600,
     };
-    bus::ensure_streams(&app.js, "dispatch", &settings).await.unwrap();
+    bus::ensure_streams(&app.js, &civicgrid_contracts::dispatch::STREAM, &settings).await.unwrap();
 }
 
 #[tokio::test]

@@ -3,12 +3,13 @@
 use std::time::Duration;
 
 use async_nats::jetstream;
+use civicgrid_dev::testing;
+pub use civicgrid_dev::testing::eventually;
 use civicgrid_intake::{Application, Settings, pii::PiiCipher};
-use civicgrid_kit::{Shutdown, bus::Incoming, clock::Clock, infra::testing};
+use civicgrid_kit::{Shutdown, bus::Incoming, clock::Clock, config::ServiceSettings, runtime::StartError};
 use civicgrid_proto::v1::{
     EventSource, GeoPoint, Location, Reporter, SubmitEventRequest, intake_service_client::IntakeServiceClient,
 };
-use futures::StreamExt;
 use tonic::transport::Channel;
 
 pub struct TestApp {
@@ -19,7 +20,8 @@ pub struct TestApp {
     pub db_url: String,
     pub addr: std::net::SocketAddr,
     pub shutdown: Shutdown,
-    pub handle: tokio::task::JoinHandle<Result<(), civicgrid_intake::Error>>,
+    pub metrics_addr: std::net::SocketAddr,
+    pub handle: tokio::task::JoinHandle<Result<(), StartError>>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -31,30 +33,29 @@ pub async fn spawn_app_with(extra: &str) -> TestApp {
     let nats = testing::nats().await.expect("nats-server");
     let db_url = testing::database().await.expect("database");
     let base = format!(
-        "[nats]\nurl = \"{}\"\n[database]\nurl = \"{db_url}\"\nmax_connections = 30\n[grpc]\nlisten = \"127.0.0.1:0\"\n\
+        "[nats]\nurl = \"{}\"\n[database]\nurl = \"{db_url}\"\nmax_connections = 30\n[grpc]\nlisten = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
          [telemetry]\nlog = \"error\"\n[bus]\nrelay_poll_ms = 100\nretry_backoff_ms = 50\nmax_deliver = 3\n[intake]\npii_key = \"{}\"\n",
         nats.url(),
         PiiCipher::generate_key()
     );
-    let settings: Settings =
-        civicgrid_kit::config::from_toml(&[civicgrid_intake::config::DEFAULTS, &base, extra]).expect("settings");
+    let settings = Settings::from_layers(&[&base, extra]).expect("settings");
     // Spans (and so trace context on the bus) exist only with the subscriber installed.
     static TELEMETRY: std::sync::OnceLock<civicgrid_kit::telemetry::TelemetryGuard> = std::sync::OnceLock::new();
     TELEMETRY.get_or_init(|| civicgrid_kit::telemetry::init("intake-test", &settings.common.telemetry));
     let app = Application::build(settings, Clock::System).await.expect("build intake");
-    let addr = app.addr();
+    let (addr, metrics_addr) = (app.addr(), app.metrics_addr());
     let shutdown = Shutdown::new();
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     let client = IntakeServiceClient::connect(format!("http://{addr}")).await.expect("connect");
     let js = jetstream::new(async_nats::connect(nats.url()).await.expect("nats client"));
-    TestApp { client, nats, js, db_url, addr, shutdown, handle }
+    TestApp { client, nats, js, db_url, addr, metrics_addr, shutdown, handle }
 }
 
 impl TestApp {
     /// A pool on intake's schema, for assertions about what is stored.
     pub async fn db(&self) -> sqlx::PgPool {
         let settings = civicgrid_kit::config::DatabaseSettings {
-            url: Some(self.db_url.clone()),
+            url: Some(self.db_url.clone().into()),
             schema: None,
             max_connections: 2,
             acquire_timeout_secs: 10,
@@ -64,24 +65,7 @@ impl TestApp {
 
     /// Every message on a stream so far.
     pub async fn messages(&self, stream: &str) -> Vec<Incoming> {
-        let Ok(mut s) = self.js.get_stream(stream).await else { return vec![] };
-        let count = s.info().await.map(|i| i.state.messages).unwrap_or(0) as usize;
-        if count == 0 {
-            return vec![];
-        }
-        let consumer = s
-            .create_consumer(jetstream::consumer::pull::Config {
-                ack_policy: jetstream::consumer::AckPolicy::None,
-                ..Default::default()
-            })
-            .await
-            .expect("consumer");
-        let mut out = Vec::new();
-        let mut batch = consumer.fetch().max_messages(count).messages().await.expect("fetch");
-        while let Some(Ok(m)) = batch.next().await {
-            out.push(Incoming::from_jetstream(&m));
-        }
-        out
+        testing::stream::messages(&self.js, stream).await
     }
 
     /// Waits until `stream` holds at least `n` messages and returns them all.
@@ -125,18 +109,5 @@ pub fn report(request_id: &str, item: &str, lat: f64, lng: f64) -> SubmitEventRe
         reporter: Some(Reporter {
             name: "张三".into(), phone: "13812345678".into(), account_id: "app-user-1".into()
         }),
-    }
-}
-
-/// Polls `check` until it holds (20 s at most).
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

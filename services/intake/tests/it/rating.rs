@@ -284,15 +284,15 @@ async fn the_citizen_app_and_the_center_in_scope_may_rate_others_may_not() {
 
 #[tokio::test]
 async fn the_migration_counts_the_outcome_rounds_of_events_resolved_before_it() {
-    let url = civicgrid_kit::infra::testing::database().await.expect("database");
+    let url = civicgrid_dev::testing::database().await.expect("database");
     let settings = civicgrid_kit::config::DatabaseSettings {
-        url: Some(url),
+        url: Some(url.into()),
         schema: None,
         max_connections: 2,
         acquire_timeout_secs: 10,
     };
     let db = civicgrid_kit::db::connect(&settings, "intake").await.unwrap();
-    let all = civicgrid_intake::migrations();
+    let all = <civicgrid_intake::Intake as civicgrid_kit::runtime::Service>::migrations();
     civicgrid_kit::db::migrate(&db, "intake", all[..2].to_vec()).await.unwrap();
     // Histories as intake 0002 kept them: (event, statuses in order).
     let histories: [(&str, &[i16]); 4] = [

@@ -22,25 +22,8 @@ pub enum FactKind {
     Unacknowledged,
 }
 
-/// dispatch's facts (docs/events.md).
-pub const TASK_FACTS: &[&str] = &[
-    "task-awaiting-triage",
-    "task-assigned",
-    "task-signed",
-    "task-returned",
-    "task-extension-requested",
-    "task-extended",
-    "task-extension-refused",
-    "task-suspended",
-    "task-resumed",
-    "task-resolved",
-    "task-verified",
-    "task-reworked",
-    "task-closed",
-    "task-reopened",
-    "task-warning",
-    "task-escalated",
-];
+/// dispatch's facts, as its contract declares them.
+pub const TASK_FACTS: &[&str] = civicgrid_contracts::dispatch::TASK_FACTS.names;
 
 /// The fact notify raises itself for an unacknowledged notice.
 pub const UNACKNOWLEDGED: &str = "notify-unacknowledged";
@@ -48,8 +31,8 @@ pub const UNACKNOWLEDGED: &str = "notify-unacknowledged";
 /// The family of a fact name, or `None` for one notify does not know.
 pub fn kind_of(fact: &str) -> Option<FactKind> {
     match fact {
-        "event-reported" => Some(FactKind::EventReported),
-        "event-merged" => Some(FactKind::EventMerged),
+        f if f == civicgrid_contracts::intake::EVENT_REPORTED.name => Some(FactKind::EventReported),
+        f if f == civicgrid_contracts::intake::EVENT_MERGED.name => Some(FactKind::EventMerged),
         UNACKNOWLEDGED => Some(FactKind::Unacknowledged),
         f if TASK_FACTS.contains(&f) => Some(FactKind::Task),
         _ => None,

@@ -37,7 +37,7 @@ async fn a_closure_that_overtakes_its_report_reaches_the_reporter_once_the_repor
     let closed = task_fact("task-closed", &new_id(), &event);
     let ce_id = uuid::Uuid::now_v7();
     let subject = civicgrid_kit::bus::subject("dispatch", "task-closed", &path());
-    app.publish_as("dispatch", subject.clone(), "TaskEvent", &closed.task_id, &closed, ce_id).await;
+    app.publish_as("dispatch", subject.clone(), &closed.task_id, &closed, ce_id).await;
     // Let the dispatch consumer apply it before the report exists.
     app.publish_task(&task_fact("task-assigned", &new_id(), &new_id())).await;
     app.wait_inbox(&format!("department:{DEPT}"), 1).await;
@@ -49,7 +49,7 @@ async fn a_closure_that_overtakes_its_report_reaches_the_reporter_once_the_repor
     facts.sort();
     assert_eq!(facts, ["event-reported", "task-closed"]);
     // The closure redelivered later does not tell the reporter twice.
-    app.publish_as("dispatch", subject, "TaskEvent", &closed.task_id, &closed, ce_id).await;
+    app.publish_as("dispatch", subject, &closed.task_id, &closed, ce_id).await;
     app.publish_reported(&reported(&new_id(), "rep-other")).await;
     app.wait_inbox("reporter:rep-other", 1).await;
     assert_eq!(app.inbox("reporter:rep-late", &admin()).await.len(), 2);

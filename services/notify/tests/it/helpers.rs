@@ -12,12 +12,14 @@ use std::{
 
 use async_nats::jetstream;
 use chrono::{DateTime, Utc};
+use civicgrid_dev::testing;
 use civicgrid_kit::{
     Shutdown,
     auth::{Claims, expiry_in, issue_token},
-    bus::{self, Envelope, Incoming, envelope::to_header_map},
+    bus::{self, Envelope, envelope::to_header_map},
     clock::Clock,
-    infra::testing,
+    config::ServiceSettings,
+    runtime::StartError,
     seal::Cipher,
     time::to_proto,
 };
@@ -27,7 +29,6 @@ use civicgrid_proto::v1::{
     Notification, NotifyEvent, RegionPath, Role, TaskEvent, TaskStatus, WarningColour,
     notify_service_client::NotifyServiceClient,
 };
-use futures::StreamExt;
 use prost::Message;
 use tonic::{Request, metadata::MetadataValue, transport::Channel};
 
@@ -67,7 +68,7 @@ pub struct TestApp {
     pub clock: Clock,
     pub settings: Settings,
     pub shutdown: Shutdown,
-    pub handle: Option<tokio::task::JoinHandle<Result<(), civicgrid_notify::Error>>>,
+    pub handle: Option<tokio::task::JoinHandle<Result<(), StartError>>>,
     /// notify's own runtime: every task notify spawns (worker, consumers, relay) lives in it, so
     /// [`TestApp::crash`] can drop them all at once, as a killed process would.
     runtime: Option<tokio::runtime::Runtime>,
@@ -85,14 +86,14 @@ impl Drop for TestApp {
 /// Test settings: fast polling, a fresh contact key, auth on.
 pub fn settings_for(nats_url: &str, db_url: &str, extra: &str) -> Settings {
     let base = format!(
-        "[nats]\nurl = \"{nats_url}\"\n[database]\nurl = \"{db_url}\"\nmax_connections = 10\n[grpc]\nlisten = \"127.0.0.1:0\"\n\
+        "[nats]\nurl = \"{nats_url}\"\n[database]\nurl = \"{db_url}\"\nmax_connections = 10\n[grpc]\nlisten = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
          [telemetry]\nlog = \"error\"\n[bus]\nrelay_poll_ms = 50\nretry_backoff_ms = 50\nmax_deliver = 3\n\
          [auth]\nhs256_secret = \"{SECRET}\"\n\
          [notify]\ncontact_key = \"{}\"\nworker_interval_ms = 20\nwatch_poll_ms = 50\nwebhook_timeout_ms = 1000\n\
          allow_private_webhooks = true\n",
         Cipher::generate_key(),
     );
-    civicgrid_kit::config::from_toml(&[civicgrid_notify::config::DEFAULTS, &base, extra]).expect("settings")
+    Settings::from_layers(&[&base, extra]).expect("settings")
 }
 
 /// Starts notify on `clock` with extra TOML settings layered over the test defaults.
@@ -102,8 +103,8 @@ pub async fn spawn_app_with(clock: Clock, extra: &str) -> TestApp {
     let settings = settings_for(&nats.url(), &db_url, extra);
     let js = jetstream::new(async_nats::connect(nats.url()).await.expect("nats client"));
     // The producers' streams exist before notify consumes them, as in a deployment.
-    for producer in ["intake", "dispatch"] {
-        bus::ensure_streams(&js, producer, &settings.common.nats).await.expect("producer stream");
+    for producer in [civicgrid_contracts::intake::STREAM, civicgrid_contracts::dispatch::STREAM] {
+        bus::ensure_streams(&js, &producer, &settings.common.nats).await.expect("producer stream");
     }
     let mut app = TestApp {
         client: placeholder_client(),
@@ -182,31 +183,29 @@ impl TestApp {
     // Publishing facts as the producers do
 
     /// Publishes `msg` on `subject` with CloudEvents headers; returns the ce-id.
-    pub async fn publish(
+    pub async fn publish<M: Message + prost::Name>(
         &self,
         service: &str,
         subject: String,
-        type_name: &str,
         aggregate: &str,
-        msg: &impl Message,
+        msg: &M,
     ) -> String {
         let id = uuid::Uuid::now_v7();
-        self.publish_as(service, subject, type_name, aggregate, msg, id).await;
+        self.publish_as(service, subject, aggregate, msg, id).await;
         id.to_string()
     }
 
     /// Publishes with a chosen ce-id (to test redelivery); the Nats-Msg-Id is fresh, so
     /// JetStream's own de-duplication does not hide the copy.
-    pub async fn publish_as(
+    pub async fn publish_as<M: Message + prost::Name>(
         &self,
         service: &str,
         subject: String,
-        type_name: &str,
         aggregate: &str,
-        msg: &impl Message,
+        msg: &M,
         ce_id: uuid::Uuid,
     ) {
-        let envelope = Envelope::new(subject.clone(), type_name, aggregate, msg);
+        let envelope = Envelope::of(subject.clone(), aggregate, msg);
         let mut headers = envelope.headers(service, ce_id, self.clock.now());
         headers.insert("Nats-Msg-Id".into(), uuid::Uuid::now_v7().to_string());
         self.js
@@ -220,20 +219,20 @@ impl TestApp {
     /// Publishes a dispatch task fact; returns its ce-id.
     pub async fn publish_task(&self, e: &TaskEvent) -> String {
         let region = e.region.clone().unwrap_or_default();
-        self.publish("dispatch", bus::subject("dispatch", &e.fact, &region), "TaskEvent", &e.task_id, e).await
+        self.publish("dispatch", bus::subject("dispatch", &e.fact, &region), &e.task_id, e).await
     }
 
     /// Publishes intake's `event-reported`; returns its ce-id.
     pub async fn publish_reported(&self, r: &EventReported) -> String {
         let event = r.event.clone().unwrap_or_default();
         let region = event.location.clone().unwrap_or_default().region.unwrap_or_default();
-        self.publish("intake", bus::subject("intake", "event-reported", &region), "EventReported", &event.id, r).await
+        self.publish("intake", bus::subject("intake", "event-reported", &region), &event.id, r).await
     }
 
     /// Publishes intake's `event-merged`; returns its ce-id.
     pub async fn publish_merged(&self, m: &EventMerged) -> String {
         let region = m.region.clone().unwrap_or_default();
-        self.publish("intake", bus::subject("intake", "event-merged", &region), "EventMerged", &m.event_id, m).await
+        self.publish("intake", bus::subject("intake", "event-merged", &region), &m.event_id, m).await
     }
 
     // -----------------------------------------------------------------------------------------
@@ -288,29 +287,11 @@ impl TestApp {
 
     /// Every message notify published on CIVICGRID_NOTIFY so far.
     pub async fn published(&self) -> Vec<(String, NotifyEvent)> {
-        let Ok(mut stream) = self.js.get_stream("CIVICGRID_NOTIFY").await else { return vec![] };
-        let count = stream.info().await.map(|i| i.state.messages).unwrap_or(0) as usize;
-        if count == 0 {
-            return vec![];
-        }
-        let consumer = stream
-            .create_consumer(jetstream::consumer::pull::Config {
-                ack_policy: jetstream::consumer::AckPolicy::None,
-                inactive_threshold: Duration::from_secs(5),
-                ..Default::default()
-            })
+        testing::stream::messages(&self.js, "CIVICGRID_NOTIFY")
             .await
-            .expect("consumer");
-        let mut out = Vec::new();
-        let mut batch = consumer.fetch().max_messages(count).messages().await.expect("fetch");
-        while let Some(Ok(m)) = batch.next().await {
-            let incoming = Incoming::from_jetstream(&m);
-            out.push((incoming.subject.clone(), NotifyEvent::decode(incoming.payload.clone()).expect("NotifyEvent")));
-            if out.len() >= count {
-                break;
-            }
-        }
-        out
+            .into_iter()
+            .map(|m| (m.subject.clone(), NotifyEvent::decode(m.payload.clone()).expect("NotifyEvent")))
+            .collect()
     }
 
     /// Waits for a published notify fact that `wanted` accepts.

@@ -2,6 +2,8 @@
 //! the bus exactly as intake and dispatch publish them, notify driven through gRPC, and a real
 //! HTTP receiver for webhooks.
 
+#![allow(clippy::unwrap_used)]
+
 mod guards;
 mod helpers;
 mod inbox;

@@ -96,10 +96,10 @@ async fn a_redelivered_fact_notifies_nobody_twice() {
     let ce_id = uuid::Uuid::now_v7();
     let region = fact.region.clone().unwrap_or_default();
     let subject = civicgrid_kit::bus::subject("dispatch", "task-assigned", &region);
-    app.publish_as("dispatch", subject.clone(), "TaskEvent", &fact.task_id, &fact, ce_id).await;
+    app.publish_as("dispatch", subject.clone(), &fact.task_id, &fact, ce_id).await;
     app.wait_inbox(&format!("department:{DEPT}"), 1).await;
     // The same ce-id again (a redelivery after the duplicate window, or a replay).
-    app.publish_as("dispatch", subject, "TaskEvent", &fact.task_id, &fact, ce_id).await;
+    app.publish_as("dispatch", subject, &fact.task_id, &fact, ce_id).await;
     // A later fact proves the copy was consumed before we look.
     app.publish_task(&task_fact("task-reworked", &fact.task_id, &fact.event_id)).await;
     let inbox = app.wait_inbox(&format!("department:{DEPT}"), 2).await;

@@ -166,11 +166,8 @@ async fn a_poison_message_is_dead_lettered_and_the_facts_behind_it_go_through() 
     let shape = task_fact("task-assigned", &new_id(), &new_id());
     let subject = bus::subject("dispatch", "task-assigned", &path());
     let poison_id = uuid::Uuid::now_v7();
-    let mut headers = Envelope::new(subject.clone(), "TaskEvent", &shape.task_id, &shape).headers(
-        "dispatch",
-        poison_id,
-        app.clock.now(),
-    );
+    let mut headers =
+        Envelope::of(subject.clone(), &shape.task_id, &shape).headers("dispatch", poison_id, app.clock.now());
     headers.insert(envelope::NATS_MSG_ID.into(), poison_id.to_string());
     app.js
         .publish_with_headers(subject.clone(), envelope::to_header_map(&headers), "not protobuf".into())

@@ -1,6 +1,7 @@
 //! A rules file that does not check keeps notify from starting, and says which rule is wrong.
 
-use civicgrid_kit::{clock::Clock, infra::testing};
+use civicgrid_dev::testing;
+use civicgrid_kit::{clock::Clock, runtime::StartError};
 use civicgrid_notify::Application;
 
 use crate::helpers::*;
@@ -49,7 +50,7 @@ impl Infra {
         Infra { nats: testing::nats().await.expect("nats-server"), db: testing::database().await.expect("database") }
     }
 
-    async fn build_with(&self, rules_file: &str) -> Result<Application, civicgrid_notify::Error> {
+    async fn build_with(&self, rules_file: &str) -> Result<Application, StartError> {
         let settings = settings_for(&self.nats.url(), &self.db, &format!("[notify]\nrules_file = \"{rules_file}\"\n"));
         Application::build(settings, Clock::manual(monday_9am())).await
     }
@@ -108,7 +109,19 @@ priority = "urgent"
         "good.toml",
         &format!("[[rules]]\nname = \"only\"\non = [\"task-assigned\"]\nto = [\"department\"]\ntemplate = \"desk\"\n{TEMPLATE}"),
     );
-    let app = infra.build_with(&good).await.unwrap_or_else(|e| panic!("a good file: {e}"));
-    let names: Vec<String> = app.store().rules().rules.iter().map(|r| r.name.clone()).collect();
-    assert_eq!(names, ["only"]);
+    let mut app = spawn_app_with(Clock::manual(monday_9am()), &format!("[notify]\nrules_file = \"{good}\"\n")).await;
+    let (task, event) = (new_id(), new_id());
+    // The file's only rule: task-assigned → the department, in its own words.
+    app.publish_task(&task_fact("task-assigned", &task, &event)).await;
+    let inbox = app.wait_inbox(&format!("department:{DEPT}"), 1).await;
+    assert_eq!(inbox[0].body, format!("工单 {task}"), "the file's template, not the shipped one");
+    // The shipped rules tell the department of rework; this file does not. A sentinel
+    // assignment after the rework shows the rework was handled and notified nobody.
+    let mut rework = task_fact("task-reworked", &task, &event);
+    rework.version += 1;
+    app.publish_task(&rework).await;
+    app.publish_task(&task_fact("task-assigned", &new_id(), &new_id())).await;
+    let inbox = app.wait_inbox(&format!("department:{DEPT}"), 2).await;
+    assert!(inbox.iter().all(|n| n.body.starts_with("工单 ")), "only the file's rule notified: {inbox:?}");
+    app.stop().await;
 }

@@ -1,0 +1,78 @@
+//! `civicgrid`: one binary for the whole suite.
+//!
+//! - `civicgrid up` starts everything on one machine (NATS, PostgreSQL, every service, a demo
+//!   city) and prints where it listens. Development machinery: built only with the default
+//!   `dev` feature (container images are built without it).
+//! - `civicgrid service <name>` runs one service, configured by `CIVICGRID__…` variables or a
+//!   TOML file; this is what containers run.
+//! - `civicgrid token` signs a bearer token for a role and region.
+//! - `civicgrid topology` prints the bus contracts and the services (`--json` for tools).
+//!
+//! [`registry`] is the one list of services behind all of them.
+
+#[cfg(feature = "dev")]
+mod demo;
+mod registry;
+mod service;
+mod token;
+mod topology;
+#[cfg(feature = "dev")]
+mod up;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "civicgrid", version, about = "civicgrid: municipal social-governance platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole suite on this machine, with a demo city.
+    #[cfg(feature = "dev")]
+    Up(up::UpArgs),
+    /// Run one service (what a container runs).
+    Service {
+        /// The service.
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(registry::SERVICES.iter().map(|e| e.name)))]
+        name: String,
+        /// A TOML configuration file (also `CIVICGRID_CONFIG`); environment variables override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Sign a bearer token (HS256) for testing and integration set-ups.
+    Token(token::TokenArgs),
+    /// Print the bus contracts (streams, facts, consumers) and the services.
+    Topology(topology::TopologyArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("civicgrid: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            #[cfg(feature = "dev")]
+            Command::Up(args) => up::run(args).await,
+            Command::Service { name, config } => service::run(&name, config).await,
+            Command::Token(args) => token::run(args),
+            Command::Topology(args) => topology::run(args),
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("civicgrid: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The one list of services. It drives `civicgrid service <name>`, `civicgrid up` (ports,
+//! roles and schemas, generated keys, settings) and `civicgrid topology`. Adding a service adds
+//! one entry here (docs/development.md, "Adding a service").
+
+use std::{future::Future, path::PathBuf, pin::Pin};
+
+use civicgrid_kit::{
+    Shutdown,
+    runtime::{self, Service, StartError},
+};
+
+/// A key `civicgrid up` generates once per state directory and hands to a service.
+pub struct GeneratedKey {
+    /// The setting, e.g. `intake.pii_key`.
+    pub setting: &'static str,
+    /// Its name in `<state>/secrets.env`.
+    #[cfg_attr(not(feature = "dev"), allow(dead_code))]
+    pub file_name: &'static str,
+}
+
+/// One service the binary runs.
+pub struct Entry {
+    /// Its name: schema, role, stream token, `civicgrid service <name>`.
+    pub name: &'static str,
+    /// What it does, for `--help` and `topology`.
+    pub title: &'static str,
+    /// The gRPC service it serves (`package.Service`).
+    pub grpc_service: &'static str,
+    /// Its gRPC port under `civicgrid up` (and in the Kubernetes Service).
+    pub grpc_port: u16,
+    /// Its metrics port under `civicgrid up`.
+    pub metrics_port: u16,
+    /// Keys `up` generates for it.
+    pub keys: &'static [GeneratedKey],
+    /// Settings `up` gives it for the demo (`key`, `value`).
+    #[cfg_attr(not(feature = "dev"), allow(dead_code))]
+    pub up_settings: &'static [(&'static str, &'static str)],
+    /// Runs it until `shutdown`: settings from the defaults, a file, the environment.
+    pub run: fn(Option<PathBuf>, Shutdown) -> Pin<Box<dyn Future<Output = Result<(), StartError>> + Send>>,
+}
+
+fn run<S: Service>(
+    config: Option<PathBuf>,
+    shutdown: Shutdown,
+) -> Pin<Box<dyn Future<Output = Result<(), StartError>> + Send>> {
+    Box::pin(async move { runtime::run::<S>(config.as_deref(), shutdown).await })
+}
+
+/// Every service, in the order `up` starts them.
+pub const SERVICES: &[Entry] = &[
+    Entry {
+        name: civicgrid_intake::SERVICE,
+        title: "一门受理: the single door for every report",
+        grpc_service: civicgrid_proto::v1::intake_service_server::SERVICE_NAME,
+        grpc_port: 50051,
+        metrics_port: 9461,
+        keys: &[GeneratedKey { setting: "intake.pii_key", file_name: "PII_KEY" }],
+        up_settings: &[],
+        run: run::<civicgrid_intake::Intake>,
+    },
+    Entry {
+        name: civicgrid_dispatch::SERVICE,
+        title: "分流交办, 督办, 考核: routing, the task lifecycle, warnings and scoring",
+        grpc_service: civicgrid_proto::v1::dispatch_service_server::SERVICE_NAME,
+        grpc_port: 50052,
+        metrics_port: 9462,
+        keys: &[],
+        up_settings: &[],
+        run: run::<civicgrid_dispatch::Dispatch>,
+    },
+    Entry {
+        name: civicgrid_notify::SERVICE,
+        title: "信息反馈: notifications by inbox, webhook and SMS",
+        grpc_service: civicgrid_proto::v1::notify_service_server::SERVICE_NAME,
+        grpc_port: 50053,
+        metrics_port: 9463,
+        keys: &[GeneratedKey { setting: "notify.contact_key", file_name: "CONTACT_KEY" }],
+        // The demo's duty-desk receiver listens on loopback.
+        up_settings: &[("notify.allow_private_webhooks", "true")],
+        run: run::<civicgrid_notify::Notify>,
+    },
+];
+
+/// The entry of service `name`.
+pub fn find(name: &str) -> Option<&'static Entry> {
+    SERVICES.iter().find(|e| e.name == name)
+}
+
+/// The environment variable of setting `key`: `intake.pii_key` → `CIVICGRID__INTAKE__PII_KEY`.
+pub fn env_var(key: &str) -> String {
+    format!("CIVICGRID__{}", key.replace('.', "__").to_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_match_their_contracts() {
+        let mut names: Vec<_> = SERVICES.iter().map(|e| e.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), SERVICES.len());
+        for e in SERVICES {
+            assert!(civicgrid_contracts::stream_of(e.name).is_some(), "{} has a stream contract", e.name);
+        }
+        assert_eq!(env_var("notify.sms.url"), "CIVICGRID__NOTIFY__SMS__URL");
+    }
+}

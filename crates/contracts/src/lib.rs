@@ -1,0 +1,222 @@
+//! civicgrid's bus contracts, declared once and used by producers, consumers, `civicgrid up`
+//! and the deployment tooling (through `civicgrid topology --json`).
+//!
+//! - Subjects are `civicgrid.<service>.<fact>.<city>.<county>.<township>.<village>`
+//!   ([`subject`]); a missing level is `_`.
+//! - Each service owns one stream, `CIVICGRID_<SERVICE>` over `civicgrid.<service>.>`
+//!   ([`Stream`]); dead letters go to [`DEADLETTER_STREAM`].
+//! - A [`Fact`] names one fact and the protobuf message it carries (its `ce-type`); a
+//!   [`FactFamily`] names several facts that share one message (dispatch's `TaskEvent`).
+//! - A [`Consumer`] is a durable JetStream consumer: who keeps it, on which stream, with which
+//!   filter subjects.
+//!
+//! The modules [`intake`], [`dispatch`] and [`notify`] hold each service's stream, facts and
+//! consumers; [`topology`] gathers them all.
+
+pub mod dispatch;
+pub mod intake;
+pub mod notify;
+mod types;
+
+pub use types::{Consumer, Fact, FactFamily, Published, Stream, Subscription};
+
+use civicgrid_proto::v1::RegionPath;
+use serde::Serialize;
+
+/// The stream that holds every dead letter, on `civicgrid.deadletter.>`.
+pub const DEADLETTER_STREAM: &str = "CIVICGRID_DEADLETTER";
+
+/// The subjects of [`DEADLETTER_STREAM`].
+pub const DEADLETTER_SUBJECTS: &str = "civicgrid.deadletter.>";
+
+/// Every service that owns a stream, in the order the closed loop runs.
+pub const STREAMS: &[Stream] = &[intake::STREAM, dispatch::STREAM, notify::STREAM];
+
+/// Every durable consumer any service keeps.
+pub const CONSUMERS: &[Consumer] = &[intake::TASK_STATUS, dispatch::INTAKE, notify::INTAKE, notify::DISPATCH];
+
+/// The region tokens of a subject: `<city>.<county>.<township>.<village>`, `_` for a missing
+/// level.
+pub fn region_tokens(path: &RegionPath) -> String {
+    let t = |s: &str| if s.is_empty() { "_".to_string() } else { s.to_string() };
+    format!("{}.{}.{}.{}", t(&path.city), t(&path.county), t(&path.township), t(&path.village))
+}
+
+/// The subject of fact `fact` of `service` about something in `region`.
+pub fn subject(service: &str, fact: &str, region: &RegionPath) -> String {
+    format!("civicgrid.{service}.{fact}.{}", region_tokens(region))
+}
+
+/// The stream a service owns: `CIVICGRID_<SERVICE>`.
+pub fn stream_name(service: &str) -> String {
+    format!("CIVICGRID_{}", service.to_ascii_uppercase())
+}
+
+/// The dead-letter subject of one consumer: `civicgrid.deadletter.<service>.<durable>`.
+pub fn deadletter_subject(service: &str, durable: &str) -> String {
+    format!("civicgrid.deadletter.{service}.{durable}")
+}
+
+/// The stream owned by `service`, if it owns one.
+pub fn stream_of(service: &str) -> Option<&'static Stream> {
+    STREAMS.iter().find(|s| s.service == service)
+}
+
+/// The consumers kept by `service`.
+pub fn consumers_of(service: &str) -> impl Iterator<Item = &'static Consumer> + '_ {
+    CONSUMERS.iter().filter(move |c| c.service == service)
+}
+
+/// Everything above as data: what `civicgrid topology --json` prints under `bus`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Topology {
+    /// Each service's stream and the facts published on it.
+    pub streams: Vec<StreamInfo>,
+    /// The dead-letter stream.
+    pub deadletter: DeadletterInfo,
+    /// Every durable consumer.
+    pub consumers: Vec<ConsumerInfo>,
+}
+
+/// One stream in [`Topology`].
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamInfo {
+    /// The owning service.
+    pub service: &'static str,
+    /// `CIVICGRID_<SERVICE>`.
+    pub name: String,
+    /// Its subjects: `civicgrid.<service>.>`.
+    pub subjects: Vec<String>,
+    /// The facts published on it.
+    pub facts: Vec<FactInfo>,
+}
+
+/// One fact in [`Topology`].
+#[derive(Debug, Clone, Serialize)]
+pub struct FactInfo {
+    /// The fact's token in the subject, e.g. `event-reported`.
+    pub name: &'static str,
+    /// The protobuf full name of its payload (`ce-type`).
+    pub ce_type: String,
+    /// The subjects it is published on: `civicgrid.<service>.<fact>.>`.
+    pub subjects: String,
+}
+
+/// The dead-letter stream in [`Topology`].
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadletterInfo {
+    /// [`DEADLETTER_STREAM`].
+    pub name: &'static str,
+    /// [`DEADLETTER_SUBJECTS`].
+    pub subjects: Vec<&'static str>,
+    /// How one consumer's dead-letter subject is formed.
+    pub subject_pattern: &'static str,
+}
+
+/// One durable consumer in [`Topology`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsumerInfo {
+    /// The service that keeps it (and dead-letters on `civicgrid.deadletter.<service>.>`).
+    pub service: &'static str,
+    /// The durable name.
+    pub durable: &'static str,
+    /// The service whose stream it reads.
+    pub source: &'static str,
+    /// The stream it reads.
+    pub stream: String,
+    /// Its filter subjects.
+    pub filter_subjects: Vec<String>,
+    /// Its dead-letter subject.
+    pub deadletter_subject: String,
+}
+
+/// The whole bus topology.
+pub fn topology() -> Topology {
+    Topology {
+        streams: STREAMS
+            .iter()
+            .map(|s| StreamInfo {
+                service: s.service,
+                name: s.name(),
+                subjects: vec![s.subjects()],
+                facts: s
+                    .facts()
+                    .into_iter()
+                    .map(|(name, ce_type)| FactInfo {
+                        name,
+                        ce_type,
+                        subjects: format!("civicgrid.{}.{name}.>", s.service),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        deadletter: DeadletterInfo {
+            name: DEADLETTER_STREAM,
+            subjects: vec![DEADLETTER_SUBJECTS],
+            subject_pattern: "civicgrid.deadletter.<service>.<durable>",
+        },
+        consumers: CONSUMERS
+            .iter()
+            .map(|c| ConsumerInfo {
+                service: c.service,
+                durable: c.durable,
+                source: c.source,
+                stream: stream_name(c.source),
+                filter_subjects: c.filter_subjects(),
+                deadletter_subject: deadletter_subject(c.service, c.durable),
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_put_the_region_last_with_blanks_for_missing_levels() {
+        let path = RegionPath {
+            city: "411600".into(),
+            county: "411602".into(),
+            township: "411602001".into(),
+            village: String::new(),
+        };
+        assert_eq!(intake::EVENT_REPORTED.subject(&path), "civicgrid.intake.event-reported.411600.411602.411602001._");
+        assert_eq!(
+            dispatch::TASK_FACTS.subject("task-warning", &path),
+            "civicgrid.dispatch.task-warning.411600.411602.411602001._"
+        );
+    }
+
+    #[test]
+    fn ce_types_are_protobuf_full_names() {
+        assert_eq!(intake::EVENT_REPORTED.ce_type(), "civicgrid.v1.EventReported");
+        assert_eq!(dispatch::TASK_FACTS.ce_type(), "civicgrid.v1.TaskEvent");
+        assert_eq!(notify::NOTIFY_FACTS.ce_type(), "civicgrid.v1.NotifyEvent");
+    }
+
+    #[test]
+    fn every_consumer_reads_a_declared_stream_and_only_declared_facts() {
+        for c in CONSUMERS {
+            let stream = stream_of(c.source).unwrap_or_else(|| panic!("{}: no stream {}", c.durable, c.source));
+            let names: Vec<&str> = stream.facts().into_iter().map(|(n, _)| n).collect();
+            if let Subscription::Facts(facts) = c.subscription {
+                for f in facts {
+                    assert!(names.contains(f), "{}: {f} is not a fact of {}", c.durable, c.source);
+                }
+            }
+            assert!(c.durable.starts_with(c.service), "{} is named after its service", c.durable);
+        }
+        let mut durables: Vec<_> = CONSUMERS.iter().map(|c| c.durable).collect();
+        durables.sort();
+        durables.dedup();
+        assert_eq!(durables.len(), CONSUMERS.len(), "durable names are unique");
+    }
+
+    #[test]
+    fn topology_serialises() {
+        let json = serde_json::to_value(topology()).expect("json");
+        assert_eq!(json["streams"][0]["name"], "CIVICGRID_INTAKE");
+        assert_eq!(json["consumers"][0]["filter_subjects"][0], "civicgrid.dispatch.>");
+    }
+}

@@ -1,0 +1,31 @@
+//! notify's stream, facts and consumers.
+
+use civicgrid_proto::v1::NotifyEvent;
+
+use crate::{Consumer, FactFamily, Stream, Subscription, dispatch, intake};
+
+/// The service name.
+pub const SERVICE: &str = "notify";
+
+/// A push delivery succeeded (`notify-delivered`) or was given up (`notify-failed`); each
+/// carries a `civicgrid.v1.NotifyEvent`.
+pub const NOTIFY_FACTS: FactFamily<NotifyEvent> = FactFamily::new(SERVICE, &["notify-delivered", "notify-failed"]);
+
+/// `CIVICGRID_NOTIFY`.
+pub const STREAM: Stream = Stream { service: SERVICE, published: &[NOTIFY_FACTS.published()] };
+
+/// Reports and merges tell reporters that their report arrived.
+pub const INTAKE: Consumer = Consumer {
+    service: SERVICE,
+    durable: "notify-intake",
+    source: intake::SERVICE,
+    subscription: Subscription::Facts(&[intake::EVENT_REPORTED.name, intake::EVENT_MERGED.name]),
+};
+
+/// Every task fact notifies departments, centers, grid workers and reporters.
+pub const DISPATCH: Consumer = Consumer {
+    service: SERVICE,
+    durable: "notify-dispatch",
+    source: dispatch::SERVICE,
+    subscription: Subscription::All,
+};

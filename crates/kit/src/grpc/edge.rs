@@ -1,0 +1,213 @@
+//! The edge every call passes before its handler: readiness, authentication, metrics.
+//!
+//! - Health and reflection always pass (Kubernetes probes and grpcurl need no token).
+//! - While PostgreSQL or NATS is unreachable ([`Readiness`]), a call is answered
+//!   `UNAVAILABLE` at once: a retryable code, so clients retry with the same `request_id`,
+//!   instead of waiting for a pool timeout and getting `INTERNAL`.
+//! - The bearer token is checked ([`Authenticator`]) and the caller's
+//!   [`Principal`](crate::auth::Principal) put into the request's extensions.
+//! - Every answered call is counted by method and code, with its latency.
+
+use std::{
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use http_body::Frame;
+use tonic::{Code, Status, body::Body};
+
+use crate::{auth::Authenticator, metrics::GrpcMetrics};
+
+/// Whether the service's dependencies answer; set by the health loop, read by every call.
+#[derive(Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    /// True when PostgreSQL and NATS answered the last check.
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Records the result of a check.
+    pub fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::Relaxed);
+    }
+}
+
+/// The tower layer of the edge.
+#[derive(Clone)]
+pub struct Edge {
+    auth: Authenticator,
+    ready: Readiness,
+    metrics: GrpcMetrics,
+}
+
+impl Edge {
+    /// An edge checking tokens with `auth`, refusing calls while not `ready`, recording into
+    /// `metrics`.
+    pub fn new(auth: Authenticator, ready: Readiness, metrics: GrpcMetrics) -> Self {
+        Edge { auth, ready, metrics }
+    }
+}
+
+impl<S> tower::Layer<S> for Edge {
+    type Service = EdgeService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        EdgeService { inner, edge: self.clone() }
+    }
+}
+
+/// The service [`Edge`] wraps around the routes.
+#[derive(Clone)]
+pub struct EdgeService<S> {
+    inner: S,
+    edge: Edge,
+}
+
+/// Health checks and reflection: open to anyone, always.
+fn is_infrastructure(path: &str) -> bool {
+    path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.")
+}
+
+type BoxFuture<T, E> = Pin<Box<dyn std::future::Future<Output = Result<T, E>> + Send>>;
+
+impl<S, B> tower::Service<http::Request<B>> for EdgeService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let path = request.uri().path().to_string();
+        if is_infrastructure(&path) {
+            return Box::pin(self.inner.call(request));
+        }
+        let started = Instant::now();
+        let metrics = self.edge.metrics.clone();
+        let refuse = |status: Status| -> Self::Future {
+            metrics.record(&path, status.code(), started.elapsed());
+            Box::pin(std::future::ready(Ok(status.into_http())))
+        };
+        if !self.edge.ready.is_ready() {
+            return refuse(Status::unavailable(
+                "the service cannot reach its database or NATS right now; retry with the same request_id",
+            ));
+        }
+        let header = request.headers().get("authorization").and_then(|v| v.to_str().ok());
+        match self.edge.auth.authenticate(header) {
+            Ok(principal) => {
+                request.extensions_mut().insert(principal);
+            }
+            Err(status) => return refuse(status),
+        }
+        // The ready clone serves this call; the fresh one waits for the next poll_ready.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let response = inner.call(request).await?;
+            Ok(observe(response, path, started, metrics))
+        })
+    }
+}
+
+/// The status in a response's headers (a trailers-only answer: errors and refusals).
+fn header_code(headers: &http::HeaderMap) -> Option<Code> {
+    headers.get("grpc-status").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i32>().ok()).map(Code::from)
+}
+
+/// Records the call when its status is known: now for a trailers-only answer, else when the
+/// body's trailers pass (or when the body is dropped early: the client went away).
+fn observe(
+    response: http::Response<Body>,
+    method: String,
+    started: Instant,
+    metrics: GrpcMetrics,
+) -> http::Response<Body> {
+    if let Some(code) = header_code(response.headers()) {
+        metrics.record(&method, code, started.elapsed());
+        return response;
+    }
+    response.map(|inner| Body::new(Observed { inner, pending: Some(Pending { method, started, metrics }) }))
+}
+
+struct Pending {
+    method: String,
+    started: Instant,
+    metrics: GrpcMetrics,
+}
+
+impl Pending {
+    fn record(self, code: Code) {
+        self.metrics.record(&self.method, code, self.started.elapsed());
+    }
+}
+
+/// A response body that records the call's status from its trailers.
+struct Observed {
+    inner: Body,
+    pending: Option<Pending>,
+}
+
+impl http_body::Body for Observed {
+    type Data = bytes::Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(code) = frame.trailers_ref().and_then(header_code)
+                    && let Some(p) = self.pending.take()
+                {
+                    p.record(code);
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(p) = self.pending.take() {
+                    p.record(Code::Internal);
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(p) = self.pending.take() {
+                    p.record(Code::Unknown);
+                }
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Observed {
+    fn drop(&mut self) {
+        if let Some(p) = self.pending.take() {
+            p.record(Code::Cancelled);
+        }
+    }
+}
