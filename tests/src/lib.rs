@@ -155,7 +155,7 @@ impl Suite {
             assert!(
                 start.elapsed() < timeout,
                 "`civicgrid up` did not print {needle:?}; output:\n{}",
-                self.output.lock().unwrap().join("\n")
+                self.output.lock().unwrap_or_else(|e| e.into_inner()).join("\n")
             );
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -240,7 +240,7 @@ pub async fn work_tasks(dispatch: String, intake: String, secret: String, every:
             let id = task.id.clone();
             let step = |n: &str| format!("demo-{n}-{}-{}", &id[24..], task.version);
             let pause = || tokio::time::sleep(every);
-            let rework = rand::random::<u8>() % 5 == 0;
+            let rework = rand::random::<u8>().is_multiple_of(5);
             tokio::select! { _ = pause() => {}, _ = shutdown.cancelled() => return }
             let sign = TaskRequest { request_id: step("sign"), task_id: id.clone() };
             if client.sign_for(with_token(sign, &department)).await.is_err() {
@@ -286,7 +286,7 @@ pub async fn work_tasks(dispatch: String, intake: String, secret: String, every:
             else {
                 return;
             };
-            let rating = if rand::random::<u8>() % 6 == 0 { Rating::Dissatisfied } else { Rating::Satisfied };
+            let rating = if rand::random::<u8>().is_multiple_of(6) { Rating::Dissatisfied } else { Rating::Satisfied };
             // The public status follows the task a moment later; retry until it does.
             for attempt in 0..10 {
                 tokio::time::sleep(Duration::from_millis(500)).await;

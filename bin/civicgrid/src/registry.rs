@@ -18,6 +18,9 @@ pub struct GeneratedKey {
     pub file_name: &'static str,
 }
 
+/// Runs a service until `shutdown`.
+pub type RunFn = fn(Option<PathBuf>, Shutdown) -> Pin<Box<dyn Future<Output = Result<(), StartError>> + Send>>;
+
 /// One service the binary runs.
 pub struct Entry {
     /// Its name: schema, role, stream token, `civicgrid service <name>`.
@@ -36,7 +39,7 @@ pub struct Entry {
     #[cfg_attr(not(feature = "dev"), allow(dead_code))]
     pub up_settings: &'static [(&'static str, &'static str)],
     /// Runs it until `shutdown`: settings from the defaults, a file, the environment.
-    pub run: fn(Option<PathBuf>, Shutdown) -> Pin<Box<dyn Future<Output = Result<(), StartError>> + Send>>,
+    pub run: RunFn,
 }
 
 fn run<S: Service>(

@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 
 /// A source of the current instant.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub enum Clock {
     /// The system clock.
+    #[default]
     System,
     /// A clock that moves only when told to.
     Manual(Arc<Mutex<DateTime<Utc>>>),
@@ -34,12 +35,6 @@ impl Clock {
             let mut at = at.lock().unwrap_or_else(|e| e.into_inner());
             *at += by;
         }
-    }
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Clock::System
     }
 }
 

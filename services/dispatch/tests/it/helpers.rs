@@ -445,6 +445,7 @@ impl TestApp {
     /// Publishes an intake fact with intake's CloudEvents headers; `ce_id` and `msg_id` are
     /// usually the same fresh UUIDv7 (a publisher's retry keeps `ce-id` under a new
     /// `Nats-Msg-Id` once JetStream's duplicate window has passed).
+    #[allow(clippy::too_many_arguments)]
     pub async fn publish_intake(
         &self,
         fact: &str,

@@ -40,7 +40,7 @@ async fn returned_tasks_go_back_to_triage_and_three_departments_escalate_it_once
     let returned = client.return_task(authed(retry.clone(), &department(&first))).await.unwrap().into_inner();
     assert_eq!(returned.status, TaskStatus::AwaitingTriage as i32);
     assert_eq!(returned.department_id, "", "the department is cleared");
-    assert_eq!(returned.returned_by, [first.clone()]);
+    assert_eq!(returned.returned_by, std::slice::from_ref(&first));
     assert_eq!(returned.version, 2);
     assert!(!returned.escalated);
     assert_eq!(client.return_task(authed(retry, &department(&first))).await.unwrap().into_inner(), returned);
@@ -79,7 +79,7 @@ async fn returned_tasks_go_back_to_triage_and_three_departments_escalate_it_once
     let rerouted = client.triage(authed(triage(&task, &second), &centre)).await.unwrap().into_inner();
     assert_eq!(rerouted.status, TaskStatus::Assigned as i32);
     assert_eq!(rerouted.department_id, second);
-    assert_eq!(rerouted.returned_by, [first.clone()]);
+    assert_eq!(rerouted.returned_by, std::slice::from_ref(&first));
     assert_eq!(deadline_of(&rerouted.clocks[0]), Some(local("2026-11-16 11:30")), "a fresh sign-for clock");
     client
         .sign_for(authed(TaskRequest { request_id: rid(), task_id: task.id.clone() }, &department(&second)))

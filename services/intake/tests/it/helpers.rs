@@ -20,6 +20,8 @@ pub struct TestApp {
     pub db_url: String,
     pub addr: std::net::SocketAddr,
     pub shutdown: Shutdown,
+    /// Where `GET /metrics` is served.
+    #[allow(dead_code)]
     pub metrics_addr: std::net::SocketAddr,
     pub handle: tokio::task::JoinHandle<Result<(), StartError>>,
 }

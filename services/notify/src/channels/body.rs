@@ -87,10 +87,10 @@ mod tests {
         let n =
             Notification { id: "n1".into(), title: "T".into(), body: "B".into(), priority: 4, ..Default::default() };
         let body: Value =
-            serde_json::from_slice(&webhook_body("d1", "e1", "department:x", false, &[n.clone()])).unwrap();
+            serde_json::from_slice(&webhook_body("d1", "e1", "department:x", false, std::slice::from_ref(&n))).unwrap();
         assert_eq!(body["notifications"][0]["priority"], "critical");
         assert_eq!(body["delivery_id"], "d1");
-        assert_eq!(sms_text(false, &[n.clone()]), "T：B");
+        assert_eq!(sms_text(false, std::slice::from_ref(&n)), "T：B");
         assert_eq!(sms_text(true, &[n.clone(), n]), "您有2条新通知：T；T");
     }
 }

@@ -344,7 +344,7 @@ fn localize<'a>(name: &str, value: &'a str, locale: &str) -> &'a str {
     if locale != "zh-CN" {
         return value;
     }
-    let zh = match (name, value) {
+    match (name, value) {
         ("colour", "blue") => "蓝色",
         ("colour", "yellow") => "黄色",
         ("colour", "orange") => "橙色",
@@ -363,9 +363,8 @@ fn localize<'a>(name: &str, value: &'a str, locale: &str) -> &'a str {
         ("fact", "task-extension-refused") => "延期申请被驳回",
         ("fact", "task-suspended") => "已挂账",
         ("fact", "task-resumed") => "已恢复办理",
-        _ => return value,
-    };
-    zh
+        _ => value,
+    }
 }
 
 #[cfg(test)]
