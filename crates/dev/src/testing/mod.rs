@@ -4,8 +4,14 @@
 //! [`database`] creates a fresh database on a PostgreSQL server: the one named by
 //! `CIVICGRID__DATABASE__URL` when set, otherwise one managed cluster per test process,
 //! started on first use and removed when the process ends. [`stream`] reads what a stream
-//! holds; [`eventually`] waits for a condition; [`status`] asserts gRPC answers.
+//! holds; [`eventually`] waits for a condition; [`status`] asserts gRPC answers; [`metrics`]
+//! scrapes and parses `GET /metrics`; [`proxy`] cuts a service off from a dependency;
+//! [`raw`] sends bytes no generated client would; [`python`] runs outside tools (grpcio).
 
+pub mod metrics;
+pub mod proxy;
+pub mod python;
+pub mod raw;
 pub mod status;
 pub mod stream;
 

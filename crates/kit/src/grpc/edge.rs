@@ -1,9 +1,11 @@
 //! The edge every call passes before its handler: readiness, authentication, metrics.
 //!
 //! - Health and reflection always pass (Kubernetes probes and grpcurl need no token).
-//! - While PostgreSQL or NATS is unreachable ([`Readiness`]), a call is answered
-//!   `UNAVAILABLE` at once: a retryable code, so clients retry with the same `request_id`,
-//!   instead of waiting for a pool timeout and getting `INTERNAL`.
+//! - While PostgreSQL is unreachable ([`Readiness`]), a call is answered `UNAVAILABLE` at
+//!   once: a retryable code, so clients retry with the same `request_id`, instead of waiting
+//!   for a pool timeout. (While only NATS is away, calls are still served: what they publish
+//!   waits in the outbox. Health says NOT_SERVING in both cases, so a load balancer sends new
+//!   traffic elsewhere.)
 //! - The bearer token is checked ([`Authenticator`]) and the caller's
 //!   [`Principal`](crate::auth::Principal) put into the request's extensions.
 //! - Every answered call is counted by method and code, with its latency.
@@ -23,12 +25,12 @@ use tonic::{Code, Status, body::Body};
 
 use crate::{auth::Authenticator, metrics::GrpcMetrics};
 
-/// Whether the service's dependencies answer; set by the health loop, read by every call.
+/// Whether the service's database answers; set by the health loop, read by every call.
 #[derive(Clone, Default)]
 pub struct Readiness(Arc<AtomicBool>);
 
 impl Readiness {
-    /// True when PostgreSQL and NATS answered the last check.
+    /// True when PostgreSQL answered the last check.
     pub fn is_ready(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
@@ -105,7 +107,7 @@ where
         };
         if !self.edge.ready.is_ready() {
             return refuse(Status::unavailable(
-                "the service cannot reach its database or NATS right now; retry with the same request_id",
+                "the service cannot reach its database right now; retry with the same request_id",
             ));
         }
         let header = request.headers().get("authorization").and_then(|v| v.to_str().ok());

@@ -18,6 +18,10 @@ pub enum Dependency {
 }
 
 impl Dependency {
+    fn is_database(&self) -> bool {
+        matches!(self, Dependency::Postgres(_))
+    }
+
     async fn ready(&self, within: Duration) -> bool {
         match self {
             Dependency::Postgres(pool) => tokio::time::timeout(within, sqlx::query("SELECT 1").execute(pool))
@@ -37,7 +41,7 @@ pub struct HealthLoop {
     pub services: Vec<&'static str>,
     /// What must answer.
     pub dependencies: Vec<Dependency>,
-    /// The flag the edge refuses calls by.
+    /// The flag the edge refuses calls by: whether the database answers.
     pub readiness: Readiness,
     /// `civicgrid_ready`.
     pub metrics: Metrics,
@@ -52,14 +56,18 @@ impl HealthLoop {
             let HealthLoop { reporter, services, dependencies, readiness, metrics, every } = self;
             let mut last = None;
             loop {
-                let mut ready = !stopping.is_cancelled();
+                let (mut ready, mut database) = (true, true);
                 for d in &dependencies {
-                    ready = ready && d.ready(every.max(Duration::from_millis(200))).await;
+                    let up = d.ready(every.max(Duration::from_millis(200))).await;
+                    ready &= up;
+                    if d.is_database() {
+                        database &= up;
+                    }
                 }
                 if stopping.is_cancelled() {
                     ready = false;
                 }
-                readiness.set(ready);
+                readiness.set(database);
                 metrics.set_ready(ready);
                 if last != Some(ready) {
                     let status = if ready { ServingStatus::Serving } else { ServingStatus::NotServing };

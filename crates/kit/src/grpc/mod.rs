@@ -39,7 +39,9 @@ fn reflection_builder(services: &[&str]) -> tonic_reflection::server::Builder<'s
         .register_encoded_file_descriptor_set(civicgrid_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(civicgrid_proto::GOOGLE_RPC_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .with_service_name(HEALTH_SERVICE);
+        .with_service_name(HEALTH_SERVICE)
+        .with_service_name("grpc.reflection.v1.ServerReflection")
+        .with_service_name("grpc.reflection.v1alpha.ServerReflection");
     for s in services {
         builder = builder.with_service_name(*s);
     }
@@ -50,9 +52,8 @@ fn reflection_builder(services: &[&str]) -> tonic_reflection::server::Builder<'s
 /// grpcurl builds still ask for `v1alpha`). It lists exactly `services`, health and itself:
 /// what this server serves, not every contract of the suite.
 pub fn reflection(routes: Routes, services: &[&str]) -> Result<Routes, tonic_reflection::server::Error> {
-    let v1 = reflection_builder(services).with_service_name("grpc.reflection.v1.ServerReflection").build_v1()?;
-    let v1alpha =
-        reflection_builder(services).with_service_name("grpc.reflection.v1alpha.ServerReflection").build_v1alpha()?;
+    let v1 = reflection_builder(services).build_v1()?;
+    let v1alpha = reflection_builder(services).build_v1alpha()?;
     Ok(routes.add_service(v1).add_service(v1alpha))
 }
 

@@ -12,5 +12,6 @@ mod reference;
 mod reroute;
 mod rework;
 mod routing;
+mod runtime;
 mod warnings;
 mod watch;

@@ -21,9 +21,10 @@ pub struct TestApp {
     pub addr: std::net::SocketAddr,
     pub shutdown: Shutdown,
     /// Where `GET /metrics` is served.
-    #[allow(dead_code)]
     pub metrics_addr: std::net::SocketAddr,
     pub handle: tokio::task::JoinHandle<Result<(), StartError>>,
+    /// The settings it was built with.
+    pub settings: Settings,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -44,13 +45,13 @@ pub async fn spawn_app_with(extra: &str) -> TestApp {
     // Spans (and so trace context on the bus) exist only with the subscriber installed.
     static TELEMETRY: std::sync::OnceLock<civicgrid_kit::telemetry::TelemetryGuard> = std::sync::OnceLock::new();
     TELEMETRY.get_or_init(|| civicgrid_kit::telemetry::init("intake-test", &settings.common.telemetry));
-    let app = Application::build(settings, Clock::System).await.expect("build intake");
+    let app = Application::build(settings.clone(), Clock::System).await.expect("build intake");
     let (addr, metrics_addr) = (app.addr(), app.metrics_addr());
     let shutdown = Shutdown::new();
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     let client = IntakeServiceClient::connect(format!("http://{addr}")).await.expect("connect");
     let js = jetstream::new(async_nats::connect(nats.url()).await.expect("nats client"));
-    TestApp { client, nats, js, db_url, addr, metrics_addr, shutdown, handle }
+    TestApp { client, nats, js, db_url, addr, metrics_addr, shutdown, handle, settings }
 }
 
 impl TestApp {

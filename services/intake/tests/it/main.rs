@@ -7,5 +7,6 @@ mod batch;
 mod bus;
 mod helpers;
 mod rating;
+mod runtime;
 mod security;
 mod submit;

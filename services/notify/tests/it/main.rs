@@ -10,6 +10,7 @@ mod inbox;
 mod recipients;
 mod restart;
 mod rules_file;
+mod runtime;
 mod signature;
 mod sms;
 mod timing;

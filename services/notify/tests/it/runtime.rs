@@ -1,0 +1,81 @@
+//! notify on the kit's runtime: a graceful stop lets the delivery worker finish the calls in
+//! flight and publishes their `notify-delivered` facts before the service exits (the runtime
+//! stops the worker before the outbox's last flush); notify's own metrics parse with a real
+//! parser.
+
+use std::{collections::HashSet, time::Duration};
+
+use civicgrid_dev::{infra::free_port, testing::metrics};
+use civicgrid_kit::clock::Clock;
+use civicgrid_proto::v1::DeliveryStatus;
+
+use crate::helpers::{Answer, DEPT, Receiver, monday_9am, new_id, register, spawn_app_with, task_fact};
+
+#[tokio::test]
+async fn a_graceful_stop_publishes_the_facts_of_the_deliveries_in_flight() {
+    let port = free_port().expect("a free port");
+    let mut app = spawn_app_with(
+        Clock::manual(monday_9am()),
+        &format!(
+            "[metrics]\nlisten = \"127.0.0.1:{port}\"\n[notify]\nworker_concurrency = 8\nwebhook_timeout_ms = 3000\n"
+        ),
+    )
+    .await;
+    let receiver = Receiver::start().await;
+    // Every call takes a while, so calls are in flight when the stop comes.
+    receiver.script(&[Answer::Slow(Duration::from_millis(400)); 40]);
+    register(&app, &format!("department:{DEPT}"), &receiver.url, "stop-secret-0123456789").await;
+    for _ in 0..40 {
+        app.publish_task(&task_fact("task-assigned", &new_id(), &new_id())).await;
+    }
+    receiver.wait_calls(4).await;
+    let db = app.db().await;
+    app.stop().await;
+
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(&db).await.unwrap();
+    assert_eq!(left, 0, "the drain left outbox rows unpublished");
+    let delivered: HashSet<String> =
+        sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM deliveries WHERE status = $1 AND channel <> 1")
+            .bind(DeliveryStatus::Delivered as i16)
+            .fetch_all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect();
+    assert!(!delivered.is_empty(), "some webhook calls finished before the stop");
+    let published: HashSet<String> = app
+        .published()
+        .await
+        .into_iter()
+        .filter(|(subject, _)| subject.starts_with("civicgrid.notify.notify-delivered."))
+        .map(|(_, e)| e.delivery_id)
+        .collect();
+    let missing: Vec<_> = delivered.difference(&published).collect();
+    assert!(missing.is_empty(), "delivered before the stop but not announced: {missing:?}");
+}
+
+#[tokio::test]
+async fn deliveries_by_channel_and_outcome_are_scraped() {
+    let port = free_port().expect("a free port");
+    let mut app =
+        spawn_app_with(Clock::manual(monday_9am()), &format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n")).await;
+    let receiver = Receiver::start().await;
+    register(&app, &format!("department:{DEPT}"), &receiver.url, "metrics-secret-0123456789").await;
+    app.publish_task(&task_fact("task-assigned", &new_id(), &new_id())).await;
+    receiver.wait_calls(1).await;
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let labels = [("channel", "webhook"), ("outcome", "delivered")];
+    let mut scrape = metrics::scrape(addr).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while scrape.value("civicgrid_notify_deliveries_total", &labels).unwrap_or(0.0) < 1.0 {
+        assert!(std::time::Instant::now() < deadline, "the delivery was never counted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        scrape = metrics::scrape(addr).await;
+    }
+    assert_eq!(scrape.value("civicgrid_notify_circuits_open", &[]), Some(0.0));
+    for durable in ["notify-intake", "notify-dispatch"] {
+        assert!(scrape.value("civicgrid_consumer_lag", &[("durable", durable)]).is_some(), "lag of {durable}");
+    }
+    app.stop().await;
+}
