@@ -81,9 +81,9 @@ async fn nul_characters_in_ids_are_invalid_argument_naming_the_field() {
         from: Some(civicgrid_kit::time::to_proto(monday_9am())),
         to: Some(civicgrid_kit::time::to_proto(monday_9am() + chrono::Duration::days(1))),
     });
-    let kpis = GetKpisRequest { period: period.clone(), department_id: "\u{0}".into(), region_code: String::new() };
+    let kpis = GetKpisRequest { period, department_id: "\u{0}".into(), region_code: String::new() };
     expect_invalid(client.get_kpis(authed(kpis, &admin())).await, "department_id", "GetKpis.department_id");
-    let kpis = GetKpisRequest { period: period.clone(), department_id: String::new(), region_code: "4116\u{0}".into() };
+    let kpis = GetKpisRequest { period, department_id: String::new(), region_code: "4116\u{0}".into() };
     expect_invalid(client.get_kpis(authed(kpis, &admin())).await, "region_code", "GetKpis.region_code");
     let worker = GetGridWorkerKpisRequest { period, grid_worker_id: "gw\u{0}".into() };
     expect_invalid(
