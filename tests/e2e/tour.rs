@@ -18,6 +18,30 @@ async fn grpcurl_lists_checks_health_and_submits_an_event_that_reaches_jetstream
     let (ok, health) = suite.grpcurl(&[&intake, "grpc.health.v1.Health/Check"]);
     assert!(ok && health.contains("SERVING"), "{health}");
 
+    // Each port lists exactly what it serves, and serves its metrics.
+    for (service, addr, name) in [
+        ("intake", &suite.intake, "civicgrid.v1.IntakeService"),
+        ("dispatch", &suite.dispatch, "civicgrid.v1.DispatchService"),
+        ("notify", &suite.notify, "civicgrid.v1.NotifyService"),
+    ] {
+        let (ok, listed) = suite.grpcurl(&[addr, "list"]);
+        assert!(ok, "{listed}");
+        let mut listed: Vec<&str> = listed.lines().collect();
+        listed.sort();
+        assert_eq!(
+            listed,
+            [
+                name,
+                "grpc.health.v1.Health",
+                "grpc.reflection.v1.ServerReflection",
+                "grpc.reflection.v1alpha.ServerReflection"
+            ],
+            "{service} lists exactly what it serves"
+        );
+        let scrape = civicgrid_dev::testing::metrics::scrape(suite.metrics[service].parse().unwrap()).await;
+        assert_eq!(scrape.value("civicgrid_ready", &[("service", service)]), Some(1.0), "{service} ready");
+    }
+
     let body = r#"{"request_id":"e2e-grpcurl-0001","source":"EVENT_SOURCE_HOTLINE_12345","item_code":"01.02.003",
         "location":{"grid_code":"411602001001002","point":{"latitude":33.7,"longitude":114.7}},
         "description":"井盖缺失，请尽快处理","reporter":{"name":"王五","phone":"13812345678"}}"#;
