@@ -5,7 +5,7 @@
 //! gets the first copy's answer, a report of something reported earlier in the batch merges
 //! into that event, and tracking numbers follow the batch's order.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, hash::Hash};
 
 use super::dedupe::{self, Candidate};
 
@@ -113,6 +113,54 @@ pub fn plan<Id: Clone>(
         });
     }
     decisions
+}
+
+/// What a batch's decisions ask of the database: the merges to count into stored events and
+/// the tracking numbers to draw.
+#[derive(Debug)]
+pub struct Tally<'a, Id> {
+    /// The stored events merged into, in order of first appearance.
+    pub merge_ids: Vec<Id>,
+    /// How many of the batch's reports merge into each stored event.
+    pub merge_counts: HashMap<Id, usize>,
+    /// How many of the batch's reports merge into the event submission `i` opens, by `i`.
+    pub batch_merges: HashMap<usize, usize>,
+    /// The tracking sequence of each new event, in batch order.
+    pub needs: Vec<&'a str>,
+}
+
+/// Counts what `decisions` ask for; `sequences[i]` is the tracking sequence of submission `i`.
+pub fn tally<'a, Id: Clone + Eq + Hash>(decisions: &[Decision<Id>], sequences: &'a [String]) -> Tally<'a, Id> {
+    let mut t =
+        Tally { merge_ids: Vec::new(), merge_counts: HashMap::new(), batch_merges: HashMap::new(), needs: Vec::new() };
+    for (d, sequence) in decisions.iter().zip(sequences) {
+        match d {
+            Decision::Merge(Target::Stored(id)) => {
+                let n = t.merge_counts.entry(id.clone()).or_insert(0);
+                if *n == 0 {
+                    t.merge_ids.push(id.clone());
+                }
+                *n += 1;
+            }
+            Decision::Merge(Target::Batch(j)) => *t.batch_merges.entry(*j).or_insert(0) += 1,
+            Decision::New => t.needs.push(sequence),
+            Decision::Answered | Decision::SameAs(_) => {}
+        }
+    }
+    t
+}
+
+/// Whose answer each submission gets: its own, or for a later copy of a key in the batch its
+/// first copy's.
+pub fn answered_by<Id>(decisions: &[Decision<Id>]) -> Vec<usize> {
+    decisions
+        .iter()
+        .enumerate()
+        .map(|(i, d)| match d {
+            Decision::SameAs(j) => *j,
+            _ => i,
+        })
+        .collect()
 }
 
 /// The report count and version an event shows after each of `merges` additional reports,
@@ -234,6 +282,29 @@ mod tests {
         assert_eq!(d[0], Decision::New);
         assert_eq!(d[1], Decision::Merge(Target::Batch(0)));
         assert_eq!(d[3], Decision::Merge(Target::Batch(0)));
+    }
+
+    #[test]
+    fn the_tally_counts_merges_and_new_events() {
+        let decisions = [
+            Decision::New,
+            Decision::Merge(Target::Stored(7u32)),
+            Decision::Merge(Target::Batch(0)),
+            Decision::Answered,
+            Decision::Merge(Target::Stored(5)),
+            Decision::Merge(Target::Stored(7)),
+            Decision::SameAs(1),
+            Decision::New,
+            Decision::Merge(Target::Batch(0)),
+        ];
+        let sequences: Vec<String> =
+            (0..decisions.len()).map(|i| format!("tracking_41160{}_20261122", i % 2)).collect();
+        let t = tally(&decisions, &sequences);
+        assert_eq!(t.merge_ids, vec![7, 5], "in order of first appearance");
+        assert_eq!(t.merge_counts, [(7, 2), (5, 1)].into());
+        assert_eq!(t.batch_merges, [(0, 2)].into());
+        assert_eq!(t.needs, vec!["tracking_411600_20261122", "tracking_411601_20261122"]);
+        assert_eq!(answered_by(&decisions), vec![0, 1, 2, 3, 4, 5, 1, 7, 8]);
     }
 
     #[test]

@@ -21,6 +21,12 @@ pub fn bounding_box(center: (f64, f64), radius_m: f64) -> (f64, f64, f64, f64) {
     (center.0 - dlat, center.0 + dlat, center.1 - dlng, center.1 + dlng)
 }
 
+/// The advisory lock key that serialises the duplicate search of one catalog item in one
+/// county. A single submission and a batch must take the same lock for the same report.
+pub fn lock_key(item_code: &str, county: &str) -> String {
+    format!("intake-dedupe:{item_code}:{county}")
+}
+
 /// An open event that a report might duplicate.
 #[derive(Debug, Clone)]
 pub struct Candidate<Id> {
@@ -71,6 +77,13 @@ mod tests {
         assert!(distance_m((33.0, 114.0), (lat1, 114.0)) >= 49.9);
         assert!(distance_m((33.0, 114.0), (33.0, lng1)) >= 49.9);
         assert!(lat0 < 33.0 && lng0 < 114.0);
+    }
+
+    #[test]
+    fn one_lock_per_item_and_county() {
+        assert_eq!(lock_key("01.02.003", "411602"), "intake-dedupe:01.02.003:411602");
+        assert_ne!(lock_key("01.02.003", "411602"), lock_key("01.02.003", "411603"));
+        assert_ne!(lock_key("01.02.003", "411602"), lock_key("01.02.004", "411602"));
     }
 
     #[test]

@@ -36,6 +36,26 @@ pub fn is_newer(version: i64, last: Option<i64>) -> bool {
     last.is_none_or(|l| version > l)
 }
 
+/// A change of an event's public status made by a task fact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    /// The new public status.
+    pub to: EventStatus,
+    /// Whether it starts a new outcome round ([`starts_outcome_round`]).
+    pub new_round: bool,
+}
+
+/// What a fact that a task is now in `task` does to its event's public status `current`; `None`
+/// when the status stays. The lead task decides; without a known lead task (`other_lead`: another
+/// task of the event is the lead), any task does.
+pub fn change(current: EventStatus, task: TaskStatus, lead: bool, other_lead: bool) -> Option<Change> {
+    if !lead && other_lead {
+        return None;
+    }
+    let to = public_status(task)?;
+    (to != current).then(|| Change { to, new_round: starts_outcome_round(current, to) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +90,22 @@ mod tests {
         assert!(is_newer(3, Some(2)));
         assert!(!is_newer(2, Some(2)));
         assert!(!is_newer(1, Some(2)));
+    }
+
+    #[test]
+    fn the_lead_task_decides_the_public_status() {
+        use EventStatus::*;
+        let change_to = |to, new_round| Some(Change { to, new_round });
+        assert_eq!(change(Dispatched, TaskStatus::InProgress, true, false), change_to(InProgress, false));
+        assert_eq!(change(Dispatched, TaskStatus::InProgress, true, true), change_to(InProgress, false));
+        // A task beside a known lead says nothing to the public; without a known lead it does.
+        assert_eq!(change(Dispatched, TaskStatus::Resolved, false, true), None);
+        assert_eq!(change(Dispatched, TaskStatus::Resolved, false, false), change_to(Resolved, true));
+        // Same status, or a task state without a public one: no change.
+        assert_eq!(change(InProgress, TaskStatus::Suspended, true, false), None);
+        assert_eq!(change(Dispatched, TaskStatus::Unspecified, true, false), None);
+        // An unknown stored status changes like any other.
+        assert_eq!(change(Unspecified, TaskStatus::Closed, true, false), change_to(Closed, true));
+        assert_eq!(change(Resolved, TaskStatus::Closed, true, false), change_to(Closed, false));
     }
 }

@@ -29,6 +29,14 @@ pub fn sequence_name(county: &str, day: &str) -> Option<String> {
     (digits(county) && digits(day)).then(|| format!("tracking_{county}_{day}"))
 }
 
+/// The name of the sequence to drop when `name` (a sequence found in the schema) numbers a day
+/// before `keep_from` (yyyymmdd); rebuilt from digits only, so it is safe to splice into DDL.
+pub fn expired_sequence(name: &str, keep_from: &str) -> Option<String> {
+    let (county, day) = name.strip_prefix("tracking_")?.split_once('_')?;
+    // Days compare as strings (yyyymmdd).
+    if day < keep_from { sequence_name(county, day) } else { None }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +58,19 @@ mod tests {
     fn sequence_names_are_digits_only() {
         assert_eq!(sequence_name("411602", "20261122").as_deref(), Some("tracking_411602_20261122"));
         assert_eq!(sequence_name("41'; drop", "20261122"), None);
+    }
+
+    #[test]
+    fn sequences_of_days_before_are_expired() {
+        assert_eq!(
+            expired_sequence("tracking_411602_20261120", "20261121").as_deref(),
+            Some("tracking_411602_20261120")
+        );
+        assert_eq!(expired_sequence("tracking_411602_20261121", "20261121"), None);
+        assert_eq!(expired_sequence("tracking_411602_20261122", "20261121"), None);
+        // Not a tracking sequence, or not digits: left alone.
+        assert_eq!(expired_sequence("outbox_seq", "20261121"), None);
+        assert_eq!(expired_sequence("tracking_411602", "20261121"), None);
+        assert_eq!(expired_sequence("tracking_41x602_20261120", "20261121"), None);
     }
 }
