@@ -3,16 +3,23 @@
 failure. Needs PyYAML (and kubernetes-validate for `k8s-validate`) on PYTHONPATH: deploy/check
 installs them into its cache and sets PYTHONPATH.
 
-    checks.py yaml FILE...                     every YAML document parses
-    checks.py kustomize-fallback DIR OUT       render a kustomization without kustomize
-    checks.py k8s-validate VERSIONS FILE...    schema-validate rendered manifests (strict)
-    checks.py crossref ROOT FILE...            references between rendered objects
-    checks.py auth-fresh ROOT                  deploy/k8s/nats/auth.conf == gen-auth.py output
-    checks.py code-drift ROOT                  gen-auth.py and base/ against the Rust code
-    checks.py emit-secret ROOT VERSION         gen-auth.py --emit-secret is a valid Secret
-    checks.py nats-config ROOT NATS_SERVER FILE...  nats-server -t on the rendered NATS config
-    checks.py nats-perms ROOT NATS_SERVER      a real nats-server enforces the permissions
-    checks.py dockerfile ROOT                  structure of deploy/Dockerfile and its ignore file
+    checks.py [--topology FILE] COMMAND ARGS...
+
+    topology ROOT OUT                          get `civicgrid topology --json` (as gen-auth.py
+                                               does), check it, write it to OUT
+    yaml FILE...                               every YAML document parses
+    kustomize-fallback DIR OUT                 render a kustomization without kustomize
+    k8s-validate VERSIONS FILE...              schema-validate rendered manifests (strict)
+    crossref ROOT FILE...                      references between rendered objects
+    auth-fresh ROOT                            deploy/k8s/nats/auth.conf == gen-auth.py output
+    code-drift ROOT                            auth.conf, base/ and the README against the topology
+    emit-secret ROOT VERSION                   gen-auth.py --emit-secret is a valid Secret
+    nats-config ROOT NATS_SERVER FILE...       nats-server -t on the rendered NATS config
+    nats-perms ROOT NATS_SERVER                a real nats-server enforces the permissions
+    dockerfile ROOT                            structure of deploy/Dockerfile and its ignore file
+
+The commands that need the services and the bus read the topology from --topology FILE
+(deploy/check gets it once per run with `topology`); without it, they get it themselves.
 """
 
 from __future__ import annotations
@@ -57,6 +64,73 @@ def gen_auth_module(root: Path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+# --------------------------------------------------------------------------------- topology
+
+# The topology JSON file: --topology FILE, or one this run wrote (see topology_file).
+TOPOLOGY_FILE: str | None = None
+
+
+def topology_file(root: Path) -> str:
+    """The file holding `civicgrid topology --json`; got once (as gen-auth.py gets it)."""
+    global TOPOLOGY_FILE
+    if TOPOLOGY_FILE is None:
+        data = gen_auth_module(root).read_topology(None, root)
+        fd, TOPOLOGY_FILE = tempfile.mkstemp(prefix="civicgrid-topology-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+    return TOPOLOGY_FILE
+
+
+def topology(root: Path):
+    """gen-auth.py's module, its parsed Topology, and the raw JSON."""
+    ga = gen_auth_module(root)
+    path = topology_file(root)
+    if not Path(path).is_file() or Path(path).stat().st_size == 0:
+        raise SystemExit(f"no topology in {path} (see the step `topology`)")
+    try:
+        data = ga.read_topology(path, root)
+        return ga, ga.parse_topology(data), data
+    except ga.TopologyError as e:
+        raise SystemExit(f"  FAIL  {e}") from e
+
+
+def gen_auth(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """gen-auth.py with these arguments and this run's topology."""
+    return subprocess.run([sys.executable, str(root / "deploy/nats/gen-auth.py"),
+                           "--topology", topology_file(root), *args],
+                          capture_output=True, text=True, check=False)
+
+
+def cmd_topology(root: str, out: str) -> None:
+    root_p = Path(root)
+    ga = gen_auth_module(root_p)
+    try:
+        cmd, warning = ga.topology_command(root_p)
+        print(f"  run   {' '.join(shlex.quote(c) for c in cmd)}")
+        if warning:
+            print(f"  note  {warning}")
+        data = ga.read_topology(None, root_p)
+    except ga.TopologyError as e:
+        fail(str(e))
+        return
+    Path(out).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    ok(f"civicgrid topology --json: {len(data.get('services', []))} service(s), "
+       f"{len(data.get('bus', {}).get('streams', []))} stream(s), "
+       f"{len(data.get('bus', {}).get('consumers', []))} durable consumer(s)")
+    try:
+        topo = ga.parse_topology(data)
+    except ga.TopologyError as e:
+        fail(str(e))
+        return
+    ok("the topology is what gen-auth.py relies on: one stream per service inside "
+       "civicgrid.<service>.>, consumers on other services' streams with filters inside them, "
+       f"unique durables, dead letters on {topo.deadletter_prefix}.<service>.<durable> "
+       f"({topo.deadletter_stream})")
+    bad = [(s.get("name"), k) for s in data.get("services", []) for k in s.get("required_secrets", [])
+           if not re.fullmatch(r"CIVICGRID__[A-Z0-9_]+", k)]
+    check(not bad, f"required secrets are CIVICGRID__ environment variables ({bad or 'all'})")
 
 
 # --------------------------------------------------------------------------------------- yaml
@@ -168,51 +242,109 @@ def _size_bytes(q: str) -> float:
     return float(m.group(1)) * units[m.group(2).upper()]
 
 
-def config_keys(root: Path) -> set[str] | None:
-    """CIVICGRID__SECTION__KEY names derived from crates/kit/src/config.rs, if it exists."""
-    src = root / "crates/kit/src/config.rs"
-    if not src.exists():
-        return None
-    text = src.read_text()
-    structs = {m.group(1): re.findall(r"^\s*pub (\w+):", m.group(2), re.M)
-               for m in re.finditer(r"pub struct (\w+)\s*\{(.*?)\n\}", text, re.S)}
-    common = re.search(r"pub struct CommonSettings\s*\{(.*?)\n\}", text, re.S)
-    if not common:
-        return None
-    keys = set()
-    for section, typ in re.findall(r"^\s*pub (\w+):\s*(\w+)", common.group(1), re.M):
-        for field in structs.get(typ, []):
-            keys.add(f"CIVICGRID__{section.upper()}__{field.upper()}")
-    return keys
+def _rust_source(path: Path) -> str:
+    """A Rust file without its comment lines (doc examples would look like declarations)."""
+    return "\n".join(l for l in path.read_text().splitlines() if not l.lstrip().startswith("//"))
 
 
 def _rust_structs(text: str) -> dict[str, list[tuple[str, str]]]:
-    """`pub struct Name { pub field: Type, ... }` -> {Name: [(field, first identifier of Type)]}."""
-    return {m.group(1): re.findall(r"^\s*pub (\w+):\s*(\w+)", m.group(2), re.M)
+    """`pub struct Name { pub field: Type, ... }` -> {Name: [(field, Type)]}."""
+    return {m.group(1): [(f, t.strip()) for f, t in re.findall(r"^\s*pub (\w+):\s*(.+?),?\s*$", m.group(2), re.M)]
             for m in re.finditer(r"pub struct (\w+)\s*\{(.*?)\n\}", text, re.S)}
+
+
+def _rust_setting_enums(text: str) -> dict[str, tuple[str, ...]]:
+    """`setting_enum! { pub enum Name("key") { A = "a", B = "b" } }` -> {Name: ("a", "b")}."""
+    return {m.group(1): tuple(re.findall(r'=\s*"([^"]*)"', m.group(2)))
+            for m in re.finditer(r'setting_enum!\s*\{\s*pub enum (\w+)\("[\w.]+"\)\s*\{(.*?)\}', text, re.S)}
+
+
+def _rust_defaults(text: str, const: str) -> dict:
+    """The TOML of `pub const <const>: &str = r#"..."#;`, parsed ({} if absent)."""
+    import tomllib
+    m = re.search(r"pub const %s: &str = r#\"(.*?)\"#;" % const, text, re.S)
+    try:
+        return tomllib.loads(m.group(1)) if m else {}
+    except tomllib.TOMLDecodeError:
+        return {}
+
+
+class ConfigModel:
+    """What crates/kit/src/config.rs and services/<name>/src/config.rs say about the settings:
+    every key (as CIVICGRID__SECTION__KEY), the keys typed `Secret`, the allowed values of the
+    keys typed with a `setting_enum!`, and the built-in defaults (the kit's, then the
+    service's)."""
+
+    def __init__(self, root: Path, service: str | None = None):
+        self.common: set[str] | None = None   # None: crates/kit/src/config.rs not readable
+        self.own: set[str] | None = None      # None: the service's config.rs not readable
+        self.types: dict[str, str] = {}
+        self.enums: dict[str, tuple[str, ...]] = {}
+        self.defaults: dict[str, str] = {}
+        kit = root / "crates/kit/src/config.rs"
+        if kit.exists():
+            text = _rust_source(kit)
+            structs, enums = _rust_structs(text), _rust_setting_enums(text)
+            common = dict(structs.get("CommonSettings", []))
+            if common:
+                self.common = set()
+                for section, typ in common.items():
+                    self.common |= self._walk(structs, enums, typ, f"CIVICGRID__{section.upper()}")
+            self._add_defaults(_rust_defaults(text, "COMMON_DEFAULTS"))
+            self.kit_enums = enums
+        else:
+            self.kit_enums = {}
+        src = root / "services" / str(service) / "src/config.rs"
+        if service and src.exists():
+            text = _rust_source(src)
+            structs = _rust_structs(text)
+            enums = {**self.kit_enums, **_rust_setting_enums(text)}
+            top = dict(structs.get("Settings", []))
+            if service in top:
+                self.own = self._walk(structs, enums, top[service], f"CIVICGRID__{service.upper()}")
+            self._add_defaults(_rust_defaults(text, "DEFAULTS"))
+
+    def _walk(self, structs: dict, enums: dict, typ: str, prefix: str, depth: int = 0) -> set[str]:
+        keys: set[str] = set()
+        for field, ftyp in structs.get(_ident(typ), []):
+            key = f"{prefix}__{field.upper()}"
+            if _ident(ftyp) in structs and depth < 4:
+                keys |= self._walk(structs, enums, ftyp, key, depth + 1)
+                continue
+            keys.add(key)
+            self.types[key] = ftyp
+            inner = re.fullmatch(r"Option<\s*(\w+)\s*>", ftyp)
+            name = inner.group(1) if inner else _ident(ftyp)
+            if name in enums:
+                self.enums[key] = enums[name]
+        return keys
+
+    def _add_defaults(self, toml: dict, prefix: str = "CIVICGRID") -> None:
+        for k, v in toml.items():
+            if isinstance(v, dict):
+                self._add_defaults(v, f"{prefix}__{k.upper()}")
+            else:
+                self.defaults[f"{prefix}__{k.upper()}"] = str(v).lower() if isinstance(v, bool) else str(v)
+
+    def is_secret(self, key: str) -> bool:
+        """Typed `Secret` (never printed): its value must come from a Kubernetes Secret."""
+        return re.search(r"\bSecret\b", self.types.get(key, "")) is not None
+
+
+def _ident(typ: str) -> str:
+    m = re.match(r"\w+", typ.strip())
+    return m.group(0) if m else ""
+
+
+def config_keys(root: Path) -> set[str] | None:
+    """CIVICGRID__SECTION__KEY names derived from crates/kit/src/config.rs, if it exists."""
+    return ConfigModel(root).common
 
 
 def service_config_keys(root: Path, service: str) -> set[str] | None:
     """CIVICGRID__<SERVICE>__... names of the service's own section, nested sections included
     (`[notify.sms] url` -> CIVICGRID__NOTIFY__SMS__URL), from services/<name>/src/config.rs."""
-    src = root / "services" / service / "src/config.rs"
-    if not src.exists():
-        return None
-    structs = _rust_structs(src.read_text())
-    top = dict(structs.get("Settings", []))
-    if service not in top:
-        return None
-    keys: set[str] = set()
-
-    def walk(typ: str, prefix: str, depth: int = 0) -> None:
-        for field, ftyp in structs.get(typ, []):
-            if ftyp in structs and depth < 4:
-                walk(ftyp, f"{prefix}__{field.upper()}", depth + 1)
-            else:
-                keys.add(f"{prefix}__{field.upper()}")
-
-    walk(top[service], f"CIVICGRID__{service.upper()}")
-    return keys
+    return ConfigModel(root, service).own
 
 
 # Keys a service requires only in some configurations: key -> (the key that decides, its value
@@ -234,59 +366,10 @@ def service_required_keys(root: Path, service: str) -> set[str]:
     return keys
 
 
-def service_consumers(root: Path, service: str) -> tuple[list[tuple[str, str, tuple[str, ...]]], list[str]]:
-    """The durable consumers a service's code runs, as (source service, durable, filter
-    subjects), read from its `ConsumerSpec { .. }` literals, plus what could not be read.
-
-    Two shapes are understood: a literal `stream: bus::stream_name("intake"), durable: CONST,
-    filter_subjects: subjects_fn()`, and `stream: bus::stream_name(source)` inside a loop over
-    tuples `("intake", CONST, subjects_fn())`. CONST is a `&str` constant of the crate, and
-    subjects_fn returns a `vec![...]` of string literals."""
-    src = root / "services" / service / "src"
-    files = {f: f.read_text() for f in src.rglob("*.rs")} if src.exists() else {}
-    everything = "\n".join(files.values())
-    consts = dict(re.findall(r'const (\w+): &str = "([^"]+)";', everything))
-    fns = {m.group(1): tuple(re.findall(r'"([^"]+)"', m.group(2)))
-           for m in re.finditer(r"fn (\w+)\(\) -> Vec<String> \{\s*vec!\[(.*?)\]", everything, re.S)}
-    path = r"(?:\w+::)*"
-
-    def durable_of(token: str) -> str | None:
-        m = re.fullmatch(r'"([^"]+)"(?:\.\w+\(\))?|' + path + r"(\w+)(?:\.\w+\(\))?", token.strip())
-        if not m:
-            return None
-        return m.group(1) if m.group(1) else consts.get(m.group(2))
-
-    def subjects_of(token: str) -> tuple[str, ...] | None:
-        m = re.fullmatch(path + r"(\w+)\(\)", token.strip())
-        return fns.get(m.group(1)) if m else None
-
-    found: list[tuple[str, str, tuple[str, ...]]] = []
-    unread: list[str] = []
-    for f, text in files.items():
-        where = f.relative_to(root)
-        for m in re.finditer(r"ConsumerSpec\s*\{(.*?)\}", text, re.S):
-            fields = dict(re.findall(r"(\w+):\s*([^,]+(?:\([^)]*\))?[^,]*),", m.group(1) + ","))
-            stream = re.fullmatch(r"\s*bus::stream_name\((.*)\)\s*", fields.get("stream", ""))
-            if stream and re.fullmatch(r'"\w+"', stream.group(1).strip()):
-                source = stream.group(1).strip().strip('"')
-                durable = durable_of(fields.get("durable", ""))
-                subjects = subjects_of(fields.get("filter_subjects", ""))
-                if durable and subjects is not None:
-                    found.append((source, durable, subjects))
-                    continue
-            elif stream:
-                # A loop over ("source", DURABLE, subjects()) tuples in the same file.
-                tuples = re.findall(r'\(\s*"(\w+)",\s*(' + path + r'\w+),\s*(' + path + r'\w+\(\))\s*,?\s*\)', text)
-                read = [(s, durable_of(d), subjects_of(fs)) for s, d, fs in tuples]
-                if read and all(d and fs is not None for _, d, fs in read):
-                    found += [(s, d, fs) for s, d, fs in read]
-                    continue
-            unread.append(f"{where}: ConsumerSpec {{{' '.join(m.group(1).split())}}}")
-    return sorted(set(found)), unread
-
-
 def cmd_crossref(root: str, files: list[str]) -> None:
     root_p = Path(root)
+    _, _, data = topology(root_p)
+    services = {s["name"]: s for s in data["services"]}
     docs = [d for f in files for d in load_docs(f)]
     by = {(d["kind"], d["metadata"]["name"]): d for d in docs}
 
@@ -361,27 +444,16 @@ def cmd_crossref(root: str, files: list[str]) -> None:
                               f"{cname}: env {e['name']} -> {kind} {ref['name']} key {ref['key']} exists")
                 env[e["name"]] = e
             if c.get("image", "").split(":")[0].split("/")[-1] == "civicgrid":
-                _check_civicgrid_container(root_p, by, cname, c, env)
+                _check_civicgrid_container(root_p, by, cname, c, env, services)
             if c.get("image", "").split(":")[0].split("/")[-1] == "nats":
                 _check_nats_container(by, w, cname, c, env)
 
-    # Every service of gen-auth.py is deployed in the same shape: a Deployment running it with
-    # all three probes, its ConfigMap and Secret, a Service and a PodDisruptionBudget.
-    for svc in gen_auth_module(root_p).SERVICES:
-        dep = by.get(("Deployment", svc))
-        if not check(dep is not None, f"service {svc}: Deployment/{svc} is rendered"):
-            continue
-        c = next((c for c in _containers(dep) if c.get("args") == ["service", svc]), None)
-        if not check(c is not None, f"service {svc}: Deployment/{svc} runs `civicgrid service {svc}`"):
-            continue
-        check(all(c.get(p) for p in ("startupProbe", "readinessProbe", "livenessProbe")),
-              f"service {svc}: startup, readiness and liveness probes are set")
-        refs = {(kind, ef[key]["name"]) for ef in c.get("envFrom", [])
-                for kind, key in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")) if key in ef}
-        for ref in (("ConfigMap", f"civicgrid-{svc}"), ("Secret", f"civicgrid-{svc}")):
-            check(ref in refs and ref in by, f"service {svc}: reads {ref[0]} {ref[1]}, which exists")
-        for kind in ("Service", "PodDisruptionBudget"):
-            check((kind, svc) in by, f"service {svc}: {kind}/{svc} exists")
+    # Every service of the topology is deployed in the same shape: a Deployment running it
+    # with three gRPC probes, its ConfigMap and Secret, a Service and a PodDisruptionBudget;
+    # its metrics port agrees in the container, the settings, the Service and the scrape
+    # annotations; the grace period leaves room for the preStop pause and the drain.
+    for svc, info in services.items():
+        _check_service_shape(root_p, by, svc, info)
 
     for d in docs:
         if d["kind"] == "Service":
@@ -408,16 +480,19 @@ def cmd_crossref(root: str, files: list[str]) -> None:
                   f"StatefulSet/{d['metadata']['name']}: serviceName {svc} is a headless Service")
 
 
-def _check_civicgrid_container(root: Path, by: dict, cname: str, c: dict, env: dict) -> None:
+def _check_civicgrid_container(root: Path, by: dict, cname: str, c: dict, env: dict,
+                               services: dict[str, dict]) -> None:
     args = c.get("args", [])
     if not check(len(args) == 2 and args[0] == "service", f"{cname}: runs `civicgrid service <name>`"):
         return
     service = args[1]
-    known = config_keys(root)
+    if not check(service in services, f"{cname}: {service} is a service of the topology"):
+        return
+    model = ConfigModel(root, service)
+    known, own = model.common, model.own
     if known is None:
         print("  note  crates/kit/src/config.rs not found: config key names not cross-checked")
     civic = sorted(k for k in env if k.startswith("CIVICGRID__"))
-    own = service_config_keys(root, service)
     for k in civic:
         if k.startswith(f"CIVICGRID__{service.upper()}__"):
             # The service's own section, from services/<name>/src/config.rs.
@@ -428,28 +503,40 @@ def _check_civicgrid_container(root: Path, by: dict, cname: str, c: dict, env: d
             check(k in known, f"{cname}: {k} is a key of crates/kit/src/config.rs")
         else:
             check(re.fullmatch(r"CIVICGRID__[A-Z_]+__[A-Z_]+", k) is not None, f"{cname}: {k} is well formed")
-    # The kit's required keys, the token key, and every key the service's code refuses to
-    # start without (in the configuration these manifests choose).
+    # A setting declared with setting_enum! takes only its values.
+    for k in civic:
+        value = _env_value(by, env, k)
+        if k in model.enums and value is not None:
+            check(value in model.enums[k],
+                  f"{cname}: {k}={value} is one of {', '.join(model.enums[k])}")
+    # The kit's required keys, the token key, the secrets the topology says the service cannot
+    # start without, and every key its code refuses to start without (in the configuration
+    # these manifests choose).
     required = {"CIVICGRID__NATS__URL", "CIVICGRID__DATABASE__URL", "CIVICGRID__AUTH__HS256_SECRET"}
+    required |= set(services[service].get("required_secrets", []))
     for k in sorted(service_required_keys(root, service)):
         decider, value = CONDITIONAL_KEYS.get(k, (None, None))
         if decider is None or _env_value(by, env, decider) == value:
             required.add(k)
     for k in sorted(required):
         check(k in env, f"{cname}: {k} is set")
-    for k in civic:
+    # Typed `Secret` in the code, named like a secret, or a required secret of the topology:
+    # from a Secret.
+    secret_keys = {k for k in civic if model.is_secret(k) or SECRET_KEY_RE.match(k)}
+    secret_keys |= set(services[service].get("required_secrets", [])) & set(civic)
+    for k in sorted(secret_keys):
         src = env.get(k)
-        if not SECRET_KEY_RE.match(k):
-            continue
         secret = (isinstance(src, tuple) and src[0] == "Secret") or (
             isinstance(src, dict) and "secretKeyRef" in src.get("valueFrom", {}))
         check(secret, f"{cname}: {k} comes from a Secret")
-    # The NATS user must exist in the generated auth.conf, and its password key must match.
+    # The NATS user is the service's, exists in the generated auth.conf, and its password key
+    # is the one nats-server reads.
     user = None
     for (kind, name), d in by.items():
         if kind == "ConfigMap" and env.get("CIVICGRID__NATS__USER") == (kind, name):
             user = d["data"]["CIVICGRID__NATS__USER"]
     if check(user is not None, f"{cname}: CIVICGRID__NATS__USER comes from a ConfigMap"):
+        check(user == service, f"{cname}: NATS user {user!r} is the service's own")
         auth = next((d["data"]["auth.conf"] for (k, _), d in by.items()
                      if k == "ConfigMap" and "auth.conf" in d.get("data", {})), None)
         if auth is not None:
@@ -460,9 +547,92 @@ def _check_civicgrid_container(root: Path, by: dict, cname: str, c: dict, env: d
         key = pw.get("valueFrom", {}).get("secretKeyRef", {}).get("key") if isinstance(pw, dict) else None
         check(key == ga.password_var(user),
               f"{cname}: CIVICGRID__NATS__PASSWORD is the Secret key {ga.password_var(user)} that nats-server uses")
-    check(any(p.get("containerPort") == 50051 for p in c.get("ports", [])), f"{cname}: exposes gRPC 50051")
-    for pname in ("readinessProbe", "livenessProbe"):
-        check("grpc" in c.get(pname, {}), f"{cname}: {pname} is a native gRPC probe")
+    ports = {p.get("name"): p.get("containerPort") for p in c.get("ports", [])}
+    check(ports.get("grpc") == 50051, f"{cname}: exposes gRPC 50051 as port `grpc`")
+    for key, pname in (("CIVICGRID__GRPC__LISTEN", "grpc"), ("CIVICGRID__METRICS__LISTEN", "metrics")):
+        value = _env_value(by, env, key)
+        where = "set" if value is not None else "default"
+        value = value if value is not None else model.defaults.get(key)
+        port = _listen_port(value)
+        check(port is not None and port == ports.get(pname),
+              f"{cname}: {key}={value} ({where}) listens on its `{pname}` port {ports.get(pname)}")
+    for pname in ("startupProbe", "readinessProbe", "livenessProbe"):
+        probe = c.get(pname, {})
+        check(probe.get("grpc", {}).get("port") in (50051, "grpc") if "grpc" in probe else False,
+              f"{cname}: {pname} is a native gRPC probe on the gRPC port")
+
+
+def _listen_port(value: str | None) -> int | None:
+    """The port of a listen address such as 0.0.0.0:9090 or [::]:9090."""
+    m = re.fullmatch(r".*:(\d+)", str(value or ""))
+    return int(m.group(1)) if m else None
+
+
+def _env_of(by: dict, c: dict) -> dict[str, object]:
+    """A container's environment as cmd_crossref records it: name -> (kind, name) of the
+    envFrom source, or the `env` entry."""
+    env: dict[str, object] = {}
+    for ef in c.get("envFrom", []):
+        for kind, key in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
+            d = by.get((kind, ef.get(key, {}).get("name")))
+            if d is not None:
+                for k in list(d.get("data", {}) or {}) + list(d.get("stringData", {}) or {}):
+                    env[k] = (kind, d["metadata"]["name"])
+    for e in c.get("env", []):
+        env[e["name"]] = e
+    return env
+
+
+def _check_service_shape(root: Path, by: dict, svc: str, info: dict) -> None:
+    """One service of the topology: its Deployment, ConfigMap, Secret, Service and PDB, its
+    metrics port everywhere it appears, and its grace period."""
+    dep = by.get(("Deployment", svc))
+    if not check(dep is not None, f"service {svc}: Deployment/{svc} is rendered"):
+        return
+    c = next((c for c in _containers(dep) if c.get("args") == ["service", svc]), None)
+    if not check(c is not None, f"service {svc}: Deployment/{svc} runs `civicgrid service {svc}`"):
+        return
+    check(all("grpc" in (c.get(p) or {}) for p in ("startupProbe", "readinessProbe", "livenessProbe")),
+          f"service {svc}: startup, readiness and liveness probes are set, all gRPC")
+    refs = {(kind, ef[key]["name"]) for ef in c.get("envFrom", [])
+            for kind, key in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")) if key in ef}
+    for ref in (("ConfigMap", f"civicgrid-{svc}"), ("Secret", f"civicgrid-{svc}")):
+        check(ref in refs and ref in by, f"service {svc}: reads {ref[0]} {ref[1]}, which exists")
+    for kind in ("Service", "PodDisruptionBudget"):
+        check((kind, svc) in by, f"service {svc}: {kind}/{svc} exists")
+
+    env = _env_of(by, c)
+    model = ConfigModel(root, svc)
+    # Metrics: the container port `metrics`, the listen setting (checked with the container),
+    # the Service and the scrape annotations name one port.
+    mport = next((p.get("containerPort") for p in c.get("ports", []) if p.get("name") == "metrics"), None)
+    if not check(mport is not None, f"service {svc}: its container exposes a port named `metrics`"):
+        return
+    check(mport != 50051, f"service {svc}: metrics port {mport} is not the gRPC port")
+    ann = dep["spec"]["template"].get("metadata", {}).get("annotations", {}) or {}
+    want = {"prometheus.io/scrape": "true", "prometheus.io/port": str(mport), "prometheus.io/path": "/metrics"}
+    got = {k: ann.get(k) for k in want}
+    check(got == want, f"service {svc}: pod template annotations {want}" + ("" if got == want else f" (got {got})"))
+    service = by.get(("Service", svc))
+    if service is not None:
+        sp = next((p for p in service["spec"].get("ports", []) if p.get("name") == "metrics"), None)
+        check(sp is not None and sp.get("port") == mport and sp.get("targetPort", sp.get("port")) in ("metrics", mport),
+              f"service {svc}: Service/{svc} port `metrics` is {mport} and targets the container's metrics port"
+              + ("" if sp is not None else " (no such port)"))
+    # Shutdown: the preStop pause, then SIGTERM and the drain, must end within the grace
+    # period, or the kubelet kills the pod mid-drain.
+    ps = _pod_spec(dep)
+    grace = ps.get("terminationGracePeriodSeconds", 30)
+    pre = (c.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command") or [])
+    pause = int(pre[1]) if len(pre) == 2 and pre[0] == "sleep" and str(pre[1]).isdigit() else 0
+    key = "CIVICGRID__RUNTIME__DRAIN_TIMEOUT_SECS"
+    drain = _env_value(by, env, key)
+    where = "set" if drain is not None else "default"
+    drain = drain if drain is not None else model.defaults.get(key)
+    if check(str(drain).isdigit(), f"service {svc}: {key}={drain} ({where}) is a number of seconds"):
+        check(grace > pause + int(drain),
+              f"service {svc}: terminationGracePeriodSeconds {grace} > preStop pause {pause} s + "
+              f"drain timeout {drain} s")
 
 
 def _env_value(by: dict, env: dict, key: str) -> str | None:
@@ -504,31 +674,44 @@ def _check_nats_container(by: dict, w: dict, cname: str, c: dict, env: dict) -> 
 
 def cmd_auth_fresh(root: str) -> None:
     root_p = Path(root)
+    _, _, data = topology(root_p)
     auth = root_p / "deploy/k8s/nats/auth.conf"
     text = auth.read_text()
     m = re.match(r"# Generated by deploy/nats/gen-auth.py([^\n]*?)\. Do not edit:", text)
     if not check(m is not None, "auth.conf has the gen-auth.py header"):
         return
     args = shlex.split(m.group(1))
-    out = subprocess.run([sys.executable, str(root_p / "deploy/nats/gen-auth.py"), *args],
-                         capture_output=True, text=True, check=False)
+    out = gen_auth(root_p, *args)
     check(out.returncode == 0 and out.stdout == text,
-          f"deploy/k8s/nats/auth.conf is exactly `gen-auth.py {' '.join(args)}` (regenerate it if not)")
+          f"deploy/k8s/nats/auth.conf is exactly `gen-auth.py {' '.join(args)}` for the topology "
+          "(regenerate it if not)" + (f": {out.stderr.strip()}" if out.returncode else ""))
     # Every user's password variable has a key in the Secret template.
     tmpl = root_p / "deploy/k8s/base/secrets/nats-users.secret.yaml"
     keys = set(load_docs(tmpl)[0]["stringData"])
     for var in re.findall(r"password: \$(\w+)", text):
         check(var in keys, f"{tmpl.name} has a placeholder for {var}")
-    bad = subprocess.run([sys.executable, str(root_p / "deploy/nats/gen-auth.py"), "--county", "411600"],
-                         capture_output=True, text=True, check=False)
+    bad = gen_auth(root_p, "--county", "411600")
     check(bad.returncode == 2, "gen-auth.py refuses a city code as --county")
+    bad = gen_auth(root_p, "--service", "nosuch")
+    check(bad.returncode == 2, "gen-auth.py refuses a service that is not in the topology")
+    piped = subprocess.run([sys.executable, str(root_p / "deploy/nats/gen-auth.py"), "--topology", "-", *args],
+                           input=json.dumps(data), capture_output=True, text=True, check=False)
+    check(piped.returncode == 0 and piped.stdout == out.stdout, "gen-auth.py --topology - reads the topology from stdin")
+    broken = dict(data, bus=dict(data["bus"], consumers=[dict(c, filter_subjects=["civicgrid.>"])
+                                                         for c in data["bus"]["consumers"]]))
+    refused = subprocess.run([sys.executable, str(root_p / "deploy/nats/gen-auth.py"), "--topology", "-"],
+                             input=json.dumps(broken), capture_output=True, text=True, check=False)
+    check(refused.returncode == 1 and "must lie in" in refused.stderr,
+          "gen-auth.py refuses a topology whose consumer filters leave their stream")
 
 
 def cmd_emit_secret(root: str, version: str) -> None:
     import kubernetes_validate.utils as kv
-    out = subprocess.run([sys.executable, str(Path(root) / "deploy/nats/gen-auth.py"),
-                          "--county", "411602", "--county", "411603", "--emit-secret"],
-                         capture_output=True, text=True, check=True).stdout
+    ga, topo, _ = topology(Path(root))
+    res = gen_auth(Path(root), "--county", "411602", "--county", "411603", "--emit-secret")
+    if not check(res.returncode == 0, "gen-auth.py --emit-secret runs" + (f": {res.stderr}" if res.returncode else "")):
+        return
+    out = res.stdout
     import yaml
     d = yaml.safe_load(out)
     try:
@@ -537,8 +720,7 @@ def cmd_emit_secret(root: str, version: str) -> None:
     except Exception as e:  # noqa: BLE001
         fail(f"gen-auth.py --emit-secret: {e}")
     keys = set(d["stringData"])
-    ga = gen_auth_module(Path(root))
-    wanted = {f"{svc.upper()}_PASSWORD" for svc in ga.SERVICES} | {"COUNTY_411602_PASSWORD", "COUNTY_411603_PASSWORD"}
+    wanted = {ga.password_var(svc) for svc in topo.services} | {"COUNTY_411602_PASSWORD", "COUNTY_411603_PASSWORD"}
     check(keys == wanted,
           f"--emit-secret has one key per user ({', '.join(sorted(keys))})")
     check(all(re.fullmatch(r"[A-Za-z][A-Za-z0-9]{23,}", v) for v in d["stringData"].values()),
@@ -549,13 +731,13 @@ def cmd_nats_config(root: str, nats_server: str, files: list[str]) -> None:
     """`nats-server -t` on the rendered ConfigMap of each NATS StatefulSet, with the env the
     pod would get (plain values from the StatefulSet, Secret values from the rendered Secret
     or a dummy password), plus the bare `gen-auth.py --county 411602` output."""
-    ga = gen_auth_module(Path(root))
+    ga, topo, _ = topology(Path(root))
     tmp = Path(tempfile.mkdtemp(prefix="civicgrid-nats-conf-"))
     try:
         bare = tmp / "bare"
         bare.mkdir()
-        (bare / "auth.conf").write_text(ga.render(list(ga.SERVICES), ["411602"]))
-        env = dict(os.environ, **{ga.password_var(u): "pDummy0" for u in ga.users(list(ga.SERVICES), ["411602"])})
+        (bare / "auth.conf").write_text(ga.render(topo, list(topo.services), ["411602"]))
+        env = dict(os.environ, **{ga.password_var(u): "pDummy0" for u in ga.users(list(topo.services), ["411602"])})
         r = subprocess.run([nats_server, "-t", "-c", str(bare / "auth.conf")], env=env,
                            capture_output=True, text=True, check=False)
         check(r.returncode == 0, "`gen-auth.py --county 411602` output alone passes nats-server -t"
@@ -592,60 +774,112 @@ def cmd_nats_config(root: str, nats_server: str, files: list[str]) -> None:
         subprocess.run(["rm", "-rf", str(tmp)], check=False)
 
 
+def _auth_users(text: str) -> dict[str, dict[str, list[str]]]:
+    """The users of gen-auth.py's output: user -> {"publish": [...], "subscribe": [...]}."""
+    users: dict[str, dict[str, list[str]]] = {}
+    user, kind = None, None
+    for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        if m := re.match(r'\s*user:\s*"([^"]+)"', line):
+            user, kind = m.group(1), None
+            users[user] = {"publish": [], "subscribe": []}
+        elif m := re.match(r"\s*(publish|subscribe):\s*\{", line):
+            kind = m.group(1)
+        elif (m := re.fullmatch(r'\s*"((?:[^"\\]|\\.)*)"\s*', line)) and user and kind:
+            users[user][kind].append(m.group(1))
+    return users
+
+
+def _consumer_grants(publish: list[str]) -> tuple[dict[tuple[str, str], set[str]], dict[tuple[str, str], set[str]]]:
+    """From a publish allow list: (stream, durable) -> the operations granted on it (CREATE,
+    INFO, MSG.NEXT, DELETE, ACK), and (stream, durable) -> the filters of the single-filter
+    CREATE form."""
+    ops: dict[tuple[str, str], set[str]] = {}
+    filters: dict[tuple[str, str], set[str]] = {}
+    for subj in publish:
+        if subj.startswith("$JS.API.CONSUMER."):
+            rest = subj[len("$JS.API.CONSUMER."):]
+            op = "MSG.NEXT" if rest.startswith("MSG.NEXT.") else rest.split(".", 1)[0]
+            parts = rest[len(op) + 1:].split(".", 2)
+            if len(parts) < 2:
+                ops.setdefault(("?", "?"), set()).add(f"{op} (unnamed)")
+                continue
+            ops.setdefault((parts[0], parts[1]), set()).add(op)
+            if op == "CREATE" and len(parts) == 3:
+                filters.setdefault((parts[0], parts[1]), set()).add(parts[2])
+        elif subj.startswith("$JS.ACK."):
+            t = subj.split(".")
+            stream, durable = (t[4], t[5]) if t[2] == "*" else (t[2], t[3])
+            ops.setdefault((stream, durable), set()).add("ACK")
+    return ops, filters
+
+
 def cmd_code_drift(root: str) -> None:
-    """gen-auth.py and the manifests against what the Rust code actually does."""
+    """auth.conf, base/ and the README against the topology the code declares."""
     root_p = Path(root)
-    ga = gen_auth_module(root_p)
-    bus = root_p / "crates/kit/src/bus/mod.rs"
-    if bus.exists():
-        text = bus.read_text()
-        m = re.search(r'DEADLETTER_STREAM: &str = "([^"]+)"', text)
-        check(m is not None and m.group(1) == ga.DEADLETTER_STREAM,
-              f"dead-letter stream in crates/kit ({m.group(1) if m else '?'}) is gen-auth's {ga.DEADLETTER_STREAM}")
-        check('format!("civicgrid.deadletter.{service}.' in text,
-              "dead-letter subjects are civicgrid.deadletter.<service>.… in crates/kit")
-        check('format!("CIVICGRID_{}", service.to_ascii_uppercase())' in text,
-              "streams are named CIVICGRID_<SERVICE> in crates/kit")
-        check('format!("civicgrid.{service}.>")' in text, "a service's stream covers civicgrid.<service>.>")
-    else:
-        print("  note  crates/kit/src/bus/mod.rs not found: bus conventions not cross-checked")
+    ga, topo, _ = topology(root_p)
     services_dir = root_p / "services"
     crates = sorted(p.name for p in services_dir.iterdir() if (p / "Cargo.toml").exists()) if services_dir.exists() else []
-    # A service is deployable once its crate runs one (declares `pub const SERVICE`); a crate
-    # still being built (domain only) needs no NATS user or manifests yet.
-    present = [s for s in crates if 'pub const SERVICE: &str' in ((services_dir / s / "src/lib.rs").read_text()
-                                                              if (services_dir / s / "src/lib.rs").exists() else "")]
-    for svc in sorted(set(crates) - set(present)):
-        print(f"  note  services/{svc} runs no service yet: no NATS user or manifests expected")
-    for svc in present:
-        if not check(svc in ga.SERVICES, f"service {svc} has a NATS user in gen-auth.py SERVICES"):
+    # A crate still being built (not yet in bin/civicgrid's registry) needs no NATS user or
+    # manifests yet.
+    for svc in sorted(set(crates) - set(topo.services)):
+        print(f"  note  services/{svc} is not in `civicgrid topology` yet: no NATS user or manifests expected")
+    auth_path = root_p / "deploy/k8s/nats/auth.conf"
+    users = _auth_users(auth_path.read_text())
+    for user in users:
+        check(user in topo.services or re.fullmatch(r"county-[1-9][0-9]{5}", user) is not None,
+              f"auth.conf user {user!r} is a service of the topology or a county center")
+    for svc, info in topo.services.items():
+        perms = users.get(svc)
+        if not check(perms is not None, f"service {svc} has a NATS user in auth.conf"):
             continue
-        consumers, unread = service_consumers(root_p, svc)
-        for u in unread:
-            fail(f"cannot tell which stream, durable and subjects this consumer of {svc} uses "
-                 f"(see service_consumers in deploy/lib/checks.py): {u}")
-        # The NATS user may use exactly the durables the code creates, with the same filters.
-        code = {(source, durable, frozenset(subjects)) for source, durable, subjects in consumers}
-        granted = {(c.source, c.durable, frozenset(c.subjects)) for c in ga.SERVICES[svc]}
-
-        def show(items: set) -> str:
-            return "; ".join(f"{stream_of(s)} as {d} on {', '.join(sorted(f))}" for s, d, f in sorted(
-                items, key=lambda i: (i[0], i[1]))) or "nothing"
-
-        stream_of = ga.stream_name
-        check(code == granted, f"service {svc}: gen-auth grants exactly the consumers its code runs "
-              f"({show(code)})" + ("" if code == granted else
-                                   f"; code only: {show(code - granted)}; gen-auth only: {show(granted - code)}"))
-    errors = ga.table_errors(ga.SERVICES)
-    check(not errors, "gen-auth.py SERVICES is well formed" + (f": {errors}" if errors else ""))
+        pub, sub = perms["publish"], perms["subscribe"]
+        own = [*info.subjects, topo.deadletter_subjects(svc)]
+        facts = [x for x in pub if not x.startswith("$")]
+        check(sorted(facts) == sorted(own),
+              f"service {svc}: publishes only its stream's subjects and its dead letters ({', '.join(own)})"
+              + ("" if sorted(facts) == sorted(own) else f"; auth.conf has {facts}"))
+        # The NATS user may use exactly the durables of the topology, with their filters.
+        ops, filters = _consumer_grants(pub)
+        want = {(c.stream, c.durable): c for c in info.consumers}
+        check(set(ops) == set(want),
+              f"service {svc}: may use exactly the durable consumers "
+              f"{', '.join(f'{s}/{d}' for s, d in want) or 'none'}"
+              + ("" if set(ops) == set(want) else f" (auth.conf grants {sorted(ops)})"))
+        for key, c in want.items():
+            got = ops.get(key, set())
+            check(got == {"CREATE", "INFO", "MSG.NEXT", "ACK"},
+                  f"service {svc}: creates, looks up, pulls from and acks through {c.stream}/{c.durable}, "
+                  f"nothing else ({', '.join(sorted(got)) or 'nothing'})")
+            check(filters.get(key, set()) == set(c.subjects),
+                  f"service {svc}: {c.durable}'s filters are {', '.join(c.subjects)}"
+                  + ("" if filters.get(key, set()) == set(c.subjects) else f" (auth.conf: {sorted(filters.get(key, []))})"))
+        wanted_sub = {"_INBOX.>"} | {f for c in info.consumers for f in c.subjects}
+        check(set(sub) == wanted_sub,
+              f"service {svc}: subscribes only to _INBOX.> and its consumers' filters"
+              + ("" if set(sub) == wanted_sub else f" (auth.conf: {sub})"))
+        manage = {x for x in pub if re.match(r"\$JS\.API\.STREAM\.(?!INFO\.)", x)}
+        want_manage = {f"$JS.API.STREAM.CREATE.{info.stream}", f"$JS.API.STREAM.UPDATE.{info.stream}",
+                       f"$JS.API.STREAM.CREATE.{topo.deadletter_stream}"}
+        check(manage == want_manage,
+              f"service {svc}: creates and updates only {info.stream}, creates {topo.deadletter_stream}"
+              + ("" if manage == want_manage else f" (auth.conf: {sorted(manage)})"))
+    # The README's table of service users (section 5): one row per service, naming each of its
+    # durables with its stream and filters.
     readme = (root_p / "deploy/README.md").read_text()
-    unnamed = [c.durable for cs in ga.SERVICES.values() for c in cs if f"`{c.durable}`" not in readme]
-    check(not unnamed, "deploy/README.md (section 5) names every service's durable consumer"
-          + (f" (missing {unnamed})" if unnamed else ""))
-    for svc in ga.SERVICES:
+    for svc, info in topo.services.items():
+        row = next((l for l in readme.splitlines() if l.strip().startswith(f"| `{svc}` |")), None)
+        missing = list(dict.fromkeys(f"`{x}`" for c in info.consumers for x in (c.stream, c.durable, *c.subjects)
+                                     if f"`{x}`" not in (row or "")))
+        check(row is not None and not missing,
+              f"deploy/README.md (section 5) has a row for {svc} naming its consumers' streams, durables "
+              "and filters" + (" (no row)" if row is None else f" (missing {', '.join(missing)})" if missing else ""))
+    base = (root_p / "deploy/k8s/base/kustomization.yaml").read_text()
+    for svc in topo.services:
         check((root_p / "deploy/k8s/base" / svc / "kustomization.yaml").exists(),
               f"service {svc} has deploy/k8s/base/{svc}/")
-        check(svc in (root_p / "deploy/k8s/base/kustomization.yaml").read_text(),
+        check(re.search(rf"^\s*-\s*{re.escape(svc)}\s*$", base, re.M) is not None,
               f"deploy/k8s/base/kustomization.yaml lists {svc}")
 
 
@@ -798,15 +1032,14 @@ def _free_port() -> int:
 
 
 def cmd_nats_perms(root: str, nats_server: str) -> None:
-    ga = gen_auth_module(Path(root))
-    # The shipped service users and two county centers.
-    table = dict(ga.SERVICES)
-    services = list(table)
+    ga, topo, _ = topology(Path(root))
+    # The service users of the topology and two county centers.
+    services = list(topo.services)
     counties = ["411602", "411603"]
     passwords = {ga.password_var(u): "p" + os.urandom(12).hex() for u in ga.users(services, counties)}
     tmp = Path(tempfile.mkdtemp(prefix="civicgrid-nats-check-"))
     port = _free_port()
-    (tmp / "auth.conf").write_text(ga.render(services, counties, table=table))
+    (tmp / "auth.conf").write_text(ga.render(topo, services, counties))
     (tmp / "server.conf").write_text(
         f"listen: 127.0.0.1:{port}\nserver_name: check\n"
         f"jetstream {{ store_dir: {json.dumps(str(tmp / 'js'))}, max_file_store: 64MB, "
@@ -838,7 +1071,7 @@ def cmd_nats_perms(root: str, nats_server: str) -> None:
             conns.append(c)
             return c
 
-        _nats_scenarios(connect, ga, port)
+        _nats_scenarios(connect, topo, port)
     finally:
         for c in conns:
             try:
@@ -874,7 +1107,7 @@ def _sample_subject(pattern: str) -> str:
     return ".".join("x" if t == "*" else t for t in toks) + ".411600.411603.411603001.411603001001"
 
 
-def _nats_scenarios(connect, ga, port: int) -> None:
+def _nats_scenarios(connect, topo, port: int) -> None:
     region2 = "civicgrid.*.*.411600.411602.>"
     task2 = "civicgrid.dispatch.task-assigned.411600.411602.411602001.411602001001"
     task3 = "civicgrid.dispatch.task-assigned.411600.411603.411603001.411603001001"
@@ -1010,36 +1243,36 @@ def _nats_scenarios(connect, ga, port: int) -> None:
     allowed(c2.request("$JS.API.CONSUMER.DELETE.CIVICGRID_DISPATCH.county-411602"),
             "county 411602 deletes its own consumer (to replay from another point)")
 
-    _service_consumer_scenarios(connect, ga, intake, dispatch, stream_cfg, get_or_create, allowed, denied)
+    _service_consumer_scenarios(connect, topo, intake, dispatch, stream_cfg, get_or_create, allowed, denied)
 
 
-def _service_consumer_scenarios(connect, ga, intake, dispatch, stream_cfg, get_or_create, allowed, denied) -> None:
-    """Every consumer of gen-auth's SERVICES table works as crates/kit's run_consumer uses it
-    (stream info, consumer info, create with filter_subjects, pull, ack) and receives only its
-    filters; then what notify, the newest service, may not do."""
+def _service_consumer_scenarios(connect, topo, intake, dispatch, stream_cfg, get_or_create, allowed, denied) -> None:
+    """Every consumer of the topology works as crates/kit's run_consumer uses it (stream info,
+    consumer info, create with filter_subjects, pull, ack) and receives only its filters; then
+    what notify, the newest service, may not do."""
     conns = {"intake": intake, "dispatch": dispatch}
-    for svc in ga.SERVICES:
+    for svc, info in topo.services.items():
         if svc not in conns:
             conns[svc] = connect(svc)
-            get_or_create(conns[svc], ga.stream_name(svc), f"civicgrid.{svc}.>", svc)
+            get_or_create(conns[svc], info.stream, info.subjects[0], svc)
     # One message on every filter subject of every consumer, published by the stream's owner.
     samples: dict[str, list[str]] = {}
-    for svc, consumers in ga.SERVICES.items():
-        for c in consumers:
+    for svc, info in topo.services.items():
+        for c in info.consumers:
             for f in c.subjects:
                 subject = _sample_subject(f)
                 if subject in samples.setdefault(c.source, []) or c.source not in conns:
                     continue
                 st, ack = conns[c.source].request(subject, b"sample")
-                if check(st == "ok" and isinstance(ack, dict) and ack.get("stream") == ga.stream_name(c.source),
+                if check(st == "ok" and isinstance(ack, dict) and ack.get("stream") == c.stream,
                          f"{c.source} publishes {subject} (got {st}: {ack})"):
                     samples[c.source].append(subject)
-    for svc, consumers in ga.SERVICES.items():
+    for svc, info in topo.services.items():
         conn = conns[svc]
-        for c in consumers:
-            s, who = ga.stream_name(c.source), f"{svc} as {c.durable}"
+        for c in info.consumers:
+            s, who = c.stream, f"{svc} as {c.durable}"
             allowed(conn.request(f"$JS.API.STREAM.INFO.{s}"), f"{who}: reads the {s} stream info")
-            st, info = conn.request(f"$JS.API.CONSUMER.INFO.{s}.{c.durable}")
+            st, _ = conn.request(f"$JS.API.CONSUMER.INFO.{s}.{c.durable}")
             check(st == "ok", f"{who}: looks up its consumer (got {st})")
             cfg = {"durable_name": c.durable, "ack_policy": "explicit", "deliver_policy": "all",
                    "filter_subjects": list(c.subjects), "max_deliver": -1}
@@ -1104,6 +1337,10 @@ def _service_consumer_scenarios(connect, ga, intake, dispatch, stream_cfg, get_o
 
 # ------------------------------------------------------------------------------- dockerfile
 
+# Where the binary crate civicgrid-cli lives.
+CLI_CRATE = "bin/civicgrid"
+
+
 def cmd_dockerfile(root: str) -> None:
     root_p = Path(root)
     text = (root_p / "deploy/Dockerfile").read_text()
@@ -1123,8 +1360,14 @@ def cmd_dockerfile(root: str) -> None:
     check(froms == ["rust:1.95-bookworm", "debian:bookworm-slim"],
           f"two stages: builder rust:1.95-bookworm, runtime debian:bookworm-slim (got {froms})")
     runtime = logical[max(i for i, l in enumerate(logical) if l.startswith("FROM ")):]
-    check(any(re.search(r"cargo build --release (--locked )?-p civicgrid-cli", l) for l in logical),
-          "builder runs cargo build --release -p civicgrid-cli")
+    builds = [shlex.split(l[l.index("cargo build"):].split("&&")[0]) for l in logical if "cargo build" in l]
+    build = builds[0] if len(builds) == 1 else []
+    want = ["--release", "--locked", "--no-default-features"]
+    features = [t for t in build if t in ("--features", "-F", "--all-features") or t.startswith("--features=")]
+    check(all(t in build for t in want) and "civicgrid-cli" in build
+          and build[build.index("civicgrid-cli") - 1] in ("-p", "--package") and not features,
+          "builder runs cargo build --release --locked -p civicgrid-cli --no-default-features, no --features "
+          f"(the image carries no dev machinery; got {' '.join(build) or 'no single cargo build'})")
     check(any("ca-certificates" in l for l in runtime), "runtime installs ca-certificates")
     users = [l.split()[1] for l in runtime if l.startswith("USER ")]
     check(bool(users) and users[-1].split(":")[0] not in ("0", "root"),
@@ -1132,24 +1375,57 @@ def cmd_dockerfile(root: str) -> None:
     ep = [l for l in runtime if l.startswith("ENTRYPOINT ")]
     check(bool(ep) and json.loads(ep[-1][len("ENTRYPOINT "):]) == ["civicgrid"],
           'ENTRYPOINT ["civicgrid"] in exec form')
-    check(any("EXPOSE 50051" in l for l in runtime), "runtime exposes 50051")
+    exposed = {t.split("/")[0] for l in runtime if l.startswith("EXPOSE ") for t in l.split()[1:]}
+    metrics = _listen_port(ConfigModel(root_p).defaults.get("CIVICGRID__METRICS__LISTEN")) or 9090
+    check({"50051", str(metrics)} <= exposed,
+          f"runtime exposes gRPC 50051 and metrics {metrics} (the kit's default metrics.listen; got {sorted(exposed)})")
     check("protoc" not in " ".join(l for l in logical if l.startswith("RUN")),
           "no protoc installed (protox compiles the protos)")
-    # The binary name the Dockerfile copies must be the one the cli crate builds.
-    cli = root_p / "crates/cli/Cargo.toml"
-    if cli.exists():
-        import tomllib
-        manifest = tomllib.loads(cli.read_text())
+    # The binary name the Dockerfile copies must be the one the cli crate builds, and the
+    # crates it builds without default features must not pull in crates/dev.
+    import fnmatch
+    import tomllib
+    ws = tomllib.loads((root_p / "Cargo.toml").read_text()).get("workspace", {})
+    members = ws.get("members", [])
+    manifests: dict[str, tuple[str, dict]] = {}
+    for m in members:
+        for d in sorted(root_p.glob(m.rstrip("/"))):
+            if (d / "Cargo.toml").exists():
+                mf = tomllib.loads((d / "Cargo.toml").read_text())
+                manifests[mf.get("package", {}).get("name", "")] = (str(d.relative_to(root_p)), mf)
+    where, manifest = manifests.get("civicgrid-cli", (None, {}))
+    check(where == CLI_CRATE, f"package civicgrid-cli is the workspace member {CLI_CRATE} (got {where})")
+    if where is not None:
         pkg = manifest.get("package", {}).get("name")
         bins = [b.get("name") for b in manifest.get("bin", [])] or [pkg]
-        check(pkg == "civicgrid-cli", f"crates/cli is package civicgrid-cli (got {pkg})")
-        check("civicgrid" in bins, f"crates/cli builds the binary `civicgrid` (got {bins})")
-        ws = tomllib.loads((root_p / "Cargo.toml").read_text()).get("workspace", {})
-        import fnmatch
-        check(any(fnmatch.fnmatch("crates/cli", m.rstrip("/")) for m in ws.get("members", [])),
-              "crates/cli is a workspace member (cargo build -p civicgrid-cli needs it)")
-    else:
-        print("  note  crates/cli/Cargo.toml does not exist yet: binary name not cross-checked")
+        check("civicgrid" in bins, f"{where} builds the binary `civicgrid` (got {bins})")
+        check(any(fnmatch.fnmatch(where, m.rstrip("/")) for m in members),
+              f"{where} is a workspace member (cargo build -p civicgrid-cli needs it)")
+        dev = manifest.get("dependencies", {}).get("civicgrid-dev", {})
+        feats = manifest.get("features", {})
+        enablers = sorted(f for f, items in feats.items() if any(i in ("dep:civicgrid-dev", "civicgrid-dev")
+                                                                 or i.startswith("civicgrid-dev/") for i in items))
+        check(isinstance(dev, dict) and dev.get("optional") is True and enablers == ["dev"]
+              and "dev" in feats.get("default", []),
+              f"{where}: civicgrid-dev is optional, enabled by the default feature `dev` only (enabled by {enablers})")
+        # Every workspace crate the image builds (normal and build dependencies, without the
+        # optional ones of civicgrid-cli).
+        seen, todo = set(), ["civicgrid-cli"]
+        while todo:
+            name = todo.pop()
+            if name in seen or name not in manifests:
+                continue
+            seen.add(name)
+            mf = manifests[name][1]
+            for section in ("dependencies", "build-dependencies"):
+                for dep, spec in mf.get(section, {}).items():
+                    if name == "civicgrid-cli" and isinstance(spec, dict) and spec.get("optional"):
+                        continue
+                    todo.append(dep)
+        built = sorted(seen - {"civicgrid-cli"})
+        check("civicgrid-dev" not in seen,
+              f"built with --no-default-features, civicgrid-cli and its workspace crates ({', '.join(built)}) "
+              "do not depend on civicgrid-dev")
     check((root_p / "Cargo.lock").exists(), "Cargo.lock exists (the build uses --locked)")
     # The ignore file must keep target/ out and must not hide what the build needs.
     ign = [l.strip() for l in (root_p / "deploy/Dockerfile.dockerignore").read_text().splitlines()
@@ -1177,22 +1453,32 @@ def cmd_dockerfile(root: str) -> None:
 # ------------------------------------------------------------------------------------- main
 
 def main() -> int:
-    if len(sys.argv) < 2:
+    global TOPOLOGY_FILE
+    argv = sys.argv[1:]
+    given = len(argv) >= 2 and argv[0] == "--topology"
+    if given:
+        TOPOLOGY_FILE, argv = argv[1], argv[2:]
+    if not argv:
         print(__doc__)
         return 2
-    cmd, args = sys.argv[1], sys.argv[2:]
-    {
-        "yaml": lambda: cmd_yaml(args),
-        "kustomize-fallback": lambda: cmd_kustomize_fallback(*args),
-        "k8s-validate": lambda: cmd_k8s_validate(args[0], args[1:]),
-        "crossref": lambda: cmd_crossref(args[0], args[1:]),
-        "auth-fresh": lambda: cmd_auth_fresh(args[0]),
-        "code-drift": lambda: cmd_code_drift(args[0]),
-        "emit-secret": lambda: cmd_emit_secret(args[0], args[1]),
-        "nats-config": lambda: cmd_nats_config(args[0], args[1], args[2:]),
-        "nats-perms": lambda: cmd_nats_perms(args[0], args[1]),
-        "dockerfile": lambda: cmd_dockerfile(args[0]),
-    }[cmd]()
+    cmd, args = argv[0], argv[1:]
+    try:
+        {
+            "topology": lambda: cmd_topology(args[0], args[1]),
+            "yaml": lambda: cmd_yaml(args),
+            "kustomize-fallback": lambda: cmd_kustomize_fallback(*args),
+            "k8s-validate": lambda: cmd_k8s_validate(args[0], args[1:]),
+            "crossref": lambda: cmd_crossref(args[0], args[1:]),
+            "auth-fresh": lambda: cmd_auth_fresh(args[0]),
+            "code-drift": lambda: cmd_code_drift(args[0]),
+            "emit-secret": lambda: cmd_emit_secret(args[0], args[1]),
+            "nats-config": lambda: cmd_nats_config(args[0], args[1], args[2:]),
+            "nats-perms": lambda: cmd_nats_perms(args[0], args[1]),
+            "dockerfile": lambda: cmd_dockerfile(args[0]),
+        }[cmd]()
+    finally:
+        if not given and TOPOLOGY_FILE is not None:
+            Path(TOPOLOGY_FILE).unlink(missing_ok=True)
     return 1 if FAILURES else 0
 
 

@@ -7,13 +7,21 @@ subjects. The block holds no secrets: every password is a NATS config variable s
 `$INTAKE_PASSWORD`, which nats-server reads from its environment when it starts (in
 Kubernetes, from the Secret `civicgrid-nats-users`).
 
+The services, their streams, the dead-letter stream and every durable consumer come from
+the code: `civicgrid topology --json` prints them (crates/contracts, bin/civicgrid's
+registry). This script keeps no copy of them.
+
 Usage:
     deploy/nats/gen-auth.py --county 411602 [--county 411603 ...] [-o FILE]
     deploy/nats/gen-auth.py --county 411602 --emit-secret > nats-users.secret.yaml
 
     --county CODE      add a user `county-CODE` for that county center (6-digit division
                        code; the city is the code's first 4 digits + "00"). Repeatable.
-    --service NAME     emit only these service users (default: every service in SERVICES).
+    --service NAME     emit only these service users (default: every service of the
+                       topology).
+    --topology FILE    read the topology JSON from FILE (`-`: standard input) instead of
+                       running `civicgrid topology --json` (see "Where the topology comes
+                       from" below).
     --emit-secret      print a Kubernetes Secret with a fresh random password for every
                        user instead of the config block (review it, then apply it).
     --namespace NS     namespace of that Secret (default: civicgrid).
@@ -27,10 +35,21 @@ In Kubernetes the output is deploy/k8s/nats/auth.conf, which the NATS ConfigMap 
 
     deploy/nats/gen-auth.py --county 411602 --county 411603 -o deploy/k8s/nats/auth.conf
 
+Where the topology comes from
+-----------------------------
+Without --topology, the script runs `civicgrid topology --json`, taking the first of:
+  1. $CIVICGRID_BIN (a civicgrid binary);
+  2. target/debug/civicgrid in this repository, unless a source it is built from
+     (Cargo.toml, Cargo.lock, proto/, crates/contracts/, bin/civicgrid/,
+     services/*/src/lib.rs) is newer than it;
+  3. `cargo run -q -p civicgrid-cli --locked -- topology --json` in this repository (which
+     also brings target/debug/civicgrid up to date);
+  4. a stale target/debug/civicgrid when there is no cargo (with a warning).
+
 What each user may do
 ---------------------
-Service `S` (one entry per service in SERVICES below):
-  publish    civicgrid.S.>                     its own facts (stream CIVICGRID_S)
+Service `S` (one user per service of the topology; its stream is CIVICGRID_S):
+  publish    civicgrid.S.>                     its own facts (the subjects of its stream)
              civicgrid.deadletter.S.>          its dead letters
              $JS.API.INFO
              $JS.API.STREAM.{CREATE,UPDATE,INFO}.CIVICGRID_S      manage its own stream
@@ -55,9 +74,10 @@ Service `S` (one entry per service in SERVICES below):
 
 What nats-server cannot enforce for a service: the filter of a consumer created with
 several filter subjects (`filter_subjects`, as crates/kit does) is not part of the API
-subject, so the durable's name is what is enforced, not its filters; deploy/check compares
-the table below with the durables and filters the Rust code creates. And `_INBOX.>` is
-shared by the services (their clients use the default inbox prefix).
+subject, so the durable's name is what is enforced, not its filters. The filters granted
+here are the ones the code declares (crates/contracts), the same list the code creates its
+consumers from. And `_INBOX.>` is shared by the services (their clients use the default
+inbox prefix).
 
 County center `county-CODE` (city = CODE[:4] + "00"):
   subscribe  civicgrid.*.*.CITY.CODE.>         live region feed (core NATS)
@@ -66,7 +86,8 @@ County center `county-CODE` (city = CODE[:4] + "00"):
                                                async-nats custom_inbox_prefix, ...), so a
                                                county can never read another user's replies
   publish    $JS.API.INFO
-             for every civicgrid stream S (CIVICGRID_INTAKE, _DISPATCH, ...):
+             for every civicgrid stream S (PLANNED_STREAM_OWNERS below, then any other
+             stream of the topology: CIVICGRID_INTAKE, _DISPATCH, ...):
                $JS.API.STREAM.INFO.S
                $JS.API.CONSUMER.CREATE.S.county-CODE.civicgrid.*.*.CITY.CODE.>
                    one durable pull consumer per stream, named `county-CODE`, whose
@@ -91,10 +112,10 @@ services then keep the plain password.
 
 Adding a service
 ----------------
-Add an entry to SERVICES: its name and, for every durable consumer its code creates, the
-service whose stream it reads, the durable's name and its filter subjects, exactly as in
-the code (deploy/check compares them). Its user, stream and dead-letter permissions follow
-from the name.
+Nothing to edit here. Once the service is in the code (its stream and consumers in
+crates/contracts, its entry in bin/civicgrid/src/registry.rs), `civicgrid topology --json`
+lists it, and its user, stream, dead-letter and consumer permissions follow. Regenerate
+auth.conf with the arguments recorded in its first line.
 
 Only the Python 3 standard library is used.
 """
@@ -102,52 +123,228 @@ Only the Python 3 standard library is used.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import re
 import secrets
+import shutil
 import string
+import subprocess
 import sys
+from pathlib import Path
 from typing import NamedTuple
 
-# Every service that owns a JetStream stream (design notes, sections 4 and 5). County
-# centers may read all of them; a stream that does not exist yet costs nothing.
-STREAM_OWNERS = ("intake", "dispatch", "mediation", "patrol", "notify")
+# The repository this script belongs to (deploy/nats/gen-auth.py).
+ROOT = Path(__file__).resolve().parent.parent.parent
 
-# The stream on civicgrid.deadletter.> that every service creates if it is missing.
-DEADLETTER_STREAM = "CIVICGRID_DEADLETTER"
+# Every service that will own a JetStream stream, in the order of the design notes
+# (sections 4 and 5). County centers may read all of them, and any other stream of the
+# topology; a stream that does not exist yet costs nothing. This is the one list kept here:
+# the topology holds only the services the code runs today.
+PLANNED_STREAM_OWNERS = ("intake", "dispatch", "mediation", "patrol", "notify")
+
+COUNTY_RE = re.compile(r"^[1-9][0-9]{5}$")
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]*$")
+DURABLE_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class TopologyError(Exception):
+    """The topology could not be obtained, or it is not what this script can use."""
 
 
 class Consumer(NamedTuple):
     """One durable consumer a service keeps on another service's stream."""
 
-    source: str                 # the service whose stream CIVICGRID_<SOURCE> it reads
-    durable: str                # the durable consumer's name (crates: consumers.rs)
-    subjects: tuple[str, ...]   # its filter subjects, all inside civicgrid.<source>.>
+    source: str                 # the service whose stream it reads
+    stream: str                 # that stream, CIVICGRID_<SOURCE>
+    durable: str                # the durable consumer's name
+    subjects: tuple[str, ...]   # its filter subjects, all inside the source stream
 
 
-# The services that are shipped and need a NATS user: name -> the durable consumers it
-# keeps. Add an entry when a service is added (see "Adding a service" above).
-SERVICES: dict[str, tuple[Consumer, ...]] = {
-    "intake": (
-        Consumer("dispatch", "intake-task-status", ("civicgrid.dispatch.>",)),
-    ),
-    "dispatch": (
-        Consumer("intake", "dispatch-intake",
-                 ("civicgrid.intake.event-reported.>", "civicgrid.intake.event-rated.>")),
-    ),
-    "notify": (
-        Consumer("intake", "notify-intake",
-                 ("civicgrid.intake.event-reported.>", "civicgrid.intake.event-merged.>")),
-        Consumer("dispatch", "notify-dispatch", ("civicgrid.dispatch.>",)),
-    ),
-}
+class Service(NamedTuple):
+    """One service of the topology, as far as NATS is concerned."""
 
-COUNTY_RE = re.compile(r"^[1-9][0-9]{5}$")
+    name: str
+    stream: str                  # the stream it owns
+    subjects: tuple[str, ...]    # that stream's subjects: what it may publish
+    consumers: tuple[Consumer, ...]
 
+
+class Topology(NamedTuple):
+    """What this script needs of `civicgrid topology --json`."""
+
+    services: dict[str, Service]     # in the topology's order
+    streams: dict[str, str]          # owning service -> stream name, every stream
+    deadletter_stream: str           # CIVICGRID_DEADLETTER
+    deadletter_prefix: str           # civicgrid.deadletter (+ .<service>.<durable>)
+
+    def deadletter_subjects(self, service: str) -> str:
+        return f"{self.deadletter_prefix}.{service}.>"
+
+
+# ------------------------------------------------------------------------------- topology
 
 def stream_name(service: str) -> str:
-    """The JetStream stream a service owns: CIVICGRID_<SERVICE>."""
+    """The stream a service owns by convention (crates/contracts stream_name)."""
     return "CIVICGRID_" + service.upper()
 
+
+def _newest_mtime(root: Path) -> float:
+    """The newest modification time of what `civicgrid topology` is built from."""
+    paths = [root / "Cargo.toml", root / "Cargo.lock"]
+    for d in ("proto", "crates/contracts", "bin/civicgrid"):
+        if (root / d).is_dir():
+            paths += [p for p in (root / d).rglob("*") if p.is_file()]
+    paths += list(root.glob("services/*/src/lib.rs"))
+    return max((p.stat().st_mtime for p in paths if p.exists()), default=0.0)
+
+
+def topology_command(root: Path = ROOT) -> tuple[list[str], str | None]:
+    """How to run `civicgrid topology --json`, and a warning to print (or None)."""
+    args = ["topology", "--json"]
+    explicit = os.environ.get("CIVICGRID_BIN")
+    if explicit:
+        return [explicit, *args], None
+    binary = root / "target/debug/civicgrid"
+    fresh = binary.is_file() and binary.stat().st_mtime >= _newest_mtime(root)
+    if fresh:
+        return [str(binary), *args], None
+    cargo = shutil.which("cargo")
+    if cargo and (root / "Cargo.toml").is_file():
+        return [cargo, "run", "-q", "--manifest-path", str(root / "Cargo.toml"),
+                "-p", "civicgrid-cli", "--locked", "--", *args], None
+    if binary.is_file():
+        return [str(binary), *args], (f"{binary} is older than its sources and there is no "
+                                      "cargo to rebuild it: its topology may be out of date")
+    raise TopologyError("cannot run `civicgrid topology --json`: set CIVICGRID_BIN to a civicgrid "
+                        f"binary, build {binary} (cargo build -p civicgrid-cli), or pass --topology FILE")
+
+
+def read_topology(source: str | None = None, root: Path = ROOT) -> dict:
+    """The topology JSON: from a file, `-` (standard input), or by running civicgrid."""
+    if source == "-":
+        text, what = sys.stdin.read(), "standard input"
+    elif source:
+        try:
+            text, what = Path(source).read_text(encoding="utf-8"), source
+        except OSError as e:
+            raise TopologyError(f"cannot read the topology: {e}") from e
+    else:
+        cmd, warning = topology_command(root)
+        if warning:
+            print(f"gen-auth.py: warning: {warning}", file=sys.stderr)
+        what = " ".join(cmd)
+        try:
+            out = subprocess.run(cmd, cwd=root, stdout=subprocess.PIPE, text=True, check=False)
+        except OSError as e:
+            raise TopologyError(f"cannot run {what}: {e}") from e
+        if out.returncode != 0:
+            raise TopologyError(f"{what} failed (exit {out.returncode})")
+        text = out.stdout
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise TopologyError(f"the topology from {what} is not JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise TopologyError(f"the topology from {what} is not a JSON object")
+    return data
+
+
+def _subject_within(inner: str, outer: str) -> bool:
+    """Every subject `inner` matches is matched by `outer` (NATS wildcards)."""
+    a, b = inner.split("."), outer.split(".")
+    for i, tok in enumerate(b):
+        if tok == ">":
+            return len(a) > i
+        if i >= len(a) or a[i] == ">" or (tok != "*" and (a[i] == "*" or a[i] != tok)):
+            return False
+    return len(a) == len(b)
+
+
+def parse_topology(data: dict) -> Topology:
+    """Reads `civicgrid topology --json` and checks what the permissions rely on: each
+    service owns one stream inside civicgrid.<service>., every consumer reads another
+    service's stream with filters inside it, durables are plain names unique per stream and
+    outside the county-<code> names, dead-letter subjects are <prefix>.<service>.<durable>."""
+    errors: list[str] = []
+    try:
+        bus = data["bus"]
+        raw_streams = {s["service"]: s for s in bus["streams"]}
+        raw_consumers = list(bus["consumers"])
+        dl = bus["deadletter"]
+        raw_services = list(data["services"])
+        dl_name, dl_pattern = dl["name"], dl["subject_pattern"]
+    except (KeyError, TypeError) as e:
+        raise TopologyError(f"the topology lacks {e} (is the civicgrid binary too old?)") from e
+
+    suffix = ".<service>.<durable>"
+    prefix = dl_pattern[:-len(suffix)] if dl_pattern.endswith(suffix) else ""
+    if not prefix or any(t in ("*", ">") or not t for t in prefix.split(".")):
+        errors.append(f"dead-letter subject pattern {dl_pattern!r} is not <prefix>{suffix}")
+    if not any(_subject_within(f"{prefix}.x.y", s) for s in dl.get("subjects", [])):
+        errors.append(f"dead-letter stream {dl_name} does not cover {dl_pattern}")
+    if not DURABLE_RE.match(str(dl_name)):
+        errors.append(f"dead-letter stream name {dl_name!r} is not a plain name")
+
+    streams: dict[str, str] = {}
+    for owner, s in raw_streams.items():
+        name, subjects = s.get("name"), s.get("subjects") or []
+        if not NAME_RE.match(str(owner)) or not DURABLE_RE.match(str(name)):
+            errors.append(f"stream {name!r} of {owner!r}: not plain names")
+        if not subjects or any(not _subject_within(x, f"civicgrid.{owner}.>") for x in subjects):
+            errors.append(f"stream {name} of {owner}: subjects {subjects} must lie in civicgrid.{owner}.>")
+        streams[owner] = name
+
+    seen: set[tuple[str, str]] = set()
+    consumers: dict[str, list[Consumer]] = {}
+    for c in raw_consumers:
+        svc, source, durable = c.get("service"), c.get("source"), c.get("durable")
+        stream, filters = c.get("stream"), tuple(c.get("filter_subjects") or ())
+        consumers.setdefault(svc, []).append(Consumer(source, stream, durable, filters))
+        if source == svc or source not in streams or streams[source] != stream:
+            errors.append(f"{svc}: consumer {durable} reads {stream!r} of {source!r}, "
+                          "which is not another service's stream")
+            continue
+        if not DURABLE_RE.match(str(durable)) or (stream, durable) in seen:
+            errors.append(f"{svc}: durable {durable!r} is not a plain name unique on {stream}")
+        if str(durable).startswith("county-"):
+            errors.append(f"{svc}: durable {durable!r} takes a county center's name")
+        seen.add((stream, durable))
+        outer = raw_streams[source].get("subjects") or []
+        if not filters or any(not any(_subject_within(f, o) for o in outer) for f in filters):
+            errors.append(f"{svc}: filters {list(filters)} of {durable} must lie in {outer}")
+        if c.get("deadletter_subject") != f"{prefix}.{svc}.{durable}":
+            errors.append(f"{svc}: dead-letter subject of {durable} is {c.get('deadletter_subject')!r}, "
+                          f"not {prefix}.{svc}.{durable}")
+
+    services: dict[str, Service] = {}
+    for s in raw_services:
+        name = s.get("name")
+        if not NAME_RE.match(str(name)) or name in services:
+            errors.append(f"service name {name!r} is not a unique plain name")
+            continue
+        if name not in streams or s.get("stream") != streams[name]:
+            errors.append(f"service {name}: its stream {s.get('stream')!r} is not in bus.streams")
+            continue
+        own = tuple(consumers.get(name, ()))
+        if list(s.get("consumers") or []) != [c.durable for c in own]:
+            errors.append(f"service {name}: consumers {s.get('consumers')} are not bus.consumers' "
+                          f"{[c.durable for c in own]}")
+        services[name] = Service(name, streams[name], tuple(raw_streams[name]["subjects"]), own)
+    for svc in consumers:
+        if svc not in services:
+            errors.append(f"consumers of {svc!r}, which is not a service of the topology")
+    if errors:
+        raise TopologyError("the topology cannot be used:\n  " + "\n  ".join(errors))
+    return Topology(services, streams, dl_name, prefix)
+
+
+def load_topology(source: str | None = None, root: Path = ROOT) -> Topology:
+    """read_topology + parse_topology."""
+    return parse_topology(read_topology(source, root))
+
+
+# ---------------------------------------------------------------------------- permissions
 
 def password_var(user: str) -> str:
     """The environment variable that holds a user's password."""
@@ -162,37 +359,28 @@ def city_of(county: str) -> str:
     return county[:4] + "00"
 
 
-def table_errors(table: dict[str, tuple[Consumer, ...]]) -> list[str]:
-    """What is wrong with a SERVICES table (empty when nothing is)."""
-    errors = []
-    for name, consumers in table.items():
-        seen = set()
-        for c in consumers:
-            if c.source == name or c.source not in STREAM_OWNERS:
-                errors.append(f"{name}: cannot consume stream of {c.source!r}")
-            if not re.fullmatch(r"[A-Za-z0-9_-]+", c.durable) or (c.source, c.durable) in seen:
-                errors.append(f"{name}: durable {c.durable!r} is not a unique plain name")
-            seen.add((c.source, c.durable))
-            if not c.subjects or any(not s.startswith(f"civicgrid.{c.source}.") for s in c.subjects):
-                errors.append(f"{name}: filters of {c.durable} must lie in civicgrid.{c.source}.>")
-    return errors
+def county_streams(topo: Topology) -> list[str]:
+    """The streams a county center may read: the planned owners' first, then any other."""
+    names = [topo.streams.get(o, stream_name(o)) for o in PLANNED_STREAM_OWNERS]
+    return list(dict.fromkeys(names + list(topo.streams.values())))
 
 
-def service_permissions(name: str, consumes: tuple[Consumer, ...]) -> tuple[list[str], list[str]]:
-    own = stream_name(name)
+def service_permissions(topo: Topology, name: str) -> tuple[list[str], list[str]]:
+    svc = topo.services[name]
+    own, dls = svc.stream, topo.deadletter_stream
     publish = [
-        f"civicgrid.{name}.>",
-        f"civicgrid.deadletter.{name}.>",
+        *svc.subjects,
+        topo.deadletter_subjects(name),
         "$JS.API.INFO",
         f"$JS.API.STREAM.CREATE.{own}",
         f"$JS.API.STREAM.UPDATE.{own}",
         f"$JS.API.STREAM.INFO.{own}",
-        f"$JS.API.STREAM.CREATE.{DEADLETTER_STREAM}",
-        f"$JS.API.STREAM.INFO.{DEADLETTER_STREAM}",
+        f"$JS.API.STREAM.CREATE.{dls}",
+        f"$JS.API.STREAM.INFO.{dls}",
     ]
     subscribe = ["_INBOX.>"]
-    for c in consumes:
-        s, d = stream_name(c.source), c.durable
+    for c in svc.consumers:
+        s, d = c.stream, c.durable
         publish += [
             f"$JS.API.STREAM.INFO.{s}",
             f"$JS.API.CONSUMER.CREATE.{s}.{d}",
@@ -207,12 +395,11 @@ def service_permissions(name: str, consumes: tuple[Consumer, ...]) -> tuple[list
     return list(dict.fromkeys(publish)), list(dict.fromkeys(subscribe))
 
 
-def county_permissions(code: str, shared_inbox: bool) -> tuple[list[str], list[str]]:
+def county_permissions(topo: Topology, code: str, shared_inbox: bool) -> tuple[list[str], list[str]]:
     user = county_user(code)
     region = f"civicgrid.*.*.{city_of(code)}.{code}.>"
     publish = ["$JS.API.INFO"]
-    for owner in STREAM_OWNERS:
-        s = stream_name(owner)
+    for s in county_streams(topo):
         publish += [
             f"$JS.API.STREAM.INFO.{s}",
             f"$JS.API.CONSUMER.CREATE.{s}.{user}.{region}",
@@ -226,6 +413,8 @@ def county_permissions(code: str, shared_inbox: bool) -> tuple[list[str], list[s
     subscribe = [region, inbox]
     return publish, subscribe
 
+
+# --------------------------------------------------------------------------------- output
 
 def _quote(subject: str) -> str:
     return '"' + subject.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -249,16 +438,14 @@ def users(services: list[str], counties: list[str]) -> list[str]:
     return list(services) + [county_user(c) for c in counties]
 
 
-def render(services: list[str], counties: list[str], shared_inbox: bool = False,
-           table: dict[str, tuple[Consumer, ...]] | None = None) -> str:
-    """The authorization block for these services (names in `table`) and counties."""
-    table = SERVICES if table is None else table
-    args = " ".join([f"--service {s}" for s in services] if list(services) != list(table) else [])
+def render(topo: Topology, services: list[str], counties: list[str], shared_inbox: bool = False) -> str:
+    """The authorization block for these services (of `topo`) and counties."""
+    args = " ".join([f"--service {s}" for s in services] if list(services) != list(topo.services) else [])
     args = " ".join(filter(None, [args] + [f"--county {c}" for c in counties]
                            + (["--county-shared-inbox"] if shared_inbox else [])))
     out = [
         "# Generated by deploy/nats/gen-auth.py" + (f" {args}" if args else "") + ". Do not edit:",
-        "# change the script's tables or its arguments and generate again.",
+        "# change the code (civicgrid topology) or these arguments and generate again.",
         "# Passwords are read from the environment: " +
         ", ".join("$" + password_var(u) for u in users(services, counties)) + ".",
         "authorization {",
@@ -266,14 +453,14 @@ def render(services: list[str], counties: list[str], shared_inbox: bool = False,
     ]
     blocks = []
     for name in services:
-        consumes = table[name]
-        pub, sub = service_permissions(name, consumes)
-        what = f"service {name}: publishes to {stream_name(name)}"
-        if consumes:
-            what += ", consumes " + ", ".join(f"{stream_name(c.source)} as {c.durable}" for c in consumes)
+        svc = topo.services[name]
+        pub, sub = service_permissions(topo, name)
+        what = f"service {name}: publishes to {svc.stream}"
+        if svc.consumers:
+            what += ", consumes " + ", ".join(f"{c.stream} as {c.durable}" for c in svc.consumers)
         blocks.append(_user_block(name, what, pub, sub))
     for code in counties:
-        pub, sub = county_permissions(code, shared_inbox)
+        pub, sub = county_permissions(topo, code, shared_inbox)
         blocks.append(_user_block(county_user(code),
                                   f"county center {code} (city {city_of(code)})", pub, sub))
     out.append("\n".join(blocks))
@@ -314,7 +501,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--county", action="append", default=[], metavar="CODE",
                         help="6-digit county division code, e.g. 411602 (repeatable)")
     parser.add_argument("--service", action="append", default=[], metavar="NAME",
-                        help=f"service user to emit (default: all of {', '.join(SERVICES)})")
+                        help="service user to emit (default: every service of the topology)")
+    parser.add_argument("--topology", metavar="FILE",
+                        help="`civicgrid topology --json` output (- for stdin); default: run it")
     parser.add_argument("--emit-secret", action="store_true",
                         help="print a Kubernetes Secret with random passwords instead")
     parser.add_argument("--namespace", default="civicgrid", help="namespace of --emit-secret")
@@ -328,14 +517,6 @@ def main(argv: list[str] | None = None) -> int:
         print(new_password())
         return 0
 
-    for error in table_errors(SERVICES):
-        parser.error(f"SERVICES: {error}")
-    services = args.service or list(SERVICES)
-    for s in services:
-        if s not in SERVICES:
-            parser.error(f"unknown service {s!r}; known: {', '.join(SERVICES)}")
-    if len(set(services)) != len(services):
-        parser.error("a service is given twice")
     counties = []
     for c in args.county:
         if not COUNTY_RE.match(c) or c.endswith("00"):
@@ -344,11 +525,22 @@ def main(argv: list[str] | None = None) -> int:
         if c in counties:
             parser.error(f"--county {c} is given twice")
         counties.append(c)
+    try:
+        topo = load_topology(args.topology)
+    except TopologyError as e:
+        print(f"gen-auth.py: {e}", file=sys.stderr)
+        return 1
+    services = args.service or list(topo.services)
+    for s in services:
+        if s not in topo.services:
+            parser.error(f"unknown service {s!r}; the topology has: {', '.join(topo.services)}")
+    if len(set(services)) != len(services):
+        parser.error("a service is given twice")
 
     if args.emit_secret:
         text = render_secret(services, counties, args.namespace)
     else:
-        text = render(services, counties, args.county_shared_inbox)
+        text = render(topo, services, counties, args.county_shared_inbox)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(text)
