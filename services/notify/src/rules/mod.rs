@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::domain::{
-    facts::{Fact, Selector, fields, kind_of},
+    facts::{Fact, fields, kind_of},
     schedule::Priority,
+    selectors::Selector,
 };
 
 /// The rules file compiled in.
