@@ -5,6 +5,8 @@
 //! or template it is in, and the service does not start with a broken file. The format is in
 //! `docs/notifications.md`.
 
+pub mod apply;
+
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
