@@ -6,8 +6,10 @@
 //!   rules and zh-CN/English templates);
 //! - [`domain`](mod@domain): pure code — facts flattened for the rules, recipients and who may
 //!   read them, quiet hours, digests and retry delays, the circuit breaker, the webhook signature;
-//! - [`store`]: all SQL; [`consumers`]: the bus handlers; [`worker`]: the delivery worker;
-//!   [`channels`]: webhooks and SMS; [`grpc`]: the NotifyService handlers; [`metrics`].
+//! - [`store`]: all SQL, one module per aggregate; [`use_cases`]: what spans aggregates
+//!   (recording facts, the delivery queue, digests, acknowledgement, removing an endpoint);
+//! - [`consumers`]: the bus handlers; [`worker`]: the delivery worker; [`channels`]: webhooks
+//!   and SMS; [`grpc`]: the NotifyService handlers; [`metrics`].
 
 pub mod channels;
 pub mod config;
@@ -17,6 +19,7 @@ pub mod grpc;
 pub mod metrics;
 pub mod rules;
 pub mod store;
+pub mod use_cases;
 pub mod worker;
 
 use std::{sync::Arc, time::Duration};

@@ -1,5 +1,6 @@
-//! What a fact on the bus says, flattened into named values for rules and templates, and the
-//! recipients a rule's selectors name.
+//! What a fact on the bus says, flattened into named values for rules and templates: dispatch's
+//! task facts, intake's `event-reported` and `event-merged`, and notify's own
+//! `notify-unacknowledged`. Whom a rule's `to` names for a fact is in [`super::selectors`].
 
 use std::collections::BTreeMap;
 
@@ -365,79 +366,6 @@ pub fn unacknowledged(u: &Unacknowledged, offset: FixedOffset) -> Fact {
     }
 }
 
-/// Who a rule sends to, named in the rules file's `to`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Selector {
-    /// The task's department (`department_id`).
-    Department,
-    /// The grid worker of the event's grid (`grid_worker_id`).
-    GridWorker,
-    /// The reporter of an intake fact; for task facts every reporter of the event.
-    Reporters,
-    /// The center of the fact's township (its county's when no township is known).
-    TownshipCenter,
-    /// The center of the fact's county.
-    CountyCenter,
-    /// The center the fact escalated to (`escalated_to`).
-    EscalationCenter,
-    /// The leaders of that region.
-    EscalationLeaders,
-}
-
-impl Selector {
-    /// Parses a rules-file name.
-    pub fn parse(s: &str) -> Option<Selector> {
-        Some(match s {
-            "department" => Selector::Department,
-            "grid_worker" => Selector::GridWorker,
-            "reporters" => Selector::Reporters,
-            "township_center" => Selector::TownshipCenter,
-            "county_center" => Selector::CountyCenter,
-            "escalation_center" => Selector::EscalationCenter,
-            "escalation_leaders" => Selector::EscalationLeaders,
-            _ => return None,
-        })
-    }
-
-    /// Whether it means anything for facts of `kind`.
-    pub fn applies_to(self, kind: FactKind) -> bool {
-        match self {
-            Selector::Department | Selector::GridWorker => kind == FactKind::Task,
-            Selector::Reporters => kind != FactKind::Unacknowledged,
-            Selector::TownshipCenter | Selector::CountyCenter => true,
-            Selector::EscalationCenter | Selector::EscalationLeaders => {
-                matches!(kind, FactKind::Task | FactKind::Unacknowledged)
-            }
-        }
-    }
-
-    /// Whether resolving it needs the event's stored reporters.
-    pub fn needs_reporters(self) -> bool {
-        self == Selector::Reporters
-    }
-
-    /// The recipients it names for `fact`; `reporters` are the event's known reporters.
-    pub fn resolve(self, fact: &Fact, reporters: &[String]) -> Vec<Recipient> {
-        let value = |k: &str| fact.data.get(k).filter(|v| !v.is_empty()).cloned();
-        let one = |kind: Kind, id: Option<String>| id.map(|id| Recipient::new(kind, id)).into_iter().collect();
-        match self {
-            Selector::Department => one(Kind::Department, value("department_id")),
-            Selector::GridWorker => one(Kind::GridWorker, value("grid_worker_id")),
-            Selector::Reporters => {
-                if fact.kind == FactKind::Task {
-                    reporters.iter().map(|r| Recipient::new(Kind::Reporter, r.clone())).collect()
-                } else {
-                    one(Kind::Reporter, Some(fact.reporter_id.clone()).filter(|r| !r.is_empty()))
-                }
-            }
-            Selector::TownshipCenter => one(Kind::Center, value("township").or_else(|| value("county"))),
-            Selector::CountyCenter => one(Kind::Center, value("county")),
-            Selector::EscalationCenter => one(Kind::Center, value("escalated_to")),
-            Selector::EscalationLeaders => one(Kind::Leaders, value("escalated_to")),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -532,27 +460,7 @@ mod tests {
         }
         assert_eq!(u.data["escalated_to"], "411600", "a county center's notice goes up to the city");
         assert_eq!(Fact::from_json(&t.to_json()), Some(t), "a kept fact comes back as it was");
-    }
-
-    #[test]
-    fn selectors_resolve() {
-        let t = from_task_event("ce1", &task("task-escalated"), offset());
-        let names = |s: Selector, reporters: &[String]| -> Vec<String> {
-            s.resolve(&t, reporters).iter().map(|r| r.to_string()).collect()
-        };
-        assert_eq!(names(Selector::Department, &[]), ["department:cg-411602"]);
-        assert_eq!(names(Selector::GridWorker, &[]), ["grid-worker:gw-1"]);
-        assert_eq!(names(Selector::Reporters, &["a".into(), "b".into()]), ["reporter:a", "reporter:b"]);
-        assert_eq!(names(Selector::TownshipCenter, &[]), ["center:411602001"]);
-        assert_eq!(names(Selector::CountyCenter, &[]), ["center:411602"]);
-        assert_eq!(names(Selector::EscalationCenter, &[]), ["center:411602"]);
-        assert_eq!(names(Selector::EscalationLeaders, &[]), ["leaders:411602"]);
-        let mut returned = task("task-returned");
-        returned.department_id.clear();
-        let r = from_task_event("ce", &returned, offset());
-        assert!(Selector::Department.resolve(&r, &[]).is_empty(), "no department, nobody");
         assert_eq!(kind_of("task-warning"), Some(FactKind::Task));
         assert_eq!(kind_of("task-unknown"), None);
-        assert!(!Selector::Department.applies_to(FactKind::EventReported));
     }
 }

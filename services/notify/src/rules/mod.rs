@@ -5,13 +5,16 @@
 //! or template it is in, and the service does not start with a broken file. The format is in
 //! `docs/notifications.md`.
 
+pub mod apply;
+
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
 use crate::domain::{
-    facts::{Fact, Selector, fields, kind_of},
+    facts::{Fact, fields, kind_of},
     schedule::Priority,
+    selectors::Selector,
 };
 
 /// The rules file compiled in.

@@ -1,5 +1,5 @@
 use super::*;
-use crate::domain::facts::{Selector, from_task_event};
+use crate::domain::{facts::from_task_event, selectors::Selector};
 use chrono::FixedOffset;
 use civicgrid_proto::v1::{RegionPath, TaskEvent, WarningColour};
 
