@@ -139,7 +139,7 @@ mod tests {
             ..Default::default()
         };
         let actor = Actor { subject: "gw-1".into(), role: reporter as i32, ..Default::default() };
-        (EventReported { event: Some(event.clone()), actor: Some(actor), ..Default::default() }, event)
+        (EventReported { event: Some(event.clone()), actor: Some(actor) }, event)
     }
 
     fn village() -> RegionPath {

@@ -53,11 +53,11 @@ impl Visibility {
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
-    use sqlx::types::Json;
+    use civicgrid_proto::v1::{Event, EventReported, Location};
     use uuid::Uuid;
 
     use super::*;
-    use crate::tasks::Clocks;
+    use crate::{planning::plan_tasks, reference::ReferenceData};
 
     fn caller(role: Role, department_id: &str, region_scope: &str) -> Principal {
         Principal {
@@ -68,41 +68,24 @@ mod tests {
         }
     }
 
-    /// A task of `department` in village 411602001001, grid 411602001001001.
+    /// A task of `department` in village 411602001001, grid 411602001001001: planned as
+    /// dispatch plans a new one (an unknown item waits for triage), then handed to `department`.
     fn task(department: Option<&str>) -> TaskRow {
-        let now = Utc::now();
-        TaskRow {
-            id: Uuid::now_v7(),
-            event_id: Uuid::now_v7(),
-            tracking_number: "411602-20261102-0000001".into(),
-            item_code: "item".into(),
-            city: "411600".into(),
-            county: "411602".into(),
-            township: "411602001".into(),
-            village: "411602001001".into(),
-            grid_code: Some("411602001001001".into()),
-            description: String::new(),
-            address: String::new(),
-            department_id: department.map(str::to_string),
-            state: "assigned".into(),
-            resume_to: None,
-            lead: true,
-            whistle: "routine".into(),
-            center_region: "411602001".into(),
-            rework_count: 0,
-            returned_by: vec![],
-            extension_requested: None,
-            clocks: Json(Clocks::default()),
-            colour: 0,
-            escalated: false,
-            escalated_to: None,
-            next_change_at: None,
-            result: None,
-            result_evidence_urls: vec![],
-            version: 1,
-            created_at: now,
-            updated_at: now,
-        }
+        let refdata = ReferenceData::shipped().unwrap();
+        let event = Event {
+            item_code: "no-such-item".into(),
+            location: Some(Location {
+                region: Some(region::path_of("411602001001").unwrap()),
+                grid_code: "411602001001001".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let reported = EventReported { event: Some(event.clone()), ..Default::default() };
+        let mut planned = plan_tasks(&refdata, Uuid::now_v7(), &reported, &event, Utc::now(), 0.5);
+        let mut row = planned.remove(0).row;
+        row.department_id = department.map(str::to_string);
+        row
     }
 
     #[test]
