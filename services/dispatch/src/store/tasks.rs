@@ -69,7 +69,7 @@ pub async fn open_tasks_by_colour(pool: &PgPool) -> Result<Vec<(i16, i64)>, Stor
 
 /// The ticker's claim: every task whose next change is due by `now` (at most `limit`, the
 /// earliest first), locked, skipping rows other replicas or actions hold. `now` and `limit` are
-/// SQL expressions, so [`crate::store::bulk::explain_claim`] explains the very statement
+/// SQL expressions, so [`crate::store::inspect::explain_claim`] explains the very statement
 /// [`claim_due`] runs.
 pub fn claim_due_sql(now: &str, limit: &str) -> String {
     format!(
