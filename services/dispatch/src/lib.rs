@@ -9,19 +9,27 @@
 //! - [`reference`](mod@reference): the reference data dispatch owns — item catalog, regions
 //!   and grids, departments, calendar — loaded from versioned TOML files and checked, with an
 //!   example dataset for the demo city 周口市 compiled in;
-//! - [`store`]: all SQL; [`tasks`]: a stored task and what derives from it; [`grpc`]: the
-//!   DispatchService handlers; [`consumers`]: intake's events; [`ticker`]: the warning job;
-//!   [`metrics`]: open tasks by colour.
+//! - [`store`]: all SQL, one module per aggregate, behind the [`store::Store`] handle;
+//! - [`usecase`]: what the service does, as `Store` methods — tasks for reported events,
+//!   actions, ratings, the ticker round, reference loads, KPIs;
+//! - [`planning`]: which tasks a reported event becomes; [`visibility`]: which tasks a caller
+//!   may see (both pure);
+//! - [`tasks`]: a stored task and what derives from it; [`grpc`]: the DispatchService
+//!   handlers; [`consumers`]: intake's events; [`ticker`]: the warning job; [`metrics`]: open
+//!   tasks by colour.
 
 pub mod config;
 pub mod consumers;
 pub mod domain;
 pub mod grpc;
 pub mod metrics;
+pub mod planning;
 pub mod reference;
 pub mod store;
 pub mod tasks;
 pub mod ticker;
+pub mod usecase;
+pub mod visibility;
 
 use std::{sync::Arc, time::Duration};
 

@@ -188,6 +188,28 @@ impl TaskRow {
         parse_state(&self.state, self.resume_to.as_deref())
     }
 
+    /// Recomputes the stored colour and next ticker visit at `now` (see [`warning_at`]); a task
+    /// whose overdue escalation is due is to be visited at once.
+    pub fn refresh_warning(&mut self, cal: &BusinessCalendar, now: DateTime<Utc>, grace: f64) {
+        let w = warning_at(&self.clocks.0, self.escalated, cal, now, grace);
+        self.colour = colour_to_proto(w.colour) as i16;
+        self.next_change_at = if w.overdue_escalation_due { Some(now) } else { w.next_change_at };
+    }
+
+    /// Why the task must escalate (督办) now, if it must: overdue past the grace, reworked three
+    /// times or returned by three departments, and not escalated yet. A rework or return
+    /// escalation happens once per task; the caller checks that against the recorded facts.
+    pub fn escalation_reason(
+        &self,
+        cal: &BusinessCalendar,
+        now: DateTime<Utc>,
+        grace: f64,
+    ) -> Option<warning::EscalationReason> {
+        let w = warning_at(&self.clocks.0, self.escalated, cal, now, grace);
+        let overdue = w.overdue_escalation_due.then_some(Colour::Orange);
+        warning::should_escalate(overdue, self.escalated, self.rework_count.max(0) as u32, &self.returned_by)
+    }
+
     /// What the lifecycle needs to decide.
     pub fn view(&self) -> Option<TaskView> {
         Some(TaskView {

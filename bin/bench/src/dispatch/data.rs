@@ -192,8 +192,8 @@ pub fn reported_events(combos: &[Combo], count: usize, rng: &mut Rng, tag: &str)
 pub struct Template {
     /// Index into the combinations.
     pub combo: usize,
-    /// `tasks.clocks`: [`Clocks`] serialised by serde, as dispatch stores it.
-    pub clocks_json: String,
+    /// `tasks.clocks`: its stage clocks, stored by dispatch's own code.
+    pub clocks: Clocks,
     /// `tasks.colour` (civicgrid.v1.WarningColour) at the load instant.
     pub colour: i16,
     /// `tasks.next_change_at`: the next colour change, after the load instant.
@@ -255,7 +255,7 @@ pub fn open_task_templates(
         let Some((clocks, colour, next, created_at, updated_at)) = found else { continue };
         out.push(Template {
             combo,
-            clocks_json: serde_json::to_string(&clocks).context("serialising clocks")?,
+            clocks,
             colour: colour_to_proto(colour) as i16,
             next_change_at: next,
             created_at,
@@ -296,9 +296,9 @@ mod tests {
         assert_eq!(t.len(), 500);
         let cal = &inputs.refdata.calendar.calendar;
         for x in &t {
-            let clocks: Clocks = serde_json::from_str(&x.clocks_json).unwrap();
+            let clocks = &x.clocks;
             assert_eq!(clocks.running().map(|(s, _)| s), Some(civicgrid_dispatch::domain::lifecycle::Stage::Handle));
-            let w = warning_at(&clocks, false, cal, whole_ms(now), 0.5);
+            let w = warning_at(clocks, false, cal, whole_ms(now), 0.5);
             assert_eq!(w.next_change_at, Some(x.next_change_at));
             assert_eq!(colour_to_proto(w.colour) as i16, x.colour);
             assert!(x.next_change_at > now);

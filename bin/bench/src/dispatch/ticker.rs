@@ -1,8 +1,15 @@
 //! The warning ticker with many open tasks: dispatch's schema (migrated by building the
-//! Application) in a database of its own, open tasks bulk-loaded with `INSERT … SELECT
-//! generate_series`, then `Store::tick` — the very function dispatch's ticker calls — timed on
-//! a virtual clock: at the load instant (nothing due), then at the instants when the next
-//! `few` and the next `many` tasks fall due.
+//! Application) in a database of its own, open tasks bulk-loaded through dispatch's
+//! `store::bulk`, then `Store::tick` — the very function dispatch's ticker calls — timed on a
+//! virtual clock: at the load instant (nothing due), then at the instants when the next `few`
+//! and the next `many` tasks fall due ([`phases`]), and through the first burst of
+//! simultaneous changes ([`burst`]).
+//!
+//! This file holds what a table size measured and the load; every query on dispatch's tables
+//! goes through `civicgrid_dispatch::store`.
+
+mod burst;
+mod phases;
 
 use std::{
     collections::BTreeMap,
@@ -13,18 +20,23 @@ use std::{
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use civicgrid_dispatch::{
-    store::{self, Store},
-    tasks::{TASK_COLUMNS, TaskRow, colour_to_proto, warning_at},
+    store::{self, Store, bulk, inspect},
+    tasks::{colour_to_proto, warning_at},
 };
-use civicgrid_kit::{bus::OutboxSignal, clock::Clock, config::BusSettings};
+use civicgrid_kit::{bus::OutboxSignal, clock::Clock};
 use hdrhistogram::Histogram;
-use sqlx::{ConnectOptions, Connection, Executor, PgPool, Row};
+use sqlx::{ConnectOptions, Connection, Executor, PgPool};
 
-use super::data::{self, Inputs, Rng};
+pub use self::burst::local;
+use self::{burst::burst, phases::run_phase};
+use super::{
+    data::{self, Inputs, Rng},
+    setup::{dispatch_pool, settings},
+};
 use crate::{
     env::Env,
     probe::{Probe, Usage},
-    stats::{self, Latency, int},
+    stats::int,
 };
 
 /// What one ticker phase measured.
@@ -136,32 +148,6 @@ pub struct TickerParams {
     pub grace: f64,
 }
 
-/// dispatch's settings for a run: its defaults, the URLs, a free port, `warn` logs.
-pub fn settings(nats_url: &str, db_url: &str) -> Result<civicgrid_dispatch::Settings> {
-    let toml = format!(
-        "[nats]\nurl = \"{nats_url}\"\n[database]\nurl = \"{db_url}\"\n[grpc]\nlisten = \"127.0.0.1:0\"\n\
-         [telemetry]\nlog = \"warn\"\n"
-    );
-    <civicgrid_dispatch::Settings as civicgrid_kit::config::ServiceSettings>::from_layers(&[&toml])
-        .context("dispatch settings")
-}
-
-/// A pool of the bench's own on dispatch's schema (`application_name` civicgrid-bench, so
-/// it is told apart from dispatch's connections in `pg_stat_activity`).
-pub async fn dispatch_pool(db_url: &str, max_connections: u32) -> Result<PgPool> {
-    let options = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(db_url)
-        .context("database URL")?
-        .options([("search_path", civicgrid_dispatch::SERVICE)])
-        .application_name("civicgrid-bench")
-        .disable_statement_logging();
-    sqlx::postgres::PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(120))
-        .connect_with(options)
-        .await
-        .context("pool on dispatch's schema")
-}
-
 async fn drop_database(env: &Env, name: &str) {
     let Ok(options) = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(&env.admin_url) else { return };
     if let Ok(mut conn) = options.disable_statement_logging().connect().await {
@@ -225,17 +211,13 @@ async fn measure_in(
     let load_secs = load.elapsed().as_secs_f64();
     crate::field("bulk insert", format!("{} tasks in {load_secs:.1} s", int(tasks)));
     let v = Instant::now();
-    let mut conn = pool.acquire().await?;
-    conn.execute("VACUUM ANALYZE tasks").await.context("VACUUM ANALYZE tasks")?;
-    conn.execute("CHECKPOINT").await.ok();
-    drop(conn);
+    bulk::vacuum_analyze_tasks(&pool).await.context("VACUUM ANALYZE tasks")?;
+    pool.acquire().await?.execute("CHECKPOINT").await.ok();
     let vacuum_secs = v.elapsed().as_secs_f64();
     crate::field("vacuum analyze", format!("{vacuum_secs:.1} s (and a CHECKPOINT)"));
 
-    let sizes: (i64, i64, i64) =
-        sqlx::query_as("SELECT pg_table_size('tasks'), pg_indexes_size('tasks'), pg_relation_size('tasks_due')")
-            .fetch_one(&pool)
-            .await?;
+    let sizes = inspect::table_sizes(&pool).await?;
+    let sizes = (sizes.table, sizes.indexes, sizes.due_index);
     crate::field(
         "sizes",
         format!(
@@ -245,8 +227,7 @@ async fn measure_in(
             sizes.2 / 1_048_576
         ),
     );
-    let open: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM tasks WHERE next_change_at IS NOT NULL").fetch_one(&pool).await?;
+    let open = inspect::count_scheduled(&pool).await?;
     anyhow::ensure!(open as u64 == tasks, "loaded {open} open tasks, expected {tasks}");
 
     let spread = spread(&pool, now0).await?;
@@ -276,11 +257,9 @@ async fn measure_in(
     let small = tasks <= 100_000;
     let reload = || async {
         if small {
-            let mut conn = pool.acquire().await?;
-            conn.execute("TRUNCATE task_changes, task_facts, outbox, tasks").await?;
-            drop(conn);
+            bulk::truncate_tasks(&pool).await?;
             load_tasks(&pool, inputs, &templates, tasks).await?;
-            pool.acquire().await?.execute("VACUUM ANALYZE tasks").await?;
+            bulk::vacuum_analyze_tasks(&pool).await?;
         }
         anyhow::Ok(())
     };
@@ -289,7 +268,7 @@ async fn measure_in(
     phases.push(run_phase(&store, &pool, probe, "nothing due", 0, params.idle_rounds, params.batch, now0).await?);
     // (b) a few due per round: the clock jumps to when the next `few` change colour.
     reload().await?;
-    let (explain_due, explain_custom, explain_generic) = explain(&pool, params.few, params.batch).await?;
+    let (explain_due, explain_custom, explain_generic) = phases::explain(&pool, params.few, params.batch).await?;
     phases.push(
         run_phase(
             &store,
@@ -342,138 +321,49 @@ async fn measure_in(
     })
 }
 
-/// The rows: templates into an unlogged scratch table (arrays bound in chunks), then the tasks
-/// with `INSERT INTO tasks … SELECT … FROM generate_series(…) JOIN templates`, 250,000 rows a
-/// statement. Ids are UUIDv7-shaped from the row's assignment time, as dispatch's are.
+/// The rows, through dispatch's bulk loader: each template becomes a [`bulk::TaskTemplate`]
+/// (the combination's item, route and place), then `tasks` rows are generated from them in
+/// PostgreSQL, 250,000 a statement.
 async fn load_tasks(pool: &PgPool, inputs: &Inputs, templates: &[data::Template], tasks: u64) -> Result<()> {
-    let mut conn = pool.acquire().await?;
-    conn.execute(
-        "CREATE UNLOGGED TABLE bench_templates (k int PRIMARY KEY, item_code text, whistle text, department_id text, \
-         center_region text, city text, county text, township text, village text, grid_code text, description text, \
-         address text, clocks jsonb, colour int2, next_change_at timestamptz, created_at timestamptz, \
-         updated_at timestamptz)",
-    )
-    .await?;
-    for (c, chunk) in templates.chunks(50_000).enumerate() {
-        let base = (c * 50_000) as i32;
-        let mut k = Vec::with_capacity(chunk.len());
-        let mut cols: [Vec<String>; 12] = Default::default();
-        let mut colour = Vec::with_capacity(chunk.len());
-        let mut next = Vec::with_capacity(chunk.len());
-        let mut created = Vec::with_capacity(chunk.len());
-        let mut updated = Vec::with_capacity(chunk.len());
-        for (i, t) in chunk.iter().enumerate() {
+    let templates: Vec<bulk::TaskTemplate> = templates
+        .iter()
+        .map(|t| {
             let combo = &inputs.combos[t.combo];
-            k.push(base + i as i32);
-            let whistle = match combo.item.whistle {
-                civicgrid_dispatch::domain::routing::WhistleLevel::GridSelf => "grid_self",
-                civicgrid_dispatch::domain::routing::WhistleLevel::Routine => "routine",
-                civicgrid_dispatch::domain::routing::WhistleLevel::Key => "key",
-            };
-            let values = [
-                combo.item.code.clone(),
-                whistle.to_string(),
-                combo.route.lead.clone(),
-                combo.route.center_region.clone(),
-                combo.path.city.clone(),
-                combo.path.county.clone(),
-                combo.path.township.clone(),
-                combo.path.village.clone(),
-                combo.grid_code.clone(),
-                format!("{}：现场需要处置", combo.item.name),
-                combo.grid_name.clone(),
-                t.clocks_json.clone(),
-            ];
-            for (col, v) in cols.iter_mut().zip(values) {
-                col.push(v);
+            bulk::TaskTemplate {
+                item_code: combo.item.code.clone(),
+                whistle: combo.item.whistle,
+                department_id: combo.route.lead.clone(),
+                center_region: combo.route.center_region.clone(),
+                city: combo.path.city.clone(),
+                county: combo.path.county.clone(),
+                township: combo.path.township.clone(),
+                village: combo.path.village.clone(),
+                grid_code: combo.grid_code.clone(),
+                description: format!("{}：现场需要处置", combo.item.name),
+                address: combo.grid_name.clone(),
+                clocks: t.clocks.clone(),
+                colour: t.colour,
+                next_change_at: t.next_change_at,
+                created_at: t.created_at,
+                updated_at: t.updated_at,
             }
-            colour.push(t.colour);
-            next.push(t.next_change_at);
-            created.push(t.created_at);
-            updated.push(t.updated_at);
+        })
+        .collect();
+    let mut conn = pool.acquire().await?;
+    bulk::load_signed_tasks(&mut conn, &templates, tasks, |from, to, took| {
+        if tasks > bulk::ROWS_PER_STATEMENT {
+            crate::field("", format!("rows {}–{} in {:.1} s", int(from), int(to), took.as_secs_f64()));
         }
-        sqlx::query(
-            "INSERT INTO bench_templates SELECT k, item_code, whistle, department_id, center_region, city, county, \
-             township, village, grid_code, description, address, clocks::jsonb, colour, next_change_at, created_at, \
-             updated_at FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
-             $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::int2[], \
-             $15::timestamptz[], $16::timestamptz[], $17::timestamptz[]) AS u(k, item_code, whistle, department_id, \
-             center_region, city, county, township, village, grid_code, description, address, clocks, colour, \
-             next_change_at, created_at, updated_at)",
-        )
-        .bind(&k)
-        .bind(&cols[0])
-        .bind(&cols[1])
-        .bind(&cols[2])
-        .bind(&cols[3])
-        .bind(&cols[4])
-        .bind(&cols[5])
-        .bind(&cols[6])
-        .bind(&cols[7])
-        .bind(&cols[8])
-        .bind(&cols[9])
-        .bind(&cols[10])
-        .bind(&cols[11])
-        .bind(&colour)
-        .bind(&next)
-        .bind(&created)
-        .bind(&updated)
-        .execute(&mut *conn)
-        .await
-        .context("loading task templates")?;
-    }
-    let uuid7 = |ts: &str, tag: u32| {
-        format!(
-            "(lpad(to_hex((extract(epoch FROM {ts}) * 1000)::bigint), 12, '0') || '7' || '{tag:03x}' || '8' || \
-             lpad(to_hex(g), 15, '0'))::uuid"
-        )
-    };
-    let sql = format!(
-        "INSERT INTO tasks (id, event_id, tracking_number, item_code, city, county, township, village, grid_code, \
-         description, address, department_id, state, resume_to, lead, whistle, center_region, rework_count, returned_by, \
-         extension_requested, clocks, colour, escalated, escalated_to, next_change_at, result, result_evidence_urls, \
-         version, created_at, updated_at) \
-         SELECT {}, {}, t.county || '-' || to_char((t.created_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYYMMDD') \
-         || '-' || lpad(g::text, 7, '0'), t.item_code, t.city, t.county, t.township, t.village, t.grid_code, \
-         t.description, t.address, t.department_id, 'signed', NULL, true, t.whistle, t.center_region, 0, '{{}}', NULL, \
-         t.clocks, t.colour, false, NULL, t.next_change_at, NULL, '{{}}', 2, t.created_at, t.updated_at \
-         FROM generate_series($1::bigint, $2::bigint) AS g JOIN bench_templates t ON t.k = (g % $3)::int",
-        uuid7("t.created_at", 1),
-        uuid7("t.created_at - interval '2 seconds'", 2),
-    );
-    let step = 250_000u64;
-    let mut from = 1u64;
-    while from <= tasks {
-        let to = (from + step - 1).min(tasks);
-        let t = Instant::now();
-        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(from as i64)
-            .bind(to as i64)
-            .bind(templates.len() as i64)
-            .execute(&mut *conn)
-            .await
-            .context("bulk-inserting tasks")?;
-        if tasks > step {
-            crate::field("", format!("rows {}–{} in {:.1} s", int(from), int(to), t.elapsed().as_secs_f64()));
-        }
-        from = to + 1;
-    }
-    conn.execute("DROP TABLE bench_templates").await?;
+    })
+    .await
+    .context("bulk-inserting tasks")?;
     Ok(())
 }
 
 async fn spread(pool: &PgPool, now0: DateTime<Utc>) -> Result<(Duration, Duration, Duration)> {
-    let row = sqlx::query(
-        "SELECT min(next_change_at), percentile_disc(0.5) WITHIN GROUP (ORDER BY next_change_at), max(next_change_at) \
-         FROM tasks",
-    )
-    .fetch_one(pool)
-    .await?;
-    let off = |i: usize| -> Result<Duration> {
-        let t: DateTime<Utc> = row.try_get(i)?;
-        Ok((t - now0).to_std().unwrap_or_default())
-    };
-    Ok((off(0)?, off(1)?, off(2)?))
+    let (min, median, max) = inspect::next_change_spread(pool).await?.context("no task has a next change")?;
+    let off = |t: DateTime<Utc>| (t - now0).to_std().unwrap_or_default();
+    Ok((off(min), off(median), off(max)))
 }
 
 /// Reads about 1,000 rows back as dispatch reads them (`TaskRow`) and recomputes their colour
@@ -486,8 +376,7 @@ async fn check_consistency(
     tasks: u64,
 ) -> Result<((usize, usize), String)> {
     let pct = (100.0 * 1500.0 / tasks as f64).min(100.0);
-    let sql = format!("SELECT {TASK_COLUMNS} FROM tasks TABLESAMPLE BERNOULLI ({pct}) LIMIT 1000");
-    let rows: Vec<TaskRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?;
+    let rows = inspect::sample_tasks(pool, pct, 1000).await?;
     let cal = &inputs.refdata.calendar.calendar;
     let ok = rows
         .iter()
@@ -496,335 +385,6 @@ async fn check_consistency(
             colour_to_proto(w.colour) as i16 == r.colour && w.next_change_at == r.next_change_at
         })
         .count();
-    let sample: Option<String> =
-        sqlx::query_scalar("SELECT clocks::text FROM tasks LIMIT 1").fetch_optional(pool).await?;
+    let sample = inspect::any_clocks(pool).await?;
     Ok(((ok, rows.len()), sample.unwrap_or_default()))
-}
-
-/// The instant at which the `n`-th task still to change does (None when fewer remain).
-async fn nth_due(pool: &PgPool, n: usize) -> Result<Option<DateTime<Utc>>> {
-    Ok(sqlx::query_scalar(
-        "SELECT next_change_at FROM tasks WHERE next_change_at IS NOT NULL ORDER BY next_change_at OFFSET $1 LIMIT 1",
-    )
-    .bind(n.saturating_sub(1) as i64)
-    .fetch_optional(pool)
-    .await?)
-}
-
-async fn fact_counts(pool: &PgPool) -> Result<BTreeMap<String, i64>> {
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT fact, count(*) FROM task_facts GROUP BY fact").fetch_all(pool).await?;
-    Ok(rows.into_iter().collect())
-}
-
-async fn count_due(pool: &PgPool, at: DateTime<Utc>) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT count(*) FROM tasks WHERE next_change_at <= $1").bind(at).fetch_one(pool).await?)
-}
-
-/// The ticker's own loop at `at`: rounds until one comes back less than full (or `cap`
-/// passes). Returns the tasks visited and each round's duration.
-async fn drain(store: &Store, at: DateTime<Utc>, batch: i64, cap: Duration) -> Result<(u64, Vec<Duration>)> {
-    let start = Instant::now();
-    let (mut visited, mut rounds) = (0u64, Vec::new());
-    loop {
-        let t = Instant::now();
-        let n = store.tick(at, batch).await.context("Store::tick")?;
-        rounds.push(t.elapsed());
-        visited += n as u64;
-        if (n as i64) < batch || start.elapsed() > cap {
-            return Ok((visited, rounds));
-        }
-    }
-}
-
-/// `rounds` timed calls of `Store::tick(now, batch)` (after one untimed warm-up round). With
-/// `due` = 0 `now` stays at the load instant; otherwise each round first moves `now` to the
-/// instant by which the next `due` tasks change colour (found with an untimed query). When
-/// that instant is shared by many more tasks (working-day limits end at local midnight, so
-/// tasks started on the same day change colour together), the cluster is drained untimed and
-/// skipped: phase (d) measures such bursts.
-#[allow(clippy::too_many_arguments)]
-async fn run_phase(
-    store: &Store,
-    pool: &PgPool,
-    probe: &Probe,
-    label: &str,
-    due: usize,
-    rounds: usize,
-    batch: i64,
-    now0: DateTime<Utc>,
-) -> Result<Phase> {
-    let facts0 = fact_counts(pool).await?;
-    let mut hist = stats::histogram();
-    let (mut visited, mut min_visited, mut max_visited, mut timed) = (0u64, usize::MAX, 0usize, 0usize);
-    let (mut skipped_clusters, mut skipped_tasks) = (0usize, 0u64);
-    let mut cpu0 = None;
-    let mut round = 0;
-    while round <= rounds {
-        let now = if due == 0 {
-            now0
-        } else {
-            let Some(at) = nth_due(pool, due).await? else { break };
-            let cluster = count_due(pool, at).await?;
-            if cluster as usize > (2 * due).max(due + 20) {
-                if skipped_clusters >= 1000 {
-                    break;
-                }
-                let (v, _) = drain(store, at, batch, Duration::from_secs(600)).await?;
-                skipped_clusters += 1;
-                skipped_tasks += v;
-                continue;
-            }
-            at
-        };
-        if round == 1 {
-            cpu0 = Some(probe.snapshot());
-        }
-        let t = Instant::now();
-        let n = store.tick(now, batch).await.context("Store::tick")?;
-        let took = t.elapsed();
-        if round > 0 {
-            stats::record(&mut hist, took);
-            visited += n as u64;
-            min_visited = min_visited.min(n);
-            max_visited = max_visited.max(n);
-            timed += 1;
-        }
-        round += 1;
-        if due == 0 {
-            anyhow::ensure!(n == 0, "{n} tasks were due at the load instant");
-            // The ticker sleeps between rounds; so does this, a little.
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-    let cpu1 = probe.snapshot();
-    let usage = cpu0.map(|c| probe.usage(&c, &cpu1)).unwrap_or_default();
-    let facts = fact_delta(&facts0, fact_counts(pool).await?);
-    let phase = Phase {
-        label: label.to_string(),
-        due,
-        hist,
-        rounds: timed,
-        visited,
-        min_visited: if timed == 0 { 0 } else { min_visited },
-        max_visited,
-        skipped_clusters,
-        skipped_tasks,
-        facts,
-        usage,
-    };
-    crate::field(&format!("tick, {label}"), format!("{}  ({})", Latency::of(&phase.hist).line(), phase.visited_line()));
-    Ok(phase)
-}
-
-fn fact_delta(before: &BTreeMap<String, i64>, after: BTreeMap<String, i64>) -> BTreeMap<String, i64> {
-    after
-        .into_iter()
-        .map(|(k, v)| {
-            let b = before.get(&k).copied().unwrap_or(0);
-            (k, v - b)
-        })
-        .filter(|(_, v)| *v > 0)
-        .collect()
-}
-
-/// `t` in the calendar's time zone (UTC+08:00).
-pub fn local(t: DateTime<Utc>) -> String {
-    t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("+08"))
-        .format("%a %Y-%m-%d %H:%M:%S%.3f +08")
-        .to_string()
-}
-
-/// Publishes the whole outbox as dispatch's relay does; returns how many.
-async fn relay_all(pool: &PgPool, js: &async_nats::jetstream::Context, bus: &BusSettings) -> Result<u64> {
-    let n =
-        civicgrid_kit::bus::outbox::relay_pending(pool, js, bus.relay_batch_size, bus.relay_batches_in_flight, None)
-            .await
-            .context("relaying the outbox")?;
-    Ok(n as u64)
-}
-
-/// Messages in dispatch's stream.
-async fn stream_messages(js: &async_nats::jetstream::Context) -> Result<u64> {
-    let name = civicgrid_kit::bus::stream_name(civicgrid_dispatch::SERVICE);
-    let mut stream = js.get_stream(&name).await.map_err(|e| anyhow::anyhow!("stream {name}: {e}"))?;
-    Ok(stream.info().await.map_err(|e| anyhow::anyhow!("stream {name} info: {e}"))?.state.messages)
-}
-
-/// The first instant at which at least `min_size` tasks change colour together: everything
-/// due before it is drained untimed (and its messages published), then `params.replicas`
-/// ticker loops drain the instant together, timed, while kit's relay (woken by the store after
-/// each commit, as in dispatch) publishes what they write to JetStream.
-async fn burst(
-    store: &Arc<Store>,
-    pool: &PgPool,
-    probe: &Probe,
-    params: &TickerParams,
-    min_size: i64,
-    js: &async_nats::jetstream::Context,
-    signal: &OutboxSignal,
-) -> Result<Option<Burst>> {
-    let batch = params.batch;
-    let found: Option<(DateTime<Utc>, i64)> = sqlx::query_as(
-        "SELECT next_change_at, count(*) FROM tasks WHERE next_change_at IS NOT NULL GROUP BY 1 \
-         HAVING count(*) >= $1 ORDER BY 1 LIMIT 1",
-    )
-    .bind(min_size)
-    .fetch_optional(pool)
-    .await?;
-    let Some((at, size)) = found else {
-        crate::field("burst", format!("no instant with {min_size} or more tasks"));
-        return Ok(None);
-    };
-    let before = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM tasks WHERE next_change_at < $1")
-        .bind(at)
-        .fetch_one(pool)
-        .await?;
-    if before > 300_000 {
-        crate::field("burst", format!("{size} tasks at {}, but {before} are due before it: skipped", local(at)));
-        return Ok(None);
-    }
-    drain(store, at - chrono::Duration::milliseconds(1), batch, Duration::from_secs(1800)).await?;
-    let earlier = relay_all(pool, js, &params.bus).await?;
-    crate::field("burst", format!("{} earlier messages published to JetStream first (untimed)", int(earlier)));
-    let facts0 = fact_counts(pool).await?;
-    let cpu0 = probe.snapshot();
-    let cap = Duration::from_secs(180);
-    let start = Instant::now();
-    // The relay runs alongside, as in dispatch: woken by each committed round.
-    let messages0 = stream_messages(js).await?;
-    let stop = civicgrid_kit::Shutdown::new();
-    let relay = civicgrid_kit::bus::spawn_relay(
-        pool.clone(),
-        js.clone(),
-        signal.clone(),
-        &params.bus,
-        civicgrid_kit::metrics::Metrics::new("dispatch"),
-        stop.clone(),
-    );
-    let loops = (0..params.replicas.max(1)).map(|_| drain(store, at, batch, cap));
-    let drains = futures::future::join_all(loops).await;
-    let secs = start.elapsed().as_secs_f64();
-    let cpu1 = probe.snapshot();
-    let (mut visited, mut rounds) = (0u64, Vec::new());
-    for d in drains {
-        let (v, r) = d?;
-        visited += v;
-        rounds.extend(r);
-    }
-    // The last warning is on the bus when the relay has deleted the last row (after its ack).
-    let mut relayed: Result<(u64, std::time::Duration)> = Err(anyhow::anyhow!("the outbox was not emptied in 180 s"));
-    while start.elapsed() < cap {
-        if civicgrid_kit::bus::outbox::pending_count(pool).await? == 0 {
-            let elapsed = start.elapsed();
-            relayed = Ok((stream_messages(js).await?.saturating_sub(messages0), elapsed));
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    stop.cancel();
-    relay.await.context("relay task")?;
-    if let Err(e) = &relayed {
-        crate::field("burst", format!("the relay failed: {e:#}"));
-    }
-    let mut hist = stats::histogram();
-    for r in &rounds {
-        stats::record(&mut hist, *r);
-    }
-    let b = Burst {
-        at,
-        size,
-        before,
-        visited,
-        secs,
-        rounds: rounds.len(),
-        hist,
-        facts: fact_delta(&facts0, fact_counts(pool).await?),
-        usage: probe.usage(&cpu0, &cpu1),
-        capped: start.elapsed() > cap,
-        replicas: params.replicas.max(1),
-        batch,
-        published: relayed.as_ref().map(|r| r.0).unwrap_or(0),
-        published_secs: relayed.as_ref().ok().map(|r| r.1.as_secs_f64()),
-    };
-    crate::field(
-        "burst",
-        format!(
-            "{} tasks change colour at {} ({} due before it, drained first); {} ticker loop(s) took {:.2} s over {} rounds ({}); {} messages on JetStream after {}{}",
-            int(size as u64),
-            local(at),
-            int(before as u64),
-            b.replicas,
-            b.secs,
-            b.rounds,
-            Latency::of(&b.hist).line(),
-            int(b.published),
-            b.published_secs.map(|s| format!("{s:.2} s")).unwrap_or_else(|| "— (relay failed)".into()),
-            if b.capped { " — STOPPED at the time cap" } else { "" }
-        ),
-    );
-    Ok(Some(b))
-}
-
-impl Phase {
-    /// `200 rounds; 10–13 tasks visited a round; task-warning 1,980, task-escalated 20`
-    pub fn visited_line(&self) -> String {
-        let facts: Vec<String> = self.facts.iter().map(|(k, v)| format!("{k} {}", int(*v as u64))).collect();
-        format!(
-            "{} rounds; {}–{} tasks visited a round{}{}",
-            self.rounds,
-            self.min_visited,
-            self.max_visited,
-            if facts.is_empty() { String::new() } else { format!("; {}", facts.join(", ")) },
-            if self.skipped_clusters == 0 {
-                String::new()
-            } else {
-                format!(
-                    "; {} clusters of simultaneous changes ({} tasks) skipped untimed",
-                    self.skipped_clusters,
-                    int(self.skipped_tasks)
-                )
-            }
-        )
-    }
-}
-
-/// EXPLAIN (ANALYZE, BUFFERS) of the ticker's SELECT at the instant the next `few` are due,
-/// inside a transaction rolled back (it takes row locks): with literal values, and as a
-/// prepared statement forced to its generic plan.
-async fn explain(pool: &PgPool, few: usize, batch: i64) -> Result<(i64, Vec<String>, Vec<String>)> {
-    let Some(at) = nth_due(pool, few).await? else { return Ok((0, vec![], vec![])) };
-    let due: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM tasks WHERE next_change_at <= $1").bind(at).fetch_one(pool).await?;
-    let select = |now: &str, limit: &str| {
-        format!(
-            "SELECT {TASK_COLUMNS} FROM tasks WHERE next_change_at <= {now} ORDER BY next_change_at LIMIT {limit} FOR UPDATE SKIP LOCKED"
-        )
-    };
-    let literal = format!("'{}'::timestamptz", at.to_rfc3339());
-    let mut conn = pool.acquire().await?;
-    let plan = |rows: Vec<sqlx::postgres::PgRow>| -> Vec<String> {
-        rows.iter().filter_map(|r| r.try_get::<String, _>(0).ok()).collect()
-    };
-    conn.execute("BEGIN").await?;
-    let custom = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "EXPLAIN (ANALYZE, BUFFERS) {}",
-        select(&literal, &batch.to_string())
-    )))
-    .fetch_all(&mut *conn)
-    .await?;
-    conn.execute("ROLLBACK").await?;
-    conn.execute("SET plan_cache_mode = force_generic_plan").await?;
-    conn.execute(sqlx::AssertSqlSafe(format!("PREPARE bench_tick(timestamptz, bigint) AS {}", select("$1", "$2"))))
-        .await?;
-    conn.execute("BEGIN").await?;
-    let generic = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_tick({literal}, {batch})"
-    )))
-    .fetch_all(&mut *conn)
-    .await;
-    conn.execute("ROLLBACK").await?;
-    conn.execute("DEALLOCATE bench_tick").await?;
-    conn.execute("RESET plan_cache_mode").await?;
-    Ok((due, plan(custom), plan(generic?)))
 }

@@ -50,6 +50,15 @@ impl WhistleLevel {
         }
     }
 
+    /// The name stored in `tasks.whistle` (the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WhistleLevel::GridSelf => "grid_self",
+            WhistleLevel::Routine => "routine",
+            WhistleLevel::Key => "key",
+        }
+    }
+
     /// The region level whose departments take the task.
     pub fn department_level(self) -> Level {
         match self {

@@ -1,0 +1,46 @@
+//! SQL on `requests`: the (caller, request id) pairs already handled and the answer each got,
+//! so a retried action or reference load does its work once and answers the same.
+
+use sqlx::{PgConnection, PgPool};
+
+/// Claims `(caller, request_id)` inside the transaction; false when it was claimed before (a
+/// retry). The claim commits or rolls back with the work it guards.
+pub(crate) async fn claim(tx: &mut PgConnection, caller: &str, request_id: &str) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query("INSERT INTO requests (caller, request_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(caller)
+        .bind(request_id)
+        .execute(tx)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+/// Stores the answer to a claimed request, for its retries.
+pub(crate) async fn store_answer(
+    tx: &mut PgConnection,
+    caller: &str,
+    request_id: &str,
+    answer: Vec<u8>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE requests SET response = $3 WHERE caller = $1 AND request_id = $2")
+        .bind(caller)
+        .bind(request_id)
+        .bind(answer)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// The stored answer to a request: `None` when never claimed, `Some(None)` when claimed
+/// without an answer.
+pub(crate) async fn stored_answer(
+    pool: &PgPool,
+    caller: &str,
+    request_id: &str,
+) -> Result<Option<Option<Vec<u8>>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT response FROM requests WHERE caller = $1 AND request_id = $2")
+        .bind(caller)
+        .bind(request_id)
+        .fetch_optional(pool)
+        .await
+}
