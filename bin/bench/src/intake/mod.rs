@@ -4,6 +4,7 @@
 
 mod closed;
 mod open;
+pub mod report;
 
 use std::{
     net::SocketAddr,
