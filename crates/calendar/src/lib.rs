@@ -1,4 +1,7 @@
-//! The business calendar (工作日历) and the four ways a time limit is counted (时限类型).
+//! The business calendar (工作日历) and the four ways a time limit is counted (时限类型),
+//! shared by the services that count deadlines (dispatch's task limits, mediation's periods).
+//! [`file`] reads `calendar.toml`; [`periods`] counts periods in days as procedure law does;
+//! [`shipped`] is the official 2025–2026 calendar compiled in.
 //!
 //! A limit is counted in *business time*: a measure of how much of the limit an interval uses.
 //! Each [`TimeType`] counts a different part of the timeline:
@@ -24,6 +27,9 @@
 //! returns the *earliest* instant at which the amount has been used, so
 //! `business_time(from, advance(from, x)) == x`, and `advance(from, business_time(from, to))`
 //! is `to` itself when `to` lies in counted time, or the end of the last counted stretch before it.
+
+pub mod file;
+pub mod periods;
 
 use std::collections::BTreeSet;
 
@@ -379,6 +385,17 @@ const fn hm(h: u32, m: u32) -> NaiveTime {
         Some(time) => time,
         None => panic!("not a time of day"),
     }
+}
+
+/// The shipped `calendar.toml`: China's working week and the official public holidays and
+/// make-up days of 2025 and 2026.
+pub const SHIPPED_TOML: &str = include_str!("../data/calendar.toml");
+
+/// The calendar of [`SHIPPED_TOML`].
+pub fn shipped() -> BusinessCalendar {
+    // The shipped file is checked by the tests; should it ever not parse, the standard week
+    // without holidays is the safe fallback.
+    file::parse(SHIPPED_TOML).map(|f| f.calendar).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -64,12 +64,13 @@ pub struct Sources<'a> {
     pub calendar: &'a str,
 }
 
-/// The files under `services/dispatch/data/`, compiled in.
+/// The files under `services/dispatch/data/` (and the calendar of `civicgrid-calendar`),
+/// compiled in.
 pub const SHIPPED: Sources<'static> = Sources {
     catalog: include_str!("../../data/catalog.toml"),
     regions: include_str!("../../data/regions.toml"),
     departments: include_str!("../../data/departments.toml"),
-    calendar: include_str!("../../data/calendar.toml"),
+    calendar: civicgrid_calendar::SHIPPED_TOML,
 };
 
 /// The text of the four files, owned (as stored, or as loaded through the admin RPC).
@@ -164,7 +165,7 @@ impl ReferenceData {
         let regions = Regions::from_toml(sources.regions)?;
         let departments = Departments::from_toml(sources.departments, &regions)?;
         let catalog = Catalog::from_toml(sources.catalog, &departments)?;
-        let calendar = CalendarData::from_toml(sources.calendar)?;
+        let calendar = calendar::from_toml(sources.calendar)?;
         Ok(ReferenceData { catalog, regions, departments, calendar })
     }
 
