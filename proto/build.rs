@@ -8,6 +8,7 @@ const PROTOS: &[&str] = &[
     "civicgrid/v1/task_events.proto",
     "civicgrid/v1/dispatch.proto",
     "civicgrid/v1/notify.proto",
+    "civicgrid/v1/mediation.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -10,11 +10,12 @@
 //! - A [`Consumer`] is a durable JetStream consumer: who keeps it, on which stream, with which
 //!   filter subjects.
 //!
-//! The modules [`intake`], [`dispatch`] and [`notify`] hold each service's stream, facts and
-//! consumers; [`topology`] gathers them all.
+//! The modules [`intake`], [`dispatch`], [`mediation`] and [`notify`] hold each service's
+//! stream, facts and consumers; [`topology`] gathers them all.
 
 pub mod dispatch;
 pub mod intake;
+pub mod mediation;
 pub mod notify;
 mod types;
 
@@ -30,10 +31,11 @@ pub const DEADLETTER_STREAM: &str = "CIVICGRID_DEADLETTER";
 pub const DEADLETTER_SUBJECTS: &str = "civicgrid.deadletter.>";
 
 /// Every service that owns a stream, in the order the closed loop runs.
-pub const STREAMS: &[Stream] = &[intake::STREAM, dispatch::STREAM, notify::STREAM];
+pub const STREAMS: &[Stream] = &[intake::STREAM, dispatch::STREAM, mediation::STREAM, notify::STREAM];
 
 /// Every durable consumer any service keeps.
-pub const CONSUMERS: &[Consumer] = &[intake::TASK_STATUS, dispatch::INTAKE, notify::INTAKE, notify::DISPATCH];
+pub const CONSUMERS: &[Consumer] =
+    &[intake::TASK_STATUS, dispatch::INTAKE, mediation::DISPATCH, notify::INTAKE, notify::DISPATCH];
 
 /// The region tokens of a subject: `<city>.<county>.<township>.<village>`, `_` for a missing
 /// level.

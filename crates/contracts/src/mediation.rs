@@ -1,0 +1,49 @@
+//! mediation's stream, case facts and consumer.
+
+use civicgrid_proto::v1::MediationCaseEvent;
+
+use crate::{Consumer, FactFamily, Stream, Subscription, dispatch};
+
+/// The service name.
+pub const SERVICE: &str = "mediation";
+
+/// Every case fact (docs/mediation.md); each carries a `civicgrid.v1.MediationCaseEvent`
+/// whose `fact` field repeats the name.
+pub const CASE_FACTS: FactFamily<MediationCaseEvent> = FactFamily::new(
+    SERVICE,
+    &[
+        "case-opened",
+        "case-accepted",
+        "case-refused",
+        "case-assigned",
+        "case-risk-changed",
+        "case-escalated",
+        "case-session-scheduled",
+        "case-session-held",
+        "case-session-adjourned",
+        "case-extended",
+        "case-agreement-reached",
+        "case-failed",
+        "case-withdrawn",
+        "case-transferred",
+        "case-confirmation-applied",
+        "case-confirmation-accepted",
+        "case-confirmation-extended",
+        "case-confirmation-ruled",
+        "case-followed-up",
+        "case-reopened",
+        "case-closed",
+        "case-warning",
+    ],
+);
+
+/// `CIVICGRID_MEDIATION`.
+pub const STREAM: Stream = Stream { service: SERVICE, published: &[CASE_FACTS.published()] };
+
+/// Disputes dispatched to a justice office open cases.
+pub const DISPATCH: Consumer = Consumer {
+    service: SERVICE,
+    durable: "mediation-dispatch",
+    source: dispatch::SERVICE,
+    subscription: Subscription::Facts(&["task-assigned"]),
+};
