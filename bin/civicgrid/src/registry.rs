@@ -38,6 +38,9 @@ pub struct Entry {
     /// Settings `up` gives it for the demo (`key`, `value`).
     #[cfg_attr(not(feature = "dev"), allow(dead_code))]
     pub up_settings: &'static [(&'static str, &'static str)],
+    /// Settings that hold another service's gRPC URL (`key`, service): `up` sets them to
+    /// `http://127.0.0.1:<that service's port>`; deploy/check checks the manifests set them.
+    pub peers: &'static [(&'static str, &'static str)],
     /// Runs it until `shutdown`: settings from the defaults, a file, the environment.
     pub run: RunFn,
 }
@@ -59,6 +62,7 @@ pub const SERVICES: &[Entry] = &[
         metrics_port: 9461,
         keys: &[GeneratedKey { setting: "intake.pii_key", file_name: "PII_KEY" }],
         up_settings: &[],
+        peers: &[],
         run: run::<civicgrid_intake::Intake>,
     },
     Entry {
@@ -69,6 +73,7 @@ pub const SERVICES: &[Entry] = &[
         metrics_port: 9462,
         keys: &[],
         up_settings: &[],
+        peers: &[],
         run: run::<civicgrid_dispatch::Dispatch>,
     },
     Entry {
@@ -80,7 +85,20 @@ pub const SERVICES: &[Entry] = &[
         keys: &[GeneratedKey { setting: "notify.contact_key", file_name: "CONTACT_KEY" }],
         // The demo's duty-desk receiver listens on loopback.
         up_settings: &[("notify.allow_private_webhooks", "true")],
+        peers: &[],
         run: run::<civicgrid_notify::Notify>,
+    },
+    Entry {
+        name: civicgrid_mediation::SERVICE,
+        title: "矛盾纠纷多元化解: people's mediation of disputes, from application to agreement",
+        grpc_service: civicgrid_proto::v1::mediation_service_server::SERVICE_NAME,
+        grpc_port: 50054,
+        metrics_port: 9464,
+        keys: &[GeneratedKey { setting: "mediation.pii_key", file_name: "MEDIATION_PII_KEY" }],
+        up_settings: &[],
+        // Cases that came from dispatch keep their task in step through dispatch's gRPC API.
+        peers: &[("mediation.dispatch_url", "dispatch")],
+        run: run::<civicgrid_mediation::Mediation>,
     },
 ];
 

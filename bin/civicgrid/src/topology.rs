@@ -37,6 +37,9 @@ struct ServiceInfo {
     consumers: Vec<&'static str>,
     /// Settings that are secret and that it cannot start without, as environment variables.
     required_secrets: Vec<String>,
+    /// Settings (as environment variables) that must hold another service's gRPC URL, with
+    /// that service's name.
+    peers: Vec<(String, &'static str)>,
 }
 
 fn topology() -> Topology {
@@ -54,6 +57,7 @@ fn topology() -> Topology {
                 metrics_port: e.metrics_port,
                 consumers: civicgrid_contracts::consumers_of(e.name).map(|c| c.durable).collect(),
                 required_secrets: e.keys.iter().map(|k| registry::env_var(k.setting)).collect(),
+                peers: e.peers.iter().map(|(key, service)| (registry::env_var(key), *service)).collect(),
             })
             .collect(),
     }

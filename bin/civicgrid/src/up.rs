@@ -52,11 +52,11 @@ pub struct UpArgs {
     #[arg(long, default_value_t = 15432)]
     pub postgres_port: u16,
     /// A service's gRPC port, as `<service>=<port>` (repeatable). Defaults: intake 50051,
-    /// dispatch 50052, notify 50053.
+    /// dispatch 50052, notify 50053, mediation 50054.
     #[arg(long = "port", value_name = "SERVICE=PORT", value_parser = service_port)]
     pub ports: Vec<(String, u16)>,
     /// A service's metrics port, as `<service>=<port>` (repeatable). Defaults: intake 9461,
-    /// dispatch 9462, notify 9463.
+    /// dispatch 9462, notify 9463, mediation 9464.
     #[arg(long = "metrics-port", value_name = "SERVICE=PORT", value_parser = service_port)]
     pub metrics_ports: Vec<(String, u16)>,
     /// JetStream sync_interval of the managed nats-server: `always` (fsync each write, the
@@ -200,6 +200,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
         for (key, value) in entry.up_settings {
             env.push((registry::env_var(key), value.to_string()));
+        }
+        for (key, peer) in entry.peers {
+            env.push((registry::env_var(key), format!("http://127.0.0.1:{}", args.port_of(peer))));
         }
         services.push(ServiceSpec { name: entry.name, port, metrics_port, env });
     }

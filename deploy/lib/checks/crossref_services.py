@@ -6,7 +6,8 @@
   topology (required_secrets) or the service's code (`ConfigError::Missing`) requires is set;
   secrets come from Secrets; the NATS user is the service's, is in auth.conf, and its password
   is the Secret key nats-server reads; gRPC and metrics listen on the container ports `grpc`
-  (50051) and `metrics`; three native gRPC probes;
+  (50051) and `metrics`; each setting holding a peer's URL (topology `peers`) names that
+  peer's Service on 50051; three native gRPC probes;
 - check_service_shape, for each service of the topology: Deployment, ConfigMap, Secret,
   Service and PodDisruptionBudget exist; the metrics port agrees in the container, the Service
   and the Prometheus annotations; the grace period exceeds the preStop pause plus the drain
@@ -100,6 +101,17 @@ def check_civicgrid_container(root: Path, by: dict, cname: str, c: dict, env: di
         port = listen_port(value)
         check(port is not None and port == ports.get(pname),
               f"{cname}: {key}={value} ({where}) listens on its `{pname}` port {ports.get(pname)}")
+    # A setting that holds another service's gRPC URL points at that service's Service, on
+    # its gRPC port.
+    for key, peer in services[service].get("peers", []):
+        value = _env_value(by, env, key)
+        check(value is not None, f"{cname}: {key} (the {peer} service's URL) is set")
+        if value is not None:
+            m = re.fullmatch(r"https?://([a-z0-9.-]+):(\d+)/?", value)
+            host = m.group(1).split(".")[0] if m else None
+            check(m is not None and host == peer and int(m.group(2)) == 50051
+                  and ("Service", peer) in by,
+                  f"{cname}: {key}={value} is the {peer} Service on its gRPC port 50051")
     for pname in ("startupProbe", "readinessProbe", "livenessProbe"):
         probe = c.get(pname, {})
         check(probe.get("grpc", {}).get("port") in (50051, "grpc") if "grpc" in probe else False,
