@@ -35,7 +35,7 @@ pub const STREAMS: &[Stream] = &[intake::STREAM, dispatch::STREAM, mediation::ST
 
 /// Every durable consumer any service keeps.
 pub const CONSUMERS: &[Consumer] =
-    &[intake::TASK_STATUS, dispatch::INTAKE, mediation::DISPATCH, notify::INTAKE, notify::DISPATCH];
+    &[intake::TASK_STATUS, dispatch::INTAKE, mediation::DISPATCH, notify::INTAKE, notify::DISPATCH, notify::MEDIATION];
 
 /// The region tokens of a subject: `<city>.<county>.<township>.<village>`, `_` for a missing
 /// level.
@@ -220,5 +220,13 @@ mod tests {
         let json = serde_json::to_value(topology()).expect("json");
         assert_eq!(json["streams"][0]["name"], "CIVICGRID_INTAKE");
         assert_eq!(json["consumers"][0]["filter_subjects"][0], "civicgrid.dispatch.>");
+    }
+
+    #[test]
+    fn notify_reads_every_case_fact_of_mediation() {
+        let c = consumers_of(notify::SERVICE).find(|c| c.source == mediation::SERVICE).expect("notify-mediation");
+        assert_eq!((c.durable, c.stream().as_str()), ("notify-mediation", "CIVICGRID_MEDIATION"));
+        assert_eq!(c.filter_subjects(), ["civicgrid.mediation.>"]);
+        assert_eq!(c.deadletter_subject(), "civicgrid.deadletter.notify.notify-mediation");
     }
 }

@@ -2,7 +2,7 @@
 
 use civicgrid_proto::v1::NotifyEvent;
 
-use crate::{Consumer, FactFamily, Stream, Subscription, dispatch, intake};
+use crate::{Consumer, FactFamily, Stream, Subscription, dispatch, intake, mediation};
 
 /// The service name.
 pub const SERVICE: &str = "notify";
@@ -27,5 +27,14 @@ pub const DISPATCH: Consumer = Consumer {
     service: SERVICE,
     durable: "notify-dispatch",
     source: dispatch::SERVICE,
+    subscription: Subscription::All,
+};
+
+/// Every case fact notifies justice offices, organisations, mediators, centers and police
+/// stations (parties have no recipients on the bus: their contacts are mediation's own).
+pub const MEDIATION: Consumer = Consumer {
+    service: SERVICE,
+    durable: "notify-mediation",
+    source: mediation::SERVICE,
     subscription: Subscription::All,
 };

@@ -6,13 +6,16 @@ use civicgrid_kit::{
     bus::{HandleError, Handler, Incoming, inbox::BoxFuture},
     clock::Clock,
 };
-use civicgrid_proto::v1::{EventMerged, EventReported, TaskEvent};
+use civicgrid_proto::v1::{EventMerged, EventReported, MediationCaseEvent, TaskEvent};
 use sqlx::PgConnection;
 
-use crate::{domain::facts, store::Store};
+use crate::{
+    domain::{facts, mediation},
+    store::Store,
+};
 
-/// Applies the facts of intake and dispatch (consumer contracts
-/// `civicgrid_contracts::notify::INTAKE` and `DISPATCH`).
+/// Applies the facts of intake, dispatch and mediation (consumer contracts
+/// `civicgrid_contracts::notify::INTAKE`, `DISPATCH` and `MEDIATION`).
 pub struct FactHandler {
     /// The store.
     pub store: Arc<Store>,
@@ -29,6 +32,7 @@ impl FactHandler {
             Some(_) if msg.carries::<TaskEvent>() => facts::from_task_event(ce_id, &msg.decode()?, offset),
             Some(_) if msg.carries::<EventReported>() => facts::from_reported(ce_id, &msg.decode()?, offset),
             Some(_) if msg.carries::<EventMerged>() => facts::from_merged(ce_id, &msg.decode()?, offset),
+            Some(_) if msg.carries::<MediationCaseEvent>() => mediation::from_case_event(ce_id, &msg.decode()?, offset),
             Some(other) => return Err(HandleError::Permanent(format!("unexpected ce-type `{other}`"))),
             None => return Err(HandleError::Permanent("no ce-type header".into())),
         };

@@ -82,6 +82,7 @@ impl Service for Notify {
             .grpc(NotifyServiceServer::new(api))
             .consumer(civicgrid_contracts::notify::INTAKE, handler())
             .consumer(civicgrid_contracts::notify::DISPATCH, handler())
+            .consumer(civicgrid_contracts::notify::MEDIATION, handler())
             // Stops before the relay's last flush, so its notify-delivered rows are published.
             .job("delivery worker", move |stop| worker.run(stop)))
     }

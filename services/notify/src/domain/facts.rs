@@ -1,6 +1,7 @@
 //! What a fact on the bus says, flattened into named values for rules and templates: dispatch's
-//! task facts, intake's `event-reported` and `event-merged`, and notify's own
-//! `notify-unacknowledged`. Whom a rule's `to` names for a fact is in [`super::selectors`].
+//! task facts, intake's `event-reported` and `event-merged`, mediation's case facts (their
+//! values in [`super::mediation`]), and notify's own `notify-unacknowledged`. Whom a rule's `to`
+//! names for a fact is in [`super::selectors`].
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,8 @@ pub enum FactKind {
     EventReported,
     /// intake's `event-merged`.
     EventMerged,
+    /// mediation's `case-*` facts (`civicgrid.v1.MediationCaseEvent`).
+    Case,
     /// notify's own: a notice that asked for acknowledgement was not acknowledged in time.
     Unacknowledged,
 }
@@ -36,6 +39,7 @@ pub fn kind_of(fact: &str) -> Option<FactKind> {
         f if f == civicgrid_contracts::intake::EVENT_MERGED.name => Some(FactKind::EventMerged),
         UNACKNOWLEDGED => Some(FactKind::Unacknowledged),
         f if TASK_FACTS.contains(&f) => Some(FactKind::Task),
+        f if super::mediation::CASE_FACTS.contains(&f) => Some(FactKind::Case),
         _ => None,
     }
 }
@@ -77,6 +81,7 @@ pub fn fields(kind: FactKind) -> Vec<&'static str> {
             "reported_at",
         ],
         FactKind::EventMerged => &["fact", "event_id", "tracking_number", "report_count", "reported_at"],
+        FactKind::Case => super::mediation::FIELDS,
         FactKind::Unacknowledged => &[
             "fact",
             "original_fact",
@@ -157,7 +162,7 @@ impl Fact {
     }
 }
 
-fn local(ts: Option<&prost_types::Timestamp>, offset: FixedOffset) -> String {
+pub(super) fn local(ts: Option<&prost_types::Timestamp>, offset: FixedOffset) -> String {
     ts.and_then(from_proto).map(|t| format_local(t, offset)).unwrap_or_default()
 }
 
@@ -166,7 +171,7 @@ pub fn format_local(at: DateTime<Utc>, offset: FixedOffset) -> String {
     at.with_timezone(&offset).format("%Y-%m-%d %H:%M").to_string()
 }
 
-fn region_values(data: &mut BTreeMap<String, String>, region: &RegionPath) {
+pub(super) fn region_values(data: &mut BTreeMap<String, String>, region: &RegionPath) {
     let most_precise =
         [&region.village, &region.township, &region.county, &region.city].into_iter().find(|c| !c.is_empty());
     data.insert("region_code".into(), most_precise.cloned().unwrap_or_default());
@@ -339,13 +344,16 @@ pub fn unacknowledged(u: &Unacknowledged, offset: FixedOffset) -> Fact {
         _ if !u.region.county.is_empty() => u.region.county.clone(),
         _ => u.region.city.clone(),
     };
+    // A mediation case has no tracking number: its case number stands in.
+    let value = |k: &str| u.data.get(k).filter(|v| !v.is_empty()).cloned();
+    let number = value("tracking_number").or_else(|| value("case_number")).unwrap_or_default();
     let mut data = BTreeMap::new();
     for (k, v) in [
         ("fact", UNACKNOWLEDGED.to_string()),
         ("original_fact", u.fact.clone()),
         ("original_recipient", u.recipient.clone()),
         ("original_title", u.title.clone()),
-        ("tracking_number", u.data.get("tracking_number").cloned().unwrap_or_default()),
+        ("tracking_number", number),
         ("ack_due_at", format_local(u.ack_due_at, offset)),
         ("escalated_to", above),
     ] {

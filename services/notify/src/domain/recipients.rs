@@ -165,6 +165,21 @@ mod tests {
     }
 
     #[test]
+    fn mediators_and_organisations_read_their_own() {
+        let mediator = Recipient::parse("mediator:med-1").unwrap();
+        assert!(mediator.visible_to(&caller(Role::Mediator, "med-1", "", "")));
+        assert!(!mediator.visible_to(&caller(Role::Mediator, "med-2", "", "")));
+        assert!(!mediator.visible_to(&caller(Role::Department, "med-1", "411602001-tw", "")));
+        assert!(!mediator.takes_webhooks(), "a person: inbox and SMS, no webhooks");
+        // An organisation's system or desk holds a department token whose department_id is its id.
+        let organisation = Recipient::parse("department:411602001-tw").unwrap();
+        assert!(organisation.visible_to(&caller(Role::Department, "tw-desk", "411602001-tw", "")));
+        assert!(!organisation.visible_to(&caller(Role::Department, "sifa", "411602001-sifa", "")));
+        assert!(!organisation.visible_to(&caller(Role::Mediator, "411602001-tw", "", "")));
+        assert!(organisation.takes_webhooks());
+    }
+
+    #[test]
     fn parents() {
         assert_eq!(parent_region("411602001001").as_deref(), Some("411602001"));
         assert_eq!(parent_region("411602001").as_deref(), Some("411602"));

@@ -1,5 +1,6 @@
 //! Whom a rule names: the selectors of the rules file's `to` (`department`, `reporters`,
-//! `township_center` …) and the recipients each resolves to for a fact.
+//! `township_center`, `mediator`, `justice_office` …) and the recipients each resolves to for a
+//! fact.
 
 use super::{
     facts::{Fact, FactKind},
@@ -23,7 +24,32 @@ pub enum Selector {
     EscalationCenter,
     /// The leaders of that region.
     EscalationLeaders,
+    /// The case's mediator (`mediator_id`).
+    Mediator,
+    /// The case's mediation organisation, by its system or desk: `department:<organisation_id>`.
+    Organisation,
+    /// The township's justice office (司法所), `department:<township>-sifa`; the county's
+    /// (`<county>-sifa`) when no township is known.
+    JusticeOffice,
+    /// The township's police station (派出所), `department:<township>-gongan`; the county's
+    /// public security bureau (`<county>-gongan`) when no township is known.
+    PoliceStation,
 }
+
+/// The selectors' names in the rules file, in the order the docs list them.
+pub const NAMES: [&str; 11] = [
+    "department",
+    "grid_worker",
+    "reporters",
+    "township_center",
+    "county_center",
+    "escalation_center",
+    "escalation_leaders",
+    "mediator",
+    "organisation",
+    "justice_office",
+    "police_station",
+];
 
 impl Selector {
     /// Parses a rules-file name.
@@ -36,6 +62,10 @@ impl Selector {
             "county_center" => Selector::CountyCenter,
             "escalation_center" => Selector::EscalationCenter,
             "escalation_leaders" => Selector::EscalationLeaders,
+            "mediator" => Selector::Mediator,
+            "organisation" => Selector::Organisation,
+            "justice_office" => Selector::JusticeOffice,
+            "police_station" => Selector::PoliceStation,
             _ => return None,
         })
     }
@@ -44,8 +74,10 @@ impl Selector {
     pub fn applies_to(self, kind: FactKind) -> bool {
         match self {
             Selector::Department | Selector::GridWorker => kind == FactKind::Task,
-            Selector::Reporters => kind != FactKind::Unacknowledged,
+            Selector::Reporters => matches!(kind, FactKind::Task | FactKind::EventReported | FactKind::EventMerged),
             Selector::TownshipCenter | Selector::CountyCenter => true,
+            Selector::JusticeOffice | Selector::PoliceStation => true,
+            Selector::Mediator | Selector::Organisation => kind == FactKind::Case,
             Selector::EscalationCenter | Selector::EscalationLeaders => {
                 matches!(kind, FactKind::Task | FactKind::Unacknowledged)
             }
@@ -61,6 +93,9 @@ impl Selector {
     pub fn resolve(self, fact: &Fact, reporters: &[String]) -> Vec<Recipient> {
         let value = |k: &str| fact.data.get(k).filter(|v| !v.is_empty()).cloned();
         let one = |kind: Kind, id: Option<String>| id.map(|id| Recipient::new(kind, id)).into_iter().collect();
+        // The department of `kind` serving the fact's township, or its county without one.
+        let local_office =
+            |kind: &str| value("township").or_else(|| value("county")).map(|code| format!("{code}-{kind}"));
         match self {
             Selector::Department => one(Kind::Department, value("department_id")),
             Selector::GridWorker => one(Kind::GridWorker, value("grid_worker_id")),
@@ -75,6 +110,10 @@ impl Selector {
             Selector::CountyCenter => one(Kind::Center, value("county")),
             Selector::EscalationCenter => one(Kind::Center, value("escalated_to")),
             Selector::EscalationLeaders => one(Kind::Leaders, value("escalated_to")),
+            Selector::Mediator => one(Kind::Mediator, value("mediator_id")),
+            Selector::Organisation => one(Kind::Department, value("organisation_id")),
+            Selector::JusticeOffice => one(Kind::Department, local_office("sifa")),
+            Selector::PoliceStation => one(Kind::Department, local_office("gongan")),
         }
     }
 }
@@ -82,10 +121,10 @@ impl Selector {
 #[cfg(test)]
 mod tests {
     use chrono::FixedOffset;
-    use civicgrid_proto::v1::{RegionPath, TaskEvent};
+    use civicgrid_proto::v1::{MediationCaseEvent, RegionPath, TaskEvent};
 
     use super::*;
-    use crate::domain::facts::from_task_event;
+    use crate::domain::{facts::from_task_event, mediation::from_case_event};
 
     fn escalated(department_id: &str) -> Fact {
         let e = TaskEvent {
@@ -120,5 +159,52 @@ mod tests {
         assert!(Selector::Department.resolve(&escalated(""), &[]).is_empty(), "no department, nobody");
         assert!(!Selector::Department.applies_to(FactKind::EventReported));
         assert!(Selector::Reporters.needs_reporters() && !Selector::Department.needs_reporters());
+        for name in NAMES {
+            assert!(Selector::parse(name).is_some(), "{name} parses");
+        }
+    }
+
+    fn case(township: &str, mediator: &str) -> Fact {
+        let e = MediationCaseEvent {
+            fact: "case-escalated".into(),
+            case_id: "c1".into(),
+            organisation_id: "411602001-tw".into(),
+            mediator_id: mediator.into(),
+            region: Some(RegionPath {
+                city: "411600".into(),
+                county: "411602".into(),
+                township: township.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        from_case_event("ce1", &e, FixedOffset::east_opt(8 * 3600).unwrap())
+    }
+
+    #[test]
+    fn mediation_selectors_resolve() {
+        let names =
+            |s: Selector, f: &Fact| -> Vec<String> { s.resolve(f, &[]).iter().map(|r| r.to_string()).collect() };
+        let c = case("411602001", "med-1");
+        assert_eq!(names(Selector::Mediator, &c), ["mediator:med-1"]);
+        assert_eq!(names(Selector::Organisation, &c), ["department:411602001-tw"]);
+        assert_eq!(names(Selector::JusticeOffice, &c), ["department:411602001-sifa"]);
+        assert_eq!(names(Selector::PoliceStation, &c), ["department:411602001-gongan"]);
+        assert_eq!(names(Selector::TownshipCenter, &c), ["center:411602001"]);
+        assert_eq!(names(Selector::CountyCenter, &c), ["center:411602"]);
+        let county_case = case("", "");
+        assert!(names(Selector::Mediator, &county_case).is_empty(), "no mediator yet, nobody");
+        assert_eq!(names(Selector::JusticeOffice, &county_case), ["department:411602-sifa"]);
+        assert_eq!(names(Selector::PoliceStation, &county_case), ["department:411602-gongan"]);
+        assert_eq!(names(Selector::TownshipCenter, &county_case), ["center:411602"]);
+        for s in [Selector::Mediator, Selector::Organisation] {
+            assert!(s.applies_to(FactKind::Case) && !s.applies_to(FactKind::Task), "{s:?} is for cases only");
+        }
+        for s in [Selector::Department, Selector::GridWorker, Selector::Reporters, Selector::EscalationCenter] {
+            assert!(!s.applies_to(FactKind::Case), "{s:?} means nothing for a case");
+        }
+        assert!(
+            Selector::JusticeOffice.applies_to(FactKind::Task) && Selector::PoliceStation.applies_to(FactKind::Case)
+        );
     }
 }

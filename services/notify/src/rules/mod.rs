@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::domain::{
     facts::{Fact, fields, kind_of},
     schedule::Priority,
-    selectors::Selector,
+    selectors::{self, Selector},
 };
 
 /// The rules file compiled in.
@@ -205,10 +205,7 @@ impl Rules {
                         }
                         to.push(sel);
                     }
-                    None => problems.push(format!(
-                        "{at}: unknown recipient `{s}` (department, grid_worker, reporters, township_center, \
-                         county_center, escalation_center, escalation_leaders)"
-                    )),
+                    None => problems.push(format!("{at}: unknown recipient `{s}` ({})", selectors::NAMES.join(", "))),
                 }
             }
             let mut when = BTreeMap::new();
@@ -317,8 +314,8 @@ fn placeholders(s: &str) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-/// Fills the placeholders of a checked text. Colours, statuses and the facts the shipped
-/// templates name are written in `locale`.
+/// Fills the placeholders of a checked text. Colours, statuses, the facts the shipped
+/// templates name and the words of case facts (state, risk, deadline …) are written in `locale`.
 fn fill(s: &str, locale: &str, data: &BTreeMap<String, String>) -> String {
     let mut out = String::with_capacity(s.len() + 32);
     let mut chars = s.chars().peekable();
@@ -346,6 +343,9 @@ fn fill(s: &str, locale: &str, data: &BTreeMap<String, String>) -> String {
 fn localize<'a>(name: &str, value: &'a str, locale: &str) -> &'a str {
     if locale != "zh-CN" {
         return value;
+    }
+    if let Some(word) = crate::domain::mediation::zh(name, value) {
+        return word;
     }
     match (name, value) {
         ("colour", "blue") => "蓝色",

@@ -122,3 +122,86 @@ fn braces_escape() {
     assert_eq!(placeholders("{{a}} {b}").unwrap(), ["b"]);
     assert_eq!(fill("{{x}} {b}", "en", &BTreeMap::from([("b".into(), "1".into())])), "{x} 1");
 }
+
+fn case(fact: &str, deadline: &str, overdue: bool) -> Fact {
+    let e = civicgrid_proto::v1::MediationCaseEvent {
+        fact: fact.into(),
+        case_id: "c1".into(),
+        case_number: "调411602-20261123-0001".into(),
+        state: civicgrid_proto::v1::CaseState::InMediation as i32,
+        dispute_type: civicgrid_proto::v1::DisputeType::Neighbour as i32,
+        risk: civicgrid_proto::v1::RiskLevel::High as i32,
+        organisation_id: "411602001-tw".into(),
+        mediator_id: "med-1".into(),
+        region: Some(RegionPath {
+            city: "411600".into(),
+            county: "411602".into(),
+            township: "411602001".into(),
+            ..Default::default()
+        }),
+        deadline: (!deadline.is_empty()).then(|| civicgrid_proto::v1::CaseDeadline {
+            name: deadline.into(),
+            due: Some(prost_types::Timestamp { seconds: 1_797_350_400, nanos: 0 }),
+            overdue,
+        }),
+        ..Default::default()
+    };
+    crate::domain::mediation::from_case_event("ce", &e, offset())
+}
+
+const MEDIATOR: &str = "mediator:med-1";
+const ORGANISATION: &str = "department:411602001-tw";
+const OFFICE: &str = "department:411602001-sifa";
+const CENTER: &str = "center:411602001";
+const STATION: &str = "department:411602001-gongan";
+
+/// A case fact (its name, deadline, whether passed), the rule it matches, its priority and whom.
+type Routing = (&'static str, &'static str, bool, &'static str, Priority, &'static [&'static str]);
+
+#[test]
+fn case_facts_reach_whom_the_shipped_rules_name() {
+    let rules = Rules::shipped().unwrap();
+    let routed = |f: &Fact| -> Vec<(String, Priority, Vec<String>)> {
+        rules
+            .matching(f)
+            .map(|r| {
+                let to = r.to.iter().flat_map(|s| s.resolve(f, &[])).map(|r| r.to_string()).collect();
+                (r.name.clone(), r.priority, to)
+            })
+            .collect()
+    };
+    // (fact, deadline, passed) → (rule, priority, recipients)
+    let expected: [Routing; 10] = [
+        ("case-opened", "", false, "mediation-new-case", Priority::Normal, &[OFFICE, ORGANISATION]),
+        ("case-assigned", "", false, "mediator-assigned", Priority::High, &[MEDIATOR]),
+        ("case-escalated", "", false, "mediation-high-risk", Priority::Critical, &[CENTER, STATION]),
+        ("case-warning", "mediation", true, "mediation-deadline-passed", Priority::High, &[MEDIATOR, ORGANISATION]),
+        ("case-warning", "acceptance", false, "mediation-deadline-soon", Priority::Normal, &[MEDIATOR, ORGANISATION]),
+        ("case-warning", "confirmation-window", false, "mediator-confirmation-window", Priority::Normal, &[MEDIATOR]),
+        ("case-warning", "confirmation-window", true, "mediator-confirmation-closed", Priority::Low, &[MEDIATOR]),
+        ("case-agreement-reached", "", false, "justice-office-agreement", Priority::Low, &[OFFICE]),
+        ("case-failed", "", false, "justice-office-failure", Priority::Normal, &[OFFICE]),
+        ("case-transferred", "", false, "justice-office-transfer", Priority::Normal, &[OFFICE]),
+    ];
+    for (fact, deadline, passed, rule, priority, to) in expected {
+        let to = to.iter().map(|s| s.to_string()).collect();
+        assert_eq!(routed(&case(fact, deadline, passed)), [(rule.to_string(), priority, to)], "{fact} {deadline}");
+    }
+    let escalated = case("case-escalated", "", false);
+    assert_eq!(rules.matching(&escalated).next().and_then(|r| r.ack_within_minutes), Some(30), "must be acknowledged");
+    assert!(routed(&case("case-session-held", "", false)).is_empty(), "a session held tells nobody");
+}
+
+#[test]
+fn case_words_are_localized_in_chinese() {
+    let rules = Rules::shipped().unwrap();
+    let f = case("case-warning", "mediation", true);
+    let (title, body) = rules.render("case-warning", "zh-CN", &f.data);
+    assert_eq!(title, "调解期限已届满 调411602-20261123-0001");
+    assert!(body.contains("邻里纠纷，调解中") && body.contains("2026-12-16 00:00"), "{body}");
+    let (title, body) = rules.render("case-warning", "en", &f.data);
+    assert_eq!(title, "mediation deadline passed 调411602-20261123-0001");
+    assert!(body.contains("(neighbour, in_mediation)"), "{body}");
+    let (_, body) = rules.render("case-escalated", "zh-CN", &case("case-escalated", "", false).data);
+    assert!(body.starts_with("411602001 的邻里纠纷案件"), "{body}");
+}

@@ -1,12 +1,13 @@
 //! notify's integration tests: a real nats-server and PostgreSQL per test, facts published on
-//! the bus exactly as intake and dispatch publish them, notify driven through gRPC, and a real
-//! HTTP receiver for webhooks.
+//! the bus exactly as intake, dispatch and mediation publish them, notify driven through gRPC,
+//! and a real HTTP receiver for webhooks.
 
 #![allow(clippy::unwrap_used)]
 
 mod guards;
 mod helpers;
 mod inbox;
+mod mediation;
 mod recipients;
 mod restart;
 mod rules_file;

@@ -25,6 +25,9 @@ pub const GRID: &str = "411602001001001";
 pub const DEPT: &str = "cg-411602";
 pub const OTHER_DEPT: &str = "hb-411602";
 pub const GRID_WORKER: &str = "gw-411602001001001";
+/// The test village's mediation committee and one of its mediators.
+pub const ORGANISATION: &str = "411602001001-vc";
+pub const MEDIATOR: &str = "med-411602001001-01";
 
 pub fn path() -> RegionPath {
     RegionPath { city: CITY.into(), county: COUNTY.into(), township: TOWNSHIP.into(), village: VILLAGE.into() }
@@ -82,7 +85,11 @@ pub async fn spawn_app_with(clock: Clock, extra: &str) -> TestApp {
     let settings = settings_for(&nats.url(), &db_url, extra);
     let js = jetstream::new(async_nats::connect(nats.url()).await.expect("nats client"));
     // The producers' streams exist before notify consumes them, as in a deployment.
-    for producer in [civicgrid_contracts::intake::STREAM, civicgrid_contracts::dispatch::STREAM] {
+    for producer in [
+        civicgrid_contracts::intake::STREAM,
+        civicgrid_contracts::dispatch::STREAM,
+        civicgrid_contracts::mediation::STREAM,
+    ] {
         bus::ensure_streams(&js, &producer, &settings.common.nats).await.expect("producer stream");
     }
     let mut app = TestApp {

@@ -1,5 +1,5 @@
-//! Facts as intake and dispatch publish them: building them, and publishing them on the bus
-//! with their CloudEvents headers.
+//! Facts as intake, dispatch and mediation publish them: building them, and publishing them on
+//! the bus with their CloudEvents headers.
 
 use chrono::Utc;
 use civicgrid_kit::{
@@ -7,11 +7,12 @@ use civicgrid_kit::{
     time::to_proto,
 };
 use civicgrid_proto::v1::{
-    Actor, Event, EventMerged, EventReport, EventReported, Location, Role, TaskEvent, TaskStatus, WarningColour,
+    Actor, CaseDeadline, CaseSource, CaseState, DisputeType, Event, EventMerged, EventReport, EventReported, Location,
+    MediationCaseEvent, Party, PartyRole, RiskLevel, Role, TaskEvent, TaskStatus, WarningColour,
 };
 use prost::Message;
 
-use super::{DEPT, GRID, GRID_WORKER, TestApp, path};
+use super::{DEPT, GRID, GRID_WORKER, MEDIATOR, ORGANISATION, TestApp, monday_9am, path};
 
 impl TestApp {
     /// Publishes `msg` on `subject` with CloudEvents headers; returns the ce-id.
@@ -59,6 +60,28 @@ impl TestApp {
         let event = r.event.clone().unwrap_or_default();
         let region = event.location.clone().unwrap_or_default().region.unwrap_or_default();
         self.publish("intake", bus::subject("intake", "event-reported", &region), &event.id, r).await
+    }
+
+    /// Publishes a mediation case fact as mediation does (`Envelope::family` of the contract's
+    /// `CASE_FACTS`, on `CIVICGRID_MEDIATION`); returns its ce-id.
+    pub async fn publish_case(&self, e: &MediationCaseEvent) -> String {
+        let id = uuid::Uuid::now_v7();
+        self.publish_case_as(e, id).await;
+        id.to_string()
+    }
+
+    /// Publishes a case fact with a chosen ce-id (to test redelivery), with a fresh Nats-Msg-Id.
+    pub async fn publish_case_as(&self, e: &MediationCaseEvent, ce_id: uuid::Uuid) {
+        let region = e.region.clone().unwrap_or_default();
+        let envelope = Envelope::family(&civicgrid_contracts::mediation::CASE_FACTS, &e.fact, &region, &e.case_id, e);
+        let mut headers = envelope.headers(civicgrid_contracts::mediation::SERVICE, ce_id, self.clock.now());
+        headers.insert("Nats-Msg-Id".into(), uuid::Uuid::now_v7().to_string());
+        self.js
+            .publish_with_headers(envelope.subject.clone(), to_header_map(&headers), envelope.payload.clone().into())
+            .await
+            .expect("publish")
+            .await
+            .expect("ack");
     }
 
     /// Publishes intake's `event-merged`; returns its ce-id.
@@ -124,6 +147,49 @@ pub fn merged(event: &str, reporter_id: &str, count: i32) -> EventMerged {
         version: 2,
         region: Some(path()),
         actor: None,
+    }
+}
+
+/// A case fact about case `case`: a neighbours' dispute in the test village, before the test
+/// village's committee [`ORGANISATION`], mediated by [`MEDIATOR`], with two masked parties.
+pub fn case_fact(fact: &str, case: &str) -> MediationCaseEvent {
+    let party = |id: &str, role: PartyRole, name: &str| Party {
+        party_id: id.into(),
+        role: role as i32,
+        name_masked: name.into(),
+        phone_masked: "138****5678".into(),
+        ..Default::default()
+    };
+    MediationCaseEvent {
+        fact: fact.into(),
+        case_id: case.into(),
+        case_number: format!("调411602-20261116-{:04}", rand_seq() % 10_000),
+        state: CaseState::Applied as i32,
+        dispute_type: DisputeType::Neighbour as i32,
+        risk: RiskLevel::Low as i32,
+        region: Some(path()),
+        organisation_id: ORGANISATION.into(),
+        mediator_id: MEDIATOR.into(),
+        parties: vec![party("p1", PartyRole::Applicant, "张*"), party("p2", PartyRole::Respondent, "李*")],
+        version: 1,
+        actor: Some(Actor { subject: "civicgrid-mediation".into(), role: Role::Admin as i32, ..Default::default() }),
+        occurred_at: Some(to_proto(monday_9am())),
+        source: CaseSource::Application as i32,
+        ..Default::default()
+    }
+}
+
+/// A `case-warning` of case `case` for its deadline `deadline`, passed or near.
+pub fn case_warning(case: &str, deadline: &str, passed: bool) -> MediationCaseEvent {
+    MediationCaseEvent {
+        state: CaseState::InMediation as i32,
+        reason: deadline.into(),
+        deadline: Some(CaseDeadline {
+            name: deadline.into(),
+            due: Some(to_proto(monday_9am() + chrono::Duration::hours(15))),
+            overdue: passed,
+        }),
+        ..case_fact("case-warning", case)
     }
 }
 

@@ -36,6 +36,10 @@ pub fn grid_worker(sub: &str) -> String {
     token(sub, "grid_worker", "", VILLAGE)
 }
 
+pub fn mediator(sub: &str) -> String {
+    token(sub, "mediator", "", "")
+}
+
 pub fn citizen_app() -> String {
     token("citizen-app-1", "citizen_app", "", "")
 }
