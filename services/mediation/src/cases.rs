@@ -224,7 +224,10 @@ impl Case {
     pub fn to_proto(&self, cal: &BusinessCalendar, policy: &Policy, now: DateTime<Utc>) -> pb::MediationCase {
         let r = &self.row;
         let confirmation = r.confirmation().map(|c| {
-            let ruling_due = r.deadlines(cal, policy).into_iter().find(|d| d.kind == deadlines::Kind::CourtRuling);
+            // The ruling's last day, also once the court has ruled.
+            let clocks = Clocks { court_ruled: false, ..r.clocks() };
+            let ruling_due =
+                deadlines::deadlines(&clocks, cal, policy).into_iter().find(|d| d.kind == deadlines::Kind::CourtRuling);
             pb::Confirmation {
                 court: c.court.clone(),
                 applied_at: c.applied_at.map(to_proto),

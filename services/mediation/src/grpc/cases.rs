@@ -104,9 +104,14 @@ pub(super) async fn open_case(api: &MediationApi, request: Request<OpenCaseReque
         return Err(Status::permission_denied(format!("region {} is outside the caller's region", r.region_code)));
     }
     // An organisation opens for itself unless it names another.
-    let own = (caller.role == Role::Department && api.store.refdata().organisation(&caller.department_id).is_some())
-        .then(|| caller.department_id.clone());
-    let organisation_id = Some(r.organisation_id).filter(|o| !o.is_empty()).or(own);
+    let refdata = api.store.refdata();
+    let own = refdata.organisation(&caller.department_id).filter(|_| caller.role == Role::Department);
+    if let Some(org) = own.as_ref().filter(|_| r.organisation_id.is_empty())
+        && !region::contains(&org.org.region_code, &path)
+    {
+        return Err(Status::permission_denied(format!("region {} is outside {}'s", r.region_code, org.org.id)));
+    }
+    let organisation_id = Some(r.organisation_id).filter(|o| !o.is_empty()).or(own.map(|o| o.org.id.clone()));
     let new = NewCase {
         source,
         dispute_type,

@@ -1,4 +1,4 @@
-//! SQL on `cases`: inserting a case, locking and updating it, reading it with its parties and
+//! SQL on `cases`: writing a case (insert or update), locking it, reading it with its parties and
 //! sessions, the listing filtered by what the caller may see, the warning job's claim of due
 //! cases, mediators' open-case loads and the counts the metrics show.
 
@@ -18,8 +18,9 @@ const COLUMNS: &str = "id, case_number, source, dispute_type, facts, amount_nano
     agreement_effective_at, confirmation, follow_ups, warnings_given, next_warning_at, deadline_at, version, updated_at, \
     closed_at";
 
-/// Inserts a new case row.
-pub async fn insert(tx: &mut PgConnection, r: &CaseRow) -> Result<(), StoreError> {
+/// Writes a case row: inserts a new case, or updates every column a change can touch (the
+/// others never change after the insert).
+pub async fn save(tx: &mut PgConnection, r: &CaseRow) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO cases (id, case_number, source, dispute_type, facts, amount_nanos, city, county, township, village, \
            grid_code, risk, state, organisation_id, mediator_id, reason, transferred_to, external_reference, task_id, \
@@ -27,7 +28,16 @@ pub async fn insert(tx: &mut PgConnection, r: &CaseRow) -> Result<(), StoreError
            agreement_effective_at, confirmation, follow_ups, warnings_given, next_warning_at, deadline_at, version, \
            updated_at, closed_at) \
          VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
-           $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35)",
+           $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35) \
+         ON CONFLICT (id) DO UPDATE SET facts = EXCLUDED.facts, amount_nanos = EXCLUDED.amount_nanos, \
+           risk = EXCLUDED.risk, state = EXCLUDED.state, organisation_id = EXCLUDED.organisation_id, \
+           mediator_id = EXCLUDED.mediator_id, reason = EXCLUDED.reason, transferred_to = EXCLUDED.transferred_to, \
+           accepted_at = EXCLUDED.accepted_at, extension_days = EXCLUDED.extension_days, \
+           agreement = EXCLUDED.agreement, agreement_effective_at = EXCLUDED.agreement_effective_at, \
+           confirmation = EXCLUDED.confirmation, follow_ups = EXCLUDED.follow_ups, \
+           warnings_given = EXCLUDED.warnings_given, next_warning_at = EXCLUDED.next_warning_at, \
+           deadline_at = EXCLUDED.deadline_at, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, \
+           closed_at = EXCLUDED.closed_at",
     )
     .bind(r.id)
     .bind(&r.case_number)
@@ -52,41 +62,6 @@ pub async fn insert(tx: &mut PgConnection, r: &CaseRow) -> Result<(), StoreError
     .bind(r.event_id)
     .bind(&r.tracking_number)
     .bind(r.opened_at)
-    .bind(r.accepted_at)
-    .bind(r.extension_days)
-    .bind(&r.agreement)
-    .bind(r.agreement_effective_at)
-    .bind(&r.confirmation)
-    .bind(&r.follow_ups)
-    .bind(&r.warnings_given)
-    .bind(r.next_warning_at)
-    .bind(r.deadline_at)
-    .bind(r.version)
-    .bind(r.updated_at)
-    .bind(r.closed_at)
-    .execute(tx)
-    .await?;
-    Ok(())
-}
-
-/// Writes every column a change can touch.
-pub async fn update(tx: &mut PgConnection, r: &CaseRow) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE cases SET facts = $2, amount_nanos = $3::numeric, risk = $4, state = $5, organisation_id = $6, \
-           mediator_id = $7, reason = $8, transferred_to = $9, accepted_at = $10, extension_days = $11, agreement = $12, \
-           agreement_effective_at = $13, confirmation = $14, follow_ups = $15, warnings_given = $16, \
-           next_warning_at = $17, deadline_at = $18, version = $19, updated_at = $20, closed_at = $21 \
-         WHERE id = $1",
-    )
-    .bind(r.id)
-    .bind(&r.facts)
-    .bind(&r.amount_nanos)
-    .bind(r.risk)
-    .bind(&r.state)
-    .bind(&r.organisation_id)
-    .bind(&r.mediator_id)
-    .bind(&r.reason)
-    .bind(r.transferred_to)
     .bind(r.accepted_at)
     .bind(r.extension_days)
     .bind(&r.agreement)

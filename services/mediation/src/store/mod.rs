@@ -20,7 +20,10 @@ pub mod reference_sets;
 pub mod requests;
 pub mod sessions;
 
-use std::sync::{Arc, RwLock};
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
 
 use chrono::{DateTime, Utc};
 pub use civicgrid_kit::storage::StoreError;
@@ -30,6 +33,15 @@ use tokio::sync::Notify;
 
 pub use self::case_facts::Writes;
 use crate::{domain::deadlines::Policy, reference::ReferenceData};
+
+/// `rows` grouped by their case (`case_of`), each case's in the rows' order.
+pub(crate) fn by_case<T>(rows: Vec<T>, case_of: fn(&T) -> uuid::Uuid) -> HashMap<uuid::Uuid, Vec<T>> {
+    let mut out: HashMap<uuid::Uuid, Vec<T>> = HashMap::new();
+    for r in rows {
+        out.entry(case_of(&r)).or_default().push(r);
+    }
+    out
+}
 
 /// The reference set in force: its `reference_sets.seq`, the data and when it was loaded.
 #[derive(Clone)]

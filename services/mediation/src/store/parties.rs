@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use civicgrid_kit::seal::Cipher;
 use civicgrid_proto::v1::{Party, PartyRole};
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -147,14 +147,5 @@ pub async fn of_cases<'c, E: sqlx::PgExecutor<'c>>(
     .bind(ids)
     .fetch_all(executor)
     .await?;
-    let mut out: HashMap<Uuid, Vec<PartyRow>> = HashMap::new();
-    for r in rows {
-        out.entry(r.case_id).or_default().push(r);
-    }
-    Ok(out)
-}
-
-/// The parties of one case, in order.
-pub async fn of_case(pool: &PgPool, id: Uuid) -> Result<Vec<PartyRow>, StoreError> {
-    Ok(of_cases(pool, &[id]).await?.remove(&id).unwrap_or_default())
+    Ok(super::by_case(rows, |p| p.case_id))
 }

@@ -41,31 +41,18 @@ impl SessionRow {
 
 const COLUMNS: &str = "id, case_id, scheduled_at, place, status, attended_party_ids, record, recorded_at";
 
-/// Inserts a scheduled session.
-pub async fn insert(tx: &mut PgConnection, s: &SessionRow) -> Result<(), StoreError> {
+/// Writes a session: inserts a scheduled one, or records it as held or adjourned.
+pub async fn save(tx: &mut PgConnection, s: &SessionRow) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO sessions (id, case_id, scheduled_at, place, status, attended_party_ids, record, recorded_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, attended_party_ids = EXCLUDED.attended_party_ids, \
+           record = EXCLUDED.record, recorded_at = EXCLUDED.recorded_at",
     )
     .bind(s.id)
     .bind(s.case_id)
     .bind(s.scheduled_at)
     .bind(&s.place)
-    .bind(&s.status)
-    .bind(&s.attended_party_ids)
-    .bind(&s.record)
-    .bind(s.recorded_at)
-    .execute(tx)
-    .await?;
-    Ok(())
-}
-
-/// Writes a session's record (held or adjourned).
-pub async fn record(tx: &mut PgConnection, s: &SessionRow) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE sessions SET status = $2, attended_party_ids = $3, record = $4, recorded_at = $5 WHERE id = $1",
-    )
-    .bind(s.id)
     .bind(&s.status)
     .bind(&s.attended_party_ids)
     .bind(&s.record)
@@ -86,9 +73,5 @@ pub async fn of_cases<'c, E: sqlx::PgExecutor<'c>>(
     .bind(ids)
     .fetch_all(executor)
     .await?;
-    let mut out: HashMap<Uuid, Vec<SessionRow>> = HashMap::new();
-    for r in rows {
-        out.entry(r.case_id).or_default().push(r);
-    }
-    Ok(out)
+    Ok(super::by_case(rows, |s| s.case_id))
 }

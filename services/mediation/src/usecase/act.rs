@@ -6,12 +6,11 @@
 use chrono::{DateTime, Utc};
 use civicgrid_kit::auth::Principal;
 use civicgrid_proto::v1::{MediationCase, RiskLevel, TransferTarget};
-use prost::Message;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{
-    ActError,
+    ActError, Claimed,
     effects::{self, Ctx},
     invalid,
 };
@@ -26,7 +25,7 @@ use crate::{
         Store, Writes, cases,
         dispatch_calls::NewCall,
         parties::{self, NewParty},
-        requests, sessions,
+        sessions,
     },
 };
 
@@ -167,11 +166,10 @@ impl Store {
         step: Step,
         now: DateTime<Utc>,
     ) -> Result<MediationCase, ActError> {
-        let mut tx = self.pool.begin().await?;
-        if !requests::claim(&mut tx, &caller.subject, request_id).await? {
-            tx.rollback().await?;
-            return Ok(requests::previous(&self.pool, &caller.subject, request_id).await?);
-        }
+        let mut tx = match self.claim(&caller.subject, request_id).await? {
+            Claimed::Fresh(tx) => tx,
+            Claimed::Answered(answer) => return Ok(answer),
+        };
         let mut case = cases::lock(&mut tx, case_id).await?.ok_or(ActError::NotFound)?;
         let refdata = self.refdata();
         let path = case.row.path();
@@ -186,13 +184,10 @@ impl Store {
         let ctx = Ctx { cal: &refdata.calendar, policy: &self.policy, now, cipher: &self.cipher, mediator };
         let change = effects::apply(&mut case, step, &decision, &ctx)?;
         let mut w = Writes::default();
-        self.write_change(&mut tx, &mut w, &mut case, &change.facts, &caller.actor(), now, false).await?;
+        self.write_change(&mut tx, &mut w, &mut case, &change.facts, &caller.actor(), now).await?;
         parties::insert(&mut tx, &change.new_parties).await?;
-        if let Some(s) = &change.new_session {
-            sessions::insert(&mut tx, s).await?;
-        }
-        if let Some(s) = &change.recorded_session {
-            sessions::record(&mut tx, s).await?;
+        if let Some(s) = &change.session {
+            sessions::save(&mut tx, s).await?;
         }
         if let (Some((action, result)), Some(task_id)) = (change.dispatch, case.row.task_id) {
             let department = case.row.task_department.clone().unwrap_or_default();
@@ -200,10 +195,7 @@ impl Store {
         }
         w.finish(&mut tx).await?;
         let answer = case.to_proto(&refdata.calendar, &self.policy, now);
-        requests::store_answer(&mut tx, &caller.subject, request_id, answer.encode_to_vec()).await?;
-        tx.commit().await?;
-        self.committed();
-        Ok(answer)
+        Ok(self.answer(tx, &caller.subject, request_id, answer).await?)
     }
 
     /// The mediator an assignment gives the case: the one asked for, if they belong to the

@@ -49,10 +49,8 @@ pub struct Change {
     pub facts: Vec<(&'static str, FactDetail)>,
     /// Parties to insert.
     pub new_parties: Vec<PartyRow>,
-    /// A session to insert.
-    pub new_session: Option<SessionRow>,
-    /// A session recorded as held or adjourned.
-    pub recorded_session: Option<SessionRow>,
+    /// A session scheduled, or recorded as held or adjourned.
+    pub session: Option<SessionRow>,
     /// The call to dispatch: the action and, for a resolve, the result text.
     pub dispatch: Option<(&'static str, String)>,
 }
@@ -125,7 +123,7 @@ pub fn apply(case: &mut Case, step: Step, decision: &Decision, ctx: &Ctx<'_>) ->
                 recorded_at: None,
             };
             case.sessions.push(session.clone());
-            change.new_session = Some(session);
+            change.session = Some(session);
         }
         Step::RecordSession { session_id, adjourned, attended, record } => {
             for (i, p) in attended.iter().enumerate() {
@@ -143,7 +141,7 @@ pub fn apply(case: &mut Case, step: Step, decision: &Decision, ctx: &Ctx<'_>) ->
             session.attended_party_ids = attended;
             session.record = record;
             session.recorded_at = Some(now);
-            change.recorded_session = Some(session.clone());
+            change.session = Some(session.clone());
         }
         Step::Extend { days, consent } => {
             row.extension_days += days;

@@ -19,7 +19,8 @@ pub mod warnings;
 
 use chrono::{DateTime, Utc};
 use civicgrid_proto::v1::{Actor, Role};
-use sqlx::PgConnection;
+use prost::Message;
+use sqlx::{PgConnection, Postgres, Transaction};
 
 pub use self::{
     act::Step,
@@ -29,7 +30,7 @@ pub use self::{
 use crate::{
     cases::Case,
     domain::case::CaseError,
-    store::{Store, StoreError, Writes, case_facts::FactDetail, cases},
+    store::{Store, StoreError, Writes, case_facts::FactDetail, cases, requests},
 };
 
 /// Why a change was not made.
@@ -72,10 +73,42 @@ pub fn system_actor() -> Actor {
     }
 }
 
+/// A mutating call's transaction, with its `(caller, request id)` claimed; or the answer the
+/// first call with that key got (a retry).
+pub(crate) enum Claimed<M> {
+    /// The first call: do the work in this transaction and [`Store::answer`].
+    Fresh(Transaction<'static, Postgres>),
+    /// A retry: answer this.
+    Answered(M),
+}
+
 impl Store {
+    /// Begins the transaction of a mutating call keyed `(caller, key)`.
+    pub(crate) async fn claim<M: Message + Default>(&self, caller: &str, key: &str) -> Result<Claimed<M>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if requests::claim(&mut tx, caller, key).await? {
+            return Ok(Claimed::Fresh(tx));
+        }
+        tx.rollback().await?;
+        Ok(Claimed::Answered(requests::previous(&self.pool, caller, key).await?))
+    }
+
+    /// Stores `answer` for the call's retries, commits, and wakes the relay and the link.
+    pub(crate) async fn answer<M: Message>(
+        &self,
+        mut tx: Transaction<'static, Postgres>,
+        caller: &str,
+        key: &str,
+        answer: M,
+    ) -> Result<M, StoreError> {
+        requests::store_answer(&mut tx, caller, key, answer.encode_to_vec()).await?;
+        tx.commit().await?;
+        self.committed();
+        Ok(answer)
+    }
+
     /// Records `facts` of `case` in order, raising its version for each, then recomputes its
-    /// deadlines and next warning and writes the row (`insert` for a new case).
-    #[allow(clippy::too_many_arguments)]
+    /// deadlines and next warning and writes the row.
     pub(crate) async fn write_change(
         &self,
         tx: &mut PgConnection,
@@ -84,7 +117,6 @@ impl Store {
         facts: &[(&str, FactDetail)],
         actor: &Actor,
         now: DateTime<Utc>,
-        insert: bool,
     ) -> Result<(), StoreError> {
         let refdata = self.refdata();
         let row = &mut case.row;
@@ -97,6 +129,6 @@ impl Store {
             case.row.version += 1;
             w.record(case, fact, actor, detail, now);
         }
-        if insert { cases::insert(tx, &case.row).await } else { cases::update(tx, &case.row).await }
+        cases::save(tx, &case.row).await
     }
 }

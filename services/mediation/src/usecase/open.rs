@@ -10,11 +10,10 @@ use civicgrid_kit::{auth::Principal, region};
 use civicgrid_proto::v1::{
     Actor, CaseSource, DisputeType, MediationCase, RegionPath, RiskLevel, TaskEvent, TransferTarget,
 };
-use prost::Message;
 use sqlx::{PgConnection, types::Json};
 use uuid::Uuid;
 
-use super::{ActError, invalid, system_actor};
+use super::{ActError, Claimed, invalid, system_actor};
 use crate::{
     cases::{Case, CaseRow},
     domain::{assignment, case::State},
@@ -23,7 +22,6 @@ use crate::{
         case_facts::FactDetail,
         cases,
         parties::{self, NewParty, PartyRow},
-        requests,
     },
 };
 
@@ -94,17 +92,13 @@ impl Store {
         new: NewCase,
         now: DateTime<Utc>,
     ) -> Result<MediationCase, ActError> {
-        let mut tx = self.pool.begin().await?;
-        if !requests::claim(&mut tx, &caller.subject, request_id).await? {
-            tx.rollback().await?;
-            return Ok(requests::previous(&self.pool, &caller.subject, request_id).await?);
-        }
+        let mut tx = match self.claim(&caller.subject, request_id).await? {
+            Claimed::Fresh(tx) => tx,
+            Claimed::Answered(answer) => return Ok(answer),
+        };
         let case = self.open_in(&mut tx, new, &caller.actor(), now).await?;
         let answer = case.to_proto(&self.refdata().calendar, &self.policy, now);
-        requests::store_answer(&mut tx, &caller.subject, request_id, answer.encode_to_vec()).await?;
-        tx.commit().await?;
-        self.committed();
-        Ok(answer)
+        Ok(self.answer(tx, &caller.subject, request_id, answer).await?)
     }
 
     /// Opens the case of a `task-assigned` fact of a dispute item (`dispute_type`) for a
@@ -231,7 +225,7 @@ impl Store {
             facts.push(("case-escalated", FactDetail { reason: "opened at HIGH risk".into(), ..Default::default() }));
         }
         let mut w = Writes::default();
-        self.write_change(tx, &mut w, &mut case, &facts, actor, now, true).await?;
+        self.write_change(tx, &mut w, &mut case, &facts, actor, now).await?;
         parties::insert(tx, &case.parties).await?;
         w.finish(tx).await?;
         Ok(case)

@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use civicgrid_kit::{auth::Principal, time::to_proto};
 use civicgrid_proto::v1::MediationReferenceVersions;
-use prost::Message;
 use sqlx::PgPool;
 
 use crate::{
     reference::{ReferenceError, ReferenceFiles},
-    store::{InForce, Store, StoreError, reference_sets, requests},
+    store::{InForce, Store, StoreError, reference_sets},
 };
+
+use super::Claimed;
 
 /// Why a reference set was not loaded.
 #[derive(Debug, thiserror::Error)]
@@ -74,17 +75,14 @@ impl Store {
     ) -> Result<MediationReferenceVersions, LoadError> {
         // Its own key space in `requests`, apart from the case calls' ids.
         let key = format!("reference:{request_id}");
-        let mut tx = self.pool.begin().await?;
-        if !requests::claim(&mut tx, &caller.subject, &key).await? {
-            tx.rollback().await?;
-            return Ok(requests::previous(&self.pool, &caller.subject, &key).await?);
-        }
+        let mut tx = match self.claim(&caller.subject, &key).await? {
+            Claimed::Fresh(tx) => tx,
+            Claimed::Answered(answer) => return Ok(answer),
+        };
         let data = files.parse().map_err(LoadError::Invalid)?;
         let (seq, loaded_at) = reference_sets::insert(&mut *tx, &files, &data.versions, &caller.subject).await?;
         let set = InForce { seq, data: Arc::new(data), loaded_at };
-        let answer = versions_of(&set);
-        requests::store_answer(&mut tx, &caller.subject, &key, answer.encode_to_vec()).await?;
-        tx.commit().await?;
+        let answer = self.answer(tx, &caller.subject, &key, versions_of(&set)).await?;
         tracing::info!(set = seq, organisations = %answer.organisations, by = %caller.subject, "new mediation reference data in force");
         self.put_refdata(set);
         Ok(answer)

@@ -38,9 +38,9 @@ impl Store {
                 // Nothing due after all (the set in force changed the deadlines): only the next
                 // instant moves.
                 case.row.refresh_deadlines(&refdata.calendar, &self.policy, now);
-                cases::update(&mut tx, &case.row).await?;
+                cases::save(&mut tx, &case.row).await?;
             } else {
-                self.write_change(&mut tx, &mut w, case, &facts, &actor, now, false).await?;
+                self.write_change(&mut tx, &mut w, case, &facts, &actor, now).await?;
             }
         }
         let publishes = w.publishes();

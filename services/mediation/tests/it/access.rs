@@ -57,6 +57,8 @@ async fn a_mediator_reads_and_acts_on_their_own_cases_only() {
     let court = OpenCaseRequest { source: CaseSource::Court as i32, ..application(VILLAGE) };
     expect_code(client.open_case(authed(court, &citizen())).await, Code::PermissionDenied, "citizen transfers in");
     expect_code(client.open_case(authed(application(VILLAGE), &me)).await, Code::PermissionDenied, "mediator opens");
+    let elsewhere = client.open_case(authed(application(OTHER_VILLAGE), &department(ORGANISATION))).await;
+    expect_code(elsewhere, Code::PermissionDenied, "an organisation opens outside its village");
     app.open(application(VILLAGE), &citizen()).await;
     app.stop().await;
 }

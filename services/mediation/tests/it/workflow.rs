@@ -216,3 +216,63 @@ async fn high_risk_escalates_at_once() {
     assert_eq!(listed.len(), 2);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_breached_or_invalid_agreement_reopens_the_case() {
+    let app = spawn_app(Clock::manual(monday_9am())).await;
+    let (org, me) = (department(ORGANISATION), mediator(MEDIATOR));
+    let case = app.open(application(VILLAGE), &org).await;
+    app.accept(&case.id, &org).await;
+    app.agree(&case.id, &me).await;
+    let req = civicgrid_proto::v1::RecordFollowUpRequest {
+        request_id: rid(),
+        case_id: case.id.clone(),
+        performance: "breached".into(),
+        note: "被申请人未按期支付".into(),
+        reopen: true,
+    };
+    let reopened = app.client.clone().record_follow_up(authed(req, &me)).await.unwrap().into_inner();
+    assert_eq!(reopened.state, CaseState::InMediation as i32);
+    assert!(reopened.agreement.is_none());
+    assert!(reopened.deadlines.iter().any(|d| d.name == "mediation"), "{:?}", reopened.deadlines);
+    // A second agreement, ruled invalid by the court: mediation again.
+    app.agree(&case.id, &me).await;
+    app.apply_confirmation(&case.id, &me).await;
+    app.court(&case.id, "accepted", &me).await;
+    let invalid = app.court(&case.id, "invalid", &me).await;
+    assert_eq!(invalid.state, CaseState::InMediation as i32);
+    let names = app.fact_names(&case.id).await;
+    assert_eq!(&names[names.len() - 2..], ["case-confirmation-ruled", "case-reopened"]);
+    assert_eq!(names.iter().filter(|n| *n == "case-reopened").count(), 2);
+    // Closing waits for a performed follow-up of an agreement in force.
+    let close = civicgrid_proto::v1::CaseRequest { request_id: rid(), case_id: case.id.clone() };
+    expect_code(app.client.clone().close_case(authed(close, &org)).await, tonic::Code::FailedPrecondition, "close");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn mediators_are_assigned_by_hand_or_by_choice() {
+    let app = spawn_app(Clock::manual(monday_9am())).await;
+    let org = department(ORGANISATION);
+    let case = app.open(application(VILLAGE), &org).await;
+    assert_eq!(case.mediator_id, MEDIATOR);
+    let assign = |mediator_id: &str| civicgrid_proto::v1::AssignMediatorRequest {
+        request_id: rid(),
+        case_id: case.id.clone(),
+        mediator_id: mediator_id.into(),
+    };
+    let by_hand = app.client.clone().assign_mediator(authed(assign("med-411602001001-cw-02"), &org)).await.unwrap();
+    assert_eq!(by_hand.into_inner().mediator_id, "med-411602001001-cw-02");
+    // The previous mediator no longer sees it; the service's choice is another than the current.
+    let get = civicgrid_proto::v1::GetCaseRequest { case_id: case.id.clone() };
+    expect_code(
+        app.client.clone().get_case(authed(get, &mediator(MEDIATOR))).await,
+        tonic::Code::NotFound,
+        "old mediator",
+    );
+    let chosen = app.client.clone().assign_mediator(authed(assign(""), &org)).await.unwrap().into_inner();
+    assert_eq!(chosen.mediator_id, MEDIATOR);
+    let assigned = app.fact_names(&case.id).await.iter().filter(|n| *n == "case-assigned").count();
+    assert_eq!(assigned, 3);
+    app.stop().await;
+}
