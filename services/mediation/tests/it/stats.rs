@@ -75,6 +75,22 @@ async fn the_figures_of_a_period() {
     let by_township = app.stats("411602", "region", &token).await;
     assert_eq!(row(&by_township, TOWNSHIP).opened, 4);
 
+    // The five cases page newest first, two at a time, none repeated.
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let req = civicgrid_proto::v1::ListCasesRequest { page_size: 2, page_token: token, ..Default::default() };
+        let page = app.client.clone().list_cases(authed(req, &admin())).await.unwrap().into_inner();
+        seen.extend(page.cases.into_iter().map(|c| c.id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let mut newest_first = seen.clone();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    assert_eq!((seen.len(), &seen), (5, &newest_first));
+
     // An organisation sees its own figures only.
     let own = app.stats("", "", &department(ORGANISATION)).await;
     assert_eq!(row(&own, "").opened, 2);
