@@ -13,6 +13,7 @@ pub const CASE_FACTS: FactFamily<MediationCaseEvent> = FactFamily::new(
     SERVICE,
     &[
         "case-opened",
+        "case-amended",
         "case-accepted",
         "case-refused",
         "case-assigned",

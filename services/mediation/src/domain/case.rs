@@ -149,6 +149,8 @@ impl Performance {
 /// What a caller asks to do with a case.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
+    /// Add parties, restate the facts or the amount, before the outcome.
+    Amend,
     /// 受理.
     Accept,
     /// 不予受理.
@@ -193,6 +195,7 @@ impl Action {
     /// The action's name in messages.
     pub fn name(&self) -> &'static str {
         match self {
+            Action::Amend => "amend",
             Action::Accept => "accept",
             Action::Refuse => "refuse",
             Action::Assign => "assign",
@@ -252,6 +255,9 @@ pub struct CaseView {
     pub court_ruled: bool,
     /// Whether a follow-up found the agreement performed.
     pub performed: bool,
+    /// Whether the case still lacks an applicant or a respondent (a case opened from a
+    /// dispatched report starts without parties): it cannot be accepted yet.
+    pub parties_missing: bool,
 }
 
 /// The most days the mediation limit may be extended by in all.
@@ -329,6 +335,14 @@ pub fn decide(case: &CaseView, standing: Standing, action: &Action, now: DateTim
     let open = matches!(state, State::Accepted | State::InMediation);
     let decision = |to: State, facts: &[&'static str]| Ok(Decision { to, facts: facts.to_vec() });
     match action {
+        Action::Amend if matches!(state, State::Applied | State::Accepted | State::InMediation) => {
+            decision(state, &["case-amended"])
+        }
+        Action::Amend => Err(not_in("it cannot be amended after its outcome")),
+        Action::Accept if state == State::Applied && case.parties_missing => Err(CaseError::NotNow {
+            action: name,
+            why: "the parties are not known yet: add an applicant and a respondent with AmendCase".into(),
+        }),
         Action::Accept if state == State::Applied => decision(State::Accepted, &["case-accepted"]),
         Action::Refuse if state == State::Applied => decision(State::Refused, &["case-refused"]),
         Action::Accept | Action::Refuse => Err(not_in("it was decided already")),

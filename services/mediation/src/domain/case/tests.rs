@@ -12,6 +12,7 @@ fn now() -> DateTime<Utc> {
 
 fn actions() -> Vec<Action> {
     vec![
+        Action::Amend,
         Action::Accept,
         Action::Refuse,
         Action::Assign,
@@ -43,6 +44,7 @@ fn view(state: State, action: &Action) -> CaseView {
         court_extended: false,
         court_ruled: false,
         performed: true,
+        parties_missing: false,
     }
 }
 
@@ -52,6 +54,7 @@ fn legal(from: State, action: &Action) -> Option<State> {
     let open = matches!(from, Accepted | InMediation);
     let live = !from.is_final();
     Some(match action.name() {
+        "amend" if matches!(from, Applied | Accepted | InMediation) => from,
         "accept" if from == Applied => Accepted,
         "refuse" if from == Applied => Refused,
         "assign" | "set_risk" if live => from,
@@ -90,7 +93,7 @@ fn every_action_from_every_state() {
             }
         }
     }
-    assert_eq!(legal_count, 33);
+    assert_eq!(legal_count, 36);
 }
 
 #[test]
@@ -158,6 +161,11 @@ fn preconditions_beyond_the_state() {
     v.extension_days = 50;
     assert!(matches!(run(&v, Action::Extend(11)), Err(CaseError::Invalid { field: "days", .. })));
     assert!(run(&v, Action::Extend(10)).is_ok());
+    // A case without its parties is not accepted.
+    let mut v = view(State::Applied, &Action::Accept);
+    v.parties_missing = true;
+    assert!(matches!(decide(&v, Standing::Admin, &Action::Accept, now()), Err(CaseError::NotNow { .. })));
+    assert_eq!(run(&v, Action::Amend).unwrap().facts, ["case-amended"]);
     // The same risk again, or none, is not a change.
     let v = view(State::Accepted, &Action::Assign);
     assert!(matches!(run(&v, Action::SetRisk(RiskLevel::Low)), Err(CaseError::Invalid { field: "risk", .. })));
