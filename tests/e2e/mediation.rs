@@ -191,7 +191,9 @@ async fn a_reported_dispute_is_mediated_confirmed_followed_up_and_its_event_clos
         for secret in [PHONE, ID_NUMBER, "王芳"] {
             assert!(!msg.payload.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret} on {}", msg.subject);
         }
-        facts.push(msg.subject.split('.').nth(2).unwrap_or_default().to_string());
+        let fact = <civicgrid_proto::v1::MediationCaseEvent as prost::Message>::decode(msg.payload.clone()).unwrap();
+        assert_eq!(fact.tracking_number, answer.tracking_number, "{} names the report", fact.fact);
+        facts.push(fact.fact);
     }
     for fact in [
         "case-opened",

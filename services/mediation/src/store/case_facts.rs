@@ -91,6 +91,7 @@ pub fn event(case: &Case, fact: &str, actor: &Actor, detail: &FactDetail, at: Da
         amount_involved: Some(money_of_nanos(r.amount())),
         transferred_to: if fact == "case-transferred" { i32::from(r.transferred_to) } else { 0 },
         deadline: detail.deadline.clone(),
+        tracking_number: r.tracking_number.clone(),
     }
 }
 
