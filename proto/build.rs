@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "civicgrid/v1/dispatch.proto",
     "civicgrid/v1/notify.proto",
     "civicgrid/v1/mediation.proto",
+    "civicgrid/v1/patrol.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -2,7 +2,7 @@
 
 use civicgrid_proto::v1::TaskEvent;
 
-use crate::{Consumer, FactFamily, Stream, Subscription, intake};
+use crate::{Consumer, FactFamily, Stream, Subjects, Subscription, intake};
 
 /// The service name.
 pub const SERVICE: &str = "dispatch";
@@ -32,7 +32,8 @@ pub const TASK_FACTS: FactFamily<TaskEvent> = FactFamily::new(
 );
 
 /// `CIVICGRID_DISPATCH`.
-pub const STREAM: Stream = Stream { service: SERVICE, published: &[TASK_FACTS.published()] };
+pub const STREAM: Stream =
+    Stream { service: SERVICE, published: &[TASK_FACTS.published()], subjects: Subjects::Service };
 
 /// Reported events become tasks; ratings close or reopen them.
 pub const INTAKE: Consumer = Consumer {

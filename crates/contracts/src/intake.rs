@@ -2,7 +2,7 @@
 
 use civicgrid_proto::v1::{EventMerged, EventRated, EventReported};
 
-use crate::{Consumer, Fact, Stream, Subscription, dispatch};
+use crate::{Consumer, Fact, Stream, Subjects, Subscription, dispatch};
 
 /// The service name.
 pub const SERVICE: &str = "intake";
@@ -18,6 +18,7 @@ pub const EVENT_RATED: Fact<EventRated> = Fact::new(SERVICE, "event-rated");
 pub const STREAM: Stream = Stream {
     service: SERVICE,
     published: &[EVENT_REPORTED.published(), EVENT_MERGED.published(), EVENT_RATED.published()],
+    subjects: Subjects::Service,
 };
 
 /// Every task fact of dispatch keeps each event's public status current.

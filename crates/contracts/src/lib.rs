@@ -9,17 +9,19 @@
 //!   [`FactFamily`] names several facts that share one message (dispatch's `TaskEvent`).
 //! - A [`Consumer`] is a durable JetStream consumer: who keeps it, on which stream, with which
 //!   filter subjects.
+//! - A [`Feed`] is a stream of inputs kept apart from the facts (patrol's positions).
 //!
-//! The modules [`intake`], [`dispatch`], [`mediation`] and [`notify`] hold each service's
-//! stream, facts and consumers; [`topology`] gathers them all.
+//! The modules [`intake`], [`dispatch`], [`mediation`], [`patrol`] and [`notify`] hold each
+//! service's stream, facts, feeds and consumers; [`topology`] gathers them all.
 
 pub mod dispatch;
 pub mod intake;
 pub mod mediation;
 pub mod notify;
+pub mod patrol;
 mod types;
 
-pub use types::{Consumer, Fact, FactFamily, Published, Stream, Subscription};
+pub use types::{Consumer, Fact, FactFamily, Feed, Published, Stream, Subjects, Subscription};
 
 use civicgrid_proto::v1::RegionPath;
 use serde::Serialize;
@@ -31,7 +33,10 @@ pub const DEADLETTER_STREAM: &str = "CIVICGRID_DEADLETTER";
 pub const DEADLETTER_SUBJECTS: &str = "civicgrid.deadletter.>";
 
 /// Every service that owns a stream, in the order the closed loop runs.
-pub const STREAMS: &[Stream] = &[intake::STREAM, dispatch::STREAM, mediation::STREAM, notify::STREAM];
+pub const STREAMS: &[Stream] = &[intake::STREAM, dispatch::STREAM, mediation::STREAM, patrol::STREAM, notify::STREAM];
+
+/// Every feed of inputs.
+pub const FEEDS: &[Feed] = &[patrol::POSITIONS];
 
 /// Every durable consumer any service keeps.
 pub const CONSUMERS: &[Consumer] =
@@ -74,6 +79,8 @@ pub fn consumers_of(service: &str) -> impl Iterator<Item = &'static Consumer> + 
 pub struct Topology {
     /// Each service's stream and the facts published on it.
     pub streams: Vec<StreamInfo>,
+    /// Each feed of inputs (patrol's positions).
+    pub feeds: Vec<FeedInfo>,
     /// The dead-letter stream.
     pub deadletter: DeadletterInfo,
     /// Every durable consumer.
@@ -102,6 +109,23 @@ pub struct FactInfo {
     pub ce_type: String,
     /// The subjects it is published on: `civicgrid.<service>.<fact>.>`.
     pub subjects: String,
+}
+
+/// One feed in [`Topology`].
+#[derive(Debug, Clone, Serialize)]
+pub struct FeedInfo {
+    /// The service that owns and reads it.
+    pub service: &'static str,
+    /// The stream's name.
+    pub name: &'static str,
+    /// Its subjects, `civicgrid.<service>.<token>.>`.
+    pub subjects: Vec<String>,
+    /// The protobuf full name of its messages.
+    pub message: String,
+    /// The durable consumer the service reads it through.
+    pub durable: &'static str,
+    /// That consumer's dead-letter subject.
+    pub deadletter_subject: String,
 }
 
 /// The dead-letter stream in [`Topology`].
@@ -140,7 +164,7 @@ pub fn topology() -> Topology {
             .map(|s| StreamInfo {
                 service: s.service,
                 name: s.name(),
-                subjects: vec![s.subjects()],
+                subjects: s.subjects(),
                 facts: s
                     .facts()
                     .into_iter()
@@ -150,6 +174,17 @@ pub fn topology() -> Topology {
                         subjects: format!("civicgrid.{}.{name}.>", s.service),
                     })
                     .collect(),
+            })
+            .collect(),
+        feeds: FEEDS
+            .iter()
+            .map(|f| FeedInfo {
+                service: f.service,
+                name: f.name,
+                subjects: vec![f.subjects()],
+                message: (f.message)(),
+                durable: f.durable,
+                deadletter_subject: f.deadletter_subject(),
             })
             .collect(),
         deadletter: DeadletterInfo {

@@ -2,7 +2,7 @@
 
 use civicgrid_proto::v1::MediationCaseEvent;
 
-use crate::{Consumer, FactFamily, Stream, Subscription, dispatch};
+use crate::{Consumer, FactFamily, Stream, Subjects, Subscription, dispatch};
 
 /// The service name.
 pub const SERVICE: &str = "mediation";
@@ -39,7 +39,8 @@ pub const CASE_FACTS: FactFamily<MediationCaseEvent> = FactFamily::new(
 );
 
 /// `CIVICGRID_MEDIATION`.
-pub const STREAM: Stream = Stream { service: SERVICE, published: &[CASE_FACTS.published()] };
+pub const STREAM: Stream =
+    Stream { service: SERVICE, published: &[CASE_FACTS.published()], subjects: Subjects::Service };
 
 /// Disputes dispatched to a justice office open cases.
 pub const DISPATCH: Consumer = Consumer {

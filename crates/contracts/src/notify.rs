@@ -2,7 +2,7 @@
 
 use civicgrid_proto::v1::NotifyEvent;
 
-use crate::{Consumer, FactFamily, Stream, Subscription, dispatch, intake, mediation};
+use crate::{Consumer, FactFamily, Stream, Subjects, Subscription, dispatch, intake, mediation};
 
 /// The service name.
 pub const SERVICE: &str = "notify";
@@ -12,7 +12,8 @@ pub const SERVICE: &str = "notify";
 pub const NOTIFY_FACTS: FactFamily<NotifyEvent> = FactFamily::new(SERVICE, &["notify-delivered", "notify-failed"]);
 
 /// `CIVICGRID_NOTIFY`.
-pub const STREAM: Stream = Stream { service: SERVICE, published: &[NOTIFY_FACTS.published()] };
+pub const STREAM: Stream =
+    Stream { service: SERVICE, published: &[NOTIFY_FACTS.published()], subjects: Subjects::Service };
 
 /// Reports and merges tell reporters that their report arrived.
 pub const INTAKE: Consumer = Consumer {

@@ -4,14 +4,60 @@ use std::marker::PhantomData;
 
 use civicgrid_proto::v1::RegionPath;
 
-/// One service's stream: `CIVICGRID_<SERVICE>` over `civicgrid.<service>.>`, and what is
-/// published on it.
+/// One service's stream: `CIVICGRID_<SERVICE>` over its subjects, and what is published on
+/// it.
 #[derive(Debug, Clone, Copy)]
 pub struct Stream {
     /// The owning service (its subject token and schema).
     pub service: &'static str,
     /// What is published on it.
     pub published: &'static [Published],
+    /// Which subjects it holds.
+    pub subjects: Subjects,
+}
+
+/// Which subjects a service's stream holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subjects {
+    /// Everything under `civicgrid.<service>.>`.
+    Service,
+    /// Only its facts, `civicgrid.<service>.<fact>.>` each: the service has other subjects
+    /// under its token that another stream holds (patrol's positions, a [`Feed`]).
+    Facts,
+}
+
+/// A stream of inputs a service takes in at a high rate, kept apart from its facts with a
+/// short age limit: patrol's positions. Devices publish on its subjects; the service reads it
+/// through one durable consumer.
+#[derive(Debug, Clone, Copy)]
+pub struct Feed {
+    /// The service that owns and reads it.
+    pub service: &'static str,
+    /// The stream's name, `CIVICGRID_<SERVICE>_<WHAT>`.
+    pub name: &'static str,
+    /// The token after the service's in its subjects: `civicgrid.<service>.<token>.<region path>`.
+    pub token: &'static str,
+    /// The durable consumer the service reads it through.
+    pub durable: &'static str,
+    /// The protobuf full name of the messages on it.
+    pub message: fn() -> String,
+}
+
+impl Feed {
+    /// `civicgrid.<service>.<token>.>`.
+    pub fn subjects(&self) -> String {
+        format!("civicgrid.{}.{}.>", self.service, self.token)
+    }
+
+    /// The subject a device in `region` publishes on.
+    pub fn subject(&self, region: &RegionPath) -> String {
+        format!("civicgrid.{}.{}.{}", self.service, self.token, crate::region_tokens(region))
+    }
+
+    /// The dead-letter subject of its consumer.
+    pub fn deadletter_subject(&self) -> String {
+        crate::deadletter_subject(self.service, self.durable)
+    }
 }
 
 /// Facts published on a stream: one [`Fact`] or a [`FactFamily`].
@@ -39,9 +85,14 @@ impl Stream {
         crate::stream_name(self.service)
     }
 
-    /// `civicgrid.<service>.>`.
-    pub fn subjects(&self) -> String {
-        format!("civicgrid.{}.>", self.service)
+    /// Its subjects: `civicgrid.<service>.>`, or one `civicgrid.<service>.<fact>.>` per fact.
+    pub fn subjects(&self) -> Vec<String> {
+        match self.subjects {
+            Subjects::Service => vec![format!("civicgrid.{}.>", self.service)],
+            Subjects::Facts => {
+                self.facts().into_iter().map(|(name, _)| format!("civicgrid.{}.{name}.>", self.service)).collect()
+            }
+        }
     }
 
     /// Every fact published on the stream with its `ce-type`.
@@ -141,7 +192,7 @@ impl<M: prost::Name> FactFamily<M> {
 /// What a consumer receives from its source stream.
 #[derive(Debug, Clone, Copy)]
 pub enum Subscription {
-    /// Every fact of the stream (`civicgrid.<source>.>`).
+    /// Every fact of the stream (its subjects).
     All,
     /// These facts only (`civicgrid.<source>.<fact>.>` each).
     Facts(&'static [&'static str]),
@@ -169,7 +220,9 @@ impl Consumer {
     /// Its filter subjects.
     pub fn filter_subjects(&self) -> Vec<String> {
         match self.subscription {
-            Subscription::All => vec![format!("civicgrid.{}.>", self.source)],
+            Subscription::All => crate::stream_of(self.source)
+                .map(|s| s.subjects())
+                .unwrap_or_else(|| vec![format!("civicgrid.{}.>", self.source)]),
             Subscription::Facts(facts) => facts.iter().map(|f| format!("civicgrid.{}.{f}.>", self.source)).collect(),
         }
     }

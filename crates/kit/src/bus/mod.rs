@@ -84,7 +84,7 @@ pub async fn ensure_streams(js: &jetstream::Context, own: &Stream, settings: &Na
     let wanted = [
         stream::Config {
             name: own.name(),
-            subjects: vec![own.subjects()],
+            subjects: own.subjects(),
             description: Some(format!("facts published by civicgrid {}", own.service)),
             ..base.clone()
         },

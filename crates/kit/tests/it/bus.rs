@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream;
-use civicgrid_contracts::{Consumer, FactFamily, Stream, Subscription};
+use civicgrid_contracts::{Consumer, FactFamily, Stream, Subjects, Subscription};
 use civicgrid_dev::testing;
 use civicgrid_kit::{
     Shutdown,
@@ -22,7 +22,7 @@ const SERVICE: &str = "kittest";
 
 /// The test service's one fact family, and its stream.
 const FACTS: FactFamily<TaskEvent> = FactFamily::new(SERVICE, &["task-assigned"]);
-const STREAM: Stream = Stream { service: SERVICE, published: &[FACTS.published()] };
+const STREAM: Stream = Stream { service: SERVICE, published: &[FACTS.published()], subjects: Subjects::Service };
 
 /// A consumer of the test stream's `task-assigned`.
 const fn consumer(durable: &'static str) -> Consumer {
