@@ -12,6 +12,7 @@
 //!   region's online rate.
 
 pub mod geo;
+pub mod index;
 
 #[cfg(test)]
 mod testutil;
