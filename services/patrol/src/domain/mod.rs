@@ -11,8 +11,10 @@
 //! - [`coverage`]: a shift's checkpoint coverage, time in key places, members' presence and a
 //!   region's online rate.
 
+pub mod fix;
 pub mod geo;
 pub mod index;
+pub mod route;
 
 #[cfg(test)]
 mod testutil;
