@@ -11,10 +11,13 @@
 //! - [`coverage`]: a shift's checkpoint coverage, time in key places, members' presence and a
 //!   region's online rate.
 
+pub mod coverage;
 pub mod fix;
 pub mod geo;
 pub mod index;
+pub mod liveness;
 pub mod route;
+pub mod trip;
 
 #[cfg(test)]
 mod testutil;
