@@ -19,8 +19,9 @@
 //! one. **Dwell**: the member must be inside for `dwell` without a break, counted from when they
 //! entered or from the window's start, whichever is later; the check-in is at the instant the
 //! dwell is complete (with dwell 0, the instant of entry — so a segment that passes through a
-//! small checkpoint between two fixes checks it in). Stays are per member: two members do not add
-//! up. **Order**: on an ordered route a checkpoint checks in only at an instant when every earlier
+//! small checkpoint between two fixes checks it in). A dwell completes only as far as fixes
+//! show: a member standing inside is checked in when their next fix (still inside, or the exit
+//! it implies) covers the instant. Stays are per member: two members do not add up. **Order**: on an ordered route a checkpoint checks in only at an instant when every earlier
 //! one is checked in (at or before it) or its window has ended (it is missed, reported or not).
 //!
 //! **Which checkpoints are examined**: a route has at most [`MAX_CHECKPOINTS`] (200), so
@@ -404,9 +405,9 @@ pub fn next_due(state: &TourState, route: &Route, times: &TourTimes) -> Option<D
     route
         .checkpoints
         .iter()
-        .zip(&state.checkpoints)
-        .filter(|(_, cs)| cs.is_open())
-        .map(|(cp, _)| cp.window.bounds(times).1)
+        .enumerate()
+        .filter(|(k, _)| state.checkpoints.get(*k).is_none_or(CheckpointState::is_open))
+        .map(|(_, cp)| cp.window.bounds(times).1)
         .min()
 }
 
