@@ -20,4 +20,6 @@ pub mod route;
 pub mod trip;
 
 #[cfg(test)]
+mod bench;
+#[cfg(test)]
 mod testutil;
