@@ -24,6 +24,7 @@ pub mod db;
 pub mod grpc;
 pub mod metrics;
 pub mod region;
+pub mod requests;
 pub mod runtime;
 pub mod seal;
 pub mod storage;

@@ -18,7 +18,6 @@ pub mod changes;
 pub mod facts;
 pub mod inspect;
 pub mod reference_sets;
-pub mod requests;
 pub mod tasks;
 mod writes;
 

@@ -4,16 +4,16 @@
 use chrono::{DateTime, Utc};
 use civicgrid_kit::{auth::Principal, region};
 use civicgrid_proto::v1 as pb;
-use prost::Message;
 use uuid::Uuid;
 
 use crate::{
     domain::lifecycle::{self, Action, ActorView, LifecycleError},
     reference::ReferenceData,
-    store::{Store, StoreError, Writes, requests, tasks},
+    store::{Store, StoreError, Writes, tasks},
     tasks::TaskRow,
     visibility::Visibility,
 };
+use civicgrid_kit::requests;
 
 /// Why an action on a task was not taken.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +89,7 @@ impl Store {
         let mut w = Writes::default();
         self.apply(&mut tx, &mut w, &mut row, &decision, &action, &caller.actor(), now).await?;
         let answer = row.to_proto(&self.refdata(), now);
-        requests::store_answer(&mut tx, &caller.subject, request_id, answer.encode_to_vec()).await?;
+        requests::store_answer(&mut tx, &caller.subject, request_id, &answer).await?;
         w.finish(&mut tx).await?;
         tx.commit().await?;
         self.committed();
@@ -98,10 +98,6 @@ impl Store {
 
     /// The answer stored for a request already handled.
     async fn previous_answer(&self, caller: &str, request_id: &str) -> Result<pb::Task, StoreError> {
-        let stored = requests::stored_answer(&self.pool, caller, request_id).await?;
-        let bytes = stored
-            .flatten()
-            .ok_or_else(|| StoreError::Corrupt(format!("no stored answer for request {request_id}")))?;
-        pb::Task::decode(bytes.as_slice()).map_err(|e| StoreError::Corrupt(e.to_string()))
+        requests::previous(&self.pool, caller, request_id).await
     }
 }

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use civicgrid_kit::auth::Principal;
 use sqlx::PgPool;
 
+use civicgrid_kit::requests;
+
 use crate::{
     reference::{ReferenceData, ReferenceFiles, Versions},
     store::{
         Store, StoreError,
         reference_sets::{self, insert_reference_set, latest_reference_set},
-        requests,
     },
 };
 
@@ -58,9 +59,7 @@ impl Store {
         let versions = data.versions();
         let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
         // Its own key space in `requests`, apart from the task actions' ids.
-        let fresh = requests::claim(&mut tx, &caller.subject, &format!("reference:{request_id}"))
-            .await
-            .map_err(StoreError::from)?;
+        let fresh = requests::claim(&mut tx, &caller.subject, &format!("reference:{request_id}")).await?;
         if !fresh {
             tx.rollback().await.map_err(StoreError::from)?;
             // The first call's set was stored with this key, perhaps through another replica

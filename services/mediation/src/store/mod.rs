@@ -17,7 +17,6 @@ pub mod cases;
 pub mod dispatch_calls;
 pub mod parties;
 pub mod reference_sets;
-pub mod requests;
 pub mod sessions;
 
 use std::{

@@ -30,8 +30,9 @@ pub use self::{
 use crate::{
     cases::Case,
     domain::case::CaseError,
-    store::{Store, StoreError, Writes, case_facts::FactDetail, cases, requests},
+    store::{Store, StoreError, Writes, case_facts::FactDetail, cases},
 };
+use civicgrid_kit::requests;
 
 /// Why a change was not made.
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +102,7 @@ impl Store {
         key: &str,
         answer: M,
     ) -> Result<M, StoreError> {
-        requests::store_answer(&mut tx, caller, key, answer.encode_to_vec()).await?;
+        requests::store_answer(&mut tx, caller, key, &answer).await?;
         tx.commit().await?;
         self.committed();
         Ok(answer)

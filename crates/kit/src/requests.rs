@@ -1,13 +1,28 @@
-//! SQL on `requests`: the (caller, request id) pairs already handled and the answer each got,
-//! so a retried call does its work once and answers the same.
+//! Idempotent calls: the `(caller, request_id)` pairs a service already handled and the answer
+//! each got, so a retried call does its work once and answers the same.
+//!
+//! Each service keeps them in a `requests` table of its own schema, created by its migration:
+//!
+//! ```sql
+//! CREATE TABLE requests (
+//!     caller     text        NOT NULL,
+//!     request_id text        NOT NULL,
+//!     response   bytea,
+//!     created_at timestamptz NOT NULL DEFAULT now(),
+//!     PRIMARY KEY (caller, request_id)
+//! );
+//! ```
+//!
+//! A call claims its key inside the transaction of its work and stores its answer there too: the
+//! claim commits or rolls back with the work, so a call that failed leaves its key free.
 
 use sqlx::{PgConnection, PgPool};
 
-use super::StoreError;
+use crate::storage::StoreError;
 
 /// Claims `(caller, request_id)` inside the transaction; false when it was claimed before (a
-/// retry). The claim commits or rolls back with the work it guards.
-pub(crate) async fn claim(tx: &mut PgConnection, caller: &str, request_id: &str) -> Result<bool, StoreError> {
+/// retry).
+pub async fn claim(tx: &mut PgConnection, caller: &str, request_id: &str) -> Result<bool, StoreError> {
     Ok(sqlx::query("INSERT INTO requests (caller, request_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
         .bind(caller)
         .bind(request_id)
@@ -18,23 +33,24 @@ pub(crate) async fn claim(tx: &mut PgConnection, caller: &str, request_id: &str)
 }
 
 /// Stores the answer to a claimed request, for its retries.
-pub(crate) async fn store_answer(
+pub async fn store_answer(
     tx: &mut PgConnection,
     caller: &str,
     request_id: &str,
-    answer: Vec<u8>,
+    answer: &impl prost::Message,
 ) -> Result<(), StoreError> {
     sqlx::query("UPDATE requests SET response = $3 WHERE caller = $1 AND request_id = $2")
         .bind(caller)
         .bind(request_id)
-        .bind(answer)
+        .bind(answer.encode_to_vec())
         .execute(tx)
         .await?;
     Ok(())
 }
 
-/// The answer stored for a request already handled, decoded.
-pub(crate) async fn previous<M: prost::Message + Default>(
+/// The answer stored for a request already handled, decoded; `Corrupt` when it was claimed
+/// without an answer or does not decode.
+pub async fn previous<M: prost::Message + Default>(
     pool: &PgPool,
     caller: &str,
     request_id: &str,
