@@ -39,8 +39,15 @@ pub const STREAMS: &[Stream] = &[intake::STREAM, dispatch::STREAM, mediation::ST
 pub const FEEDS: &[Feed] = &[patrol::POSITIONS];
 
 /// Every durable consumer any service keeps.
-pub const CONSUMERS: &[Consumer] =
-    &[intake::TASK_STATUS, dispatch::INTAKE, mediation::DISPATCH, notify::INTAKE, notify::DISPATCH, notify::MEDIATION];
+pub const CONSUMERS: &[Consumer] = &[
+    intake::TASK_STATUS,
+    dispatch::INTAKE,
+    mediation::DISPATCH,
+    notify::INTAKE,
+    notify::DISPATCH,
+    notify::MEDIATION,
+    notify::PATROL,
+];
 
 /// The region tokens of a subject: `<city>.<county>.<township>.<village>`, `_` for a missing
 /// level.
@@ -263,5 +270,24 @@ mod tests {
         assert_eq!((c.durable, c.stream().as_str()), ("notify-mediation", "CIVICGRID_MEDIATION"));
         assert_eq!(c.filter_subjects(), ["civicgrid.mediation.>"]);
         assert_eq!(c.deadletter_subject(), "civicgrid.deadletter.notify.notify-mediation");
+    }
+
+    #[test]
+    fn notify_reads_patrols_facts_and_never_its_positions() {
+        let c = consumers_of(notify::SERVICE).find(|c| c.source == patrol::SERVICE).expect("notify-patrol");
+        assert_eq!((c.durable, c.stream().as_str()), ("notify-patrol", "CIVICGRID_PATROL"));
+        let expected: Vec<String> = patrol::FACTS.names.iter().map(|f| format!("civicgrid.patrol.{f}.>")).collect();
+        assert_eq!(expected.len(), 12);
+        assert_eq!(c.filter_subjects(), expected, "exactly the 12 facts, in the contract's order");
+        let positions = patrol::POSITIONS.subjects();
+        assert_eq!(positions, "civicgrid.patrol.position.>");
+        assert!(!c.filter_subjects().contains(&positions), "positions are not notify's");
+        assert!(
+            c.filter_subjects()
+                .iter()
+                .all(|s| s != "civicgrid.patrol.>" && !s.starts_with("civicgrid.patrol.position.")),
+            "no filter takes the positions' subjects"
+        );
+        assert_eq!(c.deadletter_subject(), "civicgrid.deadletter.notify.notify-patrol");
     }
 }

@@ -2,7 +2,7 @@
 
 use civicgrid_proto::v1::NotifyEvent;
 
-use crate::{Consumer, FactFamily, Stream, Subjects, Subscription, dispatch, intake, mediation};
+use crate::{Consumer, FactFamily, Stream, Subjects, Subscription, dispatch, intake, mediation, patrol};
 
 /// The service name.
 pub const SERVICE: &str = "notify";
@@ -39,3 +39,10 @@ pub const MEDIATION: Consumer = Consumer {
     source: mediation::SERVICE,
     subscription: Subscription::All,
 };
+
+/// Every patrol fact tells supervisors, the team's unit and centers of missed checkpoints, late
+/// tours, members gone silent, findings and the daily presence. Its filter subjects are those of
+/// `CIVICGRID_PATROL`, which holds the facts only: the members' positions
+/// (`civicgrid.patrol.position.>`, a feed of their own) never reach notify.
+pub const PATROL: Consumer =
+    Consumer { service: SERVICE, durable: "notify-patrol", source: patrol::SERVICE, subscription: Subscription::All };

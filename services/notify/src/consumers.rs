@@ -6,16 +6,16 @@ use civicgrid_kit::{
     bus::{HandleError, Handler, Incoming, inbox::BoxFuture},
     clock::Clock,
 };
-use civicgrid_proto::v1::{EventMerged, EventReported, MediationCaseEvent, TaskEvent};
+use civicgrid_proto::v1::{EventMerged, EventReported, MediationCaseEvent, PatrolEvent, TaskEvent};
 use sqlx::PgConnection;
 
 use crate::{
-    domain::{facts, mediation},
+    domain::{facts, mediation, patrol},
     store::Store,
 };
 
-/// Applies the facts of intake, dispatch and mediation (consumer contracts
-/// `civicgrid_contracts::notify::INTAKE`, `DISPATCH` and `MEDIATION`).
+/// Applies the facts of intake, dispatch, mediation and patrol (consumer contracts
+/// `civicgrid_contracts::notify::INTAKE`, `DISPATCH`, `MEDIATION` and `PATROL`).
 pub struct FactHandler {
     /// The store.
     pub store: Arc<Store>,
@@ -33,6 +33,7 @@ impl FactHandler {
             Some(_) if msg.carries::<EventReported>() => facts::from_reported(ce_id, &msg.decode()?, offset),
             Some(_) if msg.carries::<EventMerged>() => facts::from_merged(ce_id, &msg.decode()?, offset),
             Some(_) if msg.carries::<MediationCaseEvent>() => mediation::from_case_event(ce_id, &msg.decode()?, offset),
+            Some(_) if msg.carries::<PatrolEvent>() => patrol::from_patrol_event(ce_id, &msg.decode()?, offset),
             Some(other) => return Err(HandleError::Permanent(format!("unexpected ce-type `{other}`"))),
             None => return Err(HandleError::Permanent("no ce-type header".into())),
         };

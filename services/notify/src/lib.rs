@@ -83,6 +83,7 @@ impl Service for Notify {
             .consumer(civicgrid_contracts::notify::INTAKE, handler())
             .consumer(civicgrid_contracts::notify::DISPATCH, handler())
             .consumer(civicgrid_contracts::notify::MEDIATION, handler())
+            .consumer(civicgrid_contracts::notify::PATROL, handler())
             // Stops before the relay's last flush, so its notify-delivered rows are published.
             .job("delivery worker", move |stop| worker.run(stop)))
     }

@@ -1,7 +1,7 @@
 //! What a fact on the bus says, flattened into named values for rules and templates: dispatch's
 //! task facts, intake's `event-reported` and `event-merged`, mediation's case facts (their
-//! values in [`super::mediation`]), and notify's own `notify-unacknowledged`. Whom a rule's `to`
-//! names for a fact is in [`super::selectors`].
+//! values in [`super::mediation`]), patrol's facts (in [`super::patrol`]), and notify's own
+//! `notify-unacknowledged`. Whom a rule's `to` names for a fact is in [`super::selectors`].
 
 use std::collections::BTreeMap;
 
@@ -22,8 +22,23 @@ pub enum FactKind {
     EventMerged,
     /// mediation's `case-*` facts (`civicgrid.v1.MediationCaseEvent`).
     Case,
+    /// patrol's facts (`civicgrid.v1.PatrolEvent`).
+    Patrol,
     /// notify's own: a notice that asked for acknowledgement was not acknowledged in time.
     Unacknowledged,
+}
+
+impl FactKind {
+    /// The service that publishes facts of this family (`notify` for its own).
+    pub fn service(self) -> &'static str {
+        match self {
+            FactKind::Task => civicgrid_contracts::dispatch::SERVICE,
+            FactKind::EventReported | FactKind::EventMerged => civicgrid_contracts::intake::SERVICE,
+            FactKind::Case => civicgrid_contracts::mediation::SERVICE,
+            FactKind::Patrol => civicgrid_contracts::patrol::SERVICE,
+            FactKind::Unacknowledged => civicgrid_contracts::notify::SERVICE,
+        }
+    }
 }
 
 /// dispatch's facts, as its contract declares them.
@@ -40,6 +55,7 @@ pub fn kind_of(fact: &str) -> Option<FactKind> {
         UNACKNOWLEDGED => Some(FactKind::Unacknowledged),
         f if TASK_FACTS.contains(&f) => Some(FactKind::Task),
         f if super::mediation::CASE_FACTS.contains(&f) => Some(FactKind::Case),
+        f if super::patrol::PATROL_FACTS.contains(&f) => Some(FactKind::Patrol),
         _ => None,
     }
 }
@@ -82,9 +98,11 @@ pub fn fields(kind: FactKind) -> Vec<&'static str> {
         ],
         FactKind::EventMerged => &["fact", "event_id", "tracking_number", "report_count", "reported_at"],
         FactKind::Case => super::mediation::FIELDS,
+        FactKind::Patrol => super::patrol::FIELDS,
         FactKind::Unacknowledged => &[
             "fact",
             "original_fact",
+            "original_service",
             "original_recipient",
             "original_title",
             "tracking_number",
@@ -337,13 +355,17 @@ pub struct Unacknowledged {
 }
 
 /// The fact for an unacknowledged notice: it escalates one level above the region of the
-/// center or leaders it was sent to, or to the county of the fact for any other recipient.
+/// center or leaders it was sent to; for a patrol supervisor, to the township of the fact (the
+/// center that watches the team's ground; its county, or city, without one); for any other
+/// recipient, to the county of the fact (its city without one).
 pub fn unacknowledged(u: &Unacknowledged, offset: FixedOffset) -> Fact {
+    let first = |codes: &[&String]| codes.iter().find(|c| !c.is_empty()).map(|c| c.to_string()).unwrap_or_default();
     let above = match Recipient::parse(&u.recipient) {
         Ok(r) if matches!(r.kind, Kind::Center | Kind::Leaders) => parent_region(&r.id).unwrap_or(r.id),
-        _ if !u.region.county.is_empty() => u.region.county.clone(),
-        _ => u.region.city.clone(),
+        Ok(r) if r.kind == Kind::PatrolSupervisor => first(&[&u.region.township, &u.region.county, &u.region.city]),
+        _ => first(&[&u.region.county, &u.region.city]),
     };
+    let service = kind_of(&u.fact).map(FactKind::service).unwrap_or_default();
     // A mediation case has no tracking number: its case number stands in.
     let value = |k: &str| u.data.get(k).filter(|v| !v.is_empty()).cloned();
     let number = value("tracking_number").or_else(|| value("case_number")).unwrap_or_default();
@@ -351,6 +373,7 @@ pub fn unacknowledged(u: &Unacknowledged, offset: FixedOffset) -> Fact {
     for (k, v) in [
         ("fact", UNACKNOWLEDGED.to_string()),
         ("original_fact", u.fact.clone()),
+        ("original_service", service.to_string()),
         ("original_recipient", u.recipient.clone()),
         ("original_title", u.title.clone()),
         ("tracking_number", number),

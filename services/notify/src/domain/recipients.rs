@@ -98,10 +98,14 @@ impl Recipient {
     pub fn visible_to(&self, caller: &Principal) -> bool {
         match caller.role {
             Role::Admin => true,
+            // A supervisor is a person who may hold any person's role (a police officer, a grid
+            // worker, a team's leader, a center's operator): the account is what counts.
+            _ if self.kind == Kind::PatrolSupervisor => is_person(caller.role) && self.id == caller.subject,
             Role::Department => self.kind == Kind::Department && self.id == caller.department_id,
             Role::GridWorker => self.kind == Kind::GridWorker && self.id == caller.subject,
             Role::Mediator => self.kind == Kind::Mediator && self.id == caller.subject,
-            Role::PatrolMember => self.kind == Kind::PatrolSupervisor && self.id == caller.subject,
+            // A member who supervises no team has no inbox of their own.
+            Role::PatrolMember => false,
             Role::Center | Role::CountyCenter => {
                 matches!(self.kind, Kind::Center | Kind::Leaders) && region::within(&self.id, &caller.region_scope)
             }
@@ -116,6 +120,12 @@ impl std::fmt::Display for Recipient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.kind.prefix(), self.id)
     }
+}
+
+/// Whether tokens of `role` are held by a person, whose `sub` is their account id. A county
+/// center's subscribing system and a citizens' app speak for no one account.
+fn is_person(role: Role) -> bool {
+    matches!(role, Role::Department | Role::GridWorker | Role::Mediator | Role::PatrolMember | Role::Center)
 }
 
 /// The region one level above `code` (village → township → county → city); `None` for a city.
@@ -177,6 +187,33 @@ mod tests {
         assert!(!organisation.visible_to(&caller(Role::Department, "sifa", "411602001-sifa", "")));
         assert!(!organisation.visible_to(&caller(Role::Mediator, "411602001-tw", "", "")));
         assert!(organisation.takes_webhooks());
+    }
+
+    #[test]
+    fn a_patrol_supervisor_reads_their_own_under_any_persons_role() {
+        let sup = Recipient::parse("patrol-supervisor:sup-1").unwrap();
+        for role in [Role::PatrolMember, Role::GridWorker, Role::Department, Role::Mediator, Role::Center] {
+            assert!(sup.visible_to(&caller(role, "sup-1", "411602-gongan", "411602")), "{role:?} sup-1");
+            assert!(!sup.visible_to(&caller(role, "sup-2", "411602-gongan", "411602")), "{role:?} sup-2");
+        }
+        // Systems speak for no account, even one whose sub happens to be the id.
+        for role in [Role::CountyCenter, Role::CitizenApp, Role::Unspecified] {
+            assert!(!sup.visible_to(&caller(role, "sup-1", "", "")), "{role:?}");
+        }
+        assert!(sup.visible_to(&caller(Role::Admin, "admin-1", "", "")));
+        // The unit's desk and the region's center read their own notices, not the supervisor's.
+        assert!(
+            !sup.visible_to(&caller(Role::Department, "desk", "sup-1", "")),
+            "the department_id is not the account"
+        );
+        assert!(!sup.visible_to(&caller(Role::Center, "center-411602", "", "411602")));
+        assert!(!sup.visible_to(&caller(Role::Center, "center-all", "", "")), "not even a center of everywhere");
+        // A supervisor holding a member's token reads nothing else.
+        let member = caller(Role::PatrolMember, "sup-1", "", "");
+        for other in ["grid-worker:sup-1", "mediator:sup-1", "department:sup-1", "center:411602"] {
+            assert!(!Recipient::parse(other).unwrap().visible_to(&member), "{other}");
+        }
+        assert!(!sup.takes_webhooks(), "a person: inbox and SMS, no webhooks");
     }
 
     #[test]

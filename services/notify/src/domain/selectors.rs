@@ -1,6 +1,6 @@
 //! Whom a rule names: the selectors of the rules file's `to` (`department`, `reporters`,
-//! `township_center`, `mediator`, `justice_office` …) and the recipients each resolves to for a
-//! fact.
+//! `township_center`, `mediator`, `justice_office`, `patrol_supervisor` …) and the recipients
+//! each resolves to for a fact.
 
 use super::{
     facts::{Fact, FactKind},
@@ -34,10 +34,14 @@ pub enum Selector {
     /// The township's police station (派出所), `department:<township>-gongan`; the county's
     /// public security bureau (`<county>-gongan`) when no township is known.
     PoliceStation,
+    /// Each of the patrol team's supervisors (`supervisor_ids`): `patrol-supervisor:<id>`.
+    PatrolSupervisor,
+    /// The department that runs the patrol team, by its duty desk: `department:<unit_id>`.
+    PatrolUnit,
 }
 
 /// The selectors' names in the rules file, in the order the docs list them.
-pub const NAMES: [&str; 11] = [
+pub const NAMES: [&str; 13] = [
     "department",
     "grid_worker",
     "reporters",
@@ -49,6 +53,8 @@ pub const NAMES: [&str; 11] = [
     "organisation",
     "justice_office",
     "police_station",
+    "patrol_supervisor",
+    "patrol_unit",
 ];
 
 impl Selector {
@@ -66,6 +72,8 @@ impl Selector {
             "organisation" => Selector::Organisation,
             "justice_office" => Selector::JusticeOffice,
             "police_station" => Selector::PoliceStation,
+            "patrol_supervisor" => Selector::PatrolSupervisor,
+            "patrol_unit" => Selector::PatrolUnit,
             _ => return None,
         })
     }
@@ -78,6 +86,7 @@ impl Selector {
             Selector::TownshipCenter | Selector::CountyCenter => true,
             Selector::JusticeOffice | Selector::PoliceStation => true,
             Selector::Mediator | Selector::Organisation => kind == FactKind::Case,
+            Selector::PatrolSupervisor | Selector::PatrolUnit => kind == FactKind::Patrol,
             Selector::EscalationCenter | Selector::EscalationLeaders => {
                 matches!(kind, FactKind::Task | FactKind::Unacknowledged)
             }
@@ -114,6 +123,19 @@ impl Selector {
             Selector::Organisation => one(Kind::Department, value("organisation_id")),
             Selector::JusticeOffice => one(Kind::Department, local_office("sifa")),
             Selector::PoliceStation => one(Kind::Department, local_office("gongan")),
+            // Space-separated (domain::patrol::join_ids); an id no recipient can have is nobody.
+            Selector::PatrolSupervisor => {
+                let mut out: Vec<Recipient> = Vec::new();
+                for id in value("supervisor_ids").unwrap_or_default().split(' ') {
+                    if let Ok(r) = Recipient::parse(&format!("{}:{id}", Kind::PatrolSupervisor.prefix()))
+                        && !out.contains(&r)
+                    {
+                        out.push(r);
+                    }
+                }
+                out
+            }
+            Selector::PatrolUnit => one(Kind::Department, value("unit_id")),
         }
     }
 }
@@ -121,10 +143,10 @@ impl Selector {
 #[cfg(test)]
 mod tests {
     use chrono::FixedOffset;
-    use civicgrid_proto::v1::{MediationCaseEvent, RegionPath, TaskEvent};
+    use civicgrid_proto::v1::{MediationCaseEvent, PatrolEvent, RegionPath, TaskEvent};
 
     use super::*;
-    use crate::domain::{facts::from_task_event, mediation::from_case_event};
+    use crate::domain::{facts::from_task_event, mediation::from_case_event, patrol::from_patrol_event};
 
     fn escalated(department_id: &str) -> Fact {
         let e = TaskEvent {
@@ -205,6 +227,58 @@ mod tests {
         }
         assert!(
             Selector::JusticeOffice.applies_to(FactKind::Task) && Selector::PoliceStation.applies_to(FactKind::Case)
+        );
+    }
+
+    fn patrol(fact: &str, supervisors: &[&str], township: &str) -> Fact {
+        let e = PatrolEvent {
+            fact: fact.into(),
+            shift_id: "s1".into(),
+            team_id: "411602-zx-1".into(),
+            unit_id: "411602-gongan".into(),
+            supervisor_ids: supervisors.iter().map(|s| s.to_string()).collect(),
+            region: Some(RegionPath {
+                city: "411600".into(),
+                county: "411602".into(),
+                township: township.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        from_patrol_event("ce1", &e, FixedOffset::east_opt(8 * 3600).unwrap())
+    }
+
+    #[test]
+    fn patrol_selectors_resolve() {
+        let names =
+            |s: Selector, f: &Fact| -> Vec<String> { s.resolve(f, &[]).iter().map(|r| r.to_string()).collect() };
+        let miss = patrol("checkpoint-missed", &["sup-1", "sup-2", "sup-1"], "411602001");
+        assert_eq!(
+            names(Selector::PatrolSupervisor, &miss),
+            ["patrol-supervisor:sup-1", "patrol-supervisor:sup-2"],
+            "each supervisor once, in the team's order"
+        );
+        assert_eq!(names(Selector::PatrolUnit, &miss), ["department:411602-gongan"]);
+        assert_eq!(names(Selector::TownshipCenter, &miss), ["center:411602001"]);
+        assert_eq!(names(Selector::CountyCenter, &miss), ["center:411602"]);
+        let bare = patrol("presence-daily", &[], "");
+        assert!(names(Selector::PatrolSupervisor, &bare).is_empty(), "no supervisors, nobody");
+        assert_eq!(names(Selector::TownshipCenter, &bare), ["center:411602"], "a county-wide fact: the county's");
+        let long = "x".repeat(129);
+        assert!(
+            names(Selector::PatrolSupervisor, &patrol("member-offline", &[long.as_str()], "")).is_empty(),
+            "an id no recipient can have names nobody"
+        );
+        for s in [Selector::PatrolSupervisor, Selector::PatrolUnit] {
+            assert!(s.applies_to(FactKind::Patrol) && !s.applies_to(FactKind::Task), "{s:?} is for patrol only");
+            assert!(!s.applies_to(FactKind::Case) && !s.applies_to(FactKind::Unacknowledged));
+        }
+        for s in [Selector::Department, Selector::Reporters, Selector::Mediator, Selector::EscalationCenter] {
+            assert!(!s.applies_to(FactKind::Patrol), "{s:?} means nothing for a patrol fact");
+        }
+        assert!(
+            Selector::TownshipCenter.applies_to(FactKind::Patrol)
+                && Selector::CountyCenter.applies_to(FactKind::Patrol)
         );
     }
 }

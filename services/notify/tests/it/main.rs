@@ -1,6 +1,6 @@
 //! notify's integration tests: a real nats-server and PostgreSQL per test, facts published on
-//! the bus exactly as intake, dispatch and mediation publish them, notify driven through gRPC,
-//! and a real HTTP receiver for webhooks.
+//! the bus exactly as intake, dispatch, mediation and patrol publish them, notify driven through
+//! gRPC, and a real HTTP receiver for webhooks.
 
 #![allow(clippy::unwrap_used)]
 
@@ -8,6 +8,7 @@ mod guards;
 mod helpers;
 mod inbox;
 mod mediation;
+mod patrol;
 mod recipients;
 mod restart;
 mod rules_file;

@@ -74,7 +74,7 @@ async fn deliveries_by_channel_and_outcome_are_scraped() {
         scrape = metrics::scrape(addr).await;
     }
     assert_eq!(scrape.value("civicgrid_notify_circuits_open", &[]), Some(0.0));
-    for durable in ["notify-intake", "notify-dispatch", "notify-mediation"] {
+    for durable in ["notify-intake", "notify-dispatch", "notify-mediation", "notify-patrol"] {
         assert!(scrape.value("civicgrid_consumer_lag", &[("durable", durable)]).is_some(), "lag of {durable}");
     }
     app.stop().await;

@@ -28,6 +28,11 @@ pub const GRID_WORKER: &str = "gw-411602001001001";
 /// The test village's mediation committee and one of its mediators.
 pub const ORGANISATION: &str = "411602001001-vc";
 pub const MEDIATOR: &str = "med-411602001001-01";
+/// The test county's professional patrol team, the police bureau that runs it, and its two
+/// supervisors' accounts.
+pub const PATROL_TEAM: &str = "411602-zx-1";
+pub const PATROL_UNIT: &str = "411602-gongan";
+pub const SUPERVISORS: [&str; 2] = ["sup-411602-01", "sup-411602-02"];
 
 pub fn path() -> RegionPath {
     RegionPath { city: CITY.into(), county: COUNTY.into(), township: TOWNSHIP.into(), village: VILLAGE.into() }
@@ -89,6 +94,7 @@ pub async fn spawn_app_with(clock: Clock, extra: &str) -> TestApp {
         civicgrid_contracts::intake::STREAM,
         civicgrid_contracts::dispatch::STREAM,
         civicgrid_contracts::mediation::STREAM,
+        civicgrid_contracts::patrol::STREAM,
     ] {
         bus::ensure_streams(&js, &producer, &settings.common.nats).await.expect("producer stream");
     }

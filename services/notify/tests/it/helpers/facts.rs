@@ -1,5 +1,5 @@
-//! Facts as intake, dispatch and mediation publish them: building them, and publishing them on
-//! the bus with their CloudEvents headers.
+//! Facts as intake, dispatch, mediation and patrol publish them: building them, and publishing
+//! them on the bus with their CloudEvents headers.
 
 use chrono::Utc;
 use civicgrid_kit::{
@@ -7,12 +7,16 @@ use civicgrid_kit::{
     time::to_proto,
 };
 use civicgrid_proto::v1::{
-    Actor, CaseDeadline, CaseSource, CaseState, DisputeType, Event, EventMerged, EventReport, EventReported, Location,
-    MediationCaseEvent, Party, PartyRole, RiskLevel, Role, TaskEvent, TaskStatus, WarningColour,
+    Actor, CaseDeadline, CaseSource, CaseState, CheckInMethod, DisputeType, Event, EventMerged, EventReport,
+    EventReported, Location, MediationCaseEvent, Party, PartyRole, PatrolEvent, RiskLevel, Role, TaskEvent, TaskStatus,
+    WarningColour,
 };
 use prost::Message;
 
-use super::{DEPT, GRID, GRID_WORKER, MEDIATOR, ORGANISATION, TestApp, monday_9am, path};
+use super::{
+    COUNTY, DEPT, GRID, GRID_WORKER, MEDIATOR, ORGANISATION, PATROL_TEAM, PATROL_UNIT, SUPERVISORS, TestApp,
+    monday_9am, path,
+};
 
 impl TestApp {
     /// Publishes `msg` on `subject` with CloudEvents headers; returns the ce-id.
@@ -75,6 +79,29 @@ impl TestApp {
         let region = e.region.clone().unwrap_or_default();
         let envelope = Envelope::family(&civicgrid_contracts::mediation::CASE_FACTS, &e.fact, &region, &e.case_id, e);
         let mut headers = envelope.headers(civicgrid_contracts::mediation::SERVICE, ce_id, self.clock.now());
+        headers.insert("Nats-Msg-Id".into(), uuid::Uuid::now_v7().to_string());
+        self.js
+            .publish_with_headers(envelope.subject.clone(), to_header_map(&headers), envelope.payload.clone().into())
+            .await
+            .expect("publish")
+            .await
+            .expect("ack");
+    }
+
+    /// Publishes a patrol fact as patrol does (`Envelope::family` of the contract's `FACTS`, on
+    /// `CIVICGRID_PATROL`); returns its ce-id.
+    pub async fn publish_patrol(&self, e: &PatrolEvent) -> String {
+        let id = uuid::Uuid::now_v7();
+        self.publish_patrol_as(e, id).await;
+        id.to_string()
+    }
+
+    /// Publishes a patrol fact with a chosen ce-id (to test redelivery), with a fresh Nats-Msg-Id.
+    pub async fn publish_patrol_as(&self, e: &PatrolEvent, ce_id: uuid::Uuid) {
+        let region = e.region.clone().unwrap_or_default();
+        let aggregate = if e.shift_id.is_empty() { e.date.clone() } else { e.shift_id.clone() };
+        let envelope = Envelope::family(&civicgrid_contracts::patrol::FACTS, &e.fact, &region, aggregate, e);
+        let mut headers = envelope.headers(civicgrid_contracts::patrol::SERVICE, ce_id, self.clock.now());
         headers.insert("Nats-Msg-Id".into(), uuid::Uuid::now_v7().to_string());
         self.js
             .publish_with_headers(envelope.subject.clone(), to_header_map(&headers), envelope.payload.clone().into())
@@ -190,6 +217,50 @@ pub fn case_warning(case: &str, deadline: &str, passed: bool) -> MediationCaseEv
             overdue: passed,
         }),
         ..case_fact("case-warning", case)
+    }
+}
+
+/// A patrol fact about shift `shift` of the test county's team [`PATROL_TEAM`] (run by
+/// [`PATROL_UNIT`], supervised by [`SUPERVISORS`]) on a route in the test village, concerning
+/// member 王强 at checkpoint 实验小学东门.
+pub fn patrol_fact(fact: &str, shift: &str) -> PatrolEvent {
+    PatrolEvent {
+        fact: fact.into(),
+        shift_id: shift.into(),
+        team_id: PATROL_TEAM.into(),
+        team_name: "川汇区专职巡防一中队".into(),
+        unit_id: PATROL_UNIT.into(),
+        supervisor_ids: SUPERVISORS.iter().map(|s| s.to_string()).collect(),
+        route_id: "411602001001-school".into(),
+        route_name: "人民路校园周边".into(),
+        region: Some(path()),
+        member_id: "pm-411602-07".into(),
+        member_name: "王强".into(),
+        checkpoint_id: "cp-3".into(),
+        checkpoint_name: "实验小学东门".into(),
+        method: CheckInMethod::Unspecified as i32,
+        occurred_at: Some(to_proto(monday_9am())),
+        actor: Some(Actor { subject: "civicgrid-patrol".into(), role: Role::Admin as i32, ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+/// `presence-daily` of the test county for `date`.
+pub fn presence_daily(date: &str, members: i64, online: i64) -> PatrolEvent {
+    PatrolEvent {
+        fact: "presence-daily".into(),
+        region: Some(civicgrid_proto::v1::RegionPath {
+            city: path().city,
+            county: COUNTY.into(),
+            ..Default::default()
+        }),
+        date: date.into(),
+        members,
+        online,
+        online_rate: if members == 0 { 0.0 } else { online as f64 / members as f64 },
+        occurred_at: Some(to_proto(monday_9am())),
+        actor: Some(Actor { subject: "civicgrid-patrol".into(), role: Role::Admin as i32, ..Default::default() }),
+        ..Default::default()
     }
 }
 

@@ -40,6 +40,10 @@ pub fn mediator(sub: &str) -> String {
     token(sub, "mediator", "", "")
 }
 
+pub fn patrol_member(sub: &str) -> String {
+    token(sub, "patrol_member", "", "")
+}
+
 pub fn citizen_app() -> String {
     token("citizen-app-1", "citizen_app", "", "")
 }
