@@ -133,7 +133,15 @@ pub async fn run_consumer<H: Handler>(
         let consumer = loop {
             let attempt = async {
                 let stream = js.get_stream(spec.stream()).await.map_err(|e| e.to_string())?;
-                stream.get_or_create_consumer(spec.durable, config.clone()).await.map_err(|e| e.to_string())
+                let mut consumer: jetstream::consumer::Consumer<pull::Config> =
+                    stream.get_or_create_consumer(spec.durable, config.clone()).await.map_err(|e| e.to_string())?;
+                // A durable made by an older release keeps its old filters: when the contract
+                // changed (a fact added to the source's stream), follow it.
+                if filters_of(&consumer.cached_info().config) != sorted(&config.filter_subjects) {
+                    tracing::info!(durable = spec.durable, filters = ?config.filter_subjects, "updating the consumer's filters");
+                    consumer = stream.update_consumer(config.clone()).await.map_err(|e| e.to_string())?;
+                }
+                Ok::<_, String>(consumer)
             };
             match attempt.await {
                 Ok(c) => break c,
@@ -155,6 +163,21 @@ pub async fn run_consumer<H: Handler>(
         let runner = Runner { pool, js, spec, handler, settings, metrics };
         runner.run(consumer, shutdown).await;
     }))
+}
+
+/// A consumer's filter subjects, however they were set, sorted.
+fn filters_of(config: &jetstream::consumer::Config) -> Vec<String> {
+    let mut filters = config.filter_subjects.clone();
+    if !config.filter_subject.is_empty() {
+        filters.push(config.filter_subject.clone());
+    }
+    sorted(&filters)
+}
+
+fn sorted(filters: &[String]) -> Vec<String> {
+    let mut filters = filters.to_vec();
+    filters.sort();
+    filters
 }
 
 struct Runner<H> {

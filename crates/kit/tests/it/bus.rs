@@ -409,3 +409,41 @@ async fn a_batch_handler_writes_whole_batches_and_poison_still_goes_alone() {
     stop.cancel();
     handle.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_durable_made_with_older_filters_follows_the_contract() {
+    let s = setup().await;
+    // An older release's durable: it read another fact only.
+    let stream = s.js.get_stream(STREAM.name()).await.unwrap();
+    let old = jetstream::consumer::pull::Config {
+        durable_name: Some("widening".into()),
+        filter_subjects: vec![format!("civicgrid.{SERVICE}.task-closed.>")],
+        ..Default::default()
+    };
+    stream.create_consumer(old).await.unwrap();
+
+    let stop = Shutdown::new();
+    let handle = bus::run_consumer(
+        s.pool.clone(),
+        s.js.clone(),
+        consumer("widening"),
+        Recorder,
+        &bus_settings(),
+        metrics(),
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    publish_raw(&s.js, "fact-w", "m-w", TaskEvent { task_id: "t-w".into(), ..Default::default() }.encode_to_vec())
+        .await;
+    wait_for("the task-assigned fact applied", || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM applied").fetch_one(&s.pool).await.unwrap() == 1
+    })
+    .await;
+    let mut durable: jetstream::consumer::Consumer<jetstream::consumer::pull::Config> =
+        stream.get_consumer("widening").await.unwrap();
+    let info = durable.info().await.unwrap();
+    assert_eq!(info.config.filter_subjects, [format!("civicgrid.{SERVICE}.task-assigned.>")]);
+    stop.cancel();
+    handle.await.unwrap();
+}
