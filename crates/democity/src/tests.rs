@@ -245,9 +245,8 @@ fn families(city: &City) -> Vec<(Vec<Micro>, Vec<Vec<Micro>>)> {
     out
 }
 
-#[test]
-fn children_tile_their_parents_exactly() {
-    let city = full();
+/// Children's areas add up to their parent's exactly on the lattice.
+fn assert_tiling(city: &City) {
     let families = families(city);
     assert_eq!(families.len(), 1 + 10 + city.at_level(Level::Township).count() + city.at_level(Level::Village).count());
     for (parent, children) in &families {
@@ -256,6 +255,11 @@ fn children_tile_their_parents_exactly() {
         // Equal on the lattice, exactly (so within any relative tolerance).
         assert_eq!(sum, twice_area_micro(parent));
     }
+}
+
+#[test]
+fn children_tile_their_parents_exactly() {
+    assert_tiling(full());
 }
 
 #[test]
@@ -290,9 +294,8 @@ fn siblings_do_not_overlap() {
     assert!(checked > 10_000);
 }
 
-#[test]
-fn polygons_are_simple_and_counter_clockwise() {
-    let city = full();
+/// Every polygon is on the lattice, simple and counter-clockwise, with its centroid inside.
+fn assert_polygons(city: &City) {
     let rings = city.regions.iter().map(|r| (&r.code, &r.boundary, r.centroid));
     for (code, boundary, centroid) in rings.chain(city.grids.iter().map(|g| (&g.code, &g.boundary, g.centroid))) {
         let ring = ring(boundary);
@@ -302,6 +305,23 @@ fn polygons_are_simple_and_counter_clockwise() {
         }
         assert!(twice_area_micro(&ring) > 0, "{code} is not counter-clockwise");
         assert_ne!(side(&ring, micro(centroid)), Side::Outside, "{code}: centroid outside");
+    }
+}
+
+#[test]
+fn polygons_are_simple_and_counter_clockwise() {
+    assert_polygons(full());
+}
+
+#[test]
+#[ignore = "slow: DEMOCITY_SEEDS (default 5) more seeds through the geometry checks"]
+fn more_seeds_hold_the_geometry_invariants() {
+    let n: u64 = std::env::var("DEMOCITY_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    for seed in 1..=n {
+        let city = City::generate(seed);
+        assert_tiling(&city);
+        assert_polygons(&city);
+        println!("seed {seed}: {} villages, {} grids", city.at_level(Level::Village).count(), city.grids.len());
     }
 }
 
