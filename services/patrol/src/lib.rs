@@ -1,10 +1,88 @@
 //! civicgrid patrol (巡逻防控): patrol teams walk routes of checkpoints past key places during
-//! their shifts; the service takes their positions, detects check-ins, raises missed-checkpoint
-//! and member-offline alarms and reports coverage.
+//! their shifts; the service takes their positions at a high rate, detects check-ins, raises
+//! missed-checkpoint, late-tour and member-offline alarms, submits findings to intake and
+//! reports tracks, coverage and presence (docs/patrol.md).
 //!
-//! For now the crate holds only [`domain`], the pure part: geometry and geofences, the spatial
-//! index, position validation, tour progress along a route, liveness, trip totals and coverage.
-//! The service's runtime parts (settings, storage, gRPC handlers, consumers, jobs) come next and
-//! build on it.
+//! [`Patrol`] declares the service to the kit's runtime. Inside:
+//! - [`domain`](mod@domain): pure code — geometry and geofences, the spatial index, fix
+//!   validation, tour progress, liveness, trips, coverage;
+//! - [`convert`]: between the contract's messages and the domain, and the [`convert::Plan`] a
+//!   shift walks;
+//! - [`store`]: all SQL, one module per table;
+//! - [`engine`]: the hot state in memory (teams, members' last fixes, active shifts) and what
+//!   changes it: ingest, the shift walk, the alarm round;
+//! - [`usecase`]: the rest of what the service does, one transaction each;
+//! - [`grpc`]: the PatrolService handlers; [`feed`]: the positions feed's handler;
+//!   [`jobs`]: the alarm, presence and retention jobs; [`metrics`]: patrol's own metrics.
 
+pub mod config;
+pub mod convert;
+pub mod core;
 pub mod domain;
+pub mod engine;
+pub mod grpc;
+pub mod metrics;
+pub mod store;
+pub mod usecase;
+
+use std::sync::Arc;
+
+use civicgrid_kit::{
+    bus,
+    config::ConfigError,
+    db,
+    runtime::{Assembly, Context, Service, StartError},
+};
+use civicgrid_proto::v1::{intake_service_client::IntakeServiceClient, patrol_service_server::PatrolServiceServer};
+
+pub use config::Settings;
+
+/// The service name: schema, stream (`CIVICGRID_PATROL`) and subject token.
+pub const SERVICE: &str = civicgrid_contracts::patrol::SERVICE;
+
+/// patrol, as the runtime runs it.
+pub type Application = civicgrid_kit::runtime::Application<Patrol>;
+
+/// The patrol service.
+pub struct Patrol;
+
+/// A lazily connected channel to `url`.
+fn channel(url: &str) -> Result<tonic::transport::Channel, String> {
+    Ok(tonic::transport::Channel::from_shared(url.to_string())
+        .map_err(|e| e.to_string())?
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(std::time::Duration::from_secs(15))
+        .connect_lazy())
+}
+
+impl Service for Patrol {
+    const NAME: &'static str = SERVICE;
+    type Settings = Settings;
+
+    fn migrations() -> Vec<sqlx::migrate::Migration> {
+        vec![
+            db::migration(1, "bus outbox and inbox", bus::TABLES_SQL),
+            db::migration(
+                2,
+                "patrol teams, places, routes, shifts, positions",
+                include_str!("../migrations/0002_patrol.sql"),
+            ),
+        ]
+    }
+
+    async fn assemble(ctx: &Context<Settings>) -> Result<Assembly, StartError> {
+        let p = &ctx.settings.patrol;
+        let intake =
+            channel(&p.intake_url).map_err(|reason| ConfigError::Invalid { key: "patrol.intake_url", reason })?;
+        let core = Arc::new(core::Core {
+            pool: ctx.pool.clone(),
+            signal: ctx.outbox.clone(),
+            clock: ctx.clock.clone(),
+            settings: p.clone(),
+            metrics: metrics::PatrolMetrics::register(&ctx.metrics),
+            intake: IntakeServiceClient::new(intake),
+        });
+        let engine = Arc::new(engine::Engine::load(core.clone()).await?);
+        Ok(Assembly::new().grpc(PatrolServiceServer::new(grpc::PatrolApi::new(core, engine))))
+    }
+}

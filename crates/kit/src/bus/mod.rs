@@ -6,9 +6,11 @@
 //! `civicgrid.<service>.<fact>.<city>.<county>.<township>.<village>`; each service owns one
 //! stream `CIVICGRID_<SERVICE>` over `civicgrid.<service>.>`. Messages that cannot be applied go
 //! to `civicgrid.deadletter.<service>.<consumer>` on stream `CIVICGRID_DEADLETTER`. See
-//! `docs/events.md`.
+//! `docs/events.md`. A [`feed`] is a stream of inputs taken in at a high rate (patrol's
+//! positions), read in batches without an inbox table.
 
 pub mod envelope;
+pub mod feed;
 pub mod inbox;
 pub mod outbox;
 
@@ -21,6 +23,7 @@ use civicgrid_contracts::{DEADLETTER_SUBJECTS, Stream};
 use crate::config::{ExposeSecret, NatsSettings};
 
 pub use envelope::{Envelope, Incoming};
+pub use feed::{FeedHandler, Poison, run_feed};
 pub use inbox::{HandleError, Handler, run_consumer};
 pub use outbox::{OutboxBatch, OutboxSignal, enqueue, spawn_relay};
 

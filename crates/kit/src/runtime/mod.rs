@@ -35,7 +35,7 @@ use crate::{
     auth::Authenticator,
     bus::{self, BusError, OutboxSignal},
     clock::Clock,
-    config::{BusSettings, ConfigError, ServiceSettings},
+    config::{BusSettings, ConfigError, NatsSettings, ServiceSettings},
     db::{self, DbError},
     grpc::{
         self,
@@ -127,6 +127,7 @@ pub(crate) struct ConsumerDeps {
     pub(crate) pool: PgPool,
     pub(crate) js: jetstream::Context,
     pub(crate) bus: BusSettings,
+    pub(crate) nats: NatsSettings,
     pub(crate) metrics: Metrics,
 }
 
@@ -222,6 +223,7 @@ impl<S: Service> Application<S> {
                 pool: ctx.pool.clone(),
                 js: ctx.js.clone(),
                 bus: common.bus.clone(),
+                nats: common.nats.clone(),
                 metrics: ctx.metrics.clone(),
             };
             match start(deps, consumers_stop.clone()).await {

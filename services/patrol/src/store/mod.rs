@@ -1,0 +1,49 @@
+//! patrol's storage: all of its SQL, one module per table:
+//!
+//! - [`teams`], [`places`], [`routes`]: the definitions, kept as their protobuf message;
+//! - [`shifts`]: shifts with their plan (the route they walk) and progress;
+//! - [`positions`]: accepted fixes, written a batch at a time;
+//! - [`check_ins`], [`findings`]: what members did on a shift;
+//! - [`presence_days`]: the days whose presence was published.
+//!
+//! Idempotent calls keep their answers in `requests` through `civicgrid_kit::requests`.
+
+pub mod check_ins;
+pub mod findings;
+pub mod places;
+pub mod positions;
+pub mod presence_days;
+pub mod routes;
+pub mod shifts;
+pub mod teams;
+
+use civicgrid_kit::grpc::paging::PageKey;
+pub use civicgrid_kit::storage::StoreError;
+
+/// A listing's position by text id (teams, places, routes are listed by id).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextKey(pub String);
+
+impl PageKey for TextKey {
+    const KIND: u8 = b't';
+    fn to_bytes(&self) -> Vec<u8> {
+        self.0.as_bytes().to_vec()
+    }
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        String::from_utf8(bytes.to_vec()).ok().map(TextKey)
+    }
+}
+
+/// The `LIKE` prefix of the region codes inside region `scope` (any level; empty: all). A
+/// city's counties share its first four digits.
+pub fn region_prefix(scope: &str) -> String {
+    match civicgrid_kit::region::level(scope) {
+        Ok(civicgrid_kit::region::Level::City) => format!("{}%", &scope[..4]),
+        _ => format!("{scope}%"),
+    }
+}
+
+/// Decodes a stored protobuf body.
+pub(crate) fn decode<M: prost::Message + Default>(body: &[u8]) -> Result<M, StoreError> {
+    M::decode(body).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
