@@ -20,12 +20,14 @@ pub mod convert;
 pub mod core;
 pub mod domain;
 pub mod engine;
+pub mod feed;
 pub mod grpc;
+pub mod jobs;
 pub mod metrics;
 pub mod store;
 pub mod usecase;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use civicgrid_kit::{
     bus,
@@ -83,6 +85,27 @@ impl Service for Patrol {
             intake: IntakeServiceClient::new(intake),
         });
         let engine = Arc::new(engine::Engine::load(core.clone()).await?);
-        Ok(Assembly::new().grpc(PatrolServiceServer::new(grpc::PatrolApi::new(core, engine))))
+        {
+            let (engine, m) = (engine.clone(), core.metrics.clone());
+            ctx.metrics
+                .on_scrape(move || {
+                    let (engine, m) = (engine.clone(), m.clone());
+                    async move {
+                        let (active, online) = engine.gauges().await;
+                        m.active_shifts.set(active);
+                        m.members_online.set(online);
+                    }
+                })
+                .await;
+        }
+        let every = Duration::from_millis(p.ticker_interval_ms.max(10));
+        let feed = feed::PositionsFeed { engine: engine.clone() };
+        let (alarm_engine, presence_core, retention_core) = (engine.clone(), core.clone(), core.clone());
+        Ok(Assembly::new()
+            .grpc(PatrolServiceServer::new(grpc::PatrolApi::new(core, engine)))
+            .feed(civicgrid_contracts::patrol::POSITIONS, p.feed_max_age(), feed)
+            .job("alarms", move |stop| jobs::alarms(alarm_engine, every, stop))
+            .job("presence", move |stop| jobs::presence(presence_core, every, stop))
+            .job("retention", move |stop| jobs::retention(retention_core, every, stop)))
     }
 }

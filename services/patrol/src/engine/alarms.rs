@@ -1,1 +1,131 @@
-//! Work in progress.
+//! The alarm round, run by the alarm job every `patrol.ticker_interval_ms` on the clock it is
+//! given: for each active shift, the checkpoints whose window closed unvisited
+//! (`checkpoint-missed`), the tour finished (`tour-completed`) or overdue (`tour-late`), the
+//! members silent past `patrol.offline_after_secs` (`member-offline`), and the shift ended by
+//! the service at its end (`shift-ended`). Active shifts are in memory, so a round costs no
+//! query unless something fell due; what it changes is written in one transaction.
+
+use uuid::Uuid;
+
+use super::{
+    Engine, State, TeamInfo,
+    facts::Facts,
+    walk::{completed, finish},
+};
+use crate::{
+    domain::{
+        liveness::{self, Change},
+        route::misses,
+    },
+    store::{StoreError, shifts},
+    usecase::system_actor,
+};
+
+impl Engine {
+    /// One round at the clock's now; returns how many shifts changed.
+    pub async fn alarm_round(&self) -> Result<usize, StoreError> {
+        let core = self.core.clone();
+        let mut st = self.lock().await?;
+        let now = core.clock.now();
+        let threshold = core.settings.offline_after();
+        let actor = system_actor();
+        let mut facts = Facts::default();
+        let (mut changed, mut ended): (Vec<Uuid>, Vec<Uuid>) = (vec![], vec![]);
+        let State { teams, members, active, .. } = &mut *st;
+        let nobody = TeamInfo::of(Default::default());
+        for (id, live) in active.iter_mut() {
+            let team = teams.get(&live.row.team_id).unwrap_or(&nobody);
+            let before = (live.row.missed, live.row.tour_complete, live.row.late, live.offline.len());
+            for cp in misses(&mut live.tour, &live.plan.route, &live.times, now) {
+                live.row.missed += 1;
+                let closed = live
+                    .plan
+                    .route
+                    .position(&cp)
+                    .and_then(|k| live.plan.route.checkpoints().get(k))
+                    .map_or(now, |c| c.window.bounds(&live.times).1);
+                let name = live.plan.name_of(&cp);
+                facts.shift("checkpoint-missed", &live.row, team, &live.plan.route_name, &actor, closed, now, |e| {
+                    e.checkpoint_id = cp;
+                    e.checkpoint_name = name;
+                });
+            }
+            completed(live, team, &mut facts, now);
+            if !live.row.tour_complete && !live.row.late && live.row.tour_due_at.is_some_and(|d| now >= d) {
+                live.row.late = true;
+                let due = live.row.tour_due_at.unwrap_or(now);
+                facts.shift("tour-late", &live.row, team, &live.plan.route_name, &actor, due, now, |_| {});
+            }
+            let span = liveness::Shift { start: live.times.started_at, end: live.row.ends_at };
+            for m in &team.team.members {
+                let last = members.get(&m.member_id).and_then(|x| x.last).map(|l| l.at);
+                let marked = live.offline.contains(&m.member_id);
+                if liveness::decide(last, now, threshold, marked, &span) == Some(Change::Offline) {
+                    live.offline.insert(m.member_id.clone());
+                    let since = last.map_or(span.start, |t| t.max(span.start));
+                    facts.member(
+                        "member-offline",
+                        &live.row,
+                        team,
+                        &live.plan.route_name,
+                        &m.member_id,
+                        &actor,
+                        since,
+                        now,
+                    );
+                }
+            }
+            if now >= live.row.ends_at {
+                let at = live.row.ends_at;
+                finish(live, team, &mut facts, &actor, None, at, now);
+                ended.push(*id);
+            } else if before != (live.row.missed, live.row.tour_complete, live.row.late, live.offline.len()) {
+                live.sync_row();
+                changed.push(*id);
+            }
+        }
+        if changed.is_empty() && ended.is_empty() {
+            return Ok(0);
+        }
+        let written = async {
+            let mut tx = core.pool.begin().await?;
+            for id in changed.iter().chain(&ended) {
+                if let Some(live) = st.active.get(id) {
+                    shifts::save(&mut tx, &live.row).await?;
+                }
+            }
+            facts.outbox.insert(&mut tx).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        }
+        .await;
+        if let Err(e) = written {
+            st.stale = true;
+            return Err(e);
+        }
+        for id in &ended {
+            st.deactivate(*id);
+        }
+        core.signal.wake();
+        Ok(changed.len() + ended.len())
+    }
+
+    /// Active shifts and members online (reported within the offline threshold, not marked
+    /// offline), for the metrics.
+    pub async fn gauges(&self) -> (i64, i64) {
+        let st = self.state.lock().await;
+        let now = self.core.clock.now();
+        let threshold = self.core.settings.offline_after();
+        let mut online = std::collections::HashSet::new();
+        for live in st.active.values() {
+            let Some(team) = st.teams.get(&live.row.team_id) else { continue };
+            for m in &team.team.members {
+                let recent = st.members.get(&m.member_id).and_then(|x| x.last).is_some_and(|l| now - l.at < threshold);
+                if recent && !live.offline.contains(&m.member_id) {
+                    online.insert(m.member_id.as_str());
+                }
+            }
+        }
+        (st.active.len() as i64, online.len() as i64)
+    }
+}

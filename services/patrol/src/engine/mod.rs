@@ -49,7 +49,8 @@ pub struct TeamInfo {
 }
 
 impl TeamInfo {
-    fn of(team: Team) -> Self {
+    /// The team with its region path.
+    pub fn of(team: Team) -> Self {
         let region = team.region.clone().unwrap_or_default();
         TeamInfo { team, region }
     }
@@ -219,6 +220,11 @@ impl Engine {
             self.reload(&mut st).await?;
         }
         Ok(st)
+    }
+
+    /// The teams `member` belongs to.
+    pub async fn teams_of(&self, member: &str) -> Vec<String> {
+        self.state.lock().await.members.get(member).map(|m| m.teams.clone()).unwrap_or_default()
     }
 
     /// Puts a team that was just stored.

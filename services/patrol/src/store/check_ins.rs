@@ -63,3 +63,16 @@ impl NewCheckIns {
 pub async fn count<'c>(ex: impl PgExecutor<'c>, shift: Uuid) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar("SELECT count(*) FROM check_ins WHERE shift_id = $1").bind(shift).fetch_one(ex).await?)
 }
+
+/// The method of every check-in of `shifts`, by shift and checkpoint.
+pub async fn methods<'c>(
+    ex: impl PgExecutor<'c>,
+    shifts: &[Uuid],
+) -> Result<std::collections::HashMap<(Uuid, String), i32>, StoreError> {
+    let rows: Vec<(Uuid, String, i32)> =
+        sqlx::query_as("SELECT shift_id, checkpoint_id, method FROM check_ins WHERE shift_id = ANY($1)")
+            .bind(shifts)
+            .fetch_all(ex)
+            .await?;
+    Ok(rows.into_iter().map(|(s, c, m)| ((s, c), m)).collect())
+}

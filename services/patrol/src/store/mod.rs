@@ -47,3 +47,21 @@ pub fn region_prefix(scope: &str) -> String {
 pub(crate) fn decode<M: prost::Message + Default>(body: &[u8]) -> Result<M, StoreError> {
     M::decode(body).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
+
+/// A listing's position among shifts: the start and id of the last one shown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShiftKey(pub chrono::DateTime<chrono::Utc>, pub uuid::Uuid);
+
+impl PageKey for ShiftKey {
+    const KIND: u8 = b'h';
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut b = self.0.timestamp_micros().to_be_bytes().to_vec();
+        b.extend_from_slice(self.1.as_bytes());
+        b
+    }
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let (micros, id) = bytes.split_at_checked(8)?;
+        let at = chrono::DateTime::from_timestamp_micros(i64::from_be_bytes(micros.try_into().ok()?))?;
+        Some(ShiftKey(at, uuid::Uuid::from_slice(id).ok()?))
+    }
+}

@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[allow(dead_code, unused_imports)] // the helpers of the tests still to come
+mod alarms;
 mod helpers;
+mod positions;
 mod reference;
+mod runtime;
+mod shifts;

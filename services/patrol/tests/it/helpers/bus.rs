@@ -69,4 +69,22 @@ impl TestApp {
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
     }
+
+    /// Waits for the first presence-daily fact.
+    pub async fn presence_daily(&self) -> PatrolEvent {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let found = self
+                .published()
+                .await
+                .into_iter()
+                .find(|m| m.subject.starts_with("civicgrid.patrol.presence-daily."))
+                .map(|m| PatrolEvent::decode(m.payload).expect("a PatrolEvent"));
+            if let Some(f) = found {
+                return f;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no presence-daily");
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
 }

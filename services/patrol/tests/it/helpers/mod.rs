@@ -6,6 +6,7 @@
 mod auth;
 mod bus;
 mod city;
+mod steps;
 
 use std::net::SocketAddr;
 
@@ -18,12 +19,13 @@ use civicgrid_patrol::{Application, Settings};
 use civicgrid_proto::v1::patrol_service_client::PatrolServiceClient;
 use tonic::transport::Channel;
 
-pub use self::{auth::*, bus::*, city::*};
+pub use self::{auth::*, bus::*, city::*, steps::*};
 
 /// The HS256 secret every service of a test checks tokens with.
 pub const SECRET: &str = "patrol-test-secret-0123456789abc";
 
 /// An intake running beside patrol.
+#[allow(dead_code)] // used by the findings tests
 pub struct TestIntake {
     pub shutdown: Shutdown,
     pub handle: tokio::task::JoinHandle<Result<(), StartError>>,
@@ -32,7 +34,7 @@ pub struct TestIntake {
 
 pub struct TestApp {
     pub client: PatrolServiceClient<Channel>,
-    pub nats: testing::TestNats,
+    pub _nats: testing::TestNats,
     pub js: jetstream::Context,
     pub clock: Clock,
     /// A superuser pool on patrol's database.
@@ -57,6 +59,7 @@ pub async fn spawn_app(clock: Clock) -> TestApp {
 }
 
 /// Starts an intake and then patrol on the same NATS and `clock`.
+#[allow(dead_code)] // used by the findings tests
 pub async fn spawn_with_intake(clock: Clock) -> TestApp {
     spawn(clock, true).await
 }
@@ -95,7 +98,7 @@ async fn spawn(clock: Clock, with_intake: bool) -> TestApp {
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     let client = PatrolServiceClient::connect(format!("http://{addr}")).await.expect("connect");
     let db = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&db_url).await.expect("test pool");
-    TestApp { client, nats, js, clock, db, metrics_addr, shutdown, handle, intake }
+    TestApp { client, _nats: nats, js, clock, db, metrics_addr, shutdown, handle, intake }
 }
 
 /// An instant in local time (UTC+08:00): `2026-11-16 09:00`.
