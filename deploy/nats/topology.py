@@ -37,6 +37,24 @@ class Consumer(NamedTuple):
     subjects: tuple[str, ...]   # its filter subjects, all inside the source stream
 
 
+class Feed(NamedTuple):
+    """A stream of a service's own that others publish to at a high rate (patrol's positions):
+    the service creates it and reads it through one durable; a publisher user may only
+    publish to its subjects."""
+
+    service: str                # the service that owns and reads it
+    stream: str                 # CIVICGRID_<SERVICE>_<NAME>
+    subjects: tuple[str, ...]   # what publishers may publish, inside civicgrid.<service>.>
+    durable: str                # the owner's durable consumer
+
+    @property
+    def publisher(self) -> str:
+        """The NATS user that publishes to the feed: `patrol-positions-publisher` for
+        CIVICGRID_PATROL_POSITIONS."""
+        stem = self.stream.removeprefix("CIVICGRID_").lower().replace("_", "-")
+        return stem + "-publisher"
+
+
 class Service(NamedTuple):
     """One service of the topology, as far as NATS is concerned."""
 
@@ -44,6 +62,7 @@ class Service(NamedTuple):
     stream: str                  # the stream it owns
     subjects: tuple[str, ...]    # that stream's subjects: what it may publish
     consumers: tuple[Consumer, ...]
+    feeds: tuple[Feed, ...] = ()  # its feeds (bus.feeds)
 
 
 class Topology(NamedTuple):
@@ -146,6 +165,7 @@ def parse_topology(data: dict) -> Topology:
         bus = data["bus"]
         raw_streams = {s["service"]: s for s in bus["streams"]}
         raw_consumers = list(bus["consumers"])
+        raw_feeds = list(bus.get("feeds") or [])
         dl = bus["deadletter"]
         raw_services = list(data["services"])
         dl_name, dl_pattern = dl["name"], dl["subject_pattern"]
@@ -192,6 +212,23 @@ def parse_topology(data: dict) -> Topology:
             errors.append(f"{svc}: dead-letter subject of {durable} is {c.get('deadletter_subject')!r}, "
                           f"not {prefix}.{svc}.{durable}")
 
+    feeds: dict[str, list[Feed]] = {}
+    for f in raw_feeds:
+        owner, name, durable = f.get("service"), f.get("name"), f.get("durable")
+        subjects = tuple(f.get("subjects") or ())
+        feed = Feed(owner, name, subjects, durable)
+        feeds.setdefault(owner, []).append(feed)
+        if not DURABLE_RE.match(str(name)) or name in streams.values() or not DURABLE_RE.match(str(durable)):
+            errors.append(f"feed {name!r} of {owner!r}: not plain names distinct from the fact streams")
+        own_facts = raw_streams.get(owner, {}).get("subjects") or []
+        if not subjects or any(not _subject_within(x, f"civicgrid.{owner}.>") for x in subjects):
+            errors.append(f"feed {name} of {owner}: subjects {list(subjects)} must lie in civicgrid.{owner}.>")
+        elif any(_subject_within(x, o) or _subject_within(o, x) for x in subjects for o in own_facts):
+            errors.append(f"feed {name} of {owner}: subjects {list(subjects)} overlap its facts {own_facts}")
+        if f.get("deadletter_subject") != f"{prefix}.{owner}.{durable}":
+            errors.append(f"feed {name}: dead-letter subject is {f.get('deadletter_subject')!r}, "
+                          f"not {prefix}.{owner}.{durable}")
+
     services: dict[str, Service] = {}
     for s in raw_services:
         name = s.get("name")
@@ -205,7 +242,8 @@ def parse_topology(data: dict) -> Topology:
         if list(s.get("consumers") or []) != [c.durable for c in own]:
             errors.append(f"service {name}: consumers {s.get('consumers')} are not bus.consumers' "
                           f"{[c.durable for c in own]}")
-        services[name] = Service(name, streams[name], tuple(raw_streams[name]["subjects"]), own)
+        services[name] = Service(name, streams[name], tuple(raw_streams[name]["subjects"]), own,
+                                 tuple(feeds.get(name, ())))
     for svc in consumers:
         if svc not in services:
             errors.append(f"consumers of {svc!r}, which is not a service of the topology")

@@ -6,8 +6,9 @@
   leave their stream, and reads the topology from stdin;
 - `code-drift ROOT`: auth.conf, deploy/k8s/base and the README's table of service users
   (section 5) against the topology: a NATS user and a base/ folder per service, each
-  publishing only its facts and dead letters, managing only its stream, using exactly the
-  durable consumers (names, operations, filters) of the topology;
+  publishing only its facts and dead letters, managing only its streams (facts and feeds),
+  using exactly the durable consumers (names, operations, filters) of the topology; a
+  publisher user per feed that may publish only the feed's subjects;
 - `emit-secret ROOT VERSION`: `gen-auth.py --emit-secret` prints a valid Secret with one
   strong password per user;
 - `nats-config ROOT NATS_SERVER FILE...`: `nats-server -t` accepts gen-auth.py's bare output
@@ -76,9 +77,17 @@ def cmd_code_drift(root: str) -> None:
         print(f"  note  services/{svc} is not in `civicgrid topology` yet: no NATS user or manifests expected")
     auth_path = root_p / "deploy/k8s/nats/auth.conf"
     users = _auth_users(auth_path.read_text())
+    feeds = ga.feeds_of(topo, list(topo.services))
+    publishers = {f.publisher: f for f in feeds}
     for user in users:
-        check(user in topo.services or re.fullmatch(r"county-[1-9][0-9]{5}", user) is not None,
-              f"auth.conf user {user!r} is a service of the topology or a county center")
+        check(user in topo.services or user in publishers or re.fullmatch(r"county-[1-9][0-9]{5}", user) is not None,
+              f"auth.conf user {user!r} is a service of the topology, a feed's publisher or a county center")
+    for name, f in publishers.items():
+        perms = users.get(name)
+        if check(perms is not None, f"feed {f.stream} has its publisher {name} in auth.conf"):
+            check(sorted(perms["publish"]) == sorted(f.subjects) and perms["subscribe"] == [f"_INBOX_{name}.>"],
+                  f"{name}: publishes only {', '.join(f.subjects)}, subscribes only to its own inbox prefix"
+                  + ("" if sorted(perms["publish"]) == sorted(f.subjects) else f" (auth.conf: {perms})"))
     for svc, info in topo.services.items():
         perms = users.get(svc)
         if not check(perms is not None, f"service {svc} has a NATS user in auth.conf"):
@@ -91,7 +100,7 @@ def cmd_code_drift(root: str) -> None:
               + ("" if sorted(facts) == sorted(own) else f"; auth.conf has {facts}"))
         # The NATS user may use exactly the durables of the topology, with their filters.
         ops, filters = _consumer_grants(pub)
-        want = {(c.stream, c.durable): c for c in info.consumers}
+        want = {(c.stream, c.durable): c for c in (*info.consumers, *info.feeds)}
         check(set(ops) == set(want),
               f"service {svc}: may use exactly the durable consumers "
               f"{', '.join(f'{s}/{d}' for s, d in want) or 'none'}"
@@ -109,10 +118,11 @@ def cmd_code_drift(root: str) -> None:
               f"service {svc}: subscribes only to _INBOX.> and its consumers' filters"
               + ("" if set(sub) == wanted_sub else f" (auth.conf: {sub})"))
         manage = {x for x in pub if re.match(r"\$JS\.API\.STREAM\.(?!INFO\.)", x)}
-        want_manage = {f"$JS.API.STREAM.CREATE.{info.stream}", f"$JS.API.STREAM.UPDATE.{info.stream}",
-                       f"$JS.API.STREAM.CREATE.{topo.deadletter_stream}"}
+        want_manage = {f"$JS.API.STREAM.{op}.{s}" for s in (info.stream, *(f.stream for f in info.feeds))
+                       for op in ("CREATE", "UPDATE")} | {f"$JS.API.STREAM.CREATE.{topo.deadletter_stream}"}
         check(manage == want_manage,
-              f"service {svc}: creates and updates only {info.stream}, creates {topo.deadletter_stream}"
+              f"service {svc}: creates and updates only {', '.join([info.stream, *(f.stream for f in info.feeds)])}, "
+              f"creates {topo.deadletter_stream}"
               + ("" if manage == want_manage else f" (auth.conf: {sorted(manage)})"))
     # The README's table of service users (section 5): one row per service, naming each of its
     # durables with its stream and filters.
@@ -124,6 +134,10 @@ def cmd_code_drift(root: str) -> None:
         check(row is not None and not missing,
               f"deploy/README.md (section 5) has a row for {svc} naming its consumers' streams, durables "
               "and filters" + (" (no row)" if row is None else f" (missing {', '.join(missing)})" if missing else ""))
+    for name, f in publishers.items():
+        row = next((l for l in readme.splitlines() if l.strip().startswith(f"| `{name}` |")), "")
+        check(all(f"`{x}`" in row for x in (f.stream, *f.subjects)),
+              f"deploy/README.md (section 5) has a row for {name} naming {f.stream} and its subjects")
     base = (root_p / "deploy/k8s/base/kustomization.yaml").read_text()
     for svc in topo.services:
         check((root_p / "deploy/k8s/base" / svc / "kustomization.yaml").exists(),
@@ -188,7 +202,7 @@ def cmd_emit_secret(root: str, version: str) -> None:
     except Exception as e:  # noqa: BLE001
         fail(f"gen-auth.py --emit-secret: {e}")
     keys = set(d["stringData"])
-    wanted = {ga.password_var(svc) for svc in topo.services} | {"COUNTY_411602_PASSWORD", "COUNTY_411603_PASSWORD"}
+    wanted = {ga.password_var(u) for u in ga.users(topo, list(topo.services), ["411602", "411603"])}
     check(keys == wanted,
           f"--emit-secret has one key per user ({', '.join(sorted(keys))})")
     check(all(re.fullmatch(r"[A-Za-z][A-Za-z0-9]{23,}", v) for v in d["stringData"].values()),
@@ -205,7 +219,7 @@ def cmd_nats_config(root: str, nats_server: str, files: list[str]) -> None:
         bare = tmp / "bare"
         bare.mkdir()
         (bare / "auth.conf").write_text(ga.render(topo, list(topo.services), ["411602"]))
-        env = dict(os.environ, **{ga.password_var(u): "pDummy0" for u in ga.users(list(topo.services), ["411602"])})
+        env = dict(os.environ, **{ga.password_var(u): "pDummy0" for u in ga.users(topo, list(topo.services), ["411602"])})
         r = subprocess.run([nats_server, "-t", "-c", str(bare / "auth.conf")], env=env,
                            capture_output=True, text=True, check=False)
         check(r.returncode == 0, "`gen-auth.py --county 411602` output alone passes nats-server -t"

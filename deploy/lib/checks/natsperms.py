@@ -11,6 +11,8 @@ with gen-auth.py's users for the topology and two county centers enforces the pe
   legacy create forms, the dead letters, `_INBOX.>`, or publish;
 - every consumer of the topology is created, pulled from and acknowledged as crates/kit's
   run_consumer does it, and receives nothing outside its filters;
+- each feed (patrol's positions): the owner creates it and reads it through its durable; the
+  feed's publisher may publish its subjects and nothing else; nobody else reads it;
 - what notify may not do (other consumers, wider filters, other services' facts and streams).
 """
 
@@ -34,7 +36,7 @@ def cmd_nats_perms(root: str, nats_server: str) -> None:
     # The service users of the topology and two county centers.
     services = list(topo.services)
     counties = ["411602", "411603"]
-    passwords = {ga.password_var(u): "p" + os.urandom(12).hex() for u in ga.users(services, counties)}
+    passwords = {ga.password_var(u): "p" + os.urandom(12).hex() for u in ga.users(topo, services, counties)}
     tmp = Path(tempfile.mkdtemp(prefix="civicgrid-nats-check-"))
     port = free_port()
     (tmp / "auth.conf").write_text(ga.render(topo, services, counties))
@@ -110,8 +112,10 @@ def _nats_scenarios(connect, topo, port: int) -> None:
     task2 = "civicgrid.dispatch.task-assigned.411600.411602.411602001.411602001001"
     task3 = "civicgrid.dispatch.task-assigned.411600.411603.411603001.411603001001"
 
-    def stream_cfg(name: str, subject: str) -> dict:
-        return {"name": name, "subjects": [subject], "storage": "file", "num_replicas": 1,
+    def stream_cfg(name: str, subject) -> dict:
+        """A stream on `subject`, or on each of a list of subjects (patrol's, one per fact)."""
+        subjects = [subject] if isinstance(subject, str) else list(subject)
+        return {"name": name, "subjects": subjects, "storage": "file", "num_replicas": 1,
                 "retention": "limits", "duplicate_window": 600_000_000_000}
 
     def allowed(res, what: str, expect_error: bool = False) -> None:
@@ -135,7 +139,7 @@ def _nats_scenarios(connect, topo, port: int) -> None:
 
     # intake, as crates/kit's bus does it: get_or_create_stream (INFO, then CREATE) for its
     # own stream and the shared dead-letter stream; facts and dead letters published with acks.
-    def get_or_create(conn, name: str, subject: str, who: str) -> None:
+    def get_or_create(conn, name: str, subject, who: str) -> None:
         st, info = conn.request(f"$JS.API.STREAM.INFO.{name}")
         exists = st == "ok" and isinstance(info, dict) and "error" not in info
         missing = st == "ok" and isinstance(info, dict) and info.get("error", {}).get("code") == 404
@@ -252,7 +256,7 @@ def _service_consumer_scenarios(connect, topo, intake, dispatch, stream_cfg, get
     for svc, info in topo.services.items():
         if svc not in conns:
             conns[svc] = connect(svc)
-            get_or_create(conns[svc], info.stream, info.subjects[0], svc)
+            get_or_create(conns[svc], info.stream, info.subjects, svc)
     # One message on every filter subject of every consumer, published by the stream's owner.
     samples: dict[str, list[str]] = {}
     for svc, info in topo.services.items():
@@ -290,6 +294,7 @@ def _service_consumer_scenarios(connect, topo, intake, dispatch, stream_cfg, get
             check(all(x in got for x in wanted), f"{who}: pulls every sample on its filters ({len(got)} message(s))")
             check(not stray, f"{who}: receives nothing outside {', '.join(c.subjects)} ({stray or 'none'})")
 
+    _feed_scenarios(connect, topo, conns, stream_cfg, allowed, denied)
     if "notify" not in conns:
         return
     notify = conns["notify"]
@@ -320,7 +325,9 @@ def _service_consumer_scenarios(connect, topo, intake, dispatch, stream_cfg, get
            "notify may not ack for dispatch's consumer")
     denied(notify.request("$JS.API.CONSUMER.DELETE.CIVICGRID_INTAKE.notify-intake"),
            "notify may not delete consumers, not even its own")
-    denied(notify.request("$JS.API.STREAM.INFO.CIVICGRID_PATROL"), "notify may not read streams it does not consume")
+    for f in ga_feeds(topo):
+        denied(notify.request(f"$JS.API.STREAM.INFO.{f.stream}"), f"notify may not read {f.stream}, which it does not consume")
+        denied(notify.pub(_sample_subject(f.subjects[0]), b"x"), f"notify may not publish to {f.stream}")
     denied(notify.pub("civicgrid.intake.event-reported.x", b"x"), "notify may not publish intake facts")
     denied(notify.pub("civicgrid.dispatch.task-assigned.x", b"x"), "notify may not publish dispatch facts")
     denied(notify.pub("civicgrid.deadletter.intake.x", b"x"), "notify may not publish intake's dead letters")
@@ -331,3 +338,42 @@ def _service_consumer_scenarios(connect, topo, intake, dispatch, stream_cfg, get
     denied(notify.sub("civicgrid.intake.event-rated.>"), "notify may not subscribe to intake facts it does not consume")
     denied(intake.fetch("CIVICGRID_DISPATCH", "notify-dispatch"), "intake may not pull from notify's consumer")
     denied(intake.fetch("CIVICGRID_DISPATCH", "county-411602"), "intake may not pull from a county's consumer")
+
+
+def ga_feeds(topo) -> list:
+    """Every feed of the topology's services."""
+    return [f for info in topo.services.values() for f in info.feeds]
+
+
+def _feed_scenarios(connect, topo, conns, stream_cfg, allowed, denied) -> None:
+    """Each feed (patrol's positions): its owner creates the stream and reads it through its
+    durable; its publisher publishes with acks to the feed only and can do nothing else."""
+    for f in ga_feeds(topo):
+        owner, d, s = conns[f.service], f.durable, f.stream
+        pub = connect(f.publisher, f"_INBOX_{f.publisher}.p")
+        subject = _sample_subject(f.subjects[0])
+        cfg = dict(stream_cfg(s, f.subjects[0]), max_age=3_600_000_000_000)
+        st, info = owner.request(f"$JS.API.STREAM.INFO.{s}")
+        if st == "ok" and isinstance(info, dict) and info.get("error", {}).get("code") == 404:
+            allowed(owner.request(f"$JS.API.STREAM.CREATE.{s}", cfg), f"{f.service} creates its feed {s}")
+        allowed(owner.request(f"$JS.API.STREAM.UPDATE.{s}", cfg), f"{f.service} updates its feed {s} (age limit)")
+        st, ack = pub.request(subject, b"fix")
+        check(st == "ok" and isinstance(ack, dict) and ack.get("stream") == s,
+              f"{f.publisher} publishes {subject} and JetStream acks it (got {st}: {ack})")
+        ccfg = {"durable_name": d, "ack_policy": "explicit", "deliver_policy": "all",
+                "filter_subjects": list(f.subjects), "max_deliver": -1}
+        allowed(owner.request(f"$JS.API.CONSUMER.CREATE.{s}.{d}", {"stream_name": s, "config": ccfg, "action": ""}),
+                f"{f.service} creates its durable {d} on {s}")
+        st, m = owner.fetch(s, d)
+        if check(st == "msg" and m["subject"] == subject, f"{f.service} pulls the fix through {d} (got {st})"):
+            check(not owner.pub(m["reply"], b"+ACK"), f"{f.service} acks it")
+        denied(owner.pub(subject, b"x"), f"{f.service} may not publish to its own feed (its publisher does)")
+        denied(pub.pub(_sample_subject(topo.services[f.service].subjects[0]), b"x"),
+               f"{f.publisher} may not publish {f.service}'s facts")
+        denied(pub.request(f"$JS.API.STREAM.INFO.{s}"), f"{f.publisher} may not read the stream")
+        denied(pub.request(f"$JS.API.CONSUMER.CREATE.{s}.{d}", {"stream_name": s, "config": ccfg}),
+               f"{f.publisher} may not create consumers")
+        denied(pub.sub(f.subjects[0]), f"{f.publisher} may not subscribe to positions")
+        denied(pub.sub("_INBOX.>"), f"{f.publisher} may not read other users' replies (_INBOX.>)")
+        county = connect("county-411602", "_INBOX_county-411602.f")
+        denied(county.request(f"$JS.API.STREAM.INFO.{s}"), f"county 411602 may not read {s} (positions are personal data)")
