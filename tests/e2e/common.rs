@@ -23,9 +23,14 @@ pub(crate) fn token(role: &str, department: &str) -> String {
 
 /// A mediator's token: their id is the `sub`.
 pub(crate) fn mediator_token(mediator_id: &str) -> String {
+    person_token("mediator", mediator_id)
+}
+
+/// A token for one person in `role` (a mediator, a patrol member): their id is the `sub`.
+pub(crate) fn person_token(role: &str, sub: &str) -> String {
     let claims = Claims {
-        sub: mediator_id.into(),
-        role: "mediator".into(),
+        sub: sub.into(),
+        role: role.into(),
         department_id: String::new(),
         region_scope: String::new(),
         exp: expiry_in(Duration::from_secs(3600)),

@@ -8,5 +8,6 @@ mod closed_loop;
 mod common;
 mod faults;
 mod mediation;
+mod patrol;
 mod readme;
 mod tour;

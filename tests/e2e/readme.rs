@@ -18,9 +18,13 @@ fn sh_blocks(heading: &str) -> Vec<String> {
 /// Runs `script` with bash, `grpcurl` aimed at the suite; returns its output, failing on error.
 fn run(suite: &Suite, script: &str) -> String {
     let mut prelude = String::from("set -euo pipefail\ngrpcurl() {\n  local a=()\n  for x in \"$@\"; do\n");
-    for (port, addr) in
-        [("50051", &suite.intake), ("50052", &suite.dispatch), ("50053", &suite.notify), ("50054", &suite.mediation)]
-    {
+    for (port, addr) in [
+        ("50051", &suite.intake),
+        ("50052", &suite.dispatch),
+        ("50053", &suite.notify),
+        ("50054", &suite.mediation),
+        ("50055", &suite.patrol),
+    ] {
         prelude.push_str(&format!("    x=\"${{x//127.0.0.1:{port}/{addr}}}\"\n"));
     }
     prelude.push_str("    a+=(\"$x\")\n  done\n  \"$GRPCURL\" -max-time 20 \"${a[@]}\"\n}\n");
@@ -63,4 +67,24 @@ async fn the_mediation_examples_of_the_readme_run_as_written() {
     let applied = run(&suite, &blocks[1].replace("<id of an AGREED or CLOSED case>", id));
     assert!(applied.contains("CASE_STATE_APPLIED") && applied.contains("王*"), "{applied}");
     assert!(applied.contains("人民调解协议书"), "{applied}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_patrol_examples_of_the_readme_run_as_written() {
+    let suite = tokio::task::spawn_blocking(|| {
+        let suite = Suite::up(&["--demo-interval-ms", "1000", "--quiet"]);
+        suite.wait_for_line("sets out on tour 1", Duration::from_secs(120));
+        suite
+    })
+    .await
+    .unwrap();
+    let blocks = sh_blocks("### Patrol");
+    assert_eq!(blocks.len(), 2, "{blocks:?}");
+
+    let listed = run(&suite, &blocks[0]);
+    assert!(listed.contains("SHIFT_STATE_ACTIVE") && listed.contains("\"teamId\""), "{listed}");
+    assert!(listed.contains("\"rows\""), "{listed}");
+
+    let sent = run(&suite, &blocks[1]);
+    assert!(sent.contains("\"accepted\": \"1\""), "{sent}");
 }

