@@ -12,6 +12,9 @@
 //!
 //! `civicgrid-bench notify` measures notify: webhook deliveries per second from a backlog of
 //! dispatch facts, with the receiver on loopback.
+//!
+//! `civicgrid-bench patrol` measures patrol: positions ingested per second from NATS with
+//! 20,000 members on 2,000 routes past 20,000 geofences.
 
 mod baseline;
 mod catalog;
@@ -19,6 +22,7 @@ mod dispatch;
 mod env;
 mod intake;
 mod notify;
+mod patrol;
 mod probe;
 mod stats;
 
@@ -52,6 +56,11 @@ enum Command {
     /// second from a backlog of task-assigned facts with the receiver on loopback. Uses
     /// CIVICGRID__NATS__URL and CIVICGRID__DATABASE__URL when set, else starts its own servers.
     Notify(notify::NotifyArgs),
+    /// Measure patrol: raw JetStream and PostgreSQL (INSERT … UNNEST and COPY) baselines with
+    /// the same fixes, then positions ingested per second through patrol's feed consumer with
+    /// 20,000 members on 2,000 active shifts past 20,000 geofences. Uses CIVICGRID__NATS__URL
+    /// and CIVICGRID__DATABASE__URL when set, else starts its own servers.
+    Patrol(patrol::PatrolArgs),
 }
 
 #[derive(Args, Clone)]
@@ -99,6 +108,7 @@ async fn main() -> ExitCode {
         Command::Intake(args) => intake::report::run_intake(args).await,
         Command::Dispatch(args) => dispatch::run(args).await,
         Command::Notify(args) => notify::run(args).await,
+        Command::Patrol(args) => patrol::run(args).await,
     };
     match result {
         Ok(code) => code,
