@@ -227,6 +227,16 @@ impl Engine {
         self.state.lock().await.members.get(member).map(|m| m.teams.clone()).unwrap_or_default()
     }
 
+    /// The last accepted fix of `member`.
+    pub async fn last_fix(&self, member: &str) -> Option<LastFix> {
+        self.state.lock().await.members.get(member).and_then(|m| m.last)
+    }
+
+    /// The team `id` as the engine knows it.
+    pub async fn team(&self, id: &str) -> Option<TeamInfo> {
+        self.state.lock().await.teams.get(id).cloned()
+    }
+
     /// Puts a team that was just stored.
     pub async fn put_team(&self, team: Team) {
         self.state.lock().await.put_team(team);

@@ -98,7 +98,7 @@ async fn the_grid_workers_presence_is_published_once_their_day_is_over() {
     app.publish_all(&fixes).await;
     testing::eventually("the fixes stored", || async { app.stored_positions().await == 26 }).await;
     app.set_time(local("2026-11-17 00:00") + Duration::seconds(1));
-    let daily = app.presence_daily().await;
+    let daily = app.presence_daily("2026-11-16").await;
     assert_eq!((daily.date.as_str(), daily.members, daily.online), ("2026-11-16", 2, 1));
     assert!((daily.online_rate - 0.5).abs() < 1e-9);
     assert_eq!(daily.region.unwrap().township, TOWNSHIP);

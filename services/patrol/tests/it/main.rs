@@ -8,5 +8,6 @@ mod alarms;
 mod helpers;
 mod positions;
 mod reference;
+mod reports;
 mod runtime;
 mod shifts;

@@ -70,20 +70,21 @@ impl TestApp {
         }
     }
 
-    /// Waits for the first presence-daily fact.
-    pub async fn presence_daily(&self) -> PatrolEvent {
+    /// Waits for the presence-daily fact of `date`.
+    pub async fn presence_daily(&self, date: &str) -> PatrolEvent {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
             let found = self
                 .published()
                 .await
                 .into_iter()
-                .find(|m| m.subject.starts_with("civicgrid.patrol.presence-daily."))
-                .map(|m| PatrolEvent::decode(m.payload).expect("a PatrolEvent"));
+                .filter(|m| m.subject.starts_with("civicgrid.patrol.presence-daily."))
+                .map(|m| PatrolEvent::decode(m.payload).expect("a PatrolEvent"))
+                .find(|f| f.date == date);
             if let Some(f) = found {
                 return f;
             }
-            assert!(tokio::time::Instant::now() < deadline, "no presence-daily");
+            assert!(tokio::time::Instant::now() < deadline, "no presence-daily of {date}");
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
     }

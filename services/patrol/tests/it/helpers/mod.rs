@@ -16,7 +16,7 @@ pub use civicgrid_dev::testing::status::{expect_code, expect_invalid};
 use civicgrid_dev::{infra::free_port, testing};
 use civicgrid_kit::{Shutdown, clock::Clock, config::ServiceSettings, runtime::StartError, seal::Cipher};
 use civicgrid_patrol::{Application, Settings};
-use civicgrid_proto::v1::patrol_service_client::PatrolServiceClient;
+use civicgrid_proto::v1::{intake_service_client::IntakeServiceClient, patrol_service_client::PatrolServiceClient};
 use tonic::transport::Channel;
 
 pub use self::{auth::*, bus::*, city::*, steps::*};
@@ -25,11 +25,10 @@ pub use self::{auth::*, bus::*, city::*, steps::*};
 pub const SECRET: &str = "patrol-test-secret-0123456789abc";
 
 /// An intake running beside patrol.
-#[allow(dead_code)] // used by the findings tests
 pub struct TestIntake {
+    pub client: IntakeServiceClient<Channel>,
     pub shutdown: Shutdown,
     pub handle: tokio::task::JoinHandle<Result<(), StartError>>,
-    pub db: sqlx::PgPool,
 }
 
 pub struct TestApp {
@@ -59,7 +58,6 @@ pub async fn spawn_app(clock: Clock) -> TestApp {
 }
 
 /// Starts an intake and then patrol on the same NATS and `clock`.
-#[allow(dead_code)] // used by the findings tests
 pub async fn spawn_with_intake(clock: Clock) -> TestApp {
     spawn(clock, true).await
 }
@@ -72,8 +70,8 @@ async fn start_intake(nats: &str, clock: &Clock) -> (TestIntake, String) {
     let url = format!("http://{}", app.addr());
     let shutdown = Shutdown::new();
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    let db = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&db_url).await.expect("intake pool");
-    (TestIntake { shutdown, handle, db }, url)
+    let client = IntakeServiceClient::connect(url.clone()).await.expect("connect intake");
+    (TestIntake { client, shutdown, handle }, url)
 }
 
 async fn spawn(clock: Clock, with_intake: bool) -> TestApp {
