@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use civicgrid_kit::config::{CommonSettings, ConfigError, ServiceSettings};
+use civicgrid_kit::{
+    bus::FeedOptions,
+    config::{CommonSettings, ConfigError, ServiceSettings},
+};
 use serde::Deserialize;
 
 use crate::domain::{coverage::PresenceRule, fix::Limits, route::ManualRule, trip::TripRule};
@@ -121,9 +124,13 @@ impl PatrolSettings {
         secs(self.position_retention_hours.saturating_mul(3600))
     }
 
-    /// How long the positions stream keeps a message.
-    pub fn feed_max_age(&self) -> Duration {
-        Duration::from_secs(self.fix_max_age_secs.max(60))
+    /// How the positions feed is read: messages kept as long as a fix may be late, batches of
+    /// `ingest_batch_size`.
+    pub fn feed_options(&self) -> FeedOptions {
+        FeedOptions {
+            max_age: Duration::from_secs(self.fix_max_age_secs.max(60)),
+            batch: self.ingest_batch_size.max(1),
+        }
     }
 }
 

@@ -103,7 +103,7 @@ impl Service for Patrol {
         let (alarm_engine, presence_core, retention_core) = (engine.clone(), core.clone(), core.clone());
         Ok(Assembly::new()
             .grpc(PatrolServiceServer::new(grpc::PatrolApi::new(core, engine)))
-            .feed(civicgrid_contracts::patrol::POSITIONS, p.feed_max_age(), feed)
+            .feed(civicgrid_contracts::patrol::POSITIONS, p.feed_options(), feed)
             .job("alarms", move |stop| jobs::alarms(alarm_engine, every, stop))
             .job("presence", move |stop| jobs::presence(presence_core, every, stop))
             .job("retention", move |stop| jobs::retention(retention_core, every, stop)))

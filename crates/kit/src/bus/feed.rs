@@ -3,7 +3,7 @@
 //!
 //! [`run_feed`] ensures the feed's stream (limits retention, file storage, `max_age` given by
 //! the service) and its durable pull consumer, then fetches batches of whatever is ready (up to
-//! `bus.consumer_batch_size`) and hands each whole batch to [`FeedHandler::apply`], which
+//! the service's batch size) and hands each whole batch to [`FeedHandler::apply`], which
 //! applies and **commits** it itself, then names the messages that can never apply (they do
 //! not decode). Those go to the consumer's dead-letter subject with their reason; the rest are
 //! acked, only after the handler returned. Unlike the inbox consumer there is no inbox table:
@@ -37,6 +37,15 @@ pub struct Poison {
     pub reason: String,
 }
 
+/// How a service reads its feed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FeedOptions {
+    /// How long the feed's stream keeps a message (older ones are of no use to the service).
+    pub max_age: Duration,
+    /// The most messages handed to the handler at once (one transaction).
+    pub batch: usize,
+}
+
 /// Applies a feed's batches.
 pub trait FeedHandler: Send + Sync + 'static {
     /// Applies `msgs` (in delivery order) and commits them; returns the messages that can
@@ -68,19 +77,20 @@ pub async fn ensure_feed(
     Ok(())
 }
 
-/// Ensures the feed's stream and durable consumer, then applies its batches with `handler`
-/// until `shutdown` (the batch in hand is finished first).
+/// Ensures the feed's stream and durable consumer, then applies its batches of up to
+/// `options.batch` messages with `handler` until `shutdown` (the batch in hand is finished
+/// first).
 pub async fn run_feed<H: FeedHandler>(
     js: jetstream::Context,
     feed: Feed,
-    max_age: Duration,
+    options: FeedOptions,
     handler: H,
     settings: (&BusSettings, &NatsSettings),
     metrics: Metrics,
     shutdown: Shutdown,
 ) -> Result<JoinHandle<()>, BusError> {
     let (bus, nats) = settings;
-    ensure_feed(&js, &feed, max_age, nats).await?;
+    ensure_feed(&js, &feed, options.max_age, nats).await?;
     metrics.bus().declare_consumer(feed.durable);
     {
         let (js, m) = (js.clone(), metrics.clone());
@@ -98,7 +108,7 @@ pub async fn run_feed<H: FeedHandler>(
             })
             .await;
     }
-    let batch = bus.consumer_batch_size.max(1);
+    let batch = options.batch.max(1);
     let config = pull::Config {
         durable_name: Some(feed.durable.to_string()),
         ack_policy: jetstream::consumer::AckPolicy::Explicit,

@@ -23,7 +23,7 @@ use civicgrid_contracts::{DEADLETTER_SUBJECTS, Stream};
 use crate::config::{ExposeSecret, NatsSettings};
 
 pub use envelope::{Envelope, Incoming};
-pub use feed::{FeedHandler, Poison, run_feed};
+pub use feed::{FeedHandler, FeedOptions, Poison, run_feed};
 pub use inbox::{HandleError, Handler, run_consumer};
 pub use outbox::{OutboxBatch, OutboxSignal, enqueue, spawn_relay};
 

@@ -1,13 +1,13 @@
 //! What a service hands the runtime: its gRPC services, consumers and background jobs.
 
-use std::{convert::Infallible, future::Future, pin::Pin, time::Duration};
+use std::{convert::Infallible, future::Future, pin::Pin};
 
 use civicgrid_contracts::{Consumer, Feed};
 use tonic::{body::Body, server::NamedService, service::Routes};
 
 use crate::{
     Shutdown,
-    bus::{FeedHandler, Handler},
+    bus::{FeedHandler, FeedOptions, Handler},
 };
 
 type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -65,13 +65,13 @@ impl Assembly {
         self
     }
 
-    /// Reads the feed `contract` (its stream ensured with messages kept for `max_age`) through
-    /// its durable consumer and applies its batches with `handler`. It stops with the
+    /// Reads the feed `contract` (its stream ensured with messages kept for `options.max_age`)
+    /// through its durable consumer and applies its batches with `handler`. It stops with the
     /// consumers, after the batch in hand.
-    pub fn feed<H: FeedHandler>(mut self, contract: Feed, max_age: Duration, handler: H) -> Self {
+    pub fn feed<H: FeedHandler>(mut self, contract: Feed, options: FeedOptions, handler: H) -> Self {
         let start: StartConsumer = Box::new(move |deps: super::ConsumerDeps, stop: Shutdown| {
             Box::pin(async move {
-                crate::bus::run_feed(deps.js, contract, max_age, handler, (&deps.bus, &deps.nats), deps.metrics, stop)
+                crate::bus::run_feed(deps.js, contract, options, handler, (&deps.bus, &deps.nats), deps.metrics, stop)
                     .await
             })
         });

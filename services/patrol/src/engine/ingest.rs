@@ -6,7 +6,7 @@
 //! shifts that changed and their facts.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, HashSet},
     time::Instant,
 };
 
@@ -15,7 +15,7 @@ use civicgrid_kit::time::from_proto;
 use civicgrid_proto::v1::PositionFix;
 use uuid::Uuid;
 
-use super::{Engine, Live, Member, State, TeamInfo, facts::Facts, walk::completed};
+use super::{Engine, Live, State, TeamInfo, facts::Facts, walk::completed};
 use crate::{
     domain::{
         fix::{LastFix, Limits, validate_parts},
@@ -63,17 +63,6 @@ struct Round {
     threshold: chrono::Duration,
 }
 
-/// Whether `device` is one of `member`'s in any of their teams (a team listing no devices for
-/// them accepts any).
-fn device_ok(teams: &HashMap<String, TeamInfo>, member: &Member, id: &str, device: &str) -> bool {
-    member.teams.iter().filter_map(|t| teams.get(t)).any(|t| {
-        t.team
-            .members
-            .iter()
-            .any(|m| m.member_id == id && (m.device_ids.is_empty() || m.device_ids.iter().any(|d| d == device)))
-    })
-}
-
 fn apply(
     st: &mut State,
     round: &Round,
@@ -85,7 +74,10 @@ fn apply(
     let at = from_proto(ts).ok_or("malformed")?;
     let State { teams, members, active, by_team, .. } = st;
     let member = members.get_mut(&f.member_id).filter(|m| !m.teams.is_empty()).ok_or("unknown_member")?;
-    if !device_ok(teams, member, &f.member_id, &f.device_id) {
+    if f.device_id.contains('\0') {
+        return Err("malformed");
+    }
+    if !member.uses(&f.device_id) {
         return Err("device");
     }
     let point = Point::new(p.latitude, p.longitude);
@@ -150,12 +142,13 @@ fn walk_fix(
             metrics.checked_in(how.as_str());
             let name = live.plan.name_of(&checkpoint);
             let member_name = team.member_name(&member);
+            let actor = member_actor(team, &member);
             w.facts.shift(
                 "checkpoint-checked-in",
                 &live.row,
                 team,
                 &live.plan.route_name,
-                &system_actor(),
+                &actor,
                 at,
                 round.now,
                 |e| {
@@ -169,6 +162,16 @@ fn walk_fix(
         }
     }
     completed(live, team, &mut w.facts, round.now);
+}
+
+/// The member as the actor of what their positions did.
+fn member_actor(team: &TeamInfo, member: &str) -> civicgrid_proto::v1::Actor {
+    let role = if team.team.kind == civicgrid_proto::v1::TeamKind::GridWorkers as i32 {
+        civicgrid_proto::v1::Role::GridWorker
+    } else {
+        civicgrid_proto::v1::Role::PatrolMember
+    };
+    civicgrid_proto::v1::Actor { subject: member.to_owned(), role: role as i32, ..Default::default() }
 }
 
 impl Engine {

@@ -71,8 +71,17 @@ impl TeamInfo {
 pub struct Member {
     /// Their teams.
     pub teams: Vec<String>,
+    /// Their devices across their teams; `None` when a team lists none for them (any device).
+    pub devices: Option<HashSet<String>>,
     /// Their last accepted fix.
     pub last: Option<LastFix>,
+}
+
+impl Member {
+    /// Whether a fix from `device` is theirs.
+    pub fn uses(&self, device: &str) -> bool {
+        self.devices.as_ref().is_none_or(|d| d.contains(device))
+    }
 }
 
 /// An active shift.
@@ -134,11 +143,13 @@ pub struct State {
 impl State {
     /// Puts a team in (or replaces it), keeping its members' last fixes.
     pub fn put_team(&mut self, team: Team) {
+        let mut touched: Vec<String> = team.members.iter().map(|m| m.member_id.clone()).collect();
         if let Some(old) = self.teams.get(&team.id) {
             for m in &old.team.members {
                 if let Some(member) = self.members.get_mut(&m.member_id) {
                     member.teams.retain(|t| t != &team.id);
                 }
+                touched.push(m.member_id.clone());
             }
         }
         for m in &team.members {
@@ -148,6 +159,30 @@ impl State {
             }
         }
         self.teams.insert(team.id.clone(), TeamInfo::of(team));
+        for id in touched {
+            self.refresh_devices(&id);
+        }
+    }
+
+    /// Recomputes a member's devices from their teams.
+    fn refresh_devices(&mut self, id: &str) {
+        let Some(member) = self.members.get(id) else { return };
+        let mut devices = Some(HashSet::new());
+        for t in member.teams.iter().filter_map(|t| self.teams.get(t)) {
+            for m in t.team.members.iter().filter(|m| m.member_id == id) {
+                match (&mut devices, m.device_ids.is_empty()) {
+                    (_, true) => devices = None,
+                    (Some(set), false) => set.extend(m.device_ids.iter().cloned()),
+                    (None, false) => {}
+                }
+            }
+            if devices.is_none() {
+                break;
+            }
+        }
+        if let Some(member) = self.members.get_mut(id) {
+            member.devices = devices;
+        }
     }
 
     /// Adds an active shift.
@@ -199,7 +234,8 @@ impl Engine {
             fresh.put_team(team);
         }
         let since = self.core.clock.now() - self.core.settings.limits().max_age;
-        for p in positions::last_fixes(pool, since).await? {
+        let ids: Vec<String> = fresh.members.keys().cloned().collect();
+        for p in positions::last_fixes(pool, &ids, since).await? {
             let fix = LastFix { at: p.at, point: Point::new(p.lat, p.lng) };
             fresh.members.entry(p.member_id).or_default().last = Some(fix);
         }
@@ -240,5 +276,40 @@ impl Engine {
     /// Puts a team that was just stored.
     pub async fn put_team(&self, team: Team) {
         self.state.lock().await.put_team(team);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use civicgrid_proto::v1::TeamMember;
+
+    use super::*;
+
+    fn team(id: &str, devices: &[&str]) -> Team {
+        Team {
+            id: id.into(),
+            members: vec![TeamMember {
+                member_id: "m1".into(),
+                name: "一".into(),
+                leader: false,
+                device_ids: devices.iter().map(|d| (*d).to_string()).collect(),
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_members_devices_follow_their_teams() {
+        let mut st = State::default();
+        st.put_team(team("t1", &["phone-1"]));
+        assert!(st.members["m1"].uses("phone-1"));
+        assert!(!st.members["m1"].uses("phone-2"));
+        st.put_team(team("t2", &["phone-2"]));
+        assert!(st.members["m1"].uses("phone-2"));
+        st.put_team(team("t2", &[]));
+        assert!(st.members["m1"].uses("anything"), "a team listing no device accepts any");
+        st.put_team(Team { id: "t2".into(), ..Default::default() });
+        assert!(!st.members["m1"].uses("anything"));
+        assert_eq!(st.members["m1"].teams, vec!["t1"]);
     }
 }

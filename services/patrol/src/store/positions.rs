@@ -74,12 +74,19 @@ pub struct PositionRow {
     pub lng: f64,
 }
 
-/// Each member's last fix since `since` (the engine's state at start).
-pub async fn last_fixes<'c>(ex: impl PgExecutor<'c>, since: DateTime<Utc>) -> Result<Vec<PositionRow>, StoreError> {
+/// The last fix since `since` of each of `members` (the engine's state at start): one index
+/// probe per member, whatever the table holds.
+pub async fn last_fixes<'c>(
+    ex: impl PgExecutor<'c>,
+    members: &[String],
+    since: DateTime<Utc>,
+) -> Result<Vec<PositionRow>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT DISTINCT ON (member_id) member_id, at, lat, lng FROM positions WHERE at >= $1 \
-         ORDER BY member_id, at DESC",
+        "SELECT m.member_id, p.at, p.lat, p.lng FROM unnest($1::text[]) AS m(member_id) \
+         CROSS JOIN LATERAL (SELECT at, lat, lng FROM positions WHERE member_id = m.member_id AND at >= $2 \
+           ORDER BY at DESC LIMIT 1) p",
     )
+    .bind(members)
     .bind(since)
     .fetch_all(ex)
     .await?)
