@@ -37,7 +37,9 @@ impl FeedHandler for PositionsFeed {
                     Err(reason) => poison.push(Poison { index, reason }),
                 }
             }
-            self.engine.ingest(&fixes).await?;
+            if !fixes.is_empty() {
+                self.engine.ingest(&fixes).await?;
+            }
             if !poison.is_empty() {
                 self.engine.core().metrics.rejected("malformed", poison.len() as u64);
             }

@@ -198,7 +198,11 @@ impl Engine {
         }
         let has_facts = !w.facts.outbox.is_empty();
         let rows: Vec<&ShiftRow> = w.changed.iter().filter_map(|id| st.active.get(id)).map(|l| &l.row).collect();
+        let nothing = w.positions.is_empty() && rows.is_empty() && !has_facts;
         let written = async {
+            if nothing {
+                return Ok(());
+            }
             let mut tx = core.pool.begin().await?;
             w.positions.insert(&mut tx).await?;
             w.check_ins.insert(&mut tx).await?;

@@ -6,6 +6,7 @@
 
 mod alarms;
 mod helpers;
+mod outage;
 mod positions;
 mod reference;
 mod reports;

@@ -13,7 +13,10 @@ use std::net::SocketAddr;
 use async_nats::jetstream;
 use chrono::{DateTime, Utc};
 pub use civicgrid_dev::testing::status::{expect_code, expect_invalid};
-use civicgrid_dev::{infra::free_port, testing};
+use civicgrid_dev::{
+    infra::free_port,
+    testing::{self, proxy::TcpProxy},
+};
 use civicgrid_kit::{Shutdown, clock::Clock, config::ServiceSettings, runtime::StartError, seal::Cipher};
 use civicgrid_patrol::{Application, Settings};
 use civicgrid_proto::v1::{intake_service_client::IntakeServiceClient, patrol_service_client::PatrolServiceClient};
@@ -42,6 +45,8 @@ pub struct TestApp {
     pub shutdown: Shutdown,
     pub handle: tokio::task::JoinHandle<Result<(), StartError>>,
     pub intake: Option<TestIntake>,
+    /// The proxy between patrol and PostgreSQL, when the test cuts it.
+    pub proxy: Option<TcpProxy>,
 }
 
 fn common(nats: &str, db: &str, metrics_port: u16) -> String {
@@ -54,12 +59,17 @@ fn common(nats: &str, db: &str, metrics_port: u16) -> String {
 
 /// Starts patrol alone on `clock`; its intake URL points at a closed port.
 pub async fn spawn_app(clock: Clock) -> TestApp {
-    spawn(clock, false).await
+    spawn(clock, false, false).await
 }
 
 /// Starts an intake and then patrol on the same NATS and `clock`.
 pub async fn spawn_with_intake(clock: Clock) -> TestApp {
-    spawn(clock, true).await
+    spawn(clock, true, false).await
+}
+
+/// Starts patrol reaching PostgreSQL through a proxy the test can cut.
+pub async fn spawn_behind_proxy(clock: Clock) -> TestApp {
+    spawn(clock, false, true).await
 }
 
 async fn start_intake(nats: &str, clock: &Clock) -> (TestIntake, String) {
@@ -74,7 +84,7 @@ async fn start_intake(nats: &str, clock: &Clock) -> (TestIntake, String) {
     (TestIntake { client, shutdown, handle }, url)
 }
 
-async fn spawn(clock: Clock, with_intake: bool) -> TestApp {
+async fn spawn(clock: Clock, with_intake: bool, proxied: bool) -> TestApp {
     let nats = testing::nats().await.expect("nats-server");
     let js = jetstream::new(async_nats::connect(nats.url()).await.expect("nats client"));
     let (intake, intake_url) = if with_intake {
@@ -84,19 +94,27 @@ async fn spawn(clock: Clock, with_intake: bool) -> TestApp {
         (None, "http://127.0.0.1:9".to_string())
     };
     let db_url = testing::database().await.expect("database");
+    let (proxy, service_db_url) = if proxied {
+        let (p, url) = TcpProxy::for_url(&db_url).await;
+        (Some(p), url)
+    } else {
+        (None, db_url.clone())
+    };
     let metrics_port = free_port().expect("a free port");
     let toml = format!(
         "{}[patrol]\nticker_interval_ms = 20\nintake_url = \"{intake_url}\"\noffline_after_secs = 300\n",
-        common(&nats.url(), &db_url, metrics_port),
+        common(&nats.url(), &service_db_url, metrics_port),
     );
-    let settings = Settings::from_layers(&[&toml]).expect("settings");
+    // Behind the proxy, a lost database is noticed in a second rather than five.
+    let outage = if proxied { "[database]\nacquire_timeout_secs = 1\n" } else { "" };
+    let settings = Settings::from_layers(&[&toml, outage]).expect("settings");
     let app = Application::build(settings, clock.clone()).await.expect("build patrol");
     let (addr, metrics_addr) = (app.addr(), app.metrics_addr());
     let shutdown = Shutdown::new();
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     let client = PatrolServiceClient::connect(format!("http://{addr}")).await.expect("connect");
     let db = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&db_url).await.expect("test pool");
-    TestApp { client, _nats: nats, js, clock, db, metrics_addr, shutdown, handle, intake }
+    TestApp { client, _nats: nats, js, clock, db, metrics_addr, shutdown, handle, intake, proxy }
 }
 
 /// An instant in local time (UTC+08:00): `2026-11-16 09:00`.
