@@ -24,12 +24,12 @@ const FIX_EVERY_SECS: u64 = 5;
 /// E-bike speed in m/s (about 15 km/h).
 const SPEED_MPS: f64 = 4.0;
 
-/// A key place: id, name, kind, centre (lat, lng).
-const PLACES: &[(&str, &str, PlaceKind, (f64, f64))] = &[
-    ("demo-school-qiyilu", "七一路小学", PlaceKind::School, (33.6262, 114.6428)),
-    ("demo-market-renhe", "人和菜市场", PlaceKind::Market, (33.6183, 114.6598)),
-    ("demo-station-bus", "周口汽车客运站", PlaceKind::Station, (33.6302, 114.6512)),
-    ("demo-riverbank-shaying", "沙颍河北岸亲水平台", PlaceKind::Riverbank, (33.6138, 114.6467)),
+/// A key place: id, name, kind, centre (lat, lng), village.
+const PLACES: &[(&str, &str, PlaceKind, (f64, f64), &str)] = &[
+    ("demo-school-qiyilu", "七一路小学", PlaceKind::School, (33.6262, 114.6428), "411602001001"),
+    ("demo-market-renhe", "人和菜市场", PlaceKind::Market, (33.6183, 114.6598), "411602002001"),
+    ("demo-station-bus", "周口汽车客运站", PlaceKind::Station, (33.6302, 114.6512), "411602001002"),
+    ("demo-riverbank-shaying", "沙颍河北岸亲水平台", PlaceKind::Riverbank, (33.6138, 114.6467), "411602002003"),
 ];
 
 /// How a team behaves on its tours.
@@ -143,13 +143,13 @@ pub async fn ride_patrols(endpoint: String, nats_url: String, secret: String, sh
 
 /// The key places, the teams and their routes, as a center enters them.
 async fn load(client: &mut PatrolServiceClient<Channel>, center: &str) -> Result<(), tonic::Status> {
-    for (id, name, kind, at) in PLACES {
+    for (id, name, kind, at, village) in PLACES {
         let place = Place {
             id: (*id).into(),
             name: (*name).into(),
             kind: *kind as i32,
             risk: if *kind == PlaceKind::Riverbank { PlaceRisk::High } else { PlaceRisk::Medium } as i32,
-            region_code: "411602".into(),
+            region_code: (*village).into(),
             fence: Some(Geofence {
                 shape: Some(geofence::Shape::Circle(Circle { center: Some(point(*at)), radius_m: 60.0 })),
             }),
