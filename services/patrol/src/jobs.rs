@@ -40,13 +40,16 @@ where
     }
 }
 
-/// The alarm job.
+/// The alarm job; a last round at the stop writes what the ingest left in memory.
 pub async fn alarms(engine: Arc<Engine>, interval: Duration, stop: Shutdown) {
     every(interval, stop, "the alarm round", || {
         let engine = engine.clone();
         async move { engine.alarm_round().await.map(|_| ()) }
     })
-    .await
+    .await;
+    if let Err(e) = engine.alarm_round().await {
+        tracing::warn!(error = %e, "the last alarm round failed");
+    }
 }
 
 /// Publishes the presence of the day before `now` unless it was published.

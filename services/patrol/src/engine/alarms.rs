@@ -3,7 +3,8 @@
 //! (`checkpoint-missed`), the tour finished (`tour-completed`) or overdue (`tour-late`), the
 //! members silent past `patrol.offline_after_secs` (`member-offline`), and the shift ended by
 //! the service at its end (`shift-ended`). Active shifts are in memory, so a round costs no
-//! query unless something fell due; what it changes is written in one transaction.
+//! query unless something fell due; what it changes is written in one transaction, with the
+//! progress of the shifts whose members only entered or left fences since the last round.
 
 use uuid::Uuid;
 
@@ -30,7 +31,7 @@ impl Engine {
         let threshold = core.settings.offline_after();
         let actor = system_actor();
         let mut facts = Facts::default();
-        let (mut changed, mut ended): (Vec<Uuid>, Vec<Uuid>) = (vec![], vec![]);
+        let (mut changed, mut ended, mut moved): (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) = (vec![], vec![], vec![]);
         let State { teams, members, active, .. } = &mut *st;
         let nobody = TeamInfo::of(Default::default());
         for (id, live) in active.iter_mut() {
@@ -82,9 +83,12 @@ impl Engine {
             } else if before != (live.row.missed, live.row.tour_complete, live.row.late, live.offline.len()) {
                 live.sync_row();
                 changed.push(*id);
+            } else if live.dirty {
+                live.sync_row();
+                moved.push(*id);
             }
         }
-        if changed.is_empty() && ended.is_empty() {
+        if changed.is_empty() && ended.is_empty() && moved.is_empty() {
             return Ok(0);
         }
         let written = async {
@@ -94,6 +98,8 @@ impl Engine {
                     shifts::save(&mut tx, &live.row).await?;
                 }
             }
+            let progress: Vec<_> = moved.iter().filter_map(|id| st.active.get(id)).map(|l| &l.row).collect();
+            shifts::save_progress(&mut tx, &progress).await?;
             facts.outbox.insert(&mut tx).await?;
             tx.commit().await?;
             Ok::<_, StoreError>(())
@@ -107,7 +113,7 @@ impl Engine {
             st.deactivate(*id);
         }
         core.signal.wake();
-        Ok(changed.len() + ended.len())
+        Ok(changed.len() + ended.len() + moved.len())
     }
 
     /// Active shifts and members online (reported within the offline threshold, not marked

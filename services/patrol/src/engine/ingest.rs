@@ -3,7 +3,9 @@
 //! member's active shifts (`domain::route::advance`) — all in memory — and the batch is
 //! written in one transaction: the accepted fixes (one multi-row insert that skips a fix
 //! already stored, so a redelivery applies nothing twice), the check-ins, the progress of the
-//! shifts that changed and their facts.
+//! shifts with a check-in or a liveness change, and their facts. A shift whose members only
+//! entered or left fences is marked dirty and written by the alarm round: one row update per
+//! shift and tick instead of one per batch.
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -135,9 +137,12 @@ fn walk_fix(
     if events.is_empty() {
         return;
     }
-    w.changed.insert(id);
+    // Entries and exits only move who is inside: written by the alarm round within a tick
+    // (or at the stop), not by every batch. A check-in is written with its batch.
+    live.dirty = true;
     for e in events {
         if let TourEvent::CheckedIn { checkpoint, at, member, how } = e {
+            w.changed.insert(id);
             w.check_ins.push(id, &checkpoint, &member, at, method(how) as i32, "");
             metrics.checked_in(how.as_str());
             let name = live.plan.name_of(&checkpoint);

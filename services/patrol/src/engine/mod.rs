@@ -97,6 +97,8 @@ pub struct Live {
     pub tour: TourState,
     /// Members marked offline.
     pub offline: HashSet<String>,
+    /// Progress changed in memory (who is inside) and not yet written.
+    pub dirty: bool,
 }
 
 impl Live {
@@ -107,11 +109,12 @@ impl Live {
         let tour = row.tour.as_ref().map(|t| t.0.clone()).unwrap_or_else(|| TourState::new(&plan.route));
         let times = TourTimes { started_at, shift_start: row.starts_at, shift_end: row.ends_at };
         let offline = row.offline.iter().cloned().collect();
-        Some(Live { row, plan, times, tour, offline })
+        Some(Live { row, plan, times, tour, offline, dirty: false })
     }
 
-    /// Copies the progress into the row, raising its version.
+    /// Copies the progress into the row, raising its version; the row is then to be written.
     pub fn sync_row(&mut self) {
+        self.dirty = false;
         self.row.tour = Some(Json(self.tour.clone()));
         let mut offline: Vec<String> = self.offline.iter().cloned().collect();
         offline.sort();

@@ -74,6 +74,7 @@ impl Engine {
             tour: TourState::new(&plan.route),
             plan: Arc::new(plan),
             offline: Default::default(),
+            dirty: false,
             row,
         };
         live.sync_row();

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use civicgrid_kit::{auth::Principal, region, time::to_proto};
 use civicgrid_proto::v1::{self as pb, CheckpointProgress, CheckpointState, Shift, ShiftState};
-use sqlx::{PgConnection, types::Json};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{Claimed, UseError, answer, claim, reference::in_scope};
@@ -263,9 +263,4 @@ pub async fn plan_of(conn: &mut PgConnection, route: &pb::Route) -> Result<Plan,
         }
     }
     Plan::of(route, &fences).map_err(|e| UseError::Precondition(format!("route `{}` cannot be walked: {e}", route.id)))
-}
-
-/// Json of a plan, for the row.
-pub fn plan_json(plan: &Plan) -> Json<Plan> {
-    Json(plan.clone())
 }
