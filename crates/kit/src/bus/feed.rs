@@ -175,9 +175,8 @@ impl<H: FeedHandler> FeedRunner<H> {
 
     async fn process(&self, msgs: Vec<jetstream::Message>) {
         let incoming: Vec<Incoming> = msgs.iter().map(Incoming::from_jetstream).collect();
-        for inc in &incoming {
-            self.metrics.bus().delivered(self.feed.durable, inc.delivered);
-        }
+        let again = incoming.iter().filter(|i| i.delivered > 1).count() as u64;
+        self.metrics.bus().delivered_many(self.feed.durable, incoming.len() as u64, again);
         match self.handler.apply(&incoming).await {
             Ok(poison) => self.settle(&msgs, &incoming, &poison).await,
             Err(HandleError::Unavailable(reason)) => {
