@@ -127,6 +127,10 @@ pub async fn run_feed<H: FeedHandler>(
     Ok(tokio::spawn(async move { runner.run(consumer, batch, shutdown).await }))
 }
 
+/// How long a batch waits for more messages once it has one: at most this much latency added
+/// to a fix under light load, and full batches under heavy load.
+const LINGER: Duration = Duration::from_millis(5);
+
 struct FeedRunner<H> {
     js: jetstream::Context,
     feed: Feed,
@@ -154,19 +158,40 @@ impl<H: FeedHandler> FeedRunner<H> {
                     }
                 }
             };
-            let mut chunks = messages.ready_chunks(batch);
+            let mut messages = std::pin::pin!(messages);
             loop {
-                let chunk = tokio::select! {
-                    c = chunks.next() => c,
+                let first = tokio::select! {
+                    m = messages.next() => m,
                     _ = shutdown.cancelled() => break 'outer,
                 };
-                let Some(chunk) = chunk else { continue 'outer };
-                let msgs: Vec<jetstream::Message> = chunk
-                    .into_iter()
-                    .filter_map(|m| m.map_err(|e| tracing::debug!(error = %e, "feed stream error")).ok())
-                    .collect();
+                let Some(first) = first else { continue 'outer };
+                // Gather up to `batch` messages, waiting at most LINGER for more: a batch
+                // costs a commit whatever its size, and what is ready at one poll is cut short
+                // by tokio's cooperative budget (a few dozen messages), which would make the
+                // commits, not the work, set the rate.
+                let mut msgs = Vec::with_capacity(batch);
+                let mut ended = false;
+                let keep = |m: Result<jetstream::Message, _>, msgs: &mut Vec<jetstream::Message>| match m {
+                    Ok(m) => msgs.push(m),
+                    Err(e) => tracing::debug!(error = %e, "feed stream error"),
+                };
+                keep(first, &mut msgs);
+                let deadline = tokio::time::Instant::now() + LINGER;
+                while msgs.len() < batch {
+                    match tokio::time::timeout_at(deadline, messages.next()).await {
+                        Ok(Some(m)) => keep(m, &mut msgs),
+                        Ok(None) => {
+                            ended = true;
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
                 if !msgs.is_empty() {
                     self.process(msgs).await;
+                }
+                if ended {
+                    continue 'outer;
                 }
             }
         }
