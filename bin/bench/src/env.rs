@@ -59,8 +59,15 @@ fn version_line(bin: &Path) -> String {
 }
 
 impl Env {
-    /// Uses the configured servers or starts managed ones, and creates a fresh database.
+    /// Uses the configured servers or starts managed ones (nats-server with `sync_interval:
+    /// always`), and creates a fresh database.
     pub async fn start(max_connections: u32) -> Result<Env> {
+        Env::start_with(max_connections, "always").await
+    }
+
+    /// As [`Env::start`], a managed nats-server with `sync_interval` (`always`, or a duration
+    /// such as `2m`, the default of the Kubernetes manifests' replicated cluster).
+    pub async fn start_with(max_connections: u32, sync_interval: &str) -> Result<Env> {
         let run = uuid::Uuid::now_v7().simple().to_string();
         let mut nats_binary = None;
         let (nats_url, nats_desc, nats) = match env_url("CIVICGRID__NATS__URL") {
@@ -73,11 +80,11 @@ impl Env {
                     binary: binary.clone(),
                     dir: dir.path().to_path_buf(),
                     port: None,
-                    sync_interval: "always".into(),
+                    sync_interval: sync_interval.into(),
                 })
                 .await?;
                 let desc = format!(
-                    "managed: {} ({}), JetStream file store in {}, sync_interval always",
+                    "managed: {} ({}), JetStream file store in {}, sync_interval {sync_interval}",
                     binary.display(),
                     version_line(&binary),
                     dir.path().display()

@@ -21,9 +21,26 @@ const BATCH: usize = 1_000;
 /// Publishes every (subject, payload) with `window` acks outstanding; returns the seconds it
 /// took, all acks in.
 pub async fn publish(js: &jetstream::Context, fixes: &[(String, bytes::Bytes)], window: usize) -> Result<f64> {
+    Ok(publish_paced(js, fixes, window, 0).await?.0)
+}
+
+/// As [`publish`], at most `rate` a second (0: as fast as acks allow); also returns when each
+/// fix was published.
+pub async fn publish_paced(
+    js: &jetstream::Context,
+    fixes: &[(String, bytes::Bytes)],
+    window: usize,
+    rate: u32,
+) -> Result<(f64, Vec<Instant>)> {
     let started = Instant::now();
+    let mut published = Vec::with_capacity(fixes.len());
     let mut acks = futures::stream::FuturesUnordered::new();
-    for (subject, payload) in fixes {
+    for (j, (subject, payload)) in fixes.iter().enumerate() {
+        if rate > 0 && j % 100 == 0 {
+            let due = started + Duration::from_secs_f64(j as f64 / f64::from(rate));
+            tokio::time::sleep_until(due.into()).await;
+        }
+        published.push(Instant::now());
         let ack = js.publish(subject.clone(), payload.clone()).await.map_err(|e| anyhow::anyhow!("publish: {e}"))?;
         acks.push(ack.into_future());
         while acks.len() >= window {
@@ -35,7 +52,7 @@ pub async fn publish(js: &jetstream::Context, fixes: &[(String, bytes::Bytes)], 
     while let Some(r) = acks.next().await {
         r.map_err(|e| anyhow::anyhow!("publish ack: {e}"))?;
     }
-    Ok(started.elapsed().as_secs_f64())
+    Ok((started.elapsed().as_secs_f64(), published))
 }
 
 /// The fixes published to a scratch stream shaped like patrol's feed (file storage, limits);
@@ -175,6 +192,8 @@ pub struct Counts {
     pub rejected: BTreeMap<String, u64>,
     /// Check-ins made.
     pub check_ins: u64,
+    /// Ingest batches applied, and the seconds they took in all.
+    pub batches: (u64, f64),
 }
 
 impl Counts {
@@ -185,6 +204,10 @@ impl Counts {
             accepted: scrape.value("civicgrid_patrol_fixes_accepted_total", &[]).unwrap_or(0.0) as u64,
             ..Default::default()
         };
+        counts.batches = (
+            scrape.value("civicgrid_patrol_ingest_batch_seconds_count", &[]).unwrap_or(0.0) as u64,
+            scrape.value("civicgrid_patrol_ingest_batch_seconds_sum", &[]).unwrap_or(0.0),
+        );
         for method in ["inside", "crossing", "qr_code", "photo"] {
             counts.check_ins +=
                 scrape.value("civicgrid_patrol_check_ins_total", &[("method", method)]).unwrap_or(0.0) as u64;

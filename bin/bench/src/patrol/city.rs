@@ -18,8 +18,8 @@ use futures::StreamExt;
 use prost::Message;
 use tonic::transport::Channel;
 
-/// Seconds between two fixes of one device.
-pub const FIX_EVERY_SECS: i64 = 3;
+/// Seconds between two fixes of one device (their timestamps).
+pub const FIX_EVERY_SECS: i64 = 1;
 /// Metres between two checkpoints of a route.
 const CHECKPOINT_SPACING_M: f64 = 45.0;
 /// Radius of a checkpoint's geofence.
@@ -80,6 +80,14 @@ pub fn member_id(r: usize, m: usize) -> String {
     format!("bm-{r:04}-{m:02}")
 }
 
+/// The index `r * members_per_team + m` of a member id made by [`member_id`].
+pub fn member_index(id: &str, members_per_team: usize) -> Option<usize> {
+    let mut parts = id.strip_prefix("bm-")?.split('-');
+    let r: usize = parts.next()?.parse().ok()?;
+    let m: usize = parts.next()?.parse().ok()?;
+    Some(r * members_per_team + m)
+}
+
 /// Checkpoint `k` of route `r`: on a line running east from the route's origin.
 fn checkpoint_at(r: usize, k: usize) -> (f64, f64) {
     let (lat, lng) = origin(r);
@@ -87,9 +95,10 @@ fn checkpoint_at(r: usize, k: usize) -> (f64, f64) {
 }
 
 /// Every fix, encoded, with its subject, in the order a city's devices would send them: the
-/// i-th fix of every member, then the (i+1)-th. Timestamps start at `start` (when publishing
-/// begins), `FIX_EVERY_SECS` apart: a ride of a minute or two, which patrol takes as long as
-/// the last fix is within its `fix_max_future_secs` of its clock when it arrives.
+/// i-th fix of every member (a round), then the (i+1)-th. Fix `i` of member `n` is at index
+/// `i * members + n`. Timestamps start at `start` (when publishing begins), `FIX_EVERY_SECS`
+/// apart: the ride takes half a minute, which patrol takes as long as the last fix is within
+/// its `fix_max_future_secs` of its clock when it arrives.
 pub fn fixes(shape: Shape, start: chrono::DateTime<chrono::Utc>) -> Vec<(String, bytes::Bytes)> {
     let mut out = Vec::with_capacity(shape.fixes());
     // The ride: from one spacing before checkpoint 0 to one past the last, evenly.

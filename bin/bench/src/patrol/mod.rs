@@ -10,6 +10,7 @@
 
 mod baselines;
 mod city;
+mod lag;
 mod outside;
 
 use std::{
@@ -27,7 +28,7 @@ use crate::{
     env::{self, Env, Machine},
     field, heading,
     probe::{self, Probe},
-    stats::{int, rate},
+    stats::{self, int, rate},
 };
 
 /// Positions per second patrol must ingest (issue 11).
@@ -47,6 +48,10 @@ pub struct PatrolArgs {
     /// Fixes each member sends.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(2..=10_000))]
     fixes_per_member: u64,
+    /// Fixes offered per second while patrol consumes (0: as fast as JetStream acks them, to
+    /// find the ceiling from a backlog).
+    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    rate: u32,
     /// JetStream publish acks outstanding while publishing.
     #[arg(long, default_value_t = 4_096, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     publish_window: u32,
@@ -56,6 +61,12 @@ pub struct PatrolArgs {
     /// patrol's `ingest_batch_size` (fixes per transaction); unset keeps patrol's default.
     #[arg(long)]
     ingest_batch_size: Option<u32>,
+    /// `sync_interval` of the managed nats-server: `2m` (the default, as the Kubernetes
+    /// manifests run their replicated cluster: written to the page cache at once, fsynced every
+    /// 2 minutes, so a crash of nats-server loses nothing) or `always` (fsync every write, as
+    /// `civicgrid up` runs its single server).
+    #[arg(long, default_value = "2m")]
+    nats_sync_interval: String,
     /// Skip the raw baselines.
     #[arg(long)]
     skip_baselines: bool,
@@ -112,7 +123,7 @@ pub async fn run(args: PatrolArgs) -> Result<ExitCode> {
             int(shape.fixes() as u64)
         ),
     );
-    let env = Env::start(200).await?;
+    let env = Env::start_with(200, &args.nats_sync_interval).await?;
     field("nats", &env.nats_desc);
     field("postgres", &env.pg_desc);
     if let Some(b) = env::background_busy_pct(Duration::from_secs(2)).await {
@@ -121,17 +132,36 @@ pub async fn run(args: PatrolArgs) -> Result<ExitCode> {
     let probe = Probe::new(env.pg_pid, env.nats_managed, &env.admin_url, &env.db_name);
     let result = measure(&args, shape, &env, &probe).await;
     env.stop().await;
-    let (baselines, ingest) = result?;
+    let (baselines, o) = result?;
     heading("Summary");
     for (what, per_sec) in &baselines {
         field(what, format!("{}/s", rate(*per_sec)));
     }
-    let met = ingest >= TARGET_FIXES_PER_SEC;
+    let p99 = o.lag.map(|l| l.p99);
+    // From a backlog, the rate is what was ingested; at a fixed offered rate, patrol keeps up
+    // when it has nothing pending within a second of the last publish and decides its
+    // check-ins within a second.
+    let met = if args.rate == 0 || args.outside_publisher {
+        o.ingest >= TARGET_FIXES_PER_SEC
+    } else {
+        o.offered >= 0.98 * TARGET_FIXES_PER_SEC && o.drain_after_last <= 1.0 && p99.is_some_and(|p| p <= 1000.0)
+    };
     field(
         "patrol ingest",
         format!(
-            "{}/s  (target ≥ {}: {})",
-            rate(ingest),
+            "{}/s from the first publish until nothing is pending; offered {}/s, nothing pending {:.2} s after the last publish",
+            rate(o.ingest),
+            rate(o.offered),
+            o.drain_after_last
+        ),
+    );
+    if let Some(l) = o.lag {
+        field("check-in decided", l.line());
+    }
+    field(
+        "target",
+        format!(
+            "≥ {}/s sustained, check-ins within 1 s: {}",
             rate(TARGET_FIXES_PER_SEC),
             if met { "met" } else { "NOT met" }
         ),
@@ -139,7 +169,24 @@ pub async fn run(args: PatrolArgs) -> Result<ExitCode> {
     Ok(if met { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
 
-async fn measure(args: &PatrolArgs, shape: city::Shape, env: &Env, probe: &Probe) -> Result<(Vec<(String, f64)>, f64)> {
+/// What the ingest phase measured.
+struct Outcome {
+    /// Fixes per second from the first publish until the durable had nothing pending.
+    ingest: f64,
+    /// Fixes per second the publisher achieved.
+    offered: f64,
+    /// Seconds from the last publish's ack until nothing was pending.
+    drain_after_last: f64,
+    /// Fix published → check-in fact on the bus (not with the outside publisher).
+    lag: Option<stats::Latency>,
+}
+
+async fn measure(
+    args: &PatrolArgs,
+    shape: city::Shape,
+    env: &Env,
+    probe: &Probe,
+) -> Result<(Vec<(String, f64)>, Outcome)> {
     let mut out = Vec::new();
     let window = args.publish_window as usize;
     if !args.skip_baselines {
@@ -184,25 +231,29 @@ async fn measure(args: &PatrolArgs, shape: city::Shape, env: &Env, probe: &Probe
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let publisher = if args.outside_publisher {
-        "by a separate Python process (nats-py, core publishes)".to_string()
+        "by a separate Python process (nats-py, core publishes, as fast as it can)".to_string()
+    } else if args.rate > 0 {
+        format!("by the bench at {}/s ({window} JetStream acks outstanding at most)", int(u64::from(args.rate)))
     } else {
-        format!("by the bench ({window} JetStream acks outstanding)")
+        format!("by the bench as fast as acks allow ({window} outstanding)")
     };
     heading(&format!(
         "Phase D · ingest: {} fixes published on civicgrid.patrol.position.… {publisher} while patrol consumes; timed until its durable has nothing pending",
         int(shape.fixes() as u64)
     ));
-    let fixes = city::fixes(shape, chrono::Utc::now());
+    let ride_starts = chrono::Utc::now();
+    let fixes = city::fixes(shape, ride_starts);
     let nats = async_nats::connect(&env.nats_url).await.context("connecting to NATS")?;
     let js = jetstream::new(nats);
     let before = baselines::Counts::scrape(metrics_addr).await;
     let cpu0 = probe.snapshot();
     let pg0 = probe.pg_counters().await;
     let started = Instant::now();
-    let publish_secs = if args.outside_publisher {
-        outside::publish(&env.nats_url, &fixes).await?
+    let watch = lag::Watch::start(&env.nats_url).await?;
+    let (publish_secs, published) = if args.outside_publisher {
+        (outside::publish(&env.nats_url, &fixes).await?, Vec::new())
     } else {
-        baselines::publish(&js, &fixes, window).await?
+        baselines::publish_paced(&js, &fixes, window, args.rate).await?
     };
     let feed = civicgrid_contracts::patrol::POSITIONS;
     let drained = baselines::wait_drained(&js, feed.name, feed.durable, Duration::from_secs(900)).await?;
@@ -212,19 +263,47 @@ async fn measure(args: &PatrolArgs, shape: city::Shape, env: &Env, probe: &Probe
     let pg1 = probe.pg_counters().await;
     let usage = probe.usage(&cpu0, &cpu1);
     let after = baselines::Counts::scrape(metrics_addr).await;
+    let facts = watch.finish(Duration::from_secs(3)).await?;
     shutdown.cancel();
     handle.await?.map_err(|e| anyhow::anyhow!("patrol: {e}"))?;
 
     let ingest = fixes.len() as f64 / secs;
+    let mut lag_figures = None;
     field(
         "published",
         format!("{} in {publish_secs:.2} s ({}/s)", int(fixes.len() as u64), rate(fixes.len() as f64 / publish_secs)),
     );
-    field("drained", format!("{drained:.2} s after the first publish"));
+    field("drained", format!("nothing pending {drained:.2} s after the last publish was acked"));
     field("ingested/s", format!("{}  ({} fixes in {secs:.2} s)", rate(ingest), int(fixes.len() as u64)));
     field("accepted", int(after.accepted.saturating_sub(before.accepted)));
     field("rejected", after.rejected_line(&before));
     field("check-ins", int(after.check_ins.saturating_sub(before.check_ins)));
+    let (batches, batch_secs) = (after.batches.0.saturating_sub(before.batches.0), after.batches.1 - before.batches.1);
+    if batches > 0 {
+        field(
+            "ingest batches",
+            format!(
+                "{} batches, {:.0} fixes and {:.2} ms each on average ({:.0}% of the time in a batch)",
+                int(batches),
+                fixes.len() as f64 / batches as f64,
+                batch_secs * 1000.0 / batches as f64,
+                batch_secs * 100.0 / secs
+            ),
+        );
+    }
+    if !published.is_empty() {
+        let (latency, unmatched) = lag::latencies(&facts, shape, ride_starts, &published);
+        lag_figures = Some(latency);
+        field(
+            "check-in decided",
+            format!(
+                "{}  (fix published → checkpoint-checked-in on the bus; {} facts{})",
+                latency.line(),
+                int(latency.count),
+                if unmatched > 0 { format!(", {unmatched} unmatched") } else { String::new() }
+            ),
+        );
+    }
     field("cpu", usage.line());
     field("postgres", probe::pg_line(pg0, pg1, usage.secs));
     anyhow::ensure!(
@@ -233,5 +312,7 @@ async fn measure(args: &PatrolArgs, shape: city::Shape, env: &Env, probe: &Probe
         after.accepted.saturating_sub(before.accepted),
         fixes.len()
     );
-    Ok((out, ingest))
+    let outcome =
+        Outcome { ingest, offered: fixes.len() as f64 / publish_secs, drain_after_last: drained, lag: lag_figures };
+    Ok((out, outcome))
 }
