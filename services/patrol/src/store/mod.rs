@@ -65,3 +65,23 @@ impl PageKey for ShiftKey {
         Some(ShiftKey(at, uuid::Uuid::from_slice(id).ok()?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use civicgrid_kit::grpc::paging::{decode_token, encode_token};
+
+    use super::*;
+
+    #[test]
+    fn listing_keys_round_trip_and_refuse_each_other() {
+        let at = chrono::DateTime::from_timestamp_micros(1_763_251_200_123_456).unwrap();
+        let key = ShiftKey(at, uuid::Uuid::now_v7());
+        assert_eq!(decode_token::<ShiftKey>(&encode_token(&key)), Some(key));
+        let text = TextKey("team-1".into());
+        assert_eq!(decode_token::<TextKey>(&encode_token(&text)), Some(text.clone()));
+        assert_eq!(decode_token::<ShiftKey>(&encode_token(&text)), None);
+        assert_eq!(region_prefix("411600"), "4116%");
+        assert_eq!(region_prefix("411602001"), "411602001%");
+        assert_eq!(region_prefix(""), "%");
+    }
+}

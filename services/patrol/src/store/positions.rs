@@ -110,6 +110,23 @@ pub async fn of_members<'c>(
     .await?)
 }
 
+/// The fix times of `members` in `[from, to]`, by member and time (presence needs no more).
+pub async fn times_of<'c>(
+    ex: impl PgExecutor<'c>,
+    members: &[String],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT member_id, at FROM positions WHERE member_id = ANY($1) AND at >= $2 AND at <= $3 ORDER BY member_id, at",
+    )
+    .bind(members)
+    .bind(from)
+    .bind(to)
+    .fetch_all(ex)
+    .await?)
+}
+
 /// Deletes up to `limit` fixes older than `before`; returns how many.
 pub async fn delete_older<'c>(ex: impl PgExecutor<'c>, before: DateTime<Utc>, limit: i64) -> Result<u64, StoreError> {
     Ok(sqlx::query("DELETE FROM positions WHERE ctid = ANY(ARRAY(SELECT ctid FROM positions WHERE at < $1 LIMIT $2))")

@@ -73,17 +73,17 @@ pub async fn presence_report(
     let teams = teams::list(pool, prefix, kind, None, i64::MAX).await?;
     let start = local_instant(day, NaiveTime::MIN);
     let end = start + chrono::Duration::days(1);
-    let mut ids: Vec<String> = teams.iter().flat_map(|t| t.members.iter().map(|m| m.member_id.clone())).collect();
-    ids.sort();
-    ids.dedup();
-    let tracks = tracks(pool, &ids, start - rule.offline_threshold, end).await?;
     let mut rows: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     let mut members = Vec::new();
+    // A team at a time: a city's day of positions never sits in memory at once.
     for team in &teams {
+        let ids: Vec<String> = team.members.iter().map(|m| m.member_id.clone()).collect();
+        let mut times: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
+        for (member, at) in positions::times_of(pool, &ids, start - rule.offline_threshold, end).await? {
+            times.entry(member).or_default().push(at);
+        }
         for m in &team.members {
-            let times: Vec<DateTime<Utc>> =
-                tracks.get(&m.member_id).map(|t| t.iter().map(|f| f.at).collect()).unwrap_or_default();
-            let p = presence(&times, day, rule);
+            let p = presence(times.get(&m.member_id).map(Vec::as_slice).unwrap_or_default(), day, rule);
             let row = rows.entry(group_key(team, by)).or_default();
             row.0 += 1;
             row.1 += i64::from(p.online);
