@@ -44,10 +44,10 @@ where
 pub async fn alarms(engine: Arc<Engine>, interval: Duration, stop: Shutdown) {
     every(interval, stop, "the alarm round", || {
         let engine = engine.clone();
-        async move { engine.alarm_round().await.map(|_| ()) }
+        async move { engine.alarm_round(false).await.map(|_| ()) }
     })
     .await;
-    if let Err(e) = engine.alarm_round().await {
+    if let Err(e) = engine.alarm_round(true).await {
         tracing::warn!(error = %e, "the last alarm round failed");
     }
 }

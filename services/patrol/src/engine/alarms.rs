@@ -3,8 +3,8 @@
 //! (`checkpoint-missed`), the tour finished (`tour-completed`) or overdue (`tour-late`), the
 //! members silent past `patrol.offline_after_secs` (`member-offline`), and the shift ended by
 //! the service at its end (`shift-ended`). Active shifts are in memory, so a round costs no
-//! query unless something fell due; what it changes is written in one transaction, with the
-//! progress of the shifts whose members only entered or left fences since the last round.
+//! query unless something fell due; what it changes is written in one transaction, with (every
+//! few seconds) the progress of the shifts whose members only entered or left fences.
 
 use uuid::Uuid;
 
@@ -22,12 +22,18 @@ use crate::{
     usecase::system_actor,
 };
 
+/// How often the shifts whose members only entered or left fences are written: each write
+/// of them all holds the engine (and so the ingest) for a moment.
+const MOVED_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Engine {
-    /// One round at the clock's now; returns how many shifts changed.
-    pub async fn alarm_round(&self) -> Result<usize, StoreError> {
+    /// One round at the clock's now; returns how many shifts changed. `flush` writes the
+    /// shifts left dirty by the ingest whatever the time since the last write of them.
+    pub async fn alarm_round(&self, flush: bool) -> Result<usize, StoreError> {
         let core = self.core.clone();
         let mut st = self.lock().await?;
         let now = core.clock.now();
+        let write_moved = flush || st.moved_written.is_none_or(|t| t.elapsed() >= MOVED_EVERY);
         let threshold = core.settings.offline_after();
         let actor = system_actor();
         let mut facts = Facts::default();
@@ -83,7 +89,7 @@ impl Engine {
             } else if before != (live.row.missed, live.row.tour_complete, live.row.late, live.offline.len()) {
                 live.sync_row();
                 changed.push(*id);
-            } else if live.dirty {
+            } else if live.dirty && write_moved {
                 live.sync_row();
                 moved.push(*id);
             }
@@ -111,6 +117,9 @@ impl Engine {
         }
         for id in &ended {
             st.deactivate(*id);
+        }
+        if write_moved {
+            st.moved_written = Some(std::time::Instant::now());
         }
         core.signal.wake();
         Ok(changed.len() + ended.len() + moved.len())

@@ -4,8 +4,8 @@
 //! written in one transaction: the accepted fixes (one multi-row insert that skips a fix
 //! already stored, so a redelivery applies nothing twice), the check-ins, the progress of the
 //! shifts with a check-in or a liveness change, and their facts. A shift whose members only
-//! entered or left fences is marked dirty and written by the alarm round: one row update per
-//! shift and tick instead of one per batch.
+//! entered or left fences is marked dirty and written by the alarm round every few seconds:
+//! one row update per shift then, instead of one per batch.
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -137,7 +137,7 @@ fn walk_fix(
     if events.is_empty() {
         return;
     }
-    // Entries and exits only move who is inside: written by the alarm round within a tick
+    // Entries and exits only move who is inside: written by the alarm round every few seconds
     // (or at the stop), not by every batch. A check-in is written with its batch.
     live.dirty = true;
     for e in events {

@@ -141,6 +141,8 @@ pub struct State {
     pub by_team: HashMap<String, Vec<Uuid>>,
     /// Memory may be ahead of the database: reload before use.
     pub stale: bool,
+    /// When the alarm round last wrote the shifts the ingest left dirty.
+    pub moved_written: Option<std::time::Instant>,
 }
 
 impl State {
