@@ -159,3 +159,22 @@ async fn a_manual_check_in_counts_near_the_checkpoint_only() {
     assert_eq!(app.shift(&s.id).await.state, ShiftState::Active as i32);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_fix_from_an_unlisted_device_is_rejected_and_changes_nothing() {
+    let app = spawn_app(Clock::manual(monday_8am())).await;
+    let mut t = team("t1", &["m1"]);
+    t.members[0].device_ids = vec!["dev-m1".into()];
+    app.put_team(t, &center(COUNTY)).await;
+    let t0 = monday_8am();
+    let mut stolen = fix("m1", t0, at(0.0, 0.0));
+    stolen.device_id = "someone-elses-phone".into();
+    let own = fix("m1", t0 + Duration::seconds(10), at(5.0, 0.0));
+    let batch = vec![PositionBatch { fixes: vec![stolen, own] }];
+    let summary =
+        app.client.clone().send_positions(authed(tokio_stream::iter(batch), &member("m1"))).await.unwrap().into_inner();
+    assert_eq!(summary.accepted, 1);
+    assert_eq!(summary.rejected.iter().map(|r| (r.reason.as_str(), r.count)).collect::<Vec<_>>(), vec![("device", 1)]);
+    assert_eq!(app.stored_positions().await, 1);
+    app.stop().await;
+}
