@@ -1,10 +1,11 @@
 //! The patrols, played for the demo: three teams of 川汇区 ride their routes past key places
 //! (a school, a market, the bus station, the riverbank) on e-bikes, tour after tour, their
 //! devices publishing a position every few seconds on `civicgrid.patrol.position.…` as real
-//! devices do. The professional team keeps to its route; a volunteer's phone goes silent
-//! half-way through each tour (a member-offline alarm, then member-online at the next tour);
-//! the grid workers leave out the riverbank, so that checkpoint is missed and their tour is
-//! late.
+//! devices do. The professional team keeps to its route and completes every tour; a
+//! volunteer's phone goes silent for a stretch of each tour (member-offline once
+//! `patrol.offline_after_secs` passes, member-online when it sends again); the grid workers
+//! leave out the riverbank, so their tour is late when its ten minutes are up and the riverbank
+//! is missed when they end the shift.
 
 use std::time::Duration;
 
@@ -25,7 +26,9 @@ const FIX_EVERY_SECS: u64 = 5;
 const SPEED_MPS: f64 = 4.0;
 
 /// A key place: id, name, kind, centre (lat, lng), village.
-const PLACES: &[(&str, &str, PlaceKind, (f64, f64), &str)] = &[
+type DemoPlace = (&'static str, &'static str, PlaceKind, (f64, f64), &'static str);
+
+const PLACES: &[DemoPlace] = &[
     ("demo-school-qiyilu", "七一路小学", PlaceKind::School, (33.6262, 114.6428), "411602001001"),
     ("demo-market-renhe", "人和菜市场", PlaceKind::Market, (33.6183, 114.6598), "411602002001"),
     ("demo-station-bus", "周口汽车客运站", PlaceKind::Station, (33.6302, 114.6512), "411602001002"),
@@ -37,7 +40,7 @@ const PLACES: &[(&str, &str, PlaceKind, (f64, f64), &str)] = &[
 enum Habit {
     /// Rides the route and checks in everywhere.
     Diligent,
-    /// One member's phone stops sending half-way.
+    /// One member's phone stops sending for a stretch of the tour.
     PhoneDies,
     /// Leaves out the last checkpoint.
     SkipsLast,
@@ -45,7 +48,8 @@ enum Habit {
 
 /// A demo team: id, name, kind, village, members (the first `riders` of them ride the tours;
 /// the others stand by and send nothing, so a README example can send positions for one), the
-/// places its route visits, its habit.
+/// places its route visits, its checkpoints' window (minutes from the start; none: the whole
+/// shift), the minutes its tour may take, its habit.
 struct DemoTeam {
     id: &'static str,
     name: &'static str,
@@ -54,6 +58,8 @@ struct DemoTeam {
     members: &'static [(&'static str, &'static str)],
     riders: usize,
     stops: &'static [usize],
+    window_minutes: Option<i32>,
+    tour_minutes: i32,
     habit: Habit,
 }
 
@@ -66,6 +72,8 @@ const TEAMS: &[DemoTeam] = &[
         members: &[("demo-patrol-zhang", "张建军"), ("demo-patrol-li", "李志强"), ("demo-patrol-chen", "陈卫东")],
         riders: 2,
         stops: &[0, 2, 1, 3],
+        window_minutes: Some(30),
+        tour_minutes: 40,
         habit: Habit::Diligent,
     },
     DemoTeam {
@@ -76,6 +84,8 @@ const TEAMS: &[DemoTeam] = &[
         members: &[("demo-patrol-wang", "王秀英"), ("demo-patrol-zhao", "赵国庆")],
         riders: 2,
         stops: &[0, 2],
+        window_minutes: Some(30),
+        tour_minutes: 40,
         habit: Habit::PhoneDies,
     },
     DemoTeam {
@@ -86,6 +96,8 @@ const TEAMS: &[DemoTeam] = &[
         members: &[("demo-patrol-liu", "刘红梅")],
         riders: 1,
         stops: &[1, 2, 3],
+        window_minutes: None,
+        tour_minutes: 10,
         habit: Habit::SkipsLast,
     },
 ];
@@ -201,17 +213,16 @@ async fn load(client: &mut PatrolServiceClient<Channel>, center: &str) -> Result
                     id: format!("cp-{}", PLACES[p].0),
                     name: String::new(),
                     target: Some(checkpoint::Target::PlaceId(PLACES[p].0.into())),
-                    // Every checkpoint within the first 12 minutes of the tour.
-                    window: Some(CheckpointWindow {
+                    window: t.window_minutes.map(|max_minutes| CheckpointWindow {
                         window: Some(checkpoint_window::Window::FromStart(StartOffsetWindow {
                             min_minutes: 0,
-                            max_minutes: 12,
+                            max_minutes,
                         })),
                     }),
                     dwell_seconds: 0,
                 })
                 .collect(),
-            tour_minutes: 15,
+            tour_minutes: t.tour_minutes,
             ..Default::default()
         };
         client
@@ -279,7 +290,7 @@ async fn ride(
                 team_id: team.id.into(),
                 route_id: format!("{}-route", team.id),
                 starts_at: Some(civicgrid_kit::time::to_proto(now)),
-                ends_at: Some(civicgrid_kit::time::to_proto(now + chrono::Duration::minutes(30))),
+                ends_at: Some(civicgrid_kit::time::to_proto(now + chrono::Duration::minutes(60))),
             },
             center,
         ))
@@ -299,8 +310,9 @@ async fn ride(
     let points = samples(&path(team), SPEED_MPS * FIX_EVERY_SECS as f64);
     for (i, &at) in points.iter().enumerate() {
         for (m, (member, _)) in team.members.iter().take(team.riders).enumerate() {
-            // The second volunteer's phone dies half-way through the tour.
-            if team.habit == Habit::PhoneDies && m == 1 && i > points.len() / 2 {
+            // The second volunteer's phone is silent from 30 % to 80 % of the tour: minutes,
+            // longer than the demo's offline threshold (60 s).
+            if team.habit == Habit::PhoneDies && m == 1 && (points.len() * 3 / 10..points.len() * 8 / 10).contains(&i) {
                 continue;
             }
             // Members ride a few metres apart.

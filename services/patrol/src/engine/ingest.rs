@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::{Engine, Live, State, TeamInfo, facts::Facts, walk::completed};
 use crate::{
     domain::{
-        fix::{LastFix, Limits, validate_parts},
+        fix::{LastFix, Limits, Reject, validate_parts},
         geo::Point,
         liveness::{self, Change},
         route::{TourEvent, advance},
@@ -85,7 +85,19 @@ fn apply(
     let point = Point::new(p.latitude, p.longitude);
     // 0 means the device gave no estimate.
     let accuracy = (f.accuracy_m != 0.0).then_some(f.accuracy_m);
-    validate_parts(at, point, accuracy, member.last.as_ref(), round.now, &round.limits).map_err(|r| r.as_str())?;
+    match validate_parts(at, point, accuracy, member.last.as_ref(), round.now, &round.limits) {
+        Ok(()) => {}
+        // Older than the member's last fix: a device that buffered while it had no network,
+        // or a fix redelivered after a crash behind newer ones. It belongs in the track
+        // (checked on its own; an exact repeat is ignored by the insert) but moves nothing:
+        // not the last fix, not the tour.
+        Err(Reject::OutOfOrder) if member.last.is_some_and(|l| at < l.at) => {
+            validate_parts(at, point, accuracy, None, round.now, &round.limits).map_err(|r| r.as_str())?;
+            w.positions.push(&f.member_id, at, &f.device_id, point.lat, point.lng, f.accuracy_m, f.speed_mps);
+            return Ok(());
+        }
+        Err(r) => return Err(r.as_str()),
+    }
     let fix = LastFix { at, point };
     let prev = member.last.replace(fix);
     w.positions.push(&f.member_id, at, &f.device_id, point.lat, point.lng, f.accuracy_m, f.speed_mps);
