@@ -12,7 +12,9 @@
 //!
 //! A batch that fails is retried message by message (so one bad message cannot hold the rest
 //! back); a message that still fails on its last delivery (`bus.max_deliver`) is dead-lettered.
-//! While the database is unreachable the batch is nak'ed with a delay for as long as it takes.
+//! While the database is unreachable the batch is held (its ack deadline extended) and retried
+//! with backoff for as long as it takes, taking nothing newer meanwhile, so its messages are
+//! applied in order.
 
 use std::time::Duration;
 
@@ -188,7 +190,7 @@ impl<H: FeedHandler> FeedRunner<H> {
                     }
                 }
                 if !msgs.is_empty() {
-                    self.process(msgs).await;
+                    self.process(msgs, &shutdown).await;
                 }
                 if ended {
                     continue 'outer;
@@ -198,17 +200,30 @@ impl<H: FeedHandler> FeedRunner<H> {
         tracing::info!(durable = %self.feed.durable, "feed consumer stopped");
     }
 
-    async fn process(&self, msgs: Vec<jetstream::Message>) {
+    async fn process(&self, msgs: Vec<jetstream::Message>, shutdown: &Shutdown) {
         let incoming: Vec<Incoming> = msgs.iter().map(Incoming::from_jetstream).collect();
         let again = incoming.iter().filter(|i| i.delivered > 1).count() as u64;
         self.metrics.bus().delivered_many(self.feed.durable, incoming.len() as u64, again);
-        match self.handler.apply(&incoming).await {
-            Ok(poison) => self.settle(&msgs, &incoming, &poison).await,
-            Err(HandleError::Unavailable(reason)) => {
-                let delay = self.retry_delay(1).max(Duration::from_secs(1));
-                tracing::warn!(%reason, ?delay, "database unavailable; feed batch kept for redelivery");
-                futures::future::join_all(msgs.iter().map(|m| m.ack_with(AckKind::Nak(Some(delay))))).await;
+        let mut result = self.handler.apply(&incoming).await;
+        let mut attempt = 1;
+        while let Err(HandleError::Unavailable(reason)) = &result {
+            // Kept in hand and retried in order: a nak would let JetStream redeliver these after
+            // newer messages, and a feed's handler may refuse what arrives out of order (a
+            // position older than the member's last). Progress acks keep them from timing out.
+            let keep_alive = Duration::from_secs((self.settings.ack_wait_secs / 2).max(1));
+            let delay = self.retry_delay(attempt).min(keep_alive);
+            tracing::warn!(%reason, ?delay, "database unavailable; feed batch held and retried");
+            futures::future::join_all(msgs.iter().map(|m| m.ack_with(AckKind::Progress))).await;
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                // Left unacknowledged: JetStream redelivers them, in order, after ack_wait.
+                _ = shutdown.cancelled() => return,
             }
+            attempt += 1;
+            result = self.handler.apply(&incoming).await;
+        }
+        match result {
+            Ok(poison) => self.settle(&msgs, &incoming, &poison).await,
             Err(e) if msgs.len() > 1 => {
                 tracing::debug!(error = %e, "feed batch failed; applying its messages one by one");
                 for (m, inc) in msgs.iter().zip(&incoming) {

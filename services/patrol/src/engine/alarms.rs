@@ -8,19 +8,41 @@
 
 use uuid::Uuid;
 
+use chrono::{DateTime, Utc};
+
 use super::{
-    Engine, State, TeamInfo,
+    Engine, Live, State, TeamInfo,
     facts::Facts,
     walk::{completed, finish},
 };
 use crate::{
     domain::{
         liveness::{self, Change},
-        route::misses,
+        route::{is_complete, misses},
     },
     store::{StoreError, shifts},
     usecase::system_actor,
 };
+
+/// Marks missed the open checkpoints of `live` whose window closed by `upto`, each with a
+/// `checkpoint-missed` at its window's end.
+fn record_misses(live: &mut Live, team: &TeamInfo, facts: &mut Facts, upto: DateTime<Utc>, now: DateTime<Utc>) {
+    let actor = system_actor();
+    for cp in misses(&mut live.tour, &live.plan.route, &live.times, upto) {
+        live.row.missed += 1;
+        let closed = live
+            .plan
+            .route
+            .position(&cp)
+            .and_then(|k| live.plan.route.checkpoints().get(k))
+            .map_or(upto, |c| c.window.bounds(&live.times).1);
+        let name = live.plan.name_of(&cp);
+        facts.shift("checkpoint-missed", &live.row, team, &live.plan.route_name, &actor, closed, now, |e| {
+            e.checkpoint_id = cp;
+            e.checkpoint_name = name;
+        });
+    }
+}
 
 /// How often the shifts whose members only entered or left fences are written: each write
 /// of them all holds the engine (and so the ingest) for a moment.
@@ -43,26 +65,27 @@ impl Engine {
         for (id, live) in active.iter_mut() {
             let team = teams.get(&live.row.team_id).unwrap_or(&nobody);
             let before = (live.row.missed, live.row.tour_complete, live.row.late, live.offline.len());
-            for cp in misses(&mut live.tour, &live.plan.route, &live.times, now) {
-                live.row.missed += 1;
-                let closed = live
-                    .plan
-                    .route
-                    .position(&cp)
-                    .and_then(|k| live.plan.route.checkpoints().get(k))
-                    .map_or(now, |c| c.window.bounds(&live.times).1);
-                let name = live.plan.name_of(&cp);
-                facts.shift("checkpoint-missed", &live.row, team, &live.plan.route_name, &actor, closed, now, |e| {
-                    e.checkpoint_id = cp;
-                    e.checkpoint_name = name;
-                });
+            let ending = now >= live.row.ends_at;
+            // Late is judged as of the due time: the checkpoints whose windows closed before it are
+            // missed first, and what is still open at it makes the tour late.
+            if let Some(due) = live.row.tour_due_at.filter(|d| *d <= now && !live.row.late && !live.row.tour_complete) {
+                record_misses(live, team, &mut facts, due - chrono::Duration::microseconds(1), now);
+                if is_complete(&live.tour, &live.plan.route) {
+                    completed(live, team, &mut facts, now);
+                } else {
+                    live.row.late = true;
+                    facts.shift("tour-late", &live.row, team, &live.plan.route_name, &actor, due, now, |_| {});
+                }
+            }
+            record_misses(live, team, &mut facts, now, now);
+            if ending {
+                // What the end closes is said by shift-ended, not tour-completed.
+                let at = live.row.ends_at;
+                finish(live, team, &mut facts, &actor, None, at, now);
+                ended.push(*id);
+                continue;
             }
             completed(live, team, &mut facts, now);
-            if !live.row.tour_complete && !live.row.late && live.row.tour_due_at.is_some_and(|d| now >= d) {
-                live.row.late = true;
-                let due = live.row.tour_due_at.unwrap_or(now);
-                facts.shift("tour-late", &live.row, team, &live.plan.route_name, &actor, due, now, |_| {});
-            }
             let span = liveness::Shift { start: live.times.started_at, end: live.row.ends_at };
             for m in &team.team.members {
                 let last = members.get(&m.member_id).and_then(|x| x.last).map(|l| l.at);
@@ -82,11 +105,7 @@ impl Engine {
                     );
                 }
             }
-            if now >= live.row.ends_at {
-                let at = live.row.ends_at;
-                finish(live, team, &mut facts, &actor, None, at, now);
-                ended.push(*id);
-            } else if before != (live.row.missed, live.row.tour_complete, live.row.late, live.offline.len()) {
+            if before != (live.row.missed, live.row.tour_complete, live.row.late, live.offline.len()) {
                 live.sync_row();
                 changed.push(*id);
             } else if live.dirty && write_moved {

@@ -75,6 +75,10 @@ async fn a_shift_still_running_at_its_end_is_ended_and_old_positions_are_deleted
     app.set_time(t0 + Duration::hours(1) + Duration::seconds(1));
     let ended = app.wait_for_fact(&s.id, "shift-ended", "the shift's end passed").await;
     assert_eq!((ended.missed, ended.occurred_at), (2, Some(to_proto(t0 + Duration::hours(1)))));
+    // The tour was due at the end too: b and c were still open then.
+    let names = app.fact_names(&s.id).await;
+    let tail: Vec<&str> = names.iter().skip(3).map(String::as_str).collect();
+    assert_eq!(tail, vec!["tour-late", "checkpoint-missed", "checkpoint-missed", "shift-ended"], "{names:?}");
     let shift = app.shift(&s.id).await;
     assert_eq!((shift.state, shift.ended_at), (ShiftState::Ended as i32, Some(to_proto(t0 + Duration::hours(1)))));
     assert_eq!(shift.checkpoints[0].state, CheckpointState::CheckedIn as i32);

@@ -1,6 +1,6 @@
-//! PostgreSQL lost while positions arrive: the batch is not acked, JetStream redelivers it once
-//! the database is back, the engine reloads what it had applied in memory, and every fix and
-//! check-in is stored exactly once.
+//! PostgreSQL lost while positions arrive: the batch is held, not acked, and retried in order
+//! until the database is back; the engine reloads what it had applied in memory, and every fix
+//! and check-in is stored exactly once.
 
 use chrono::Duration;
 use civicgrid_dev::testing::{self, metrics};
@@ -9,7 +9,7 @@ use civicgrid_kit::clock::Clock;
 use crate::helpers::*;
 
 #[tokio::test]
-async fn positions_taken_while_the_database_is_away_are_applied_once_it_is_back() {
+async fn positions_taken_while_the_database_is_away_are_applied_in_order_once_it_is_back() {
     let app = spawn_behind_proxy(Clock::manual(monday_8am())).await;
     app.setup(line_route("r1", false)).await;
     let t0 = monday_8am();
@@ -19,11 +19,10 @@ async fn positions_taken_while_the_database_is_away_are_applied_once_it_is_back(
     let proxy = app.proxy.as_ref().unwrap();
     proxy.cut();
     app.publish_all(&walk("m1", t0 + Duration::minutes(1), 10, -20.0, 20.0, 3)).await;
-    testing::eventually("the batch redelivered", || async {
-        metrics::scrape(app.metrics_addr)
-            .await
-            .value("civicgrid_consumer_redeliveries_total", &[("durable", "patrol-positions")])
-            >= Some(1.0)
+    testing::eventually("the batch taken while the database is away", || async {
+        let m = metrics::scrape(app.metrics_addr).await;
+        m.value("civicgrid_consumer_deliveries_total", &[("durable", "patrol-positions")]) >= Some(3.0)
+            && m.value("civicgrid_ready", &[]) == Some(0.0)
     })
     .await;
     assert_eq!(app.stored_positions().await, 0);
