@@ -8,11 +8,31 @@ use civicgrid_proto::v1::{CaseState, ListCasesRequest, mediation_service_client:
 
 /// The ```sh blocks of the README section headed `heading` (up to the next heading).
 fn sh_blocks(heading: &str) -> Vec<String> {
-    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
-    let start = readme.find(&format!("\n{heading}\n")).unwrap_or_else(|| panic!("README has no {heading:?}"));
-    let rest = &readme[start + heading.len() + 2..];
-    let section = &rest[..rest.find("\n#").unwrap_or(rest.len())];
-    section.split("```sh\n").skip(1).map(|b| b[..b.find("```").unwrap()].to_string()).collect()
+    sh_blocks_of("README.md", heading)
+}
+
+/// The ```sh blocks of the section headed `heading` in the Markdown file `file`.
+fn sh_blocks_of(file: &str, heading: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(workspace_root().join(file)).unwrap();
+    let start = text.find(&format!("\n{heading}\n")).unwrap_or_else(|| panic!("{file} has no {heading:?}"));
+    // The section runs to the next heading; a `#` line inside a code block is a comment.
+    let (mut blocks, mut current, mut fenced) = (Vec::new(), None::<String>, false);
+    for line in text[start + heading.len() + 2..].lines() {
+        if line.starts_with("```") {
+            if let Some(block) = current.take() {
+                blocks.push(block);
+            } else if line == "```sh" {
+                current = Some(String::new());
+            }
+            fenced = !fenced;
+        } else if let Some(block) = current.as_mut() {
+            block.push_str(line);
+            block.push('\n');
+        } else if !fenced && line.starts_with('#') {
+            break;
+        }
+    }
+    blocks
 }
 
 /// Runs `script` with bash, `grpcurl` aimed at the suite; returns its output, failing on error.
@@ -28,10 +48,13 @@ fn run(suite: &Suite, script: &str) -> String {
         prelude.push_str(&format!("    x=\"${{x//127.0.0.1:{port}/{addr}}}\"\n"));
     }
     prelude.push_str("    a+=(\"$x\")\n  done\n  \"$GRPCURL\" -max-time 20 \"${a[@]}\"\n}\n");
+    // `civicgrid` as the docs call it: the binary under test.
+    prelude.push_str("civicgrid() { \"$CIVICGRID\" \"$@\"; }\n");
     let out = Command::new("bash")
         .arg("-c")
         .arg(format!("{prelude}{script}"))
         .env("GRPCURL", grpcurl())
+        .env("CIVICGRID", civicgrid_e2e::civicgrid_binary())
         .output()
         .expect("bash");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -87,4 +110,15 @@ async fn the_patrol_examples_of_the_readme_run_as_written() {
 
     let sent = run(&suite, &blocks[1]);
     assert!(sent.contains("\"accepted\": \"1\""), "{sent}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_patrol_walkthrough_of_docs_patrol_md_runs_as_written() {
+    let suite = tokio::task::spawn_blocking(|| Suite::up(&["--no-demo", "--quiet"])).await.unwrap();
+    let blocks = sh_blocks_of("docs/patrol.md", "### A patrol from the command line");
+    assert_eq!(blocks.len(), 1, "{blocks:?}");
+    let out = run(&suite, &blocks[0]);
+    // SendPositions took both fixes, and GetShift shows the school gate checked in by m-001.
+    assert!(out.contains("\"accepted\": \"2\""), "{out}");
+    assert!(out.contains("CHECKPOINT_STATE_CHECKED_IN") && out.contains("\"checkedInBy\": \"m-001\""), "{out}");
 }

@@ -33,7 +33,8 @@ pub const STREAM: Stream = Stream { service: SERVICE, published: &[FACTS.publish
 
 /// `CIVICGRID_PATROL_POSITIONS`: the members' devices publish a `civicgrid.v1.PositionFix` on
 /// `civicgrid.patrol.position.<city>.<county>.<township>.<village>`; patrol reads them through
-/// `patrol-positions` and keeps them only as long as `patrol.position_retention_hours`.
+/// `patrol-positions`. The stream keeps a message only `patrol.fix_max_age_secs` (an older fix
+/// would be refused anyway); the stored tracks are kept `patrol.position_retention_hours`.
 pub const POSITIONS: Feed = Feed {
     service: SERVICE,
     name: "CIVICGRID_PATROL_POSITIONS",
