@@ -123,6 +123,30 @@ async fn shift(patrol: &mut PatrolServiceClient<Channel>, id: &str) -> Shift {
     patrol.get_shift(as_(GetShiftRequest { shift_id: id.into() }, &token("admin", ""))).await.unwrap().into_inner()
 }
 
+/// The team's shift for the next hour, scheduled by the center and started by its member
+/// e2e-wang; `tag` makes the request ids.
+async fn shift_started(patrol: &mut PatrolServiceClient<Channel>, center: &str, tag: &str) -> (Shift, String) {
+    let now = chrono::Utc::now();
+    let scheduled = patrol
+        .schedule_shift(as_(
+            ScheduleShiftRequest {
+                request_id: format!("e2e-{tag}-schedule"),
+                team_id: "e2e-team".into(),
+                route_id: "e2e-route".into(),
+                starts_at: Some(civicgrid_kit::time::to_proto(now - chrono::Duration::minutes(1))),
+                ends_at: Some(civicgrid_kit::time::to_proto(now + chrono::Duration::hours(1))),
+            },
+            center,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let member = person_token("patrol_member", "e2e-wang");
+    let start = ShiftRequest { request_id: format!("e2e-{tag}-start"), shift_id: scheduled.id.clone() };
+    patrol.start_shift(as_(start, &member)).await.unwrap();
+    (scheduled, member)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_patrol_checks_in_by_position_misses_a_checkpoint_alerts_its_supervisor_and_reports_a_finding() {
     let suite = tokio::task::spawn_blocking(|| Suite::up(&["--no-demo", "--quiet"])).await.unwrap();
@@ -134,24 +158,7 @@ async fn a_patrol_checks_in_by_position_misses_a_checkpoint_alerts_its_superviso
     let center = token("center", "");
     set_up(&mut patrol, &center).await;
 
-    let now = chrono::Utc::now();
-    let scheduled = patrol
-        .schedule_shift(as_(
-            ScheduleShiftRequest {
-                request_id: "e2e-schedule-1".into(),
-                team_id: "e2e-team".into(),
-                route_id: "e2e-route".into(),
-                starts_at: Some(civicgrid_kit::time::to_proto(now - chrono::Duration::minutes(1))),
-                ends_at: Some(civicgrid_kit::time::to_proto(now + chrono::Duration::hours(1))),
-            },
-            &center,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let member = person_token("patrol_member", "e2e-wang");
-    let start = ShiftRequest { request_id: "e2e-start-1".into(), shift_id: scheduled.id.clone() };
-    patrol.start_shift(as_(start, &member)).await.unwrap();
+    let (scheduled, member) = shift_started(&mut patrol, &center, "flow").await;
     next_fact(&mut facts, "shift-started", Duration::from_secs(20)).await;
 
     // The member's phone: from 150 m west of the school to its gate, a fix every 2 s at 5 m/s.
@@ -241,26 +248,7 @@ async fn killing_patrol_mid_ingest_loses_no_fix_and_checks_in_once() {
     let mut patrol = PatrolServiceClient::connect(format!("http://{}", suite.patrol)).await.unwrap();
     let center = token("center", "");
     set_up(&mut patrol, &center).await;
-    let now = chrono::Utc::now();
-    let scheduled = patrol
-        .schedule_shift(as_(
-            ScheduleShiftRequest {
-                request_id: "e2e-kill-schedule".into(),
-                team_id: "e2e-team".into(),
-                route_id: "e2e-route".into(),
-                starts_at: Some(civicgrid_kit::time::to_proto(now - chrono::Duration::minutes(1))),
-                ends_at: Some(civicgrid_kit::time::to_proto(now + chrono::Duration::hours(1))),
-            },
-            &center,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let member = person_token("patrol_member", "e2e-wang");
-    patrol
-        .start_shift(as_(ShiftRequest { request_id: "e2e-kill-start".into(), shift_id: scheduled.id.clone() }, &member))
-        .await
-        .unwrap();
+    let (scheduled, _member) = shift_started(&mut patrol, &center, "kill").await;
 
     // 4,000 fixes, 20 ms apart (the last 80 s ahead: within patrol's 2 minutes), riding east
     // through the school; published with

@@ -212,18 +212,7 @@ impl Counts {
             counts.check_ins +=
                 scrape.value("civicgrid_patrol_check_ins_total", &[("method", method)]).unwrap_or(0.0) as u64;
         }
-        for reason in [
-            "coordinates",
-            "future",
-            "stale",
-            "duplicate",
-            "out_of_order",
-            "speed",
-            "accuracy",
-            "unknown_member",
-            "device",
-            "malformed",
-        ] {
+        for reason in civicgrid_patrol::metrics::REJECT_REASONS {
             let n = scrape.value("civicgrid_patrol_fixes_rejected_total", &[("reason", reason)]).unwrap_or(0.0) as u64;
             if n > 0 {
                 counts.rejected.insert(reason.into(), n);
