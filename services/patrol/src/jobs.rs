@@ -87,23 +87,24 @@ pub async fn publish_presence(core: &Core, now: DateTime<Utc>) -> Result<bool, S
     Ok(true)
 }
 
-/// The presence job.
+/// The presence job. A day counts as done only once its round succeeded, so a round that
+/// failed (the database away) is tried again at the next interval, not the next day.
 pub async fn presence(core: Arc<Core>, interval: Duration, stop: Shutdown) {
     let mut done: Option<chrono::NaiveDate> = None;
-    every(interval, stop, "publishing presence", || {
-        let core = core.clone();
+    loop {
         let now = core.clock.now();
         let day = today(now);
-        let skip = done == Some(day);
-        done = Some(day);
-        async move {
-            if !skip {
-                publish_presence(&core, now).await?;
+        if done != Some(day) {
+            match publish_presence(&core, now).await {
+                Ok(_) => done = Some(day),
+                Err(e) => tracing::warn!(error = %e, "publishing presence failed"),
             }
-            Ok(())
         }
-    })
-    .await
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
 }
 
 /// The retention job.
