@@ -15,6 +15,7 @@
 //! - [`grpc`]: the PatrolService handlers; [`feed`]: the positions feed's handler;
 //!   [`jobs`]: the alarm, presence and retention jobs; [`metrics`]: patrol's own metrics.
 
+pub mod area;
 pub mod config;
 pub mod convert;
 pub mod core;

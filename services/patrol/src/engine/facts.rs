@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use civicgrid_contracts::patrol::FACTS;
 use civicgrid_kit::{
     bus::{Envelope, OutboxBatch},
-    region,
     time::to_proto,
 };
 use civicgrid_proto::v1::{Actor, CheckInMethod, PatrolEvent, RegionPath};
@@ -27,7 +26,7 @@ pub fn method(how: How) -> CheckInMethod {
 
 /// The region path of a shift's route.
 pub fn shift_region(row: &ShiftRow) -> RegionPath {
-    region::path_of(&row.region_code).unwrap_or_default()
+    crate::area::path(&row.region_code).unwrap_or_default()
 }
 
 /// Facts collected during a change, written with it.

@@ -9,7 +9,7 @@ use civicgrid_kit::{
         Violations,
         paging::{Page, PageRequest},
     },
-    region::{self, Level},
+    region::Level,
     storage::store_status,
 };
 use civicgrid_proto::v1::{
@@ -160,7 +160,10 @@ pub(super) async fn list_places(api: &PatrolApi, request: Request<ListPlacesRequ
 fn check_route(v: &mut Violations, r: &Route) {
     validate::id(v, "route.id", &r.id);
     validate::text(v, "route.name", &r.name, 1, 80);
-    validate::region_code(v, "route.region_code", &r.region_code, REGION_LEVELS, true);
+    // A grid worker's route may name its grid (15 digits) instead of a region.
+    if !crate::area::is_grid(&r.region_code) {
+        validate::region_code(v, "route.region_code", &r.region_code, REGION_LEVELS, true);
+    }
     v.check(
         (1..=crate::domain::route::MAX_CHECKPOINTS).contains(&r.checkpoints.len()),
         "route.checkpoints",
@@ -219,7 +222,7 @@ pub(super) async fn get_route(api: &PatrolApi, request: Request<GetRouteRequest>
     v.into_result()?;
     let route = routes::get(&api.core.pool, id).await.map_err(|e| store_status("reading a route", e))?;
     match route {
-        Some(r) if region::within(&r.region_code, &caller.region_scope) => Ok(Response::new(r)),
+        Some(r) if crate::area::within(&r.region_code, &caller.region_scope) => Ok(Response::new(r)),
         _ => Err(Status::not_found(format!("no route `{id}` in the caller's region"))),
     }
 }

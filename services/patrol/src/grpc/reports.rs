@@ -180,12 +180,13 @@ pub(super) async fn get_coverage(api: &PatrolApi, request: Request<GetCoverageRe
         "" => Some(CoverageGroup::All),
         "shift" => Some(CoverageGroup::Shift),
         "route" => Some(CoverageGroup::Route),
-        "region" => Some(CoverageGroup::Region),
+        // A route given a grid code counts under its grid: "grid" names the same grouping.
+        "region" | "grid" => Some(CoverageGroup::Region),
         "team" => Some(CoverageGroup::Team),
         "day" => Some(CoverageGroup::Day),
         _ => None,
     };
-    v.check(by.is_some(), "group_by", "must be empty, shift, route, region, team or day");
+    v.check(by.is_some(), "group_by", "must be empty, shift, route, region, grid, team or day");
     v.into_result()?;
     let region = listed_region(&caller, &r.region_code)?;
     let (Some((from, to)), Some(by)) = (period, by) else { return Err(Status::invalid_argument("period")) };

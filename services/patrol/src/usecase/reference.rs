@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use civicgrid_kit::{auth::Principal, region};
+use civicgrid_kit::auth::Principal;
 use civicgrid_proto::v1::{Place, Route, Team, checkpoint::Target};
 use sqlx::PgPool;
 
@@ -13,7 +13,7 @@ use crate::store::{places, routes, teams};
 
 /// Refuses a region outside the caller's scope.
 pub fn in_scope(caller: &Principal, code: &str, what: &str) -> Result<(), UseError> {
-    if region::within(code, &caller.region_scope) {
+    if crate::area::within(code, &caller.region_scope) {
         Ok(())
     } else {
         Err(UseError::Denied(format!("{what} in region {code} is outside the caller's region {}", caller.region_scope)))
@@ -21,7 +21,7 @@ pub fn in_scope(caller: &Principal, code: &str, what: &str) -> Result<(), UseErr
 }
 
 fn path(code: &str, field: &str) -> Result<civicgrid_proto::v1::RegionPath, UseError> {
-    region::path_of(code).map_err(|e| invalid(field, e.to_string()))
+    crate::area::path(code).map_err(|e| invalid(field, e.to_string()))
 }
 
 /// Creates or replaces `team` (checked by the handler).

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use civicgrid_kit::{auth::Principal, region, time::to_proto};
+use civicgrid_kit::{auth::Principal, time::to_proto};
 use civicgrid_proto::v1::{self as pb, CheckpointProgress, CheckpointState, Shift, ShiftState};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -108,7 +108,7 @@ pub fn shift_proto(row: &ShiftRow, route: Option<&pb::Route>, methods: &Methods)
         team_id: row.team_id.clone(),
         route_id: row.route_id.clone(),
         route_version: row.route_version,
-        region: region::path_of(&row.region_code).ok(),
+        region: crate::area::path(&row.region_code).ok(),
         starts_at: Some(to_proto(row.starts_at)),
         ends_at: Some(to_proto(row.ends_at)),
         state: state_of(&row.state) as i32,

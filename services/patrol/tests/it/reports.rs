@@ -5,8 +5,8 @@ use chrono::Duration;
 use civicgrid_dev::testing;
 use civicgrid_kit::{clock::Clock, time::to_proto};
 use civicgrid_proto::v1::{
-    EventSource, GetCoverageRequest, GetEventRequest, GetPresenceRequest, GetTrackRequest, ReportFindingRequest,
-    ShiftRequest, TeamKind, TimeRange,
+    EventSource, GetCoverageRequest, GetEventRequest, GetPresenceRequest, GetShiftRequest, GetTrackRequest,
+    ReportFindingRequest, ShiftRequest, TeamKind, TimeRange,
 };
 use tonic::Code;
 
@@ -81,6 +81,9 @@ async fn a_finding_is_submitted_to_intake_once_and_linked_to_the_shift() {
     app.stop().await;
 }
 
+/// A grid in 411602001001 (the village of the helpers' places).
+const GRID: &str = "411602001001003";
+
 #[tokio::test]
 async fn track_coverage_and_presence_of_a_known_walk_are_exact() {
     let app = spawn_app(Clock::manual(monday_8am())).await;
@@ -89,11 +92,11 @@ async fn track_coverage_and_presence_of_a_known_walk_are_exact() {
     t.kind = TeamKind::GridWorkers as i32;
     app.put_team(t, &c).await;
     app.put_place(place("school", 0.0, 0.0, 50.0), &c).await;
-    app.put_route(
-        route("r1", false, vec![cp_place("a", "school"), cp("b", 500.0, 0.0, 30.0), cp("c", 2000.0, 0.0, 30.0)]),
-        &c,
-    )
-    .await;
+    // The grid worker's route through one grid (网格): it names the grid's code.
+    let mut r1 =
+        route("r1", false, vec![cp_place("a", "school"), cp("b", 500.0, 0.0, 30.0), cp("c", 2000.0, 0.0, 30.0)]);
+    r1.region_code = GRID.into();
+    app.put_route(r1, &c).await;
     let t0 = monday_8am();
     let s = app.schedule("r1", t0, t0 + Duration::hours(4)).await;
     app.start(&s.id, &member("m1")).await;
@@ -153,6 +156,18 @@ async fn track_coverage_and_presence_of_a_known_walk_are_exact() {
     assert!((row.share_on_time - 2.0 / 3.0).abs() < 1e-9);
     assert_eq!((row.late_tours, row.key_place_seconds), (0, 10));
     assert!((row.distance_m - 700.0).abs() < 1.0, "{}", row.distance_m);
+    // Per grid, and within a township's scope the grid is found by its village.
+    let cov = client
+        .get_coverage(authed(
+            GetCoverageRequest { period: Some(period), region_code: "411602001".into(), group_by: "grid".into() },
+            &c,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cov.rows.iter().map(|r| (r.key.as_str(), r.checked_in)).collect::<Vec<_>>(), [(GRID, 2)]);
+    let shift = client.get_shift(authed(GetShiftRequest { shift_id: s.id.clone() }, &center("411602001"))).await;
+    assert_eq!(shift.unwrap().into_inner().region.unwrap_or_default().village, "411602001001");
     let r = client
         .get_coverage(authed(
             GetCoverageRequest { period: Some(period), group_by: "bogus".into(), ..Default::default() },
