@@ -115,7 +115,8 @@ async fn grpcurl_lists_checks_health_and_submits_an_event_that_reaches_jetstream
 
     // The demo city is generating traffic and the console shows it.
     let line = tokio::task::spawn_blocking(move || {
-        let line = suite.wait_for_line("[demo]", Duration::from_secs(30));
+        // A demo report (the patrols print their own [demo] lines too).
+        let line = suite.wait_for_line("] EVENT_SOURCE_", Duration::from_secs(30));
         suite.wait_for_line("[bus] civicgrid.intake.event-reported", Duration::from_secs(30));
         // The committees and mediators of the demo city settle disputes.
         suite.wait_for_line("settled: agreement signed", Duration::from_secs(90));
