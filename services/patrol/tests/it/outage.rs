@@ -19,14 +19,16 @@ async fn positions_taken_while_the_database_is_away_are_applied_in_order_once_it
     let proxy = app.proxy.as_ref().unwrap();
     proxy.cut();
     app.publish_all(&walk("m1", t0 + Duration::minutes(1), 10, -20.0, 20.0, 3)).await;
-    // The batch is taken (and held); how soon readiness notices the cut depends on the health
-    // loop's timing on a loaded machine, so it is not what this test waits for.
+    // The first batch is taken (and held, which keeps the rest of the walk behind it); how soon
+    // readiness notices the cut depends on the health loop's timing on a loaded machine, and
+    // how many fixes the first batch gathers depends on how fast they were published, so
+    // neither is what this test waits for.
     testing::eventually_within(
         std::time::Duration::from_secs(60),
         "the batch taken while the database is away",
         || async {
             let m = metrics::scrape(app.metrics_addr).await;
-            m.value("civicgrid_consumer_deliveries_total", &[("durable", "patrol-positions")]) >= Some(3.0)
+            m.value("civicgrid_consumer_deliveries_total", &[("durable", "patrol-positions")]) >= Some(1.0)
         },
     )
     .await;
