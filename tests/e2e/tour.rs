@@ -124,5 +124,10 @@ async fn grpcurl_lists_checks_health_and_submits_an_event_that_reaches_jetstream
     })
     .await
     .unwrap();
-    assert!(line.contains("411602-"), "{line}");
+    // Reports come from the whole generated city: a grid of one of its counties, and the
+    // tracking number of that county.
+    let (grid, tracking) =
+        line.split_once(" at ").and_then(|(_, rest)| rest.split_once(" -> ")).expect("at <grid> -> <tracking>");
+    assert!(grid.starts_with("4116") && grid.len() == 15, "{line}");
+    assert!(tracking.starts_with(&format!("{}-", &grid[..6])), "{line}");
 }

