@@ -41,8 +41,8 @@ pub struct UpArgs {
     /// the services keep the small shipped reference data.
     #[arg(long)]
     pub no_demo: bool,
-    /// Keep the small shipped demo city (6 grids' worth of 川汇区 and 扶沟县, as the services
-    /// ship it) instead of loading the generated one; the traffic plays on its grids.
+    /// Keep the small demo city the services ship (21 villages and 51 grids of 川汇区 and 扶沟县)
+    /// instead of loading the generated one; the traffic plays on its grids.
     #[arg(long)]
     pub small_city: bool,
     /// The seed of the generated demo city (the same seed gives the same city).
