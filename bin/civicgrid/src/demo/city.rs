@@ -2,8 +2,8 @@
 //! their own public reference interfaces only — as an operator's tooling would: dispatch's
 //! `LoadReferenceData` (the city's regions and departments, with the shipped catalog and
 //! calendar), mediation's `LoadMediationReferenceData` (its committees and mediators) and
-//! patrol's `PutTeam`, `PutPlace` and `PutRoute`. A set already in force (same versions, as
-//! after a restart without `--fresh`) is not loaded again.
+//! patrol's `PutTeam`, `PutPlace` and `PutRoute`. A dispatch or mediation set already in force
+//! (same versions, as after a restart without `--fresh`) is not loaded again.
 
 use std::{path::Path, time::Instant};
 
@@ -170,10 +170,11 @@ async fn load_mediation(city: &City, shipped: &Shipped<'_>, to: &Endpoints) -> a
 }
 
 /// Puts every key place, then every team and route, into patrol; the number of calls made.
-/// Put is idempotent by request id, so a restart repeats the calls harmlessly.
+/// Put replaces by id, so a restart writes the same values again.
 async fn load_patrol(city: &City, to: &Endpoints) -> anyhow::Result<usize> {
     let client = PatrolServiceClient::connect(to.patrol.clone()).await.context("connecting to patrol")?;
-    let suffix = city.version.replace('+', "-");
+    // Ids are the same in every seed's city: a fresh key makes each load write its own values.
+    let suffix = load_stamp();
     let places = city.patrol.key_places.iter().map(|p| {
         let mut client = client.clone();
         let request = PutPlaceRequest { request_id: format!("city-{}-{suffix}", p.id), place: Some(place(p)) };
@@ -210,10 +211,16 @@ where
     Ok(())
 }
 
-/// A load's idempotency key: the service and the city's version (`+` is not allowed).
+/// A load's idempotency key: the service, the city's version (`+` is not allowed) and the time
+/// of the load. The time matters: going back to a seed loaded before must load it again, not
+/// get the earlier call's answer back while another city is in force.
 fn request_id(service: &str, city: &City) -> String {
-    let id = format!("city-{service}-{}", city.version.replace('+', "-"));
-    id.chars().take(64).collect()
+    format!("city-{service}-{}-{}", city.version.replace('+', "-"), load_stamp())
+}
+
+/// Milliseconds since the epoch, as this load's part of idempotency keys.
+fn load_stamp() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
 }
 
 fn geo(p: civicgrid_democity::LatLng) -> GeoPoint {
