@@ -18,6 +18,7 @@ use civicgrid_proto::v1::{
     mediation_service_client::MediationServiceClient, patrol_service_client::PatrolServiceClient,
 };
 use futures::StreamExt;
+use tonic::transport::Channel;
 
 use super::{
     traffic::{Item, Planner, TrafficConfig},
@@ -175,35 +176,44 @@ async fn load_patrol(city: &City, to: &Endpoints) -> anyhow::Result<usize> {
     let client = PatrolServiceClient::connect(to.patrol.clone()).await.context("connecting to patrol")?;
     // Ids are the same in every seed's city: a fresh key makes each load write its own values.
     let suffix = load_stamp();
-    let places = city.patrol.key_places.iter().map(|p| {
-        let mut client = client.clone();
-        let request = PutPlaceRequest { request_id: format!("city-{}-{suffix}", p.id), place: Some(place(p)) };
-        let request = with_token(request, &to.admin);
-        async move { client.put_place(request).await.map(|_| ()) }
-    });
-    run_all(places).await.context("patrol PutPlace")?;
-    let teams = city.patrol.teams.iter().map(|t| {
-        let mut client = client.clone();
-        let request = PutTeamRequest { request_id: format!("city-{}-{suffix}", t.id), team: Some(team(t)) };
-        let request = with_token(request, &to.admin);
-        async move { client.put_team(request).await.map(|_| ()) }
-    });
-    run_all(teams).await.context("patrol PutTeam")?;
-    let routes = city.patrol.routes.iter().map(|r| {
-        let mut client = client.clone();
-        let request = PutRouteRequest { request_id: format!("city-{}-{suffix}", r.id), route: Some(route(r)) };
-        let request = with_token(request, &to.admin);
-        async move { client.put_route(request).await.map(|_| ()) }
-    });
-    run_all(routes).await.context("patrol PutRoute")?;
+    let (patrol, admin) = (&city.patrol, to.admin.as_str());
+    let places = patrol
+        .key_places
+        .iter()
+        .map(|p| PutPlaceRequest { request_id: format!("city-{}-{suffix}", p.id), place: Some(place(p)) });
+    put_all(&client, admin, places, |mut c, r| async move { c.put_place(r).await.map(|_| ()) })
+        .await
+        .context("patrol PutPlace")?;
+    let teams = patrol
+        .teams
+        .iter()
+        .map(|t| PutTeamRequest { request_id: format!("city-{}-{suffix}", t.id), team: Some(team(t)) });
+    put_all(&client, admin, teams, |mut c, r| async move { c.put_team(r).await.map(|_| ()) })
+        .await
+        .context("patrol PutTeam")?;
+    let routes = patrol
+        .routes
+        .iter()
+        .map(|r| PutRouteRequest { request_id: format!("city-{}-{suffix}", r.id), route: Some(route(r)) });
+    put_all(&client, admin, routes, |mut c, r| async move { c.put_route(r).await.map(|_| ()) })
+        .await
+        .context("patrol PutRoute")?;
     Ok(city.patrol.key_places.len() + city.patrol.teams.len() + city.patrol.routes.len())
 }
 
-/// Runs the calls a few at a time; the first failure ends the load.
-async fn run_all<F>(calls: impl Iterator<Item = F>) -> Result<(), tonic::Status>
+/// Makes one Put call per request, as the administrator, a few at a time; the first failure
+/// ends the load.
+async fn put_all<R, F, Fut>(
+    client: &PatrolServiceClient<Channel>,
+    admin: &str,
+    requests: impl Iterator<Item = R>,
+    put: F,
+) -> Result<(), tonic::Status>
 where
-    F: Future<Output = Result<(), tonic::Status>>,
+    F: Fn(PatrolServiceClient<Channel>, tonic::Request<R>) -> Fut,
+    Fut: Future<Output = Result<(), tonic::Status>>,
 {
+    let calls = requests.map(|r| put(client.clone(), with_token(r, admin)));
     let mut running = futures::stream::iter(calls).buffer_unordered(PATROL_CONCURRENCY);
     while let Some(done) = running.next().await {
         done?;
