@@ -6,6 +6,7 @@
 mod auth;
 mod closed_loop;
 mod common;
+mod console;
 mod faults;
 mod mediation;
 mod patrol;

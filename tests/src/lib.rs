@@ -79,6 +79,8 @@ pub struct Suite {
     pub mediation: String,
     /// patrol's gRPC address, `127.0.0.1:<port>`.
     pub patrol: String,
+    /// The console's URL, `http://127.0.0.1:<port>/`.
+    pub console: String,
     /// Each service's metrics address, `127.0.0.1:<port>`.
     pub metrics: std::collections::HashMap<String, String>,
     /// The state directory.
@@ -104,6 +106,7 @@ impl Suite {
         let (nats_port, pg_port) = (port(), port());
         let (intake_port, dispatch_port, notify_port, mediation_port, patrol_port) =
             (port(), port(), port(), port(), port());
+        let console_port = port();
         let metrics: Vec<(String, String)> =
             ["intake", "dispatch", "notify", "mediation", "patrol"].iter().map(|s| (s.to_string(), port())).collect();
         let mut child = Command::new(civicgrid_binary())
@@ -113,7 +116,7 @@ impl Suite {
             .args(["--nats-port", &nats_port, "--postgres-port", &pg_port])
             .args(["--port", &format!("intake={intake_port}"), "--port", &format!("dispatch={dispatch_port}")])
             .args(["--port", &format!("notify={notify_port}"), "--port", &format!("mediation={mediation_port}")])
-            .args(["--port", &format!("patrol={patrol_port}")])
+            .args(["--port", &format!("patrol={patrol_port}"), "--console-port", &console_port])
             .args(metrics.iter().flat_map(|(s, p)| ["--metrics-port".to_string(), format!("{s}={p}")]))
             .args(extra)
             // The suite brings its own servers; a developer's URLs must not leak in.
@@ -144,6 +147,7 @@ impl Suite {
             notify: format!("127.0.0.1:{notify_port}"),
             mediation: format!("127.0.0.1:{mediation_port}"),
             patrol: format!("127.0.0.1:{patrol_port}"),
+            console: format!("http://127.0.0.1:{console_port}/"),
             metrics: metrics.into_iter().map(|(s, p)| (s, format!("127.0.0.1:{p}"))).collect(),
             state,
         };

@@ -5,11 +5,13 @@
 //!   `dev` feature (container images are built without it).
 //! - `civicgrid service <name>` runs one service, configured by `CIVICGRID__…` variables or a
 //!   TOML file; this is what containers run.
+//! - `civicgrid console` runs the command center's web console (docs/console.md).
 //! - `civicgrid token` signs a bearer token for a role and region.
 //! - `civicgrid topology` prints the bus contracts and the services (`--json` for tools).
 //!
 //! [`registry`] is the one list of services behind all of them.
 
+mod console;
 #[cfg(feature = "dev")]
 mod demo;
 mod registry;
@@ -44,6 +46,12 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Run the command center's web console (what its container runs).
+    Console {
+        /// A TOML configuration file (also `CIVICGRID_CONFIG`); environment variables override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Sign a bearer token (HS256) for testing and integration set-ups.
     Token(token::TokenArgs),
     /// Print the bus contracts (streams, facts, consumers) and the services.
@@ -64,6 +72,7 @@ fn main() -> std::process::ExitCode {
             #[cfg(feature = "dev")]
             Command::Up(args) => up::run(args).await,
             Command::Service { name, config } => service::run(&name, config).await,
+            Command::Console { config } => console::run(config).await,
             Command::Token(args) => token::run(args),
             Command::Topology(args) => topology::run(args),
         }

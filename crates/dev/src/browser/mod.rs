@@ -1,8 +1,9 @@
 //! Browser tests in headless Chromium, driven over WebDriver.
 //!
 //! - **What it installs.** [`ensure_chromium`] finds Debian's `chromium` and its WebDriver
-//!   `chromedriver` (package `chromium-driver`, at `/usr/bin/chromedriver`). When either is
-//!   missing it runs `apt-get install -y --no-install-recommends chromium chromium-driver`
+//!   `chromedriver` (package `chromium-driver`, at `/usr/bin/chromedriver`), and a Chinese font
+//!   (`fonts-wqy-microhei`, for the console's labels in screenshots). When one is missing it runs
+//!   `apt-get install -y --no-install-recommends chromium chromium-driver fonts-wqy-microhei`
 //!   once per machine (with `apt-get update` first when the install fails, as it does without
 //!   package lists), as root or through `sudo -n`. Parallel test processes wait on a file lock
 //!   in the cache directory ([`crate::infra::cache_dir`]). Nothing else is downloaded.
