@@ -44,6 +44,19 @@ async fn grpcurl_lists_checks_health_and_submits_an_event_that_reaches_jetstream
         assert_eq!(scrape.value("civicgrid_ready", &[("service", service)]), Some(1.0), "{service} ready");
     }
 
+    // `up` loaded the generated demo city (default seed) through the services' own interfaces,
+    // and wrote its polygons for the console.
+    let (ok, versions) = suite.grpcurl(&[&suite.dispatch, "civicgrid.v1.DispatchService/GetReferenceVersions"]);
+    assert!(ok && versions.contains("democity.1+s20261206"), "{versions}");
+    let (ok, versions) =
+        suite.grpcurl(&[&suite.mediation, "civicgrid.v1.MediationService/GetMediationReferenceVersions"]);
+    assert!(ok && versions.contains("democity.1+s20261206"), "{versions}");
+    let teams = r#"{"region_code":"411681","page_size":1}"#;
+    let (ok, listed) = suite.grpcurl(&["-d", teams, &suite.patrol, "civicgrid.v1.PatrolService/ListTeams"]);
+    assert!(ok && listed.contains("项城市"), "a team of a county the shipped data lacks: {listed}");
+    let geometry = std::fs::read_to_string(suite.state.path().join("city/geometry.geojson")).expect("geometry");
+    assert!(geometry.contains("FeatureCollection") && geometry.contains("411602001001002"));
+
     let body = r#"{"request_id":"e2e-grpcurl-0001","source":"EVENT_SOURCE_HOTLINE_12345","item_code":"01.02.003",
         "location":{"grid_code":"411602001001002","point":{"latitude":33.7,"longitude":114.7}},
         "description":"井盖缺失，请尽快处理","reporter":{"name":"王五","phone":"13812345678"}}"#;
