@@ -193,8 +193,11 @@ fn refused(result: (bool, String), code: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn up_with_auth_checks_every_call_and_its_tokens_work_within_their_scope() {
-    let suite =
-        tokio::task::spawn_blocking(|| Suite::up(&["--auth", "--quiet", "--demo-interval-ms", "500"])).await.unwrap();
+    let suite = tokio::task::spawn_blocking(|| {
+        Suite::up(&["--auth", "--quiet", "--demo-interval-ms", "500", "--traffic-rate", "240"])
+    })
+    .await
+    .unwrap();
     let (intake_addr, dispatch_addr, notify_addr) =
         (suite.intake.clone(), suite.dispatch.clone(), suite.notify.clone());
 

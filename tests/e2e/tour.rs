@@ -8,7 +8,10 @@ use futures::StreamExt;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn grpcurl_lists_checks_health_and_submits_an_event_that_reaches_jetstream() {
-    let suite = tokio::task::spawn_blocking(|| Suite::up(&["--demo-interval-ms", "300"])).await.unwrap();
+    // The traffic follows the local hour (a tenth of the rate at night in 周口): a rate high
+    // enough that a report comes within seconds at any hour the test runs.
+    let args = ["--demo-interval-ms", "300", "--traffic-rate", "240"];
+    let suite = tokio::task::spawn_blocking(move || Suite::up(&args)).await.unwrap();
     let intake = suite.intake.clone();
 
     let (ok, listed) = suite.grpcurl(&[&intake, "list"]);
