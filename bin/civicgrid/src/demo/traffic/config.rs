@@ -34,9 +34,11 @@ pub struct TrafficConfig {
     pub sign_for_steps: Range<f64>,
     /// Steps from sign-for to resolution.
     pub handle_steps: Range<f64>,
-    /// The share of tasks signed for or handled late, and their steps instead of the above.
+    /// The share of tasks signed for late (签收超时): their department lets them wait
+    /// `late_steps` instead of `sign_for_steps`.
     pub late_share: f64,
-    /// A late task's steps to sign for and to handle.
+    /// A late task's steps to sign for: long enough (1 to 3 hours at the default pace) for
+    /// dispatch's sign-for clocks, which count working hours, to turn the task's warning colour.
     pub late_steps: Range<f64>,
     /// The share of tasks a department returns as not theirs (回退) before the center assigns
     /// them again.
@@ -94,7 +96,7 @@ impl TrafficConfig {
             sign_for_steps: 1.0..6.0,
             handle_steps: 2.0..10.0,
             late_share: 0.1,
-            late_steps: 30.0..90.0,
+            late_steps: 900.0..2_700.0,
             returned_share: 0.05,
             triage_steps: 2.0..6.0,
             reworked_share: 0.15,

@@ -300,8 +300,10 @@ fn say(task: &Task, action: Action, script: &TaskScript) {
     match action {
         Action::Return => println!("[demo] {d} returned {t} (not theirs)"),
         Action::Triage => println!("[demo] center assigned {t} to {d} again"),
-        Action::SignFor => println!("[demo] {d} signed for {t} ({})", task.item_name),
-        Action::Resolve => println!("[demo] {d} resolved {t}{}", if script.late { " (late)" } else { "" }),
+        Action::SignFor => {
+            println!("[demo] {d} signed for {t} ({}){}", task.item_name, if script.late { ", late" } else { "" })
+        }
+        Action::Resolve => println!("[demo] {d} resolved {t}"),
         Action::RejectVerification => println!("[demo] verification of {t} failed: back to {d} for rework"),
         Action::Verify => println!("[demo] {t} verified on site"),
         Action::Close => println!("[demo] {t} closed"),

@@ -91,7 +91,7 @@ pub struct Step {
 /// Everything that happens to one task, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskScript {
-    /// Handled late: its handling took `late_steps`.
+    /// Signed for late: its sign-for took `late_steps`.
     pub late: bool,
     /// Returned once before it was signed for.
     pub returned: bool,
@@ -244,8 +244,8 @@ impl Planner {
             add(rng, &c.sign_for_steps, Action::Return);
             add(rng, &c.triage_steps, Action::Triage);
         }
-        add(rng, &c.sign_for_steps, Action::SignFor);
-        add(rng, if late { &c.late_steps } else { &c.handle_steps }, Action::Resolve);
+        add(rng, if late { &c.late_steps } else { &c.sign_for_steps }, Action::SignFor);
+        add(rng, &c.handle_steps, Action::Resolve);
         if reworked {
             add(rng, &c.verify_steps, Action::RejectVerification);
             add(rng, &c.handle_steps, Action::Resolve);

@@ -187,15 +187,12 @@ fn every_delay_falls_in_its_configured_range() {
     };
     for _ in 0..5_000 {
         let s = p.task_script(&mut rng, true, true);
-        let mut resolves = 0;
         for step in &s.steps {
             let range = match step.action {
+                Action::SignFor if s.late => &c.late_steps,
                 Action::Return | Action::SignFor => &c.sign_for_steps,
                 Action::Triage => &c.triage_steps,
-                Action::Resolve => {
-                    resolves += 1;
-                    if s.late && resolves == 1 { &c.late_steps } else { &c.handle_steps }
-                }
+                Action::Resolve => &c.handle_steps,
                 Action::RejectVerification | Action::Verify => &c.verify_steps,
                 Action::Close => &c.close_steps,
                 Action::Rate { .. } => &c.rate_steps,
