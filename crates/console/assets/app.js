@@ -7,7 +7,8 @@ const S = { lang: localStorage.getItem('cg-lang') || 'zh', token: sessionStorage
 const $ = (q) => document.querySelector(q);
 const t = (k) => (LABELS[S.lang] || LABELS.zh)[k] || LABELS.zh[k] || k;
 const factName = (f) => (S.lang === 'zh' && FACTS.zh[f]) || f;
-const pct = (x) => (x === undefined || x === null ? t('noData') : (x * 100).toFixed(1) + '%');
+// A rate over nothing is shown as n/a, not as 0%.
+const pct = (x, of) => (x === undefined || x === null || of === 0 ? t('noData') : (x * 100).toFixed(1) + '%');
 const when = (s) => (s ? new Date(s).toLocaleString(S.lang === 'zh' ? 'zh-CN' : 'en-GB', { hour12: false }) : '');
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 const COLOURS = ['#3c6e57', '#3d7fe0', '#e6c229', '#f08a24', '#e0342b'];
@@ -176,22 +177,25 @@ async function refreshKpis() {
   const k = await api(`/api/kpis?region=${encodeURIComponent(S.region)}&period=${$('#period').value}`);
   const d = k.dispatch || {}, m = k.mediation || {}, c = k.coverage || {}, p = k.presence || {};
   const tiles = [
-    ['closure_rate', t('closureRate'), pct(d.closure_rate), `${d.closed ?? '-'} / ${d.due_to_close ?? '-'}`],
-    ['on_time_closure_rate', t('onTimeRate'), pct(d.on_time_closure_rate), ''],
-    ['rework_rate', t('reworkRate'), pct(d.rework_rate), ''],
-    ['satisfaction_rate', t('satisfaction'), pct(d.satisfaction_rate), ''],
-    ['mediation_success_rate', t('mediationRate'), pct(m.success_rate), `${m.settled ?? '-'} / ${m.opened ?? '-'}`],
-    ['patrol_coverage', t('coverage'), pct(c.coverage), `${c.checked_in ?? '-'} / ${c.checkpoints ?? '-'}`],
-    ['grid_workers_online', t('online'), pct(p.online_rate), `${p.online ?? '-'} / ${p.members ?? '-'}`],
+    ['closure_rate', t('closureRate'), pct(d.closure_rate, d.due_to_close), `${d.closed ?? '-'} / ${d.due_to_close ?? '-'}`],
+    ['on_time_closure_rate', t('onTimeRate'), pct(d.on_time_closure_rate, d.closed), ''],
+    ['rework_rate', t('reworkRate'), pct(d.rework_rate, d.handled), `${d.reworked ?? '-'} / ${d.handled ?? '-'}`],
+    ['satisfaction_rate', t('satisfaction'), pct(d.satisfaction_rate, d.rated), `${d.satisfied ?? '-'} / ${d.rated ?? '-'}`],
+    ['mediation_success_rate', t('mediationRate'), pct(m.success_rate, (m.settled ?? 0) + (m.failed ?? 0)), `${m.settled ?? '-'} / ${m.opened ?? '-'}`],
+    ['patrol_coverage', t('coverage'), pct(c.coverage, c.checkpoints), `${c.checked_in ?? '-'} / ${c.checkpoints ?? '-'}`],
+    ['grid_workers_online', t('online'), pct(p.online_rate, p.members), `${p.online ?? '-'} / ${p.members ?? '-'}`],
   ];
   $('#kpis').innerHTML = tiles.map(([key, label, v, sub]) =>
     `<div class="tile" data-kpi="${key}"><div class="v">${v}</div><div class="k">${label}</div><div class="s">${esc(sub)}</div></div>`).join('');
+  // The busiest departments: bars by open tasks, with each one's closure rate beside.
   const rows = (k.departments || []).filter((x) => !x.error);
+  const most = Math.max(1, ...rows.map((x) => x.open));
   const h = 18 * rows.length + 24;
+  const bar = (x) => Math.round((300 * x.open) / most);
   $('#dept-chart').innerHTML = `<svg width="100%" height="${h}" viewBox="0 0 600 ${h}"><text x="0" y="12">${t('deptChart')}</text>` +
     rows.map((x, i) => `<text x="0" y="${34 + i * 18}">${esc(x.department_id)}</text>` +
-      `<rect x="180" y="${24 + i * 18}" width="${Math.round(360 * (x.closure_rate || 0))}" height="12" fill="#3d7fe0"></rect>` +
-      `<text x="${186 + Math.round(360 * (x.closure_rate || 0))}" y="${34 + i * 18}">${pct(x.closure_rate)} · ${x.open}</text>`).join('') + '</svg>';
+      `<rect x="180" y="${24 + i * 18}" width="${bar(x)}" height="12" fill="#3d7fe0"></rect>` +
+      `<text x="${186 + bar(x)}" y="${34 + i * 18}">${x.open} · ${t('closureRate')} ${pct(x.closure_rate, x.due_to_close)}</text>`).join('') + '</svg>';
 }
 
 // ---- tracking number ----

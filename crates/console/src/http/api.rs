@@ -248,6 +248,7 @@ fn kpis_json(k: &Kpis) -> Value {
         "due_to_close": k.due_to_close, "closed": k.closed, "closure_rate": k.closure_rate,
         "on_time_closure_rate": k.on_time_closure_rate, "rework_rate": k.rework_rate,
         "satisfaction_rate": k.satisfaction_rate, "assigned": k.assigned, "return_rate": k.return_rate,
+        "handled": k.handled, "reworked": k.reworked, "rated": k.rated, "satisfied": k.satisfied,
     })
 }
 
