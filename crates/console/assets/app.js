@@ -174,7 +174,13 @@ async function assignPicked() {
 
 // ---- KPI tiles and the department chart ----
 async function refreshKpis() {
-  const k = await api(`/api/kpis?region=${encodeURIComponent(S.region)}&period=${$('#period').value}`);
+  const q = new URLSearchParams({ region: S.region, period: $('#period').value });
+  $('#custom-period').hidden = q.get('period') !== 'custom';
+  if (q.get('period') === 'custom') {
+    if (!$('#period-from').value || !$('#period-to').value) return;
+    q.set('from', $('#period-from').value); q.set('to', $('#period-to').value);
+  }
+  const k = await api('/api/kpis?' + q);
   const d = k.dispatch || {}, m = k.mediation || {}, c = k.coverage || {}, p = k.presence || {};
   const tiles = [
     ['closure_rate', t('closureRate'), pct(d.closure_rate, d.due_to_close), `${d.closed ?? '-'} / ${d.due_to_close ?? '-'}`],
@@ -279,7 +285,7 @@ $('#tabs').addEventListener('click', (e) => {
 ['#f-department', '#f-item', '#f-colour', '#f-since'].forEach((q) => $(q).addEventListener('change', refreshLists));
 $('#pick-all').addEventListener('change', (e) => document.querySelectorAll('#list input.pick').forEach((x) => { x.checked = e.target.checked; }));
 $('#triage-assign').addEventListener('click', assignPicked);
-$('#period').addEventListener('change', refreshKpis);
+['#period', '#period-from', '#period-to'].forEach((q) => $(q).addEventListener('change', () => refreshKpis().catch((e) => { $('#kpis').textContent = e.message; })));
 $('#track-form').addEventListener('submit', (e) => { e.preventDefault(); const n = $('#track-number').value.trim(); if (n) track(n); });
 $('#list').addEventListener('click', (e) => { const td = e.target.closest('td.num'); if (td) { $('#track-number').value = td.textContent; track(td.textContent); } });
 $('#feed').addEventListener('click', (e) => { const li = e.target.closest('li[data-number]'); if (li) { $('#track-number').value = li.dataset.number; track(li.dataset.number); } });

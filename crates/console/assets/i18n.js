@@ -2,7 +2,7 @@
 'use strict';
 const LABELS = {
   zh: {
-    title: '指挥中心 · 一屏统揽', period: '统计周期', today: '今日', d7: '近7天', d30: '近30天', logout: '退出',
+    title: '指挥中心 · 一屏统揽', period: '统计周期', today: '今日', d7: '近7天', d30: '近30天', custom: '自定义', logout: '退出',
     login: '登录', loginHint: '请输入令牌（civicgrid token --role center）。', loginGo: '进入',
     calm: '正常', blue: '蓝', yellow: '黄', orange: '橙（超期）', red: '红（超期督办）',
     track: '查询', live: '实时动态', triage: '待分流', overdue: '超期', escalated: '督办',
@@ -16,7 +16,7 @@ const LABELS = {
     levels: { city: '市', county: '县区', township: '乡镇街道', village: '村社区', grid: '网格' },
   },
   en: {
-    title: 'Command center · the whole city', period: 'Period', today: 'Today', d7: 'Last 7 days', d30: 'Last 30 days',
+    title: 'Command center · the whole city', period: 'Period', today: 'Today', d7: 'Last 7 days', d30: 'Last 30 days', custom: 'Chosen days',
     logout: 'Log out', login: 'Log in', loginHint: 'Paste a token (civicgrid token --role center).', loginGo: 'Enter',
     calm: 'calm', blue: 'blue', yellow: 'yellow', orange: 'orange (overdue)', red: 'red (overdue, escalated)',
     track: 'Find', live: 'Live', triage: 'Triage', overdue: 'Overdue', escalated: 'Escalated',

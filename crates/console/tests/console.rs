@@ -200,6 +200,10 @@ async fn bad_parameters_are_named() {
     assert_eq!(get(&format!("{}/api/regions/999999", c.base), None).await.0, 404);
     let (status, body) = get(&format!("{}/api/kpis?period=year", c.base), None).await;
     assert_eq!((status, body["error"].as_str().unwrap().starts_with("period")), (400, true), "{body}");
+    let (status, body) = get(&format!("{}/api/kpis?period=custom&from=2026-12-08&to=2026-12-01", c.base), None).await;
+    assert_eq!((status, body["error"].as_str().unwrap().starts_with("to")), (400, true), "{body}");
+    let (status, body) = get(&format!("{}/api/kpis?period=custom&from=yesterday&to=2026-12-01", c.base), None).await;
+    assert_eq!((status, body["error"].as_str().unwrap().starts_with("from")), (400, true), "{body}");
     let post = |body: Value| {
         let url = format!("{}/api/triage", c.base);
         async move {

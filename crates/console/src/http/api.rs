@@ -238,9 +238,15 @@ pub struct KpiQuery {
     /// A region code; empty: the caller's scope.
     #[serde(default)]
     pub region: String,
-    /// `today` (default), `7d` or `30d`.
+    /// `today` (default), `7d`, `30d` or `custom`.
     #[serde(default)]
     pub period: String,
+    /// With `custom`: the first local day, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub from: String,
+    /// With `custom`: the last local day, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub to: String,
 }
 
 fn kpis_json(k: &Kpis) -> Value {
@@ -266,19 +272,14 @@ pub async fn kpis(
     caller: Caller,
     Query(q): Query<KpiQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let days = match q.period.as_str() {
-        "" | "today" => 1,
-        "7d" => 7,
-        "30d" => 30,
-        _ => return Err(ApiError::bad("period", "one of today, 7d, 30d")),
-    };
+    let now = Utc::now();
+    let (from, to) = views::period(&q.period, &q.from, &q.to, now).map_err(|(field, why)| ApiError::bad(field, why))?;
     if !caller.may_see(&app.atlas, &q.region) {
         return Err(ApiError::not_found(format!("region {} is outside your scope", q.region)));
     }
-    let now = Utc::now();
-    let from = views::start_of_day(now) - Duration::days(days - 1);
-    let period = Some(TimeRange { from: Some(ts(from)), to: Some(ts(now)) });
-    let today = (now + Duration::hours(8)).format("%Y-%m-%d").to_string();
+    let period = Some(TimeRange { from: Some(ts(from)), to: Some(ts(to)) });
+    // Presence is counted per local day: the period's last.
+    let today = (to - Duration::seconds(1) + Duration::hours(8)).format("%Y-%m-%d").to_string();
     let region = q.region.clone();
     let (mut d, mut m, mut p1, mut p2) = (
         app.clients.dispatch.clone(),
@@ -321,7 +322,7 @@ pub async fn kpis(
     }))
     .await;
     Ok(Json(json!({
-        "from": from, "to": now,
+        "from": from, "to": to,
         "dispatch": answer(dispatch, |k| kpis_json(&k)),
         "mediation": answer(mediation, |s| {
             let r = s.rows.into_iter().next().unwrap_or_default();

@@ -148,3 +148,16 @@ fn a_tracking_number_collects_its_steps_across_services() {
     );
     assert_eq!(s.recent.back().map(|i| i.seq), Some(9));
 }
+
+#[test]
+fn periods_start_at_local_midnight_and_custom_ones_name_their_wrong_field() {
+    let now = at(10); // 2026-12-07 10:00 local
+    assert_eq!(views::period("today", "", "", now), Ok((at(0), now)));
+    assert_eq!(views::period("7d", "", "", now), Ok((at(-6 * 24), now)));
+    assert_eq!(views::period("custom", "2026-12-01", "2026-12-07", now), Ok((at(-6 * 24), at(24))));
+    assert_eq!(views::period("custom", "2026-12-07", "2026-12-07", now), Ok((at(0), at(24))));
+    assert_eq!(views::period("custom", "12/01", "2026-12-07", now).unwrap_err().0, "from");
+    assert_eq!(views::period("custom", "2026-12-08", "2026-12-07", now).unwrap_err().0, "to");
+    assert_eq!(views::period("custom", "2025-01-01", "2026-12-07", now).unwrap_err().0, "to");
+    assert_eq!(views::period("year", "", "", now).unwrap_err().0, "period");
+}

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{State, TaskRow};
@@ -45,6 +45,41 @@ pub fn start_of_day(now: DateTime<Utc>) -> DateTime<Utc> {
     let zone = FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| FixedOffset::east_opt(0).expect("UTC"));
     let local = now.with_timezone(&zone).date_naive().and_hms_opt(0, 0, 0).unwrap_or_default();
     local.and_local_timezone(zone).single().map(|t| t.with_timezone(&Utc)).unwrap_or(now)
+}
+
+/// A period's first instant and the instant after its last.
+pub type Span = (DateTime<Utc>, DateTime<Utc>);
+
+/// A wrong period parameter: its name and why.
+pub type BadParameter = (&'static str, String);
+
+/// The instants of a KPI period: `today`, `7d` and `30d` end now and start at a local
+/// midnight (`today` included); `custom` runs from the start of the local day `from` to the
+/// end of the local day `to` (`YYYY-MM-DD`, at most 366 days). The error names the parameter.
+pub fn period(name: &str, from: &str, to: &str, now: DateTime<Utc>) -> Result<Span, BadParameter> {
+    let days = match name {
+        "" | "today" => 1,
+        "7d" => 7,
+        "30d" => 30,
+        "custom" => {
+            let day = |field: &'static str, text: &str| {
+                NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                    .map_err(|_| (field, format!("`{text}` is not a date YYYY-MM-DD")))
+            };
+            let (first, last) = (day("from", from)?, day("to", to)?);
+            if last < first {
+                return Err(("to", "must not be before `from`".into()));
+            }
+            if (last - first).num_days() >= 366 {
+                return Err(("to", "a period is at most 366 days".into()));
+            }
+            let start =
+                |d: NaiveDate| start_of_day(d.and_hms_opt(12, 0, 0).unwrap_or_default().and_utc() - Duration::hours(8));
+            return Ok((start(first), start(last) + Duration::days(1)));
+        }
+        _ => return Err(("period", "one of today, 7d, 30d, custom".into())),
+    };
+    Ok((start_of_day(now) - Duration::days(days - 1), now))
 }
 
 /// The key a task counts under among the children of a region of `level`.
