@@ -141,6 +141,7 @@ impl Console {
             clients: clients::Clients::lazy(s)?,
             auth: Authenticator::new(&settings.auth),
             shutdown: civicgrid_kit::Shutdown::new(),
+            nats: nats.clone(),
         };
         Ok(Console { listener, app, nats })
     }

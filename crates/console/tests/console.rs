@@ -185,6 +185,8 @@ async fn facts_on_the_bus_become_figures_lists_and_a_live_feed() {
     let (_, city) = get(&format!("{}/api/regions", c.base), None).await;
     assert_eq!(child(&city, "411602")["figures"]["worst"], 4);
 
+    // Probes need no token.
+    assert_eq!(reqwest::get(format!("{}/healthz", c.base)).await.unwrap().status().as_u16(), 200);
     // The page and its scripts are served.
     let page = reqwest::get(format!("{}/", c.base)).await.unwrap().text().await.unwrap();
     assert!(page.contains("id=\"map\"") && page.contains("/app.js"));

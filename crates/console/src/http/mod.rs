@@ -11,6 +11,7 @@
 //! | `GET /api/kpis?region=&period=` | the KPI tiles, from dispatch, mediation and patrol |
 //! | `GET /api/track/{number}` | an event's history across the services |
 //! | `GET /api/live` | server-sent events: every new fact in the caller's scope |
+//! | `GET /healthz` | 200 while NATS is connected, 503 otherwise (no token needed: for probes) |
 //!
 //! Every `/api` route takes the caller's bearer token (`Authorization`, or `?token=` where a
 //! browser cannot set headers, as for `EventSource`), checks it as the services do, and passes it
@@ -50,6 +51,8 @@ pub struct AppState {
     pub clients: Clients,
     /// Checks bearer tokens.
     pub auth: Authenticator,
+    /// The NATS connection, whose state is the console's health.
+    pub nats: async_nats::Client,
     /// Ends the live feeds at shutdown (a graceful stop waits for open connections).
     pub shutdown: civicgrid_kit::Shutdown,
 }
@@ -70,7 +73,17 @@ pub fn router(app: AppState) -> Router {
         .route("/api/kpis", get(api::kpis))
         .route("/api/track/{number}", get(track::track))
         .route("/api/live", get(live::live))
+        .route("/healthz", get(health))
         .with_state(app)
+}
+
+/// `GET /healthz`: the console can show the bus only while NATS is connected; the services it
+/// calls have their own health.
+async fn health(axum::extract::State(app): axum::extract::State<AppState>) -> (StatusCode, &'static str) {
+    match app.nats.connection_state() {
+        async_nats::connection::State::Connected => (StatusCode::OK, "serving\n"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "nats not connected\n"),
+    }
 }
 
 /// An API error: a status and a message the page shows.
