@@ -62,6 +62,9 @@ pub struct ConsoleSection {
     pub mediation_url: String,
     /// patrol's gRPC URL.
     pub patrol_url: String,
+    /// Days a finished task (and its timeline) stays in memory after its last change; open
+    /// tasks stay as long as they are open.
+    pub keep_finished_days: u32,
 }
 
 /// The console's defaults (the ports `civicgrid up` uses).
@@ -72,6 +75,7 @@ intake_url = "http://127.0.0.1:50051"
 dispatch_url = "http://127.0.0.1:50052"
 mediation_url = "http://127.0.0.1:50054"
 patrol_url = "http://127.0.0.1:50055"
+keep_finished_days = 7
 "#;
 
 impl Settings {
@@ -108,6 +112,7 @@ pub enum ConsoleError {
 
 /// A console, bound and following the bus.
 pub struct Console {
+    keep_finished_days: u32,
     listener: tokio::net::TcpListener,
     app: http::AppState,
     nats: async_nats::Client,
@@ -143,7 +148,7 @@ impl Console {
             shutdown: civicgrid_kit::Shutdown::new(),
             nats: nats.clone(),
         };
-        Ok(Console { listener, app, nats })
+        Ok(Console { keep_finished_days: settings.console.keep_finished_days, listener, app, nats })
     }
 
     /// Where it listens.
@@ -164,6 +169,7 @@ impl Console {
                 shutdown.clone(),
             )));
         }
+        followers.push(tokio::spawn(prune(self.app.state.clone(), self.keep_finished_days, shutdown.clone())));
         let addr = self.local_addr().to_string();
         let feeds = self.app.shutdown.clone();
         let stop = shutdown.clone();
@@ -179,5 +185,20 @@ impl Console {
         }
         let _ = self.nats.drain().await;
         served.map_err(|source| ConsoleError::Http { addr, source })
+    }
+}
+
+/// Every ten minutes, forgets finished tasks older than `days` (see [`projection::State::prune`]).
+async fn prune(state: Arc<RwLock<projection::State>>, days: u32, shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let before = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
+        let gone = state.write().await.prune(before);
+        if gone > 0 {
+            tracing::info!(tasks = gone, "console: forgot finished tasks");
+        }
     }
 }

@@ -304,6 +304,19 @@ impl State {
         }
     }
 
+    /// Forgets what no view needs any more: tasks neither open nor changed since `before`, and
+    /// the steps of tracking numbers with no open task and nothing since `before`. Without it
+    /// a console running for months would hold every task the city ever had.
+    pub fn prune(&mut self, before: DateTime<Utc>) -> usize {
+        let was = self.tasks.len();
+        self.tasks.retain(|_, t| t.is_open() || t.updated_at >= before);
+        let open: std::collections::HashSet<&str> =
+            self.tasks.values().filter(|t| t.is_open()).map(|t| t.tracking_number.as_str()).collect();
+        self.steps
+            .retain(|number, steps| open.contains(number.as_str()) || steps.last().is_some_and(|s| s.at >= before));
+        was - self.tasks.len()
+    }
+
     fn step(&mut self, number: &str, at: DateTime<Utc>, service: &'static str, fact: &str, detail: &str) {
         if number.is_empty() {
             return;

@@ -161,3 +161,16 @@ fn periods_start_at_local_midnight_and_custom_ones_name_their_wrong_field() {
     assert_eq!(views::period("custom", "2025-01-01", "2026-12-07", now).unwrap_err().0, "to");
     assert_eq!(views::period("year", "", "", now).unwrap_err().0, "period");
 }
+
+#[test]
+fn pruning_forgets_only_what_is_finished_and_old() {
+    let mut s = city();
+    // c closed at hour 9; the others are open.
+    assert_eq!(s.prune(at(9)), 0, "closed at the cut-off: kept");
+    assert_eq!(s.prune(at(10)), 1);
+    assert!(!s.tasks.contains_key("c") && s.tasks.contains_key("a") && s.tasks.contains_key("d"));
+    assert!(!s.steps.contains_key("TN-c") && s.steps.contains_key("TN-a"));
+    // An open task keeps its old steps.
+    assert_eq!(s.prune(at(1000)), 0);
+    assert!(s.steps.contains_key("TN-a"));
+}
