@@ -2,7 +2,7 @@
 """Generate the NATS users and permissions for civicgrid (design notes, section 10).
 
 Prints a nats-server `authorization { users = [...] }` block: one user per civicgrid
-service and one per county center. Each user may publish and subscribe only to its own
+service, per feed publisher, per reader (the console) and per county center. Each user may publish and subscribe only to its own
 subjects. The block holds no secrets: every password is a NATS config variable such as
 `$INTAKE_PASSWORD`, which nats-server reads from its environment when it starts (in
 Kubernetes, from the Secret `civicgrid-nats-users`).
@@ -87,6 +87,26 @@ CIVICGRID_PATROL_POSITIONS), the account of the device gateway or of the devices
   subscribe  _INBOX_<user>.>                   JetStream publish acks; the client sets this
                                                inbox prefix, as a county center does
 
+Reader `R` (one per reader of the topology, bus.readers: the command-center console), which
+follows streams with ephemeral ordered pull consumers (async-nats OrderedConfig), never
+acknowledges and publishes nothing. For each stream S it reads with filter F
+(civicgrid.<service>.>):
+  publish    $JS.API.STREAM.INFO.S
+             $JS.API.CONSUMER.CREATE.S.*.F       named consumers only, the filter in the
+                                                 subject (the console names them
+                                                 console-<nuid>; the client recreates one
+                                                 as <name>_<n> after a gap)
+             $JS.API.CONSUMER.{INFO,MSG.NEXT,DELETE}.S.*
+  deny       $JS.API.CONSUMER.{CREATE,INFO,MSG.NEXT,DELETE}.S.D (and CREATE.S.D.>) for every
+             durable D on S: the services' of the topology and the county centers' of this
+             file, so it can neither pull through, change nor delete them
+  subscribe  _INBOX.>                            replies and pulled messages (the console's
+                                                 client uses the default inbox prefix)
+Not granted: the unnamed form $JS.API.CONSUMER.CREATE.S, whose name and filter travel in the
+request body where nats-server cannot check them (with it, a user can rewrite the filter of
+any consumer on S); any stream it does not read (feeds, dead letters, notify's); any publish
+outside the JetStream API.
+
 What nats-server cannot enforce for a service: the filter of a consumer created with
 several filter subjects (`filter_subjects`, as crates/kit does) is not part of the API
 subject, so the durable's name is what is enforced, not its filters. The filters granted
@@ -118,7 +138,7 @@ County center `county-CODE` (city = CODE[:4] + "00"):
 Passwords
 ---------
 The variable for a user is its name in upper case with every other character turned into
-`_`, then `_PASSWORD`: INTAKE_PASSWORD, COUNTY_411602_PASSWORD,
+`_`, then `_PASSWORD`: INTAKE_PASSWORD, CONSOLE_PASSWORD, COUNTY_411602_PASSWORD,
 PATROL_POSITIONS_PUBLISHER_PASSWORD. nats-server parses the
 value of such a variable as config text, so use letters and digits only and start with a
 letter (`123456` would be read as a number, `a#b` as `a` plus a comment). --emit-secret
@@ -232,6 +252,44 @@ def publisher_permissions(feed) -> tuple[list[str], list[str]]:
     return list(feed.subjects), [f"_INBOX_{feed.publisher}.>"]
 
 
+def durables_on(topo: Topology, stream: str, counties: list[str]) -> list[str]:
+    """Every durable consumer that may exist on `stream`: the services' (topology) and the
+    county centers' of this auth.conf."""
+    names = [c.durable for svc in topo.services.values() for c in svc.consumers if c.stream == stream]
+    names += [f.durable for svc in topo.services.values() for f in svc.feeds if f.stream == stream]
+    return list(dict.fromkeys(names + [county_user(c) for c in counties]))
+
+
+def reader_permissions(topo: Topology, name: str, counties: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """A reader (the console): ephemeral ordered pull consumers on its streams, as async-nats
+    makes them, and nothing else. Returns (publish allow, publish deny, subscribe allow)."""
+    publish, deny = [], []
+    for r in topo.readers[name].reads:
+        s = r.stream
+        publish += [
+            f"$JS.API.STREAM.INFO.{s}",
+            # Named consumers only (`<reader>-<nuid>`, and `<name>_<n>` when the client
+            # recreates one after a gap), their filter in the subject. Not the unnamed form
+            # `$JS.API.CONSUMER.CREATE.<stream>`: its name and filter are in the request body,
+            # where nats-server cannot check them, so it could rewrite any consumer's filter.
+            f"$JS.API.CONSUMER.CREATE.{s}.*.{r.filter_subject}",
+            f"$JS.API.CONSUMER.INFO.{s}.*",
+            f"$JS.API.CONSUMER.MSG.NEXT.{s}.*",
+            f"$JS.API.CONSUMER.DELETE.{s}.*",
+        ]
+        # Its consumers have server-made names, so the allows above take any name; the
+        # durables of the services and county centers are kept out by name.
+        for d in durables_on(topo, s, counties):
+            deny += [
+                f"$JS.API.CONSUMER.CREATE.{s}.{d}",
+                f"$JS.API.CONSUMER.CREATE.{s}.{d}.>",
+                f"$JS.API.CONSUMER.INFO.{s}.{d}",
+                f"$JS.API.CONSUMER.MSG.NEXT.{s}.{d}",
+                f"$JS.API.CONSUMER.DELETE.{s}.{d}",
+            ]
+    return publish, deny, ["_INBOX.>"]
+
+
 def county_permissions(topo: Topology, code: str, shared_inbox: bool) -> tuple[list[str], list[str]]:
     user = county_user(code)
     region = f"civicgrid.*.*.{city_of(code)}.{code}.>"
@@ -257,15 +315,20 @@ def _quote(subject: str) -> str:
     return '"' + subject.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _user_block(user: str, comment: str, publish: list[str], subscribe: list[str]) -> str:
+def _user_block(user: str, comment: str, publish: list[str], subscribe: list[str],
+                publish_deny: list[str] | None = None) -> str:
     ind = " " * 4
     lines = [f"{ind}# {comment}", f"{ind}{{", f"{ind}  user: {_quote(user)}",
              f"{ind}  password: ${password_var(user)}", f"{ind}  permissions: {{"]
-    for kind, subjects in (("publish", publish), ("subscribe", subscribe)):
+    for kind, subjects, deny in (("publish", publish, publish_deny), ("subscribe", subscribe, None)):
         lines.append(f"{ind}    {kind}: {{")
         lines.append(f"{ind}      allow: [")
         lines += [f"{ind}        {_quote(s)}" for s in subjects]
         lines.append(f"{ind}      ]")
+        if deny:
+            lines.append(f"{ind}      deny: [")
+            lines += [f"{ind}        {_quote(s)}" for s in deny]
+            lines.append(f"{ind}      ]")
         lines.append(f"{ind}    }}")
     lines += [f"{ind}  }}", f"{ind}}}"]
     return "\n".join(lines)
@@ -277,8 +340,10 @@ def feeds_of(topo: Topology, services: list[str]) -> list:
 
 
 def users(topo: Topology, services: list[str], counties: list[str]) -> list[str]:
-    """Every user emitted: the services, their feeds' publishers, the county centers."""
-    return list(services) + [f.publisher for f in feeds_of(topo, services)] + [county_user(c) for c in counties]
+    """Every user emitted: the services, their feeds' publishers, the readers (the console),
+    the county centers."""
+    return (list(services) + [f.publisher for f in feeds_of(topo, services)] + list(topo.readers)
+            + [county_user(c) for c in counties])
 
 
 def render(topo: Topology, services: list[str], counties: list[str], shared_inbox: bool = False) -> str:
@@ -306,6 +371,10 @@ def render(topo: Topology, services: list[str], counties: list[str], shared_inbo
         pub, sub = publisher_permissions(feed)
         blocks.append(_user_block(feed.publisher, f"publisher of {feed.stream} (read by {feed.service} "
                                   f"as {feed.durable})", pub, sub))
+    for name, reader in topo.readers.items():
+        pub, deny, sub = reader_permissions(topo, name, counties)
+        blocks.append(_user_block(name, f"reader {name}: follows " + ", ".join(r.stream for r in reader.reads)
+                                  + " with ephemeral ordered consumers; publishes nothing", pub, sub, deny))
     for code in counties:
         pub, sub = county_permissions(topo, code, shared_inbox)
         blocks.append(_user_block(county_user(code),

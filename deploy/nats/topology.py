@@ -55,6 +55,22 @@ class Feed(NamedTuple):
         return stem + "-publisher"
 
 
+class Read(NamedTuple):
+    """One stream a reader follows with an ephemeral ordered consumer."""
+
+    source: str                 # the service whose stream it is
+    stream: str                 # CIVICGRID_<SOURCE>
+    filter_subject: str         # the consumer's single filter, civicgrid.<source>.>
+
+
+class Reader(NamedTuple):
+    """A reader of the bus (the console): it follows streams with ephemeral ordered pull
+    consumers, never acknowledges, keeps no durable and publishes nothing."""
+
+    name: str                   # its name and NATS user
+    reads: tuple[Read, ...]
+
+
 class Service(NamedTuple):
     """One service of the topology, as far as NATS is concerned."""
 
@@ -72,6 +88,7 @@ class Topology(NamedTuple):
     streams: dict[str, str]          # owning service -> stream name, every stream
     deadletter_stream: str           # CIVICGRID_DEADLETTER
     deadletter_prefix: str           # civicgrid.deadletter (+ .<service>.<durable>)
+    readers: dict[str, Reader] = {}  # bus.readers: the console
 
     def deadletter_subjects(self, service: str) -> str:
         return f"{self.deadletter_prefix}.{service}.>"
@@ -166,6 +183,7 @@ def parse_topology(data: dict) -> Topology:
         raw_streams = {s["service"]: s for s in bus["streams"]}
         raw_consumers = list(bus["consumers"])
         raw_feeds = list(bus.get("feeds") or [])
+        raw_readers = list(bus.get("readers") or [])
         dl = bus["deadletter"]
         raw_services = list(data["services"])
         dl_name, dl_pattern = dl["name"], dl["subject_pattern"]
@@ -247,9 +265,37 @@ def parse_topology(data: dict) -> Topology:
     for svc in consumers:
         if svc not in services:
             errors.append(f"consumers of {svc!r}, which is not a service of the topology")
+
+    # Readers (the console): a plain name of no service, feed publisher or county; ordered
+    # consumers only, nothing published; each read is a service's fact stream, whole.
+    readers: dict[str, Reader] = {}
+    publishers = {f.publisher for fs in feeds.values() for f in fs}
+    for r in raw_readers:
+        name = r.get("name")
+        if (not NAME_RE.match(str(name)) or name in services or name in readers or name in publishers
+                or str(name).startswith("county-")):
+            errors.append(f"reader {name!r} is not a plain name distinct from the services, "
+                          "feed publishers and county centers")
+            continue
+        if r.get("consumers") != "ordered" or r.get("publishes"):
+            errors.append(f"reader {name}: consumers {r.get('consumers')!r} and publishes "
+                          f"{r.get('publishes')!r}; gen-auth.py knows readers with ordered "
+                          "consumers that publish nothing")
+        reads = []
+        for x in r.get("reads") or []:
+            source, stream, flt = x.get("source"), x.get("stream"), x.get("filter_subject")
+            if source not in streams or streams[source] != stream:
+                errors.append(f"reader {name}: {stream!r} is not the fact stream of {source!r}")
+                continue
+            if flt != f"civicgrid.{source}.>":
+                errors.append(f"reader {name}: filter {flt!r} on {stream} is not civicgrid.{source}.>")
+            reads.append(Read(source, stream, flt))
+        if not reads or len({x.stream for x in reads}) != len(reads):
+            errors.append(f"reader {name}: reads {[x.stream for x in reads]} are not distinct streams")
+        readers[name] = Reader(name, tuple(reads))
     if errors:
         raise TopologyError("the topology cannot be used:\n  " + "\n  ".join(errors))
-    return Topology(services, streams, dl_name, prefix)
+    return Topology(services, streams, dl_name, prefix, readers)
 
 
 def load_topology(source: str | None = None, root: Path = ROOT) -> Topology:

@@ -20,7 +20,33 @@ struct Topology {
     bus: civicgrid_contracts::Topology,
     /// Every service the binary runs.
     services: Vec<ServiceInfo>,
+    /// The command-center console (`civicgrid console`): what its deployment needs besides
+    /// its NATS user, which follows from `bus.readers`.
+    console: ConsoleInfo,
 }
+
+/// The console in the topology.
+#[derive(Serialize)]
+struct ConsoleInfo {
+    /// Its name, its NATS user and the reader of `bus.readers` it is.
+    name: &'static str,
+    /// What its container runs: `civicgrid console`.
+    args: Vec<&'static str>,
+    /// The setting (as an environment variable) of its HTTP listen address.
+    listen: String,
+    /// The setting of the city's GeoJSON file.
+    geometry_path: String,
+    /// Settings that must hold a service's gRPC URL, with that service's name.
+    peers: Vec<(String, &'static str)>,
+}
+
+/// The console's settings that name a service (crates/console `ConsoleSection`).
+const CONSOLE_PEERS: [(&str, &str); 4] = [
+    ("console.intake_url", "intake"),
+    ("console.dispatch_url", "dispatch"),
+    ("console.mediation_url", "mediation"),
+    ("console.patrol_url", "patrol"),
+];
 
 #[derive(Serialize)]
 struct ServiceInfo {
@@ -60,6 +86,13 @@ fn topology() -> Topology {
                 peers: e.peers.iter().map(|(key, service)| (registry::env_var(key), *service)).collect(),
             })
             .collect(),
+        console: ConsoleInfo {
+            name: civicgrid_contracts::console::NAME,
+            args: vec!["console"],
+            listen: registry::env_var("console.listen"),
+            geometry_path: registry::env_var("console.geometry_path"),
+            peers: CONSOLE_PEERS.iter().map(|(key, service)| (registry::env_var(key), *service)).collect(),
+        },
     }
 }
 
@@ -86,6 +119,11 @@ pub fn run(args: TopologyArgs) -> anyhow::Result<()> {
     println!("consumers");
     for c in &t.bus.consumers {
         println!("  {:<10} {:<20} on {:<20} {}", c.service, c.durable, c.stream, c.filter_subjects.join(" "));
+    }
+    println!("readers (ephemeral ordered consumers, publish nothing)");
+    for r in &t.bus.readers {
+        let reads: Vec<String> = r.reads.iter().map(|x| format!("{} {}", x.stream, x.filter_subject)).collect();
+        println!("  {:<10} {}", r.name, reads.join(", "));
     }
     Ok(())
 }

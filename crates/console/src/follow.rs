@@ -1,8 +1,10 @@
 //! Following the services' streams into the read model.
 //!
-//! One ordered consumer per stream (intake, dispatch, mediation, patrol), delivering from the
-//! stream's first message: after a restart the console rebuilds what it shows by replaying the
-//! facts, as any reader of the bus may (docs/events.md), and needs no storage of its own.
+//! One ordered consumer per stream of the sources `civicgrid_contracts::console` declares
+//! (intake, dispatch, mediation, patrol; the console's NATS user is generated from the same
+//! declaration), delivering from the stream's first message: after a restart the console
+//! rebuilds what it shows by replaying the facts, as any reader of the bus may
+//! (docs/events.md), and needs no storage of its own.
 //! Ordered consumers are ephemeral and unacknowledged, so the console never holds back or
 //! changes what the services' own durable consumers see. A stream that does not exist yet (its
 //! service has not started) is waited for.
@@ -10,7 +12,7 @@
 use std::{sync::Arc, time::Duration};
 
 use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull::OrderedConfig};
-use civicgrid_contracts::{dispatch, intake, mediation, patrol, stream_name};
+use civicgrid_contracts::{Reader, console, stream_name};
 use civicgrid_kit::Shutdown;
 use civicgrid_proto::v1::{EventRated, EventReported, MediationCaseEvent, PatrolEvent, TaskEvent};
 use futures::StreamExt;
@@ -19,8 +21,8 @@ use tokio::sync::{RwLock, broadcast};
 
 use crate::projection::{Fact, FeedItem, State};
 
-/// The services whose facts the console shows.
-pub const SERVICES: [&str; 4] = [intake::SERVICE, dispatch::SERVICE, mediation::SERVICE, patrol::SERVICE];
+/// The services whose facts the console shows: its sources in crates/contracts.
+pub const SERVICES: [&str; 4] = console::SOURCES;
 
 /// Decodes a message of `service`'s stream: the fact name is the subject's third token
 /// (`civicgrid.<service>.<fact>.<region…>`). `None` for facts the console does not show and
@@ -36,6 +38,11 @@ pub fn decode(service: &str, subject: &str, payload: &[u8]) -> Option<Fact> {
         ("patrol", _) => PatrolEvent::decode(payload).ok().map(Fact::Patrol),
         _ => None,
     }
+}
+
+/// A new NUID: the last token of a fresh inbox subject.
+fn unique(js: &jetstream::Context) -> String {
+    js.client().new_inbox().rsplit('.').next().unwrap_or_default().to_string()
 }
 
 /// Follows `service`'s stream until shutdown, folding each fact into `state` and sending its
@@ -54,8 +61,11 @@ pub async fn follow(
             let stream = js.get_stream(&name).await.map_err(|e| e.to_string())?;
             stream
                 .create_consumer(OrderedConfig {
+                    // Named by the console (its NATS user may create only named consumers);
+                    // a new NUID for each, so replicas and restarts never share one.
+                    name: Some(console::READER.consumer_name(&unique(&js))),
                     deliver_policy: DeliverPolicy::All,
-                    filter_subject: format!("civicgrid.{service}.>"),
+                    filter_subject: Reader::filter_subject(service),
                     ..Default::default()
                 })
                 .await

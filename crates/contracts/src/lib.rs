@@ -10,10 +10,13 @@
 //! - A [`Consumer`] is a durable JetStream consumer: who keeps it, on which stream, with which
 //!   filter subjects.
 //! - A [`Feed`] is a stream of inputs kept apart from the facts (patrol's positions).
+//! - A [`Reader`] follows services' streams with ephemeral ordered consumers and publishes
+//!   nothing (the command-center [`console`]).
 //!
 //! The modules [`intake`], [`dispatch`], [`mediation`], [`patrol`] and [`notify`] hold each
 //! service's stream, facts, feeds and consumers; [`topology`] gathers them all.
 
+pub mod console;
 pub mod dispatch;
 pub mod intake;
 pub mod mediation;
@@ -48,6 +51,39 @@ pub const CONSUMERS: &[Consumer] = &[
     notify::MEDIATION,
     notify::PATROL,
 ];
+
+/// Every reader of the bus: processes that only follow streams (ephemeral ordered
+/// consumers), publish nothing and keep no durable consumer.
+pub const READERS: &[Reader] = &[console::READER];
+
+/// A reader of the bus: it owns no stream, publishes nothing and keeps no durable consumer; it
+/// follows each of its sources' streams whole (`civicgrid.<service>.>`) from the first message
+/// with an ephemeral ordered pull consumer, which it never acknowledges. Its NATS user is its
+/// name.
+#[derive(Debug, Clone, Copy)]
+pub struct Reader {
+    /// Its name, and its NATS user.
+    pub name: &'static str,
+    /// The services whose streams it follows.
+    pub sources: &'static [&'static str],
+}
+
+impl Reader {
+    /// The filter subject of its consumer on `source`'s stream: the whole stream,
+    /// `civicgrid.<source>.>`.
+    pub fn filter_subject(source: &str) -> String {
+        format!("civicgrid.{source}.>")
+    }
+
+    /// The name of one of its ordered consumers: `<reader>-<unique>`, `unique` being new for
+    /// every consumer it starts (a NUID). A reader names its consumers itself: created with a
+    /// name, the consumer's filter is part of the API subject
+    /// (`$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>`), so its NATS user needs no right
+    /// to the unnamed create form, which would let it rewrite another consumer's filter.
+    pub fn consumer_name(&self, unique: &str) -> String {
+        format!("{}-{unique}", self.name)
+    }
+}
 
 /// The region tokens of a subject: `<city>.<county>.<township>.<village>`, `_` for a missing
 /// level.
@@ -92,6 +128,8 @@ pub struct Topology {
     pub deadletter: DeadletterInfo,
     /// Every durable consumer.
     pub consumers: Vec<ConsumerInfo>,
+    /// Every reader (the console): what it follows with ephemeral ordered consumers.
+    pub readers: Vec<ReaderInfo>,
 }
 
 /// One stream in [`Topology`].
@@ -163,6 +201,30 @@ pub struct ConsumerInfo {
     pub deadletter_subject: String,
 }
 
+/// One reader in [`Topology`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ReaderInfo {
+    /// Its name, and its NATS user.
+    pub name: &'static str,
+    /// How it consumes: always `ordered` (ephemeral, unacknowledged pull consumers).
+    pub consumers: &'static str,
+    /// What it publishes: nothing.
+    pub publishes: Vec<String>,
+    /// The streams it follows.
+    pub reads: Vec<ReadInfo>,
+}
+
+/// One stream a reader follows.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadInfo {
+    /// The service whose stream it is.
+    pub source: &'static str,
+    /// `CIVICGRID_<SOURCE>`.
+    pub stream: String,
+    /// The ordered consumer's single filter subject, `civicgrid.<source>.>`.
+    pub filter_subject: String,
+}
+
 /// The whole bus topology.
 pub fn topology() -> Topology {
     Topology {
@@ -208,6 +270,19 @@ pub fn topology() -> Topology {
                 stream: stream_name(c.source),
                 filter_subjects: c.filter_subjects(),
                 deadletter_subject: deadletter_subject(c.service, c.durable),
+            })
+            .collect(),
+        readers: READERS
+            .iter()
+            .map(|r| ReaderInfo {
+                name: r.name,
+                consumers: "ordered",
+                publishes: Vec::new(),
+                reads: r
+                    .sources
+                    .iter()
+                    .map(|s| ReadInfo { source: s, stream: stream_name(s), filter_subject: Reader::filter_subject(s) })
+                    .collect(),
             })
             .collect(),
     }
@@ -262,6 +337,41 @@ mod tests {
         let json = serde_json::to_value(topology()).expect("json");
         assert_eq!(json["streams"][0]["name"], "CIVICGRID_INTAKE");
         assert_eq!(json["consumers"][0]["filter_subjects"][0], "civicgrid.dispatch.>");
+    }
+
+    #[test]
+    fn the_console_reads_the_four_fact_streams_whole_and_owns_nothing() {
+        let json = serde_json::to_value(topology()).expect("json");
+        let console = &json["readers"][0];
+        assert_eq!(console["name"], "console");
+        assert_eq!(console["consumers"], "ordered");
+        assert_eq!(console["publishes"], serde_json::json!([]));
+        let reads: Vec<(String, String)> = console["reads"]
+            .as_array()
+            .expect("reads")
+            .iter()
+            .map(|r| (r["stream"].as_str().unwrap_or("").into(), r["filter_subject"].as_str().unwrap_or("").into()))
+            .collect();
+        assert_eq!(
+            reads,
+            [
+                ("CIVICGRID_INTAKE".to_string(), "civicgrid.intake.>".to_string()),
+                ("CIVICGRID_DISPATCH".into(), "civicgrid.dispatch.>".into()),
+                ("CIVICGRID_MEDIATION".into(), "civicgrid.mediation.>".into()),
+                ("CIVICGRID_PATROL".into(), "civicgrid.patrol.>".into()),
+            ]
+        );
+        assert_eq!(console::READER.consumer_name("abc"), "console-abc");
+        for r in READERS {
+            assert!(r.sources.iter().all(|s| stream_of(s).is_some()), "{} reads declared streams", r.name);
+            assert!(STREAMS.iter().all(|s| s.service != r.name), "{} owns no stream", r.name);
+            assert!(CONSUMERS.iter().all(|c| c.service != r.name), "{} keeps no durable", r.name);
+            assert!(
+                FEEDS.iter().all(|f| r.sources.iter().all(|s| stream_name(s) != f.name)),
+                "{} reads no feed",
+                r.name
+            );
+        }
     }
 
     #[test]

@@ -8,7 +8,8 @@ overlays/demo and base/secrets):
   mount, and every ConfigMap, Secret and key its environment names;
 - Services and PodDisruptionBudgets select a workload (and a Service's target ports exist), a
   StatefulSet's serviceName is a headless Service;
-- a civicgrid container's settings, and each service's objects: crossref_services.py;
+- a civicgrid container's settings, and each service's objects: crossref_services.py; the
+  console's (`civicgrid console`): crossref_console.py;
 - the NATS container: every $VARIABLE of its config reaches it, the cluster routes name exactly
   its StatefulSet's pods, JetStream's max_file_store fits the volume.
 """
@@ -19,6 +20,7 @@ import re
 from pathlib import Path
 
 from .common import check, containers, load_docs, pod_spec
+from .crossref_console import check_console_container, check_console_shape
 from .crossref_services import check_civicgrid_container, check_service_shape
 from .topology import topology
 
@@ -27,6 +29,9 @@ def cmd_crossref(root: str, files: list[str]) -> None:
     root_p = Path(root)
     _, _, data = topology(root_p)
     services = {s["name"]: s for s in data["services"]}
+    console = data.get("console")
+    readers = [r["name"] for r in data["bus"].get("readers", [])]
+    check(console is not None, "the topology describes the console (`console`)")
     docs = [d for f in files for d in load_docs(f)]
     by = {(d["kind"], d["metadata"]["name"]): d for d in docs}
 
@@ -101,7 +106,11 @@ def cmd_crossref(root: str, files: list[str]) -> None:
                               f"{cname}: env {e['name']} -> {kind} {ref['name']} key {ref['key']} exists")
                 env[e["name"]] = e
             if c.get("image", "").split(":")[0].split("/")[-1] == "civicgrid":
-                check_civicgrid_container(root_p, by, cname, c, env, services)
+                if console is not None and c.get("args") == console["args"]:
+                    check_console_container(root_p, by, w, cname, c, env, console,
+                                            console["name"] if console["name"] in readers else None)
+                else:
+                    check_civicgrid_container(root_p, by, cname, c, env, services)
             if c.get("image", "").split(":")[0].split("/")[-1] == "nats":
                 _check_nats_container(by, w, cname, c, env)
 
@@ -111,6 +120,8 @@ def cmd_crossref(root: str, files: list[str]) -> None:
     # annotations; the grace period leaves room for the preStop pause and the drain.
     for svc, info in services.items():
         check_service_shape(root_p, by, svc, info)
+    if console is not None:
+        check_console_shape(root_p, by, console)
 
     for d in docs:
         if d["kind"] == "Service":

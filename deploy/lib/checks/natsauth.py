@@ -8,7 +8,10 @@
   (section 5) against the topology: a NATS user and a base/ folder per service, each
   publishing only its facts and dead letters, managing only its streams (facts and feeds),
   using exactly the durable consumers (names, operations, filters) of the topology; a
-  publisher user per feed that may publish only the feed's subjects;
+  publisher user per feed that may publish only the feed's subjects; a user per reader (the
+  console) that publishes nothing, may create only named consumers filtered to its streams,
+  pull, look up and delete them, is denied every durable (services' and county centers') on
+  those streams, and has its base/ folder and README row;
 - `emit-secret ROOT VERSION`: `gen-auth.py --emit-secret` prints a valid Secret with one
   strong password per user;
 - `nats-config ROOT NATS_SERVER FILE...`: `nats-server -t` accepts gen-auth.py's bare output
@@ -80,8 +83,10 @@ def cmd_code_drift(root: str) -> None:
     feeds = ga.feeds_of(topo, list(topo.services))
     publishers = {f.publisher: f for f in feeds}
     for user in users:
-        check(user in topo.services or user in publishers or re.fullmatch(r"county-[1-9][0-9]{5}", user) is not None,
-              f"auth.conf user {user!r} is a service of the topology, a feed's publisher or a county center")
+        check(user in topo.services or user in publishers or user in topo.readers
+              or re.fullmatch(r"county-[1-9][0-9]{5}", user) is not None,
+              f"auth.conf user {user!r} is a service of the topology, a feed's publisher, a reader or a county center")
+    _reader_drift(root_p, topo, users)
     for name, f in publishers.items():
         perms = users.get(name)
         if check(perms is not None, f"feed {f.stream} has its publisher {name} in auth.conf"):
@@ -147,20 +152,75 @@ def cmd_code_drift(root: str) -> None:
 
 
 def _auth_users(text: str) -> dict[str, dict[str, list[str]]]:
-    """The users of gen-auth.py's output: user -> {"publish": [...], "subscribe": [...]}."""
+    """The users of gen-auth.py's output: user -> {"publish": [...], "subscribe": [...],
+    "publish_deny": [...], "subscribe_deny": [...]} (allow lists under the plain names)."""
     users: dict[str, dict[str, list[str]]] = {}
-    user, kind = None, None
+    user, kind, mode = None, None, ""
     for line in text.splitlines():
         if line.lstrip().startswith("#"):
             continue
         if m := re.match(r'\s*user:\s*"([^"]+)"', line):
-            user, kind = m.group(1), None
-            users[user] = {"publish": [], "subscribe": []}
+            user, kind, mode = m.group(1), None, ""
+            users[user] = {"publish": [], "subscribe": [], "publish_deny": [], "subscribe_deny": []}
         elif m := re.match(r"\s*(publish|subscribe):\s*\{", line):
-            kind = m.group(1)
+            kind, mode = m.group(1), ""
+        elif m := re.match(r"\s*(allow|deny):\s*\[", line):
+            mode = "_deny" if m.group(1) == "deny" else ""
         elif (m := re.fullmatch(r'\s*"((?:[^"\\]|\\.)*)"\s*', line)) and user and kind:
-            users[user][kind].append(m.group(1))
+            users[user][kind + mode].append(m.group(1))
     return users
+
+
+def _reader_drift(root_p: Path, topo, users: dict) -> None:
+    """Each reader (the console) against bus.readers: ordered consumers on its streams only,
+    nothing published, every durable on those streams denied; its base/ folder and README row."""
+    counties = [u for u in users if re.fullmatch(r"county-[1-9][0-9]{5}", u)]
+    readme = (root_p / "deploy/README.md").read_text()
+    base = (root_p / "deploy/k8s/base/kustomization.yaml").read_text()
+    for name, reader in topo.readers.items():
+        perms = users.get(name)
+        if not check(perms is not None, f"reader {name} has a NATS user in auth.conf"):
+            continue
+        pub, deny, sub = perms["publish"], perms["publish_deny"], perms["subscribe"]
+        check(all(x.startswith("$JS.API.") for x in pub),
+              f"reader {name}: publishes nothing but JetStream API requests (no facts, no acks)"
+              + ("" if all(x.startswith("$JS.API.") for x in pub) else f" (auth.conf: {pub})"))
+        want = set()
+        for r in reader.reads:
+            s = r.stream
+            want |= {f"$JS.API.STREAM.INFO.{s}", f"$JS.API.CONSUMER.CREATE.{s}.*.{r.filter_subject}",
+                     f"$JS.API.CONSUMER.INFO.{s}.*", f"$JS.API.CONSUMER.MSG.NEXT.{s}.*",
+                     f"$JS.API.CONSUMER.DELETE.{s}.*"}
+        streams = ", ".join(r.stream for r in reader.reads)
+        check(set(pub) == want,
+              f"reader {name}: may only read the stream info of {streams} and create (named, filtered "
+              "to the whole stream), look up, pull from and delete consumers on them"
+              + ("" if set(pub) == want else f" (auth.conf: extra {sorted(set(pub) - want)}, "
+                                                f"missing {sorted(want - set(pub))})"))
+        unnamed = [x for x in pub if re.fullmatch(r"\$JS\.API\.CONSUMER\.CREATE\.[^.]+", x)]
+        check(not unnamed, f"reader {name}: not the unnamed CONSUMER.CREATE form, which could rewrite "
+              f"another consumer's filter ({unnamed or 'none'})")
+        missing = []
+        for r in reader.reads:
+            s = r.stream
+            durables = [c.durable for svc in topo.services.values() for c in (*svc.consumers, *svc.feeds)
+                        if c.stream == s] + counties
+            for d in durables:
+                for x in (f"CREATE.{s}.{d}", f"CREATE.{s}.{d}.>", f"INFO.{s}.{d}", f"MSG.NEXT.{s}.{d}",
+                          f"DELETE.{s}.{d}"):
+                    if f"$JS.API.CONSUMER.{x}" not in deny:
+                        missing.append(x)
+        check(not missing, f"reader {name}: denied every durable of the topology and every county "
+              f"center's on {streams}" + ("" if not missing else f" (missing {missing})"))
+        check(sub == ["_INBOX.>"], f"reader {name}: subscribes only to _INBOX.> (replies and pulled messages)"
+              + ("" if sub == ["_INBOX.>"] else f" (auth.conf: {sub})"))
+        row = next((l for l in readme.splitlines() if l.strip().startswith(f"| `{name}` |")), "")
+        check(all(f"`{x}`" in row for r in reader.reads for x in (r.stream, r.filter_subject)),
+              f"deploy/README.md (section 5) has a row for {name} naming its streams and filters")
+        check((root_p / "deploy/k8s/base" / name / "kustomization.yaml").exists(),
+              f"reader {name} has deploy/k8s/base/{name}/")
+        check(re.search(rf"^\s*-\s*{re.escape(name)}\s*$", base, re.M) is not None,
+              f"deploy/k8s/base/kustomization.yaml lists {name}")
 
 
 def _consumer_grants(publish: list[str]) -> tuple[dict[tuple[str, str], set[str]], dict[tuple[str, str], set[str]]]:

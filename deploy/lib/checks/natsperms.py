@@ -13,7 +13,12 @@ with gen-auth.py's users for the topology and two county centers enforces the pe
   run_consumer does it, and receives nothing outside its filters;
 - each feed (patrol's positions): the owner creates it and reads it through its durable; the
   feed's publisher may publish its subjects and nothing else; nobody else reads it;
-- what notify may not do (other consumers, wider filters, other services' facts and streams).
+- what notify may not do (other consumers, wider filters, other services' facts and streams);
+- each reader (the console): creates a named ordered consumer on each stream it reads, as
+  async-nats does, pulls the whole stream through it, deletes and recreates it (`<name>_1`,
+  as the client does after a gap); may not use the unnamed create form (which could rewrite
+  another consumer's filter), touch a service's or county's durable, read any other stream
+  (the feeds, the dead letters, notify's), publish a fact or manage a stream.
 """
 
 from __future__ import annotations
@@ -295,6 +300,7 @@ def _service_consumer_scenarios(connect, topo, intake, dispatch, stream_cfg, get
             check(not stray, f"{who}: receives nothing outside {', '.join(c.subjects)} ({stray or 'none'})")
 
     _feed_scenarios(connect, topo, conns, stream_cfg, allowed, denied)
+    _reader_scenarios(connect, topo, conns, allowed, denied)
     if "notify" not in conns:
         return
     notify = conns["notify"]
@@ -377,3 +383,91 @@ def _feed_scenarios(connect, topo, conns, stream_cfg, allowed, denied) -> None:
         denied(pub.sub("_INBOX.>"), f"{f.publisher} may not read other users' replies (_INBOX.>)")
         county = connect("county-411602", "_INBOX_county-411602.f")
         denied(county.request(f"$JS.API.STREAM.INFO.{s}"), f"county 411602 may not read {s} (positions are personal data)")
+
+
+def _reader_scenarios(connect, topo, conns, allowed, denied) -> None:
+    """Each reader (the console) follows its streams as crates/console's follow.rs does with
+    async-nats ordered consumers, and can do nothing else."""
+    counties = ["411602", "411603"]
+    for name, reader in topo.readers.items():
+        conn = connect(name)
+        read = {r.stream for r in reader.reads}
+        for r in reader.reads:
+            s, f, who = r.stream, r.filter_subject, f"{name} on {r.stream}"
+            st, info = conn.request(f"$JS.API.STREAM.INFO.{s}")
+            allowed((st, info), f"{who}: reads the stream info")
+            total = info.get("state", {}).get("messages") if isinstance(info, dict) else None
+            cname = f"{name}-{os.urandom(11).hex()}"
+            cfg = {"name": cname, "deliver_policy": "all", "ack_policy": "none", "max_deliver": 1,
+                   "filter_subject": f, "replay_policy": "instant", "inactive_threshold": 30_000_000_000,
+                   "num_replicas": 1, "mem_storage": True}
+            allowed(conn.request(f"$JS.API.CONSUMER.CREATE.{s}.{cname}.{f}",
+                                 {"stream_name": s, "config": cfg, "action": ""}),
+                    f"{who}: creates its ordered consumer {name}-<nuid> filtered to {f}")
+            got, stray = [], []
+            for _ in range(200):
+                st, m = conn.fetch(s, cname)
+                if st != "msg":
+                    break
+                got.append(m["subject"])
+                if not _subject_matches(f, m["subject"]):
+                    stray.append(m["subject"])
+            check(total is not None and total > 0 and len(got) == total,
+                  f"{who}: pulls the whole stream, unacknowledged ({len(got)} of {total} message(s))")
+            check(not stray, f"{who}: receives nothing outside {f} ({stray or 'none'})")
+            allowed(conn.request(f"$JS.API.CONSUMER.INFO.{s}.{cname}"), f"{who}: looks up its consumer")
+            # After a gap the client deletes its consumer and creates `<name>_<n>` from the
+            # next stream sequence.
+            allowed(conn.request(f"$JS.API.CONSUMER.DELETE.{s}.{cname}"), f"{who}: deletes its consumer")
+            again = dict(cfg, name=f"{cname}_1", deliver_policy="by_start_sequence", opt_start_seq=1)
+            allowed(conn.request(f"$JS.API.CONSUMER.CREATE.{s}.{cname}_1.{f}",
+                                 {"stream_name": s, "config": again, "action": ""}),
+                    f"{who}: recreates it as {name}-<nuid>_1 from a stream sequence")
+            st, m = conn.fetch(s, f"{cname}_1")
+            check(st == "msg", f"{who}: pulls through the recreated consumer (got {st})")
+            conn.request(f"$JS.API.CONSUMER.DELETE.{s}.{cname}_1")
+            # Not the unnamed create form: name and filter in the body, unchecked by the
+            # server, would let it rewrite a durable's filter.
+            durables = [c.durable for svc in topo.services.values() for c in svc.consumers if c.stream == s]
+            victim = durables[0] if durables else "x"
+            denied(conn.request(f"$JS.API.CONSUMER.CREATE.{s}",
+                                {"stream_name": s, "config": dict(cfg, name=victim, ack_policy="explicit")}),
+                   f"{who}: may not use the unnamed CONSUMER.CREATE form")
+            denied(conn.request(f"$JS.API.CONSUMER.DURABLE.CREATE.{s}.{cname}", {"stream_name": s, "config": cfg}),
+                   f"{who}: may not use the legacy DURABLE.CREATE form")
+            denied(conn.request(f"$JS.API.CONSUMER.CREATE.{s}.{cname}.civicgrid.>",
+                                {"stream_name": s, "config": dict(cfg, filter_subject="civicgrid.>")}),
+                   f"{who}: may not create a consumer filtered wider than {f}")
+            for d in durables + [f"county-{c}" for c in counties]:
+                denied(conn.request(f"$JS.API.CONSUMER.CREATE.{s}.{d}.{f}",
+                                    {"stream_name": s, "config": dict(cfg, name=d)}),
+                       f"{who}: may not create or change the durable {d}")
+                denied(conn.fetch(s, d), f"{who}: may not pull from the durable {d}")
+                denied(conn.request(f"$JS.API.CONSUMER.DELETE.{s}.{d}"), f"{who}: may not delete the durable {d}")
+                denied(conn.request(f"$JS.API.CONSUMER.INFO.{s}.{d}"), f"{who}: may not look up the durable {d}")
+                denied(conn.pub(f"$JS.ACK.{s}.{d}.1.1.1.1.0", b"+ACK"), f"{who}: may not ack for {d}")
+            for op in ("CREATE", "UPDATE", "DELETE", "PURGE"):
+                denied(conn.request(f"$JS.API.STREAM.{op}.{s}", {"name": s, "subjects": [f]}),
+                       f"{who}: may not {op.lower()} the stream")
+            denied(conn.request(f"$JS.API.STREAM.MSG.DELETE.{s}", {"seq": 1}), f"{who}: may not delete a message")
+            denied(conn.pub(_sample_subject(f), b"x"), f"{name} may not publish to {f}")
+            denied(conn.sub(f), f"{name} may not core-subscribe to {f}")
+        # Nothing else: the feeds (positions), the dead letters, the streams it does not read.
+        others = [x for x in list(topo.streams.values()) + [ff.stream for ff in ga_feeds(topo)]
+                  + [topo.deadletter_stream] if x not in read]
+        for o in others:
+            cname = f"{name}-{os.urandom(11).hex()}"
+            denied(conn.request(f"$JS.API.STREAM.INFO.{o}"), f"{name} may not read the stream info of {o}")
+            denied(conn.request(f"$JS.API.CONSUMER.CREATE.{o}.{cname}.civicgrid.>",
+                                {"stream_name": o, "config": {"name": cname, "ack_policy": "none"}}),
+                   f"{name} may not create a consumer on {o}")
+            denied(conn.request(f"$JS.API.CONSUMER.CREATE.{o}", {"stream_name": o, "config": {"ack_policy": "none"}}),
+                   f"{name} may not create an unnamed consumer on {o}")
+        for ff in ga_feeds(topo):
+            denied(conn.fetch(ff.stream, ff.durable), f"{name} may not pull {ff.stream} through {ff.durable}")
+            denied(conn.pub(_sample_subject(ff.subjects[0]), b"x"), f"{name} may not publish to {ff.stream}")
+        denied(conn.pub(f"{topo.deadletter_prefix}.{name}.x", b"x"), f"{name} may not publish dead letters")
+        for svc, info in topo.services.items():
+            denied(conn.pub(_sample_subject(info.subjects[0]), b"x"), f"{name} may not publish {svc}'s facts")
+        denied(conn.sub("civicgrid.>"), f"{name} may not core-subscribe to civicgrid.>")
+        denied(conn.request("$JS.API.STREAM.NAMES"), f"{name} may not list streams")
