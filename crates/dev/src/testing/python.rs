@@ -1,6 +1,8 @@
 //! Real outside tools written in Python, for tests that must see the services as an outside
-//! client does: grpcio (a gRPC client that is not tonic) and the Prometheus client library's
-//! OpenMetrics parser. Installed from PyPI into the cache on first use.
+//! client does: grpcio (a gRPC client that is not tonic) with grpcio-tools (stubs generated
+//! from `proto/`, as a department's developer would), nats-py (a county center's NATS client)
+//! and the Prometheus client library's OpenMetrics parser. Installed from PyPI into the cache
+//! on first use.
 
 use std::{
     io::Write,
@@ -11,9 +13,15 @@ use std::{
 use crate::infra;
 
 /// The PyPI packages the tests use, pinned, each installed into a folder of its own.
-const PACKAGES: &[(&str, &str)] = &[("grpcio", "grpcio==1.85.4"), ("prometheus-client", "prometheus-client==0.26.0")];
+const PACKAGES: &[(&str, &str)] = &[
+    ("grpcio", "grpcio==1.85.4"),
+    ("grpcio-tools", "grpcio-tools==1.85.4"),
+    ("nats-py", "nats-py==2.16.0"),
+    ("prometheus-client", "prometheus-client==0.26.0"),
+];
 
-/// Runs `script` with Python 3 and the named packages (`grpcio`, `prometheus-client`) on its
+/// Runs `script` with Python 3 and the named packages (`grpcio`, `grpcio-tools`, `nats-py`,
+/// `prometheus-client`) on its
 /// path, feeding `stdin`; returns its standard output, or panics with its standard error.
 pub fn run(packages: &[&str], script: &str, args: &[&str], stdin: &[u8]) -> String {
     let mut path: Vec<PathBuf> = Vec::new();
