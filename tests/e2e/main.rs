@@ -7,6 +7,7 @@ mod auth;
 mod closed_loop;
 mod common;
 mod console;
+mod departments;
 mod faults;
 mod mediation;
 mod patrol;

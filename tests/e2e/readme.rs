@@ -12,7 +12,12 @@ fn sh_blocks(heading: &str) -> Vec<String> {
 }
 
 /// The ```sh blocks of the section headed `heading` in the Markdown file `file`.
-fn sh_blocks_of(file: &str, heading: &str) -> Vec<String> {
+pub(crate) fn sh_blocks_of(file: &str, heading: &str) -> Vec<String> {
+    blocks_of(file, heading, "sh")
+}
+
+/// The code blocks in `language` of the section headed `heading` in the Markdown file `file`.
+pub(crate) fn blocks_of(file: &str, heading: &str, language: &str) -> Vec<String> {
     let text = std::fs::read_to_string(workspace_root().join(file)).unwrap();
     let start = text.find(&format!("\n{heading}\n")).unwrap_or_else(|| panic!("{file} has no {heading:?}"));
     // The section runs to the next heading; a `#` line inside a code block is a comment.
@@ -21,7 +26,7 @@ fn sh_blocks_of(file: &str, heading: &str) -> Vec<String> {
         if line.starts_with("```") {
             if let Some(block) = current.take() {
                 blocks.push(block);
-            } else if line == "```sh" {
+            } else if line == format!("```{language}") {
                 current = Some(String::new());
             }
             fenced = !fenced;
@@ -36,7 +41,7 @@ fn sh_blocks_of(file: &str, heading: &str) -> Vec<String> {
 }
 
 /// Runs `script` with bash, `grpcurl` aimed at the suite; returns its output, failing on error.
-fn run(suite: &Suite, script: &str) -> String {
+pub(crate) fn run(suite: &Suite, script: &str) -> String {
     let mut prelude = String::from("set -euo pipefail\ngrpcurl() {\n  local a=()\n  for x in \"$@\"; do\n");
     for (port, addr) in [
         ("50051", &suite.intake),

@@ -16,14 +16,14 @@ use crate::infra;
 const PACKAGES: &[(&str, &str)] = &[
     ("grpcio", "grpcio==1.85.4"),
     ("grpcio-tools", "grpcio-tools==1.85.4"),
+    ("grpcio-status", "grpcio-status==1.85.3"),
     ("nats-py", "nats-py==2.16.0"),
     ("prometheus-client", "prometheus-client==0.26.0"),
 ];
 
-/// Runs `script` with Python 3 and the named packages (`grpcio`, `grpcio-tools`, `nats-py`,
-/// `prometheus-client`) on its
-/// path, feeding `stdin`; returns its standard output, or panics with its standard error.
-pub fn run(packages: &[&str], script: &str, args: &[&str], stdin: &[u8]) -> String {
+/// A `PYTHONPATH` holding the named packages (installed on first use), for a test that runs
+/// Python itself (in the background, in another directory, with its own environment).
+pub fn python_path(packages: &[&str]) -> std::ffi::OsString {
     let mut path: Vec<PathBuf> = Vec::new();
     for wanted in packages {
         let (dir, spec) = PACKAGES
@@ -32,7 +32,14 @@ pub fn run(packages: &[&str], script: &str, args: &[&str], stdin: &[u8]) -> Stri
             .unwrap_or_else(|| panic!("no pinned PyPI package {wanted}"));
         path.push(infra::pip_install(&format!("py-{dir}"), spec).unwrap_or_else(|e| panic!("installing {spec}: {e}")));
     }
-    let pythonpath = std::env::join_paths(&path).expect("PYTHONPATH");
+    std::env::join_paths(&path).expect("PYTHONPATH")
+}
+
+/// Runs `script` with Python 3 and the named packages (`grpcio`, `grpcio-tools`, `nats-py`,
+/// `prometheus-client`) on its
+/// path, feeding `stdin`; returns its standard output, or panics with its standard error.
+pub fn run(packages: &[&str], script: &str, args: &[&str], stdin: &[u8]) -> String {
+    let pythonpath = python_path(packages);
     let mut child = Command::new("python3")
         .arg("-c")
         .arg(script)
