@@ -8,6 +8,7 @@
 //! - `civicgrid console` runs the command center's web console (docs/console.md).
 //! - `civicgrid token` signs a bearer token for a role and region.
 //! - `civicgrid topology` prints the bus contracts and the services (`--json` for tools).
+//! - `civicgrid tail` prints one region's facts as JSON lines (docs/county-centers.md).
 //!
 //! [`registry`] is the one list of services behind all of them.
 
@@ -16,6 +17,7 @@ mod console;
 mod demo;
 mod registry;
 mod service;
+mod tail;
 mod token;
 mod topology;
 #[cfg(feature = "dev")]
@@ -56,6 +58,8 @@ enum Command {
     Token(token::TokenArgs),
     /// Print the bus contracts (streams, facts, consumers) and the services.
     Topology(topology::TopologyArgs),
+    /// Print one region's facts as JSON lines, as a county or township center receives them.
+    Tail(tail::TailArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -75,6 +79,7 @@ fn main() -> std::process::ExitCode {
             Command::Console { config } => console::run(config).await,
             Command::Token(args) => token::run(args),
             Command::Topology(args) => topology::run(args),
+            Command::Tail(args) => tail::run(args).await,
         }
     });
     match result {
