@@ -15,9 +15,13 @@
 //!
 //! `civicgrid-bench patrol` measures patrol: positions ingested per second from NATS with
 //! 20,000 members on 2,000 routes past 20,000 geofences.
+//!
+//! `civicgrid-bench console` measures the command-center console with the whole demo city and
+//! 100,000 tasks on the bus: replay, view latency and size, the live feed, memory.
 
 mod baseline;
 mod catalog;
+mod console;
 mod dispatch;
 mod env;
 mod intake;
@@ -61,6 +65,10 @@ enum Command {
     /// 20,000 members on 2,000 active shifts past 20,000 geofences. Uses CIVICGRID__NATS__URL
     /// and CIVICGRID__DATABASE__URL when set, else starts its own servers.
     Patrol(patrol::PatrolArgs),
+    /// Measure the console: the whole demo city and 100,000 tasks replayed from JetStream (beside
+    /// an ordered consumer alone), the region views' latency and size, curl on the same view, the
+    /// live feed's delay and the resident memory. Starts its own nats-server.
+    Console(console::ConsoleArgs),
 }
 
 #[derive(Args, Clone)]
@@ -109,6 +117,7 @@ async fn main() -> ExitCode {
         Command::Dispatch(args) => dispatch::run(args).await,
         Command::Notify(args) => notify::run(args).await,
         Command::Patrol(args) => patrol::run(args).await,
+        Command::Console(args) => console::run(args).await,
     };
     match result {
         Ok(code) => code,
