@@ -74,7 +74,7 @@ async fn a_duty_officer_watches_drills_assigns_and_tracks_in_the_browser() {
     browser.screenshot("console-city").await.unwrap();
 
     // Drill into 川汇区 by the tree, then into a township by clicking the map.
-    browser.click("#tree li[data-code='411602']").await.unwrap();
+    js_click(&browser, "#tree li[data-code='411602']").await;
     browser.wait_for("#map[data-region='411602']").await.unwrap();
     assert!(browser.count("#tree li[data-level='township']").await.unwrap() >= 5);
     browser.screenshot("console-county").await.unwrap();
@@ -90,7 +90,7 @@ async fn a_duty_officer_watches_drills_assigns_and_tracks_in_the_browser() {
         .unwrap();
     assert_eq!(clicked, serde_json::json!(true));
     browser.wait_for("#map[data-region='411602001']").await.unwrap();
-    browser.click("#crumbs a[data-code='411602']").await.unwrap();
+    js_click(&browser, "#crumbs a[data-code='411602']").await;
     browser.wait_for("#map[data-region='411602']").await.unwrap();
 
     // The report waits in the triage queue; assign it by hand and see it leave.
@@ -149,4 +149,11 @@ async fn wait_until(browser: &Browser, what: &str, ok: impl Fn(u64) -> bool, js:
         assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what} (last {n})");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Clicks `css` from inside the page, waiting until it exists. The tree and the breadcrumb are
+/// redrawn as figures change, so WebDriver's find-then-click could hit an element just replaced.
+async fn js_click(browser: &Browser, css: &str) {
+    let js = format!("const e = document.querySelector(\"{css}\"); if (!e) return 0; e.click(); return 1;");
+    wait_until(browser, css, |n| n == 1, &js).await;
 }

@@ -296,7 +296,12 @@ window.addEventListener('resize', () => S.view && drawMap(S.view));
 setInterval(() => {
   if (!S.view || !S.dirty) return;
   S.dirty = false;
-  api('/api/regions/' + encodeURIComponent(S.region)).then((v) => { S.view = v; drawCrumbs(v); drawTree(v); drawMap(v); }).catch(() => {});
+  api('/api/regions/' + encodeURIComponent(S.region)).then((v) => {
+    // Redraw only what changed: a tree rebuilt under the pointer loses a click or a hover.
+    const text = JSON.stringify(v);
+    if (text === S.drawn) return;
+    S.drawn = text; S.view = v; drawCrumbs(v); drawTree(v); drawMap(v);
+  }).catch(() => {});
   if (!document.querySelector('#list input.pick:checked')) refreshLists().catch(() => {});
 }, 1000);
 setInterval(() => { S.dirty = true; }, 10000);
