@@ -81,9 +81,7 @@ async fn region_view(app: &AppState, caller: &Caller, code: &str) -> Result<Json
     if !code.chars().all(|c| c.is_ascii_digit()) {
         return Err(ApiError::bad("code", "a region code is digits only"));
     }
-    if !caller.may_see(&app.atlas, code) {
-        return Err(ApiError::not_found(format!("region {code} is outside your scope")));
-    }
+    caller.check_region(&app.atlas, code)?;
     let area = app.atlas.area(code);
     if area.is_none() && !app.atlas.is_empty() {
         return Err(ApiError::not_found(format!("no region {code}")));
@@ -139,9 +137,7 @@ pub async fn tasks(
     if f.region.is_empty() {
         f.region = caller.principal.region_scope.clone();
     }
-    if !caller.may_see(&app.atlas, &f.region) {
-        return Err(ApiError::not_found(format!("region {} is outside your scope", f.region)));
-    }
+    caller.check_region(&app.atlas, &f.region)?;
     if !(0..=4).contains(&f.colour) {
         return Err(ApiError::bad("colour", "0 (any) to 4 (red)"));
     }
@@ -224,9 +220,7 @@ pub async fn departments(
     caller: Caller,
     Query(q): Query<RegionQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    if !caller.may_see(&app.atlas, &q.region) {
-        return Err(ApiError::not_found(format!("region {} is outside your scope", q.region)));
-    }
+    caller.check_region(&app.atlas, &q.region)?;
     let county = if q.region.len() >= 6 && !q.region.ends_with("00") { &q.region[..6] } else { "" };
     let state = app.state.read().await;
     Ok(Json(json!({ "departments": views::departments(&state, county).collect::<Vec<_>>() })))
@@ -274,9 +268,7 @@ pub async fn kpis(
 ) -> Result<Json<Value>, ApiError> {
     let now = Utc::now();
     let (from, to) = views::period(&q.period, &q.from, &q.to, now).map_err(|(field, why)| ApiError::bad(field, why))?;
-    if !caller.may_see(&app.atlas, &q.region) {
-        return Err(ApiError::not_found(format!("region {} is outside your scope", q.region)));
-    }
+    caller.check_region(&app.atlas, &q.region)?;
     let period = Some(TimeRange { from: Some(ts(from)), to: Some(ts(to)) });
     // Presence is counted per local day: the period's last.
     let today = (to - Duration::seconds(1) + Duration::hours(8)).format("%Y-%m-%d").to_string();

@@ -177,6 +177,15 @@ impl Caller {
         code.starts_with(scope.as_str())
     }
 
+    /// NOT_FOUND (so scopes do not tell what exists) unless `code` is within the caller's scope.
+    pub fn check_region(&self, atlas: &Atlas, code: &str) -> Result<(), ApiError> {
+        if self.may_see(atlas, code) {
+            Ok(())
+        } else {
+            Err(ApiError::not_found(format!("region {code} is outside your scope")))
+        }
+    }
+
     /// `request` carrying the caller's token.
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);

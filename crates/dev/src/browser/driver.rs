@@ -100,15 +100,8 @@ fn kill_group(pgid: u32) {
 /// test process that was killed before it could drop its [`Driver`]. (The infra watchdog
 /// signals one pid; Chromium's processes need the whole group.)
 fn spawn_group_watchdog(parent: u32, pgid: u32) {
-    let script = format!(
+    crate::infra::detached_sh(&format!(
         "while kill -0 {parent} 2>/dev/null && kill -0 -{pgid} 2>/dev/null; do sleep 1; done; \
          kill -0 {parent} 2>/dev/null || kill -KILL -{pgid} 2>/dev/null"
-    );
-    let _ = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
+    ));
 }

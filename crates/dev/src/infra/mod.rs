@@ -177,10 +177,14 @@ impl Drop for FileLock {
 /// SIGKILL.
 pub fn spawn_watchdog(parent: u32, pid: u32, cleanup: Option<&Path>) {
     let rm = cleanup.map(|p| format!("; rm -rf '{}'", p.display())).unwrap_or_default();
-    let script = format!(
+    detached_sh(&format!(
         "while kill -0 {parent} 2>/dev/null && kill -0 {pid} 2>/dev/null; do sleep 1; done; \
          if ! kill -0 {parent} 2>/dev/null; then kill -TERM {pid} 2>/dev/null; sleep 2; kill -KILL {pid} 2>/dev/null{rm}; fi"
-    );
+    ));
+}
+
+/// Runs `script` with `sh -c` in the background, its output discarded (the watchdogs).
+pub(crate) fn detached_sh(script: &str) {
     let _ = Command::new("sh")
         .arg("-c")
         .arg(script)
