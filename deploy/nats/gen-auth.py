@@ -77,7 +77,8 @@ Service `S` (one user per service of the topology; its stream is CIVICGRID_S):
                                                the service's settings)
                $JS.API.CONSUMER.CREATE.FEED.D (and .D.F), INFO, MSG.NEXT, and the acks
              but not publish to it: the feed's publisher does.
-  subscribe  _INBOX.>                          replies: JetStream API, publish acks, pulls
+  subscribe  _INBOX_S.>                        replies: JetStream API, publish acks, pulls
+                                               (crates/kit's bus::connect sets this prefix)
              F...                              core subscriptions to what it consumes
 
 Feed publisher `<feed>-publisher` (one per feed: `patrol-positions-publisher` for
@@ -100,8 +101,8 @@ acknowledges and publishes nothing. For each stream S it reads with filter F
   deny       $JS.API.CONSUMER.{CREATE,INFO,MSG.NEXT,DELETE}.S.D (and CREATE.S.D.>) for every
              durable D on S: the services' of the topology and the county centers' of this
              file, so it can neither pull through, change nor delete them
-  subscribe  _INBOX.>                            replies and pulled messages (the console's
-                                                 client uses the default inbox prefix)
+  subscribe  _INBOX_R.>                          replies and pulled messages (crates/kit's
+                                                 bus::connect sets this prefix)
 Not granted: the unnamed form $JS.API.CONSUMER.CREATE.S, whose name and filter travel in the
 request body where nats-server cannot check them (with it, a user can rewrite the filter of
 any consumer on S); any stream it does not read (feeds, dead letters, notify's); any publish
@@ -111,8 +112,7 @@ What nats-server cannot enforce for a service: the filter of a consumer created 
 several filter subjects (`filter_subjects`, as crates/kit does) is not part of the API
 subject, so the durable's name is what is enforced, not its filters. The filters granted
 here are the ones the code declares (crates/contracts), the same list the code creates its
-consumers from. And `_INBOX.>` is shared by the services (their clients use the default
-inbox prefix).
+consumers from.
 
 County center `county-CODE` (city = CODE[:4] + "00"):
   subscribe  civicgrid.*.*.CITY.CODE.>         live region feed (core NATS)
@@ -217,7 +217,7 @@ def service_permissions(topo: Topology, name: str) -> tuple[list[str], list[str]
         f"$JS.API.STREAM.CREATE.{dls}",
         f"$JS.API.STREAM.INFO.{dls}",
     ]
-    subscribe = ["_INBOX.>"]
+    subscribe = [f"_INBOX_{name}.>"]
     for c in svc.consumers:
         s, d = c.stream, c.durable
         publish += [
@@ -287,7 +287,7 @@ def reader_permissions(topo: Topology, name: str, counties: list[str]) -> tuple[
                 f"$JS.API.CONSUMER.MSG.NEXT.{s}.{d}",
                 f"$JS.API.CONSUMER.DELETE.{s}.{d}",
             ]
-    return publish, deny, ["_INBOX.>"]
+    return publish, deny, [f"_INBOX_{name}.>"]
 
 
 def county_permissions(topo: Topology, code: str, shared_inbox: bool) -> tuple[list[str], list[str]]:

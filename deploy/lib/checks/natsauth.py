@@ -118,9 +118,9 @@ def cmd_code_drift(root: str) -> None:
             check(filters.get(key, set()) == set(c.subjects),
                   f"service {svc}: {c.durable}'s filters are {', '.join(c.subjects)}"
                   + ("" if filters.get(key, set()) == set(c.subjects) else f" (auth.conf: {sorted(filters.get(key, []))})"))
-        wanted_sub = {"_INBOX.>"} | {f for c in info.consumers for f in c.subjects}
+        wanted_sub = {f"_INBOX_{svc}.>"} | {f for c in info.consumers for f in c.subjects}
         check(set(sub) == wanted_sub,
-              f"service {svc}: subscribes only to _INBOX.> and its consumers' filters"
+              f"service {svc}: subscribes only to its own replies (_INBOX_{svc}.>) and its consumers' filters"
               + ("" if set(sub) == wanted_sub else f" (auth.conf: {sub})"))
         manage = {x for x in pub if re.match(r"\$JS\.API\.STREAM\.(?!INFO\.)", x)}
         want_manage = {f"$JS.API.STREAM.{op}.{s}" for s in (info.stream, *(f.stream for f in info.feeds))
@@ -212,8 +212,9 @@ def _reader_drift(root_p: Path, topo, users: dict) -> None:
                         missing.append(x)
         check(not missing, f"reader {name}: denied every durable of the topology and every county "
               f"center's on {streams}" + ("" if not missing else f" (missing {missing})"))
-        check(sub == ["_INBOX.>"], f"reader {name}: subscribes only to _INBOX.> (replies and pulled messages)"
-              + ("" if sub == ["_INBOX.>"] else f" (auth.conf: {sub})"))
+        own = [f"_INBOX_{name}.>"]
+        check(sub == own, f"reader {name}: subscribes only to its own replies {own[0]} (and pulled messages)"
+              + ("" if sub == own else f" (auth.conf: {sub})"))
         row = next((l for l in readme.splitlines() if l.strip().startswith(f"| `{name}` |")), "")
         check(all(f"`{x}`" in row for r in reader.reads for x in (r.stream, r.filter_subject)),
               f"deploy/README.md (section 5) has a row for {name} naming its streams and filters")

@@ -72,7 +72,7 @@ def cmd_nats_perms(root: str, nats_server: str) -> None:
                 time.sleep(0.05)
 
         def connect(user: str, inbox: str | None = None) -> Nats:
-            c = Nats(port, user, passwords[ga.password_var(user)], inbox or f"_INBOX.{user}x")
+            c = Nats(port, user, passwords[ga.password_var(user)], inbox or f"_INBOX_{user}.x")
             conns.append(c)
             return c
 
@@ -262,6 +262,12 @@ def _service_consumer_scenarios(connect, topo, intake, dispatch, stream_cfg, get
         if svc not in conns:
             conns[svc] = connect(svc)
             get_or_create(conns[svc], info.stream, info.subjects, svc)
+    # Each service's replies come under its own prefix (crates/kit bus::connect): none reads
+    # another's, nor the shared default prefix.
+    for svc, conn in conns.items():
+        other = next(o for o in topo.services if o != svc)
+        denied(conn.sub("_INBOX.>"), f"{svc} may not read other users' replies (_INBOX.>)")
+        denied(conn.sub(f"_INBOX_{other}.>"), f"{svc} may not read {other}'s replies (_INBOX_{other}.>)")
     # One message on every filter subject of every consumer, published by the stream's owner.
     samples: dict[str, list[str]] = {}
     for svc, info in topo.services.items():
@@ -391,6 +397,8 @@ def _reader_scenarios(connect, topo, conns, allowed, denied) -> None:
     counties = ["411602", "411603"]
     for name, reader in topo.readers.items():
         conn = connect(name)
+        denied(conn.sub("_INBOX.>"), f"{name} may not read other users' replies (_INBOX.>)")
+        denied(conn.sub("_INBOX_dispatch.>"), f"{name} may not read dispatch's replies (_INBOX_dispatch.>)")
         read = {r.stream for r in reader.reads}
         for r in reader.reads:
             s, f, who = r.stream, r.filter_subject, f"{name} on {r.stream}"

@@ -44,14 +44,22 @@ pub enum BusError {
     Db(#[from] sqlx::Error),
 }
 
+/// The reply-subject prefix of `name`'s client: `_INBOX_<name>`. Each NATS user may then be
+/// allowed only its own replies (deploy/nats/gen-auth.py), so no user reads another's.
+pub fn inbox_prefix(name: &str) -> String {
+    format!("_INBOX_{name}")
+}
+
 /// Connects to NATS with the configured URL and credentials, trying for up to 30 s (a service
-/// may start before its NATS server); once connected, the client reconnects forever.
+/// may start before its NATS server); once connected, the client reconnects forever. Replies
+/// come under [`inbox_prefix`]`(name)`.
 pub async fn connect(settings: &NatsSettings, name: &str) -> Result<async_nats::Client, BusError> {
     let url = settings.require_url()?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let mut options = async_nats::ConnectOptions::new()
             .name(format!("civicgrid-{name}"))
+            .custom_inbox_prefix(inbox_prefix(name))
             .connection_timeout(Duration::from_secs(5));
         if let Some(file) = &settings.credentials_file {
             options = options.credentials_file(file).await.map_err(|e| crate::config::ConfigError::Invalid {
