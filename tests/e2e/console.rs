@@ -157,3 +157,62 @@ async fn js_click(browser: &Browser, css: &str) {
     let js = format!("const e = document.querySelector(\"{css}\"); if (!e) return 0; e.click(); return 1;");
     wait_until(browser, css, |n| n == 1, &js).await;
 }
+
+/// `civicgrid console` on its own, as its container runs it: configured by `CIVICGRID__…`
+/// variables only, against the suite's NATS and services, read with curl.
+#[tokio::test(flavor = "multi_thread")]
+async fn civicgrid_console_runs_alone_from_its_environment() {
+    let suite = tokio::task::spawn_blocking(|| Suite::up(&["--no-traffic", "--quiet"])).await.unwrap();
+    let port = civicgrid_dev::infra::free_port().unwrap();
+    let geometry = suite.state.path().join("city/geometry.geojson");
+    let mut console = std::process::Command::new(civicgrid_e2e::civicgrid_binary())
+        .arg("console")
+        .env("CIVICGRID__NATS__URL", &suite.nats_url)
+        .env("CIVICGRID__CONSOLE__LISTEN", format!("127.0.0.1:{port}"))
+        .env("CIVICGRID__CONSOLE__GEOMETRY_PATH", &geometry)
+        .env("CIVICGRID__CONSOLE__INTAKE_URL", format!("http://{}", suite.intake))
+        .env("CIVICGRID__CONSOLE__DISPATCH_URL", format!("http://{}", suite.dispatch))
+        .env("CIVICGRID__CONSOLE__MEDIATION_URL", format!("http://{}", suite.mediation))
+        .env("CIVICGRID__CONSOLE__PATROL_URL", format!("http://{}", suite.patrol))
+        .env("CIVICGRID__TELEMETRY__LOG", "warn")
+        .spawn()
+        .expect("civicgrid console");
+    let curl = |path: &str| {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "--max-time", "5", &format!("http://127.0.0.1:{port}{path}")])
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while curl("/healthz") != "serving\n" {
+        assert!(tokio::time::Instant::now() < deadline, "civicgrid console did not become healthy");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let city: serde_json::Value = serde_json::from_str(&curl("/api/regions")).unwrap();
+    assert_eq!(
+        (city["name"].as_str(), city["children"].as_array().map(Vec::len)),
+        (Some("周口市"), Some(10)),
+        "{city}"
+    );
+    let kpis: serde_json::Value = serde_json::from_str(&curl("/api/kpis?region=411602")).unwrap();
+    assert!(kpis["dispatch"]["error"].is_null() && kpis["mediation"]["error"].is_null(), "{kpis}");
+    // SIGTERM stops it.
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(console.id() as i32, libc::SIGTERM) };
+    let stopped = tokio::task::spawn_blocking(move || {
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_secs(15) {
+            if let Ok(Some(status)) = console.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = console.kill();
+        let _ = console.wait();
+        None
+    })
+    .await
+    .unwrap();
+    assert!(stopped.is_some_and(|s| s.success()), "civicgrid console stops on SIGTERM: {stopped:?}");
+}

@@ -33,7 +33,7 @@ fn metrics() -> Metrics {
     Metrics::new(SERVICE)
 }
 
-fn nats_settings(url: String) -> NatsSettings {
+pub(crate) fn nats_settings(url: String) -> NatsSettings {
     NatsSettings {
         url: Some(url),
         credentials_file: None,
@@ -45,7 +45,7 @@ fn nats_settings(url: String) -> NatsSettings {
     }
 }
 
-fn bus_settings() -> BusSettings {
+pub(crate) fn bus_settings() -> BusSettings {
     BusSettings {
         relay_batch_size: 20,
         relay_batches_in_flight: 2,

@@ -61,27 +61,9 @@ impl FeedHandler for Recorder {
     }
 }
 
+/// The bus tests' settings: small batches and quick retries.
 fn settings(url: String) -> (BusSettings, NatsSettings) {
-    let bus = BusSettings {
-        relay_batch_size: 20,
-        relay_batches_in_flight: 2,
-        relay_poll_ms: 200,
-        consumer_batch_size: 50,
-        max_deliver: 3,
-        ack_wait_secs: 5,
-        retry_backoff_ms: 50,
-        inbox_retention_days: 14,
-    };
-    let nats = NatsSettings {
-        url: Some(url),
-        credentials_file: None,
-        user: None,
-        password: None,
-        stream_replicas: 1,
-        stream_max_age_days: 1,
-        duplicate_window_secs: 600,
-    };
-    (bus, nats)
+    (crate::bus::bus_settings(), crate::bus::nats_settings(url))
 }
 
 #[tokio::test]
