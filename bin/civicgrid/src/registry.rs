@@ -61,7 +61,12 @@ pub const SERVICES: &[Entry] = &[
         grpc_port: 50051,
         metrics_port: 9461,
         keys: &[GeneratedKey { setting: "intake.pii_key", file_name: "PII_KEY" }],
-        up_settings: &[],
+        // The Open311 facade's demo key (docs/open311.md); a request without address_id is
+        // filed under the demo city's county 川汇区.
+        up_settings: &[
+            ("intake.open311.api_keys", "demo:citizen_app:civicgrid-demo-open311-key"),
+            ("intake.open311.default_region", "411602"),
+        ],
         peers: &[],
         run: run::<civicgrid_intake::Intake>,
     },

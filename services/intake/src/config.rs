@@ -16,6 +16,12 @@ idempotency_retention_days = 7
 batch_max = 128
 batch_window_ms = 1
 batch_writers = 2
+
+[intake.open311]
+listen = ""
+default_region = ""
+catalog_file = ""
+private_categories = "06,15,16,17,18"
 "#;
 
 /// All of intake's settings.
@@ -49,6 +55,27 @@ pub struct IntakeSettings {
     pub batch_window_ms: u64,
     /// Group commit: how many batches may be written at once.
     pub batch_writers: usize,
+    /// `[intake.open311]`: the Open311 GeoReport v2 facade.
+    pub open311: Open311Settings,
+}
+
+/// `[intake.open311]`: the Open311 GeoReport v2 HTTP facade (docs/open311.md).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Open311Settings {
+    /// Where the facade listens, e.g. `0.0.0.0:8311`; empty: not served.
+    pub listen: String,
+    /// The keys that may POST requests: comma-separated `<channel>:<source>:<key>` entries.
+    /// Never printed.
+    pub api_keys: Option<Secret>,
+    /// The region (county, township or village code) of a request without `address_id`;
+    /// empty: `address_id` is required.
+    pub default_region: String,
+    /// A `catalog.toml` in dispatch's format whose items are the services; empty: the catalog
+    /// shipped with dispatch (`services/dispatch/data/catalog.toml`).
+    pub catalog_file: String,
+    /// Comma-separated category codes whose requests are never listed, and shown without
+    /// description, place or media by id.
+    pub private_categories: String,
 }
 
 impl IntakeSettings {
@@ -90,6 +117,7 @@ impl ServiceSettings for Settings {
     fn check(&self) -> Result<(), ConfigError> {
         self.intake.cipher()?;
         self.intake.offset()?;
+        crate::open311::check(&self.intake.open311)?;
         Ok(())
     }
 }

@@ -3,7 +3,8 @@
 //! [`Intake`] declares the service to the kit's runtime, which connects, migrates, serves and
 //! drains it. Inside: [`domain`] (pure: validation, duplicates, tracking numbers, masking,
 //! public status, ratings), [`store`] (all SQL), [`batcher`] (group commit), [`grpc`] (the
-//! `IntakeService` handlers), [`consumers`] (dispatch's task facts), [`housekeeping`].
+//! `IntakeService` handlers), [`open311`] (the GeoReport v2 HTTP facade, on the same store and
+//! batcher), [`consumers`] (dispatch's task facts), [`housekeeping`].
 
 pub mod batcher;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod consumers;
 pub mod domain;
 pub mod grpc;
 pub mod housekeeping;
+pub mod open311;
 pub mod pii;
 pub mod store;
 
@@ -64,9 +66,25 @@ impl Service for Intake {
         let (submitter, writers) = batcher::queues(store.clone(), s.batch());
         let keep_answers = chrono::Duration::days(s.idempotency_retention_days.max(1));
         let (clock, housekeeping_store) = (ctx.clock.clone(), store.clone());
-        Ok(Assembly::new()
-            .grpc(IntakeServiceServer::new(grpc::IntakeApi::new(store, submitter, ctx.clock.clone())))
-            .consumer(civicgrid_contracts::intake::TASK_STATUS, consumers::TaskStatusHandler)
+        let mut assembly = Assembly::new()
+            .grpc(IntakeServiceServer::new(grpc::IntakeApi::new(store.clone(), submitter.clone(), ctx.clock.clone())))
+            .consumer(civicgrid_contracts::intake::TASK_STATUS, consumers::TaskStatusHandler);
+        if let Some(listener) = open311::bind(&s.open311).await? {
+            let facade = open311::Facade::new(&s.open311, s.offset()?, store, submitter, ctx.clock.clone())?;
+            let calls = ctx.calls_stopping.clone();
+            // It stops taking requests with the gRPC server, and before the writers that
+            // answer its POSTs.
+            assembly = assembly.job("open311", move |stop| async move {
+                let token = calls.child_token();
+                let cancel = token.clone();
+                tokio::spawn(async move {
+                    stop.cancelled().await;
+                    cancel.cancel();
+                });
+                open311::serve(listener, Arc::new(facade), token).await
+            });
+        }
+        Ok(assembly
             // Writers stop first: they answer the calls the server drained.
             .job("submission writers", move |stop| writers.run(stop))
             .job("housekeeping", move |stop| housekeeping::run(housekeeping_store, clock, keep_answers, stop)))

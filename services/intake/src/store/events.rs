@@ -35,6 +35,16 @@ pub struct ListFilter {
     pub to: Option<DateTime<Utc>>,
     /// Only events with ids below this one (the page token).
     pub before_id: Option<Uuid>,
+    /// Only events of one of these catalog items (Open311's `service_code` list).
+    pub item_codes: Option<Vec<String>>,
+    /// Only events in one of these public statuses (Open311's `open` or `closed`).
+    pub statuses: Option<Vec<i16>>,
+    /// Only the events with these tracking numbers (Open311's `service_request_id` list).
+    pub tracking_numbers: Option<Vec<String>>,
+    /// No events of these categories (an item code's first group): Open311's private ones.
+    pub hidden_categories: Option<Vec<String>>,
+    /// Events to skip before the first one returned (Open311's `page`; gRPC pages by id).
+    pub offset: i64,
 }
 
 #[derive(Clone, FromRow)]
@@ -236,7 +246,10 @@ impl Store {
                AND ($7::text IS NULL OR item_code = $7) \
                AND ($8::timestamptz IS NULL OR reported_at >= $8) AND ($9::timestamptz IS NULL OR reported_at < $9) \
                AND ($10::uuid IS NULL OR id < $10) \
-             ORDER BY id DESC LIMIT $11"
+               AND ($12::text[] IS NULL OR item_code = ANY($12)) AND ($13::int2[] IS NULL OR status = ANY($13)) \
+               AND ($14::text[] IS NULL OR tracking_number = ANY($14)) \
+               AND ($15::text[] IS NULL OR split_part(item_code, '.', 1) <> ALL($15)) \
+             ORDER BY id DESC LIMIT $11 OFFSET $16"
         );
         let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(&filter.city)
@@ -250,6 +263,11 @@ impl Store {
             .bind(filter.to)
             .bind(filter.before_id)
             .bind(limit)
+            .bind(&filter.item_codes)
+            .bind(&filter.statuses)
+            .bind(&filter.tracking_numbers)
+            .bind(&filter.hidden_categories)
+            .bind(filter.offset.max(0))
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.into_iter().map(|r| r.into_event(vec![], vec![])).collect())

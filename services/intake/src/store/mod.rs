@@ -13,6 +13,7 @@
 //! | `submit` | the steps of one submission |
 //! | `batch/` | the steps of a batch (group commit) and its statements |
 //! | `ratings` | `rate` (回访) |
+//! | `public` | `latest_changes`: what the public Open311 listing shows of each event's history |
 //! | `task_status` | `apply_task_event`: dispatch's task facts into `event_tasks`, `status_history` |
 //! | `housekeeping` | forgetting old answers, dropping old sequences |
 
@@ -22,6 +23,7 @@ mod duplicates;
 mod events;
 mod facts;
 mod housekeeping;
+mod public;
 mod ratings;
 mod reporters;
 mod sequences;
@@ -39,6 +41,7 @@ use crate::pii::PiiCipher;
 pub use batch::Submission;
 pub use civicgrid_kit::storage::StoreError;
 pub use events::ListFilter;
+pub use public::LatestChange;
 pub use ratings::{NotRatable, RateAnswer};
 pub use task_status::{TaskApply, apply_task_event};
 
