@@ -14,9 +14,15 @@ registry). This script keeps no copy of them.
 Usage:
     deploy/nats/gen-auth.py --county 411602 [--county 411603 ...] [-o FILE]
     deploy/nats/gen-auth.py --county 411602 --emit-secret > nats-users.secret.yaml
+    deploy/nats/gen-auth.py --county 411602 --township 411602001 --admin operator
 
     --county CODE      add a user `county-CODE` for that county center (6-digit division
                        code; the city is the code's first 4 digits + "00"). Repeatable.
+    --township CODE    add a user `township-CODE` for that township center (9-digit
+                       code; its county is the first 6 digits). Repeatable.
+    --admin NAME       add a user NAME with every permission, for operators' tools (the
+                       `nats` CLI, `civicgrid tail` over every region). `civicgrid up` makes
+                       one, `operator`. Repeatable.
     --service NAME     emit only these service users (default: every service of the
                        topology).
     --topology FILE    read the topology JSON from FILE (`-`: standard input) instead of
@@ -114,6 +120,12 @@ subject, so the durable's name is what is enforced, not its filters. The filters
 here are the ones the code declares (crates/contracts), the same list the code creates its
 consumers from.
 
+Township center `township-CODE` (county = CODE[:6]): as a county center, one level deeper:
+  its region is civicgrid.*.*.CITY.COUNTY.CODE.>, its durable `township-CODE`.
+
+Administrator NAME (--admin): no permissions block, so nats-server allows everything. For
+people and tools that operate the bus, never for a service or a center.
+
 County center `county-CODE` (city = CODE[:4] + "00"):
   subscribe  civicgrid.*.*.CITY.CODE.>         live region feed (core NATS)
              _INBOX_county-CODE.>              replies; the client must set this inbox
@@ -181,6 +193,7 @@ from topology import (Topology, TopologyError, load_topology, parse_topology,  #
 PLANNED_STREAM_OWNERS = ("intake", "dispatch", "mediation", "patrol", "notify")
 
 COUNTY_RE = re.compile(r"^[1-9][0-9]{5}$")
+TOWNSHIP_RE = re.compile(r"^[1-9][0-9]{8}$")
 
 
 # ---------------------------------------------------------------------------- permissions
@@ -191,7 +204,14 @@ def password_var(user: str) -> str:
 
 
 def county_user(code: str) -> str:
-    return "county-" + code
+    """The user of a county (6 digits) or township (9 digits) center."""
+    return ("township-" if len(code) == 9 else "county-") + code
+
+
+def region_filter(code: str) -> str:
+    """The subjects of a county's or township's region: civicgrid.*.*.CITY.COUNTY[.TOWNSHIP].>"""
+    tokens = [city_of(code), code[:6]] + ([code] if len(code) == 9 else [])
+    return "civicgrid.*.*." + ".".join(tokens) + ".>"
 
 
 def city_of(county: str) -> str:
@@ -291,8 +311,9 @@ def reader_permissions(topo: Topology, name: str, counties: list[str]) -> tuple[
 
 
 def county_permissions(topo: Topology, code: str, shared_inbox: bool) -> tuple[list[str], list[str]]:
+    """A county's (6-digit code) or a township's (9 digits) center."""
     user = county_user(code)
-    region = f"civicgrid.*.*.{city_of(code)}.{code}.>"
+    region = region_filter(code)
     publish = ["$JS.API.INFO"]
     for s in county_streams(topo):
         publish += [
@@ -339,23 +360,30 @@ def feeds_of(topo: Topology, services: list[str]) -> list:
     return [f for s in services for f in topo.services[s].feeds]
 
 
-def users(topo: Topology, services: list[str], counties: list[str]) -> list[str]:
+def users(topo: Topology, services: list[str], counties: list[str], admins: list[str] = ()) -> list[str]:
     """Every user emitted: the services, their feeds' publishers, the readers (the console),
-    the county centers."""
+    the county and township centers, the administrators."""
     return (list(services) + [f.publisher for f in feeds_of(topo, services)] + list(topo.readers)
-            + [county_user(c) for c in counties])
+            + [county_user(c) for c in counties] + list(admins))
 
 
-def render(topo: Topology, services: list[str], counties: list[str], shared_inbox: bool = False) -> str:
-    """The authorization block for these services (of `topo`) and counties."""
+def center_args(counties: list[str]) -> list[str]:
+    """The arguments that name these centers: --county CODE or --township CODE."""
+    return [("--township " if len(c) == 9 else "--county ") + c for c in counties]
+
+
+def render(topo: Topology, services: list[str], counties: list[str], shared_inbox: bool = False,
+           admins: list[str] = ()) -> str:
+    """The authorization block for these services (of `topo`), centers (county and township
+    codes) and administrators."""
     args = " ".join([f"--service {s}" for s in services] if list(services) != list(topo.services) else [])
-    args = " ".join(filter(None, [args] + [f"--county {c}" for c in counties]
+    args = " ".join(filter(None, [args] + center_args(counties) + [f"--admin {a}" for a in admins]
                            + (["--county-shared-inbox"] if shared_inbox else [])))
     out = [
         "# Generated by deploy/nats/gen-auth.py" + (f" {args}" if args else "") + ". Do not edit:",
         "# change the code (civicgrid topology) or these arguments and generate again.",
         "# Passwords are read from the environment: " +
-        ", ".join("$" + password_var(u) for u in users(topo, services, counties)) + ".",
+        ", ".join("$" + password_var(u) for u in users(topo, services, counties, admins)) + ".",
         "authorization {",
         "  users = [",
     ]
@@ -377,8 +405,13 @@ def render(topo: Topology, services: list[str], counties: list[str], shared_inbo
                                   + " with ephemeral ordered consumers; publishes nothing", pub, sub, deny))
     for code in counties:
         pub, sub = county_permissions(topo, code, shared_inbox)
-        blocks.append(_user_block(county_user(code),
-                                  f"county center {code} (city {city_of(code)})", pub, sub))
+        what = (f"township center {code} (county {code[:6]})" if len(code) == 9
+                else f"county center {code} (city {city_of(code)})")
+        blocks.append(_user_block(county_user(code), what, pub, sub))
+    for name in admins:
+        ind = " " * 4
+        blocks.append(f"{ind}# administrator {name}: every permission (operators' tools; never a service)\n"
+                      f"{ind}{{ user: {_quote(name)}, password: ${password_var(name)} }}")
     out.append("\n".join(blocks))
     out += ["  ]", "}", ""]
     return "\n".join(out)
@@ -391,7 +424,8 @@ def new_password(length: int = 32) -> str:
         secrets.choice(alnum) for _ in range(length - 1))
 
 
-def render_secret(topo: Topology, services: list[str], counties: list[str], namespace: str) -> str:
+def render_secret(topo: Topology, services: list[str], counties: list[str], namespace: str,
+                  admins: list[str] = ()) -> str:
     lines = [
         "# Generated by deploy/nats/gen-auth.py --emit-secret: fresh random NATS passwords.",
         "# Keep it out of git. nats-server reads these as $<KEY> variables; each service",
@@ -406,7 +440,7 @@ def render_secret(topo: Topology, services: list[str], counties: list[str], name
         "type: Opaque",
         "stringData:",
     ]
-    lines += [f"  {password_var(u)}: {new_password()}" for u in users(topo, services, counties)]
+    lines += [f"  {password_var(u)}: {new_password()}" for u in users(topo, services, counties, admins)]
     return "\n".join(lines) + "\n"
 
 
@@ -416,6 +450,10 @@ def main(argv: list[str] | None = None) -> int:
         epilog="See the module docstring (head of this file) for the permissions granted.")
     parser.add_argument("--county", action="append", default=[], metavar="CODE",
                         help="6-digit county division code, e.g. 411602 (repeatable)")
+    parser.add_argument("--township", action="append", default=[], metavar="CODE",
+                        help="9-digit township code, e.g. 411602001 (repeatable)")
+    parser.add_argument("--admin", action="append", default=[], metavar="NAME",
+                        help="a user with every permission, for operators' tools (repeatable)")
     parser.add_argument("--service", action="append", default=[], metavar="NAME",
                         help="service user to emit (default: every service of the topology)")
     parser.add_argument("--topology", metavar="FILE",
@@ -441,6 +479,19 @@ def main(argv: list[str] | None = None) -> int:
         if c in counties:
             parser.error(f"--county {c} is given twice")
         counties.append(c)
+    for t in args.township:
+        if not TOWNSHIP_RE.match(t) or t.endswith("000"):
+            parser.error(f"--township {t!r}: expected a 9-digit township code such as 411602001")
+        if t in counties:
+            parser.error(f"--township {t} is given twice")
+        counties.append(t)
+    admins = []
+    for a in args.admin:
+        if not re.fullmatch(r"[a-z][a-z0-9-]*", a):
+            parser.error(f"--admin {a!r}: use lower-case letters, digits and '-', starting with a letter")
+        if a in admins:
+            parser.error(f"--admin {a} is given twice")
+        admins.append(a)
     try:
         topo = load_topology(args.topology)
     except TopologyError as e:
@@ -452,11 +503,15 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown service {s!r}; the topology has: {', '.join(topo.services)}")
     if len(set(services)) != len(services):
         parser.error("a service is given twice")
+    taken = set(users(topo, services, counties))
+    for a in admins:
+        if a in taken:
+            parser.error(f"--admin {a}: that name is already a user of the topology")
 
     if args.emit_secret:
-        text = render_secret(topo, services, counties, args.namespace)
+        text = render_secret(topo, services, counties, args.namespace, admins)
     else:
-        text = render(topo, services, counties, args.county_shared_inbox)
+        text = render(topo, services, counties, args.county_shared_inbox, admins)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(text)

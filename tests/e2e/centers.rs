@@ -22,13 +22,13 @@ use tonic::transport::Channel;
 use crate::readme::{self, blocks_of};
 
 /// The clients a test reports through.
-struct Clients {
+pub(crate) struct Clients {
     intake: IntakeServiceClient<Channel>,
     dispatch: DispatchServiceClient<Channel>,
 }
 
 impl Clients {
-    async fn connect(suite: &Suite) -> Clients {
+    pub(crate) async fn connect(suite: &Suite) -> Clients {
         Clients {
             intake: IntakeServiceClient::connect(format!("http://{}", suite.intake)).await.unwrap(),
             dispatch: DispatchServiceClient::connect(format!("http://{}", suite.dispatch)).await.unwrap(),
@@ -37,7 +37,7 @@ impl Clients {
 
     /// Reports `item` at `location` and waits until dispatch made its tasks; returns the event id
     /// and how many facts it put on the fact streams (its `event-reported` and one per task).
-    async fn report(&mut self, request_id: &str, item: &str, location: Location) -> (String, usize) {
+    pub(crate) async fn report(&mut self, request_id: &str, item: &str, location: Location) -> (String, usize) {
         let request = SubmitEventRequest {
             request_id: request_id.into(),
             source: EventSource::CitizenApp as i32,
@@ -67,11 +67,11 @@ impl Clients {
     }
 }
 
-fn in_grid(grid: &str) -> Location {
+pub(crate) fn in_grid(grid: &str) -> Location {
     Location { grid_code: grid.into(), ..Default::default() }
 }
 
-fn in_region(code: &str) -> Location {
+pub(crate) fn in_region(code: &str) -> Location {
     Location { region_code: code.into(), address: "城关镇人民路 1 号".into(), ..Default::default() }
 }
 
@@ -268,7 +268,9 @@ async fn tail_prints_its_region_resumes_a_durable_and_replays_since_a_time() {
 
     // The docs' first example, as written, against this suite.
     let block = &blocks_of("docs/county-centers.md", "### Trying it", "sh")[0];
-    let script = block.replace("nats://127.0.0.1:14222", &suite.nats_url);
+    let state = format!("{}/", suite.state.path().display());
+    let script =
+        block.replace(".civicgrid/", &state).replace("127.0.0.1:14222", suite.nats_addr.trim_start_matches("nats://"));
     let out = readme::run(&suite, &script);
     let printed: Vec<Value> =
         out.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -335,7 +337,10 @@ async fn the_nats_py_subscriber_of_the_docs_decodes_its_countys_task_facts() {
         .args(["-u", "run_center.py"])
         .current_dir(dir.path())
         .env("PYTHONPATH", pythonpath)
-        .env("NATS_URL", &suite.nats_url)
+        // As the county center it is: its own user, which may read only its county.
+        .env("NATS_URL", &suite.nats_addr)
+        .env("NATS_USER", "county-411602")
+        .env("NATS_PASSWORD", suite.nats_password("county-411602"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

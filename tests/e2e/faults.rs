@@ -72,7 +72,7 @@ async fn killing_intake_mid_flow_loses_no_accepted_event_and_duplicates_none() {
     assert_ne!(suite.service_pid("intake"), pid, "the supervisor restarted intake");
 
     // Every accepted event is published exactly once.
-    let client = async_nats::connect(&suite.nats_url).await.unwrap();
+    let client = suite.nats().await;
     let js = async_nats::jetstream::new(client);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let mut published = Vec::new();

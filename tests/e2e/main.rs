@@ -11,6 +11,7 @@ mod console;
 mod departments;
 mod faults;
 mod mediation;
+mod natsauth;
 mod open311;
 mod patrol;
 mod readme;

@@ -60,7 +60,7 @@ async fn a_reported_dispute_is_mediated_confirmed_followed_up_and_its_event_clos
     let mut intake = IntakeServiceClient::connect(format!("http://{}", suite.intake)).await.unwrap();
     let mut dispatch = DispatchServiceClient::connect(format!("http://{}", suite.dispatch)).await.unwrap();
     let mut mediation = MediationServiceClient::connect(format!("http://{}", suite.mediation)).await.unwrap();
-    let nats = async_nats::connect(&suite.nats_url).await.unwrap();
+    let nats = suite.nats().await;
     let mut bus = nats.subscribe("civicgrid.mediation.>").await.unwrap();
 
     let report = SubmitEventRequest {

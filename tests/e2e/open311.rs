@@ -5,7 +5,6 @@
 
 use std::{process::Command, time::Duration};
 
-use civicgrid_dev::infra::free_port;
 use civicgrid_e2e::Suite;
 use civicgrid_proto::v1::{ResolveRequest, TaskRequest, TaskStatus, dispatch_service_client::DispatchServiceClient};
 use serde_json::Value;
@@ -22,10 +21,11 @@ const DEMO_KEY: &str = "civicgrid-demo-open311-key";
 /// The address the docs use for the facade.
 const DOCS_ADDR: &str = "127.0.0.1:8311";
 
-/// `civicgrid up` with the facade on a free port; returns the suite and the facade's address.
+/// `civicgrid up` (its facade on a free port, `--open311-port`); returns the suite and the
+/// facade's address.
 fn suite_with_open311(flags: &'static [&'static str]) -> (Suite, String) {
-    let addr = format!("127.0.0.1:{}", free_port().unwrap());
-    let suite = Suite::up_with_env(flags, &[("CIVICGRID__INTAKE__OPEN311__LISTEN", addr.as_str())]);
+    let suite = Suite::up(flags);
+    let addr = suite.open311.clone();
     (suite, addr)
 }
 

@@ -153,7 +153,7 @@ async fn a_patrol_checks_in_by_position_misses_a_checkpoint_alerts_its_superviso
     let mut patrol = PatrolServiceClient::connect(format!("http://{}", suite.patrol)).await.unwrap();
     let mut intake = IntakeServiceClient::connect(format!("http://{}", suite.intake)).await.unwrap();
     let mut notify = NotifyServiceClient::connect(format!("http://{}", suite.notify)).await.unwrap();
-    let nats = async_nats::connect(&suite.nats_url).await.unwrap();
+    let nats = suite.nats().await;
     let mut facts = nats.subscribe("civicgrid.patrol.*.411600.411602.>").await.unwrap();
     let center = token("center", "");
     set_up(&mut patrol, &center).await;
@@ -254,7 +254,7 @@ async fn killing_patrol_mid_ingest_loses_no_fix_and_checks_in_once() {
     // through the school; published with
     // JetStream acks (each acked fix is accepted), while patrol is killed and restarted.
     const N: i64 = 4_000;
-    let nats = async_nats::connect(&suite.nats_url).await.unwrap();
+    let nats = suite.nats().await;
     let js = async_nats::jetstream::new(nats);
     let first = chrono::Utc::now();
     let west = 300.0 / (111_320.0 * SCHOOL.0.to_radians().cos());

@@ -88,7 +88,7 @@ async fn grpcurl_lists_checks_health_and_submits_an_event_that_reaches_jetstream
     assert!(ok && found.contains(&event_id) && found.contains("138****5678"), "{found}");
 
     // The event is on the stream, with the headers of design §5.
-    let client = async_nats::connect(&suite.nats_url).await.unwrap();
+    let client = suite.nats().await;
     let js = async_nats::jetstream::new(client);
     let stream = js.get_stream("CIVICGRID_INTAKE").await.unwrap();
     let consumer = stream

@@ -67,8 +67,11 @@ pub struct Suite {
     child: Child,
     /// Lines `civicgrid up` printed so far.
     pub output: Arc<Mutex<Vec<String>>>,
-    /// NATS URL of the suite's own nats-server.
+    /// NATS URL of the suite's own nats-server, with the credentials of its administrator,
+    /// `operator` (`up` turns NATS authorization on: see [`Suite::nats_url_as`]).
     pub nats_url: String,
+    /// The same server's URL without credentials.
+    pub nats_addr: String,
     /// intake's gRPC address, `127.0.0.1:<port>`.
     pub intake: String,
     /// dispatch's gRPC address, `127.0.0.1:<port>`.
@@ -81,6 +84,8 @@ pub struct Suite {
     pub patrol: String,
     /// The console's URL, `http://127.0.0.1:<port>/`.
     pub console: String,
+    /// intake's Open311 facade, `127.0.0.1:<port>`.
+    pub open311: String,
     /// Each service's metrics address, `127.0.0.1:<port>`.
     pub metrics: std::collections::HashMap<String, String>,
     /// The state directory.
@@ -106,7 +111,7 @@ impl Suite {
         let (nats_port, pg_port) = (port(), port());
         let (intake_port, dispatch_port, notify_port, mediation_port, patrol_port) =
             (port(), port(), port(), port(), port());
-        let console_port = port();
+        let (console_port, open311_port) = (port(), port());
         let metrics: Vec<(String, String)> =
             ["intake", "dispatch", "notify", "mediation", "patrol"].iter().map(|s| (s.to_string(), port())).collect();
         let mut child = Command::new(civicgrid_binary())
@@ -117,6 +122,7 @@ impl Suite {
             .args(["--port", &format!("intake={intake_port}"), "--port", &format!("dispatch={dispatch_port}")])
             .args(["--port", &format!("notify={notify_port}"), "--port", &format!("mediation={mediation_port}")])
             .args(["--port", &format!("patrol={patrol_port}"), "--console-port", &console_port])
+            .args(["--open311-port", &open311_port])
             .args(metrics.iter().flat_map(|(s, p)| ["--metrics-port".to_string(), format!("{s}={p}")]))
             .args(extra)
             // The suite brings its own servers; a developer's URLs must not leak in.
@@ -141,18 +147,47 @@ impl Suite {
         let suite = Suite {
             child,
             output,
-            nats_url: format!("nats://127.0.0.1:{nats_port}"),
+            nats_url: String::new(),
+            nats_addr: format!("nats://127.0.0.1:{nats_port}"),
             intake: format!("127.0.0.1:{intake_port}"),
             dispatch: format!("127.0.0.1:{dispatch_port}"),
             notify: format!("127.0.0.1:{notify_port}"),
             mediation: format!("127.0.0.1:{mediation_port}"),
             patrol: format!("127.0.0.1:{patrol_port}"),
             console: format!("http://127.0.0.1:{console_port}/"),
+            open311: format!("127.0.0.1:{open311_port}"),
             metrics: metrics.into_iter().map(|(s, p)| (s, format!("127.0.0.1:{p}"))).collect(),
             state,
         };
+        let mut suite = suite;
         suite.wait_for_line("civicgrid is up", Duration::from_secs(180));
+        suite.nats_url = suite.nats_url_as("operator");
         suite
+    }
+
+    /// The password `up` made for NATS user `user` (from `<state>/nats/users.env`); empty when
+    /// there is no such user.
+    pub fn nats_password(&self, user: &str) -> String {
+        let var: String =
+            user.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+        let text = std::fs::read_to_string(self.state.path().join("nats/users.env")).unwrap_or_default();
+        text.lines().find_map(|l| l.strip_prefix(&format!("{var}_PASSWORD="))).map(str::to_string).unwrap_or_default()
+    }
+
+    /// A NATS client logged in as the suite's administrator, `operator`.
+    pub async fn nats(&self) -> async_nats::Client {
+        async_nats::ConnectOptions::new()
+            .user_and_password("operator".into(), self.nats_password("operator"))
+            .connect(&self.nats_addr)
+            .await
+            .expect("connecting to the suite's NATS as operator")
+    }
+
+    /// The suite's NATS URL with `user`'s credentials: `nats://user:password@127.0.0.1:<port>`.
+    pub fn nats_url_as(&self, user: &str) -> String {
+        let password = self.nats_password(user);
+        assert!(!password.is_empty(), "`civicgrid up` made no NATS user {user}");
+        self.nats_addr.replacen("nats://", &format!("nats://{user}:{password}@"), 1)
     }
 
     /// Waits until `civicgrid up` has printed a line containing `needle`.

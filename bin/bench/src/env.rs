@@ -81,6 +81,7 @@ impl Env {
                     dir: dir.path().to_path_buf(),
                     port: None,
                     sync_interval: sync_interval.into(),
+                    auth: None,
                 })
                 .await?;
                 let desc = format!(
@@ -256,6 +257,7 @@ impl ScratchNats {
             dir: dir.path().to_path_buf(),
             port: None,
             sync_interval: sync_interval.into(),
+            auth: None,
         })
         .await?;
         Ok(ScratchNats { server, _dir: dir })

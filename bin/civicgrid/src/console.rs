@@ -28,6 +28,8 @@ pub struct UpConsole {
     pub port: u16,
     /// The suite's NATS URL.
     pub nats_url: String,
+    /// The console's NATS user and password, when the suite's NATS checks them.
+    pub nats_login: Option<(String, String)>,
     /// The suite's token secret; empty when tokens are not checked.
     pub auth_secret: String,
     /// The city's geometry file, when the generated city was loaded.
@@ -41,8 +43,12 @@ pub struct UpConsole {
 pub async fn start_in_up(c: UpConsole, shutdown: Shutdown) -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
     let quote = |s: &str| toml_string(s);
     let [intake, dispatch, mediation, patrol] = c.ports;
+    let login = match &c.nats_login {
+        Some((user, password)) => format!("user = {}\npassword = {}\n", quote(user), quote(password)),
+        None => String::new(),
+    };
     let mut toml = format!(
-        "[nats]\nurl = {}\n[auth]\nhs256_secret = {}\n[console]\nlisten = \"127.0.0.1:{}\"\n\
+        "[nats]\nurl = {}\n{login}[auth]\nhs256_secret = {}\n[console]\nlisten = \"127.0.0.1:{}\"\n\
          intake_url = \"http://127.0.0.1:{intake}\"\ndispatch_url = \"http://127.0.0.1:{dispatch}\"\n\
          mediation_url = \"http://127.0.0.1:{mediation}\"\npatrol_url = \"http://127.0.0.1:{patrol}\"\n",
         quote(&c.nats_url),

@@ -39,9 +39,20 @@ use tokio::sync::watch;
 /// Arguments of `civicgrid tail`.
 #[derive(clap::Args, Debug)]
 pub struct TailArgs {
-    /// The NATS server (`civicgrid up` listens on 14222).
+    /// The NATS server (`civicgrid up` listens on 14222). It may carry the credentials:
+    /// `nats://county-411602:<password>@127.0.0.1:14222`.
     #[arg(long, env = "CIVICGRID__NATS__URL", default_value = "nats://127.0.0.1:14222")]
     nats: String,
+    /// The NATS user (a center's is `county-<code>` or `township-<code>`).
+    #[arg(long, env = "NATS_USER")]
+    user: Option<String>,
+    /// The user's password.
+    #[arg(long, env = "NATS_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// The prefix of reply subjects. Default: `_INBOX_<user>` when a user is given (in --user
+    /// or the URL), which is all a center's user may receive replies on; else `_INBOX`.
+    #[arg(long)]
+    inbox_prefix: Option<String>,
     /// The region: a city (411600), county (411602), township (411602001) or village
     /// (411602001001) division code.
     #[arg(long)]
@@ -178,11 +189,22 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
     let pool = Arc::new(
         DescriptorPool::decode(civicgrid_proto::FILE_DESCRIPTOR_SET).context("the embedded protobuf descriptors")?,
     );
-    let client = async_nats::ConnectOptions::new()
-        .connection_timeout(Duration::from_secs(5))
+    let login = match (&args.user, &args.password) {
+        (Some(user), password) => Some((user.clone(), password.clone().unwrap_or_default())),
+        (None, _) => civicgrid_kit::bus::url_login(&args.nats),
+    };
+    let user = login.as_ref().map(|(user, _)| user.clone());
+    let mut options = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(5));
+    if let Some((user, password)) = login {
+        options = options.user_and_password(user, password);
+    }
+    if let Some(prefix) = args.inbox_prefix.clone().or_else(|| user.as_deref().map(civicgrid_kit::bus::inbox_prefix)) {
+        options = options.custom_inbox_prefix(prefix);
+    }
+    let client = options
         .connect(args.nats.as_str())
         .await
-        .with_context(|| format!("connecting to NATS at {}", args.nats))?;
+        .with_context(|| format!("connecting to NATS at {}", redact(&args.nats)))?;
     let js = jetstream::new(client.clone());
 
     let services: Vec<&'static str> = match &args.service {
@@ -199,7 +221,7 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
         }
     }
     if streams.is_empty() {
-        bail!("none of the fact streams can be read at {}", args.nats);
+        bail!("none of the fact streams can be read at {}", redact(&args.nats));
     }
 
     let budget = Arc::new(Budget { left: args.count.map(AtomicU64::new), done: watch::Sender::new(false) });
@@ -233,7 +255,13 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
                 let messages = stream
                     .create_consumer(config)
                     .await
-                    .with_context(|| format!("creating a consumer on {name}"))?
+                    .with_context(|| match &user {
+                        Some(user) => format!(
+                            "creating a consumer on {name} (a center's NATS user may create only its own durable \
+                             consumer: --durable {user})"
+                        ),
+                        None => format!("creating a consumer on {name}"),
+                    })?
                     .messages()
                     .await
                     .with_context(|| format!("following {name}"))?;
@@ -263,6 +291,18 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
     // The acks and naks sent so far reach the server before we leave.
     client.flush().await.context("flushing acknowledgements")?;
     failure.map_or(Ok(()), Err)
+}
+
+/// `url` without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.split_once("://"), url.find('@')) {
+        (Some((scheme, rest)), Some(_)) => {
+            let (userinfo, host) = rest.split_once('@').unwrap_or(("", rest));
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// What to do about the durable consumer on one stream.
@@ -460,6 +500,9 @@ mod tests {
     fn args(since: Option<&str>, from_start: bool) -> TailArgs {
         TailArgs {
             nats: String::new(),
+            user: None,
+            password: None,
+            inbox_prefix: None,
             region: "411602".into(),
             since: since.map(Into::into),
             from_start,
@@ -467,6 +510,15 @@ mod tests {
             service: None,
             count: None,
         }
+    }
+
+    #[test]
+    fn the_login_comes_from_the_url_and_its_password_is_never_shown() {
+        let url = "nats://county-411602:secret@127.0.0.1:14222";
+        assert_eq!(civicgrid_kit::bus::url_login(url), Some(("county-411602".into(), "secret".into())));
+        assert_eq!(civicgrid_kit::bus::url_login("nats://127.0.0.1:14222"), None);
+        assert_eq!(redact(url), "nats://county-411602:***@127.0.0.1:14222");
+        assert_eq!(redact("nats://127.0.0.1:14222"), "nats://127.0.0.1:14222");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use prost::Message;
 
 /// Prints one line for every message published under `civicgrid.>`.
 pub async fn tail_bus(url: String, shutdown: Shutdown) {
-    let Ok(client) = async_nats::connect(&url).await else {
+    let Ok(client) = super::connect_nats(&url).await else {
         println!("[bus] cannot connect to {url} to show messages");
         return;
     };

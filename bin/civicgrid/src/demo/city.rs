@@ -52,9 +52,8 @@ struct Shipped<'a> {
     calendar: &'a str,
 }
 
-/// Generates the city of `seed`, writes its geometry to `geometry_path` and loads it into the
-/// services at `to`, printing how long each part took.
-pub async fn generate_and_load(seed: u64, geometry_path: &Path, to: &Endpoints) -> anyhow::Result<City> {
+/// Generates the city of `seed`, printing how long it took.
+pub async fn generate(seed: u64) -> anyhow::Result<City> {
     let started = Instant::now();
     let city = tokio::task::spawn_blocking(move || City::generate(seed)).await?;
     println!(
@@ -64,10 +63,26 @@ pub async fn generate_and_load(seed: u64, geometry_path: &Path, to: &Endpoints) 
         city.grids.len(),
         started.elapsed()
     );
-    write_geometry(&city, geometry_path)?;
-    let shipped = civicgrid_dispatch::reference::SHIPPED;
-    load(&city, &Shipped { catalog: shipped.catalog, calendar: shipped.calendar }, to).await?;
     Ok(city)
+}
+
+/// Writes `city`'s geometry to `geometry_path` and loads it into the services at `to`,
+/// printing how long each part took.
+pub async fn load_city(city: &City, geometry_path: &Path, to: &Endpoints) -> anyhow::Result<()> {
+    write_geometry(city, geometry_path)?;
+    let shipped = civicgrid_dispatch::reference::SHIPPED;
+    load(city, &Shipped { catalog: shipped.catalog, calendar: shipped.calendar }, to).await
+}
+
+/// The codes of the counties and townships the suite serves: `city`'s, or without one the
+/// shipped small city's.
+pub fn region_codes(city: Option<&City>) -> anyhow::Result<Vec<String>> {
+    if let Some(city) = city {
+        return Ok(city.regions.iter().map(|r| r.code.clone()).collect());
+    }
+    let shipped = civicgrid_dispatch::reference::ReferenceData::shipped().context("the shipped reference data")?;
+    let levels = [Level::County, Level::Township];
+    Ok(levels.iter().flat_map(|l| shipped.regions.at_level(*l)).map(|r| r.code.clone()).collect())
 }
 
 /// The traffic generator's plan over `city`'s grids; without a city (`--small-city`) over the

@@ -60,7 +60,7 @@ async fn connect(endpoint: &str, shutdown: &Shutdown) -> Option<MediationService
 /// Files an application every `every * 8` and works every case that opens, until shutdown.
 pub async fn work_cases(endpoint: String, nats_url: String, secret: String, every: Duration, shutdown: Shutdown) {
     let Some(client) = connect(&endpoint, &shutdown).await else { return };
-    let Ok(nats) = async_nats::connect(&nats_url).await else { return };
+    let Ok(nats) = super::connect_nats(&nats_url).await else { return };
     let Ok(mut opened) = nats.subscribe("civicgrid.mediation.case-opened.>").await else { return };
     tokio::spawn(apply(client.clone(), secret.clone(), every * 8, shutdown.clone()));
     loop {

@@ -20,6 +20,16 @@ pub use mediation::work_cases;
 pub use patrol::ride_patrols;
 pub use webhooks::duty_desk_webhooks;
 
+/// Connects to the suite's NATS with the login in `url` (`nats://user:password@host:port`).
+async fn connect_nats(url: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
+    let mut options = async_nats::ConnectOptions::new();
+    if let Some((user, password)) = civicgrid_kit::bus::url_login(url) {
+        options =
+            options.custom_inbox_prefix(civicgrid_kit::bus::inbox_prefix(&user)).user_and_password(user, password);
+    }
+    options.connect(url).await
+}
+
 /// A demo token signed with the suite's secret.
 pub fn token(secret: &str, role: &str, scope: &str) -> String {
     department_token(secret, role, "", scope)

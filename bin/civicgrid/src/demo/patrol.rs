@@ -121,7 +121,7 @@ fn point((latitude, longitude): (f64, f64)) -> GeoPoint {
 /// Loads the places, teams and routes, then rides every team's tours until shutdown.
 pub async fn ride_patrols(endpoint: String, nats_url: String, secret: String, shutdown: Shutdown) {
     let Some(mut client) = connect(&endpoint, &shutdown).await else { return };
-    let Ok(nats) = async_nats::connect(&nats_url).await else { return };
+    let Ok(nats) = super::connect_nats(&nats_url).await else { return };
     let center = token(&secret, "center", "411602");
     if let Err(e) = load(&mut client, &center).await {
         println!("[demo] patrol reference data: {} {}", e.code(), e.message());

@@ -61,7 +61,7 @@ pub async fn duty_desk_webhooks(notify: String, nats_url: String, secret: String
         let _ = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await;
     });
 
-    let Ok(nats) = async_nats::connect(&nats_url).await else { return };
+    let Ok(nats) = super::connect_nats(&nats_url).await else { return };
     let Ok(mut assigned) = nats.subscribe("civicgrid.dispatch.task-assigned.>").await else { return };
     let admin = token(&secret, "admin", "");
     let mut registered = std::collections::HashSet::new();

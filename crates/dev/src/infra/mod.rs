@@ -17,7 +17,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-pub use nats::{NatsOptions, NatsServer};
+pub use nats::{NatsAuth, NatsOptions, NatsServer};
 pub use postgres::{PostgresOptions, PostgresServer};
 
 /// Why managed infrastructure could not be provided.
@@ -74,8 +74,33 @@ pub fn cache_dir() -> PathBuf {
     }
 }
 
-/// A free TCP port on 127.0.0.1 (free when asked; bind soon after).
+/// A free TCP port on 127.0.0.1 (free when asked; bind soon after), never the same twice in
+/// one process.
+///
+/// Ports come from below the kernel's ephemeral range (`ip_local_port_range`, 32768–60999 by
+/// default): the kernel gives ports of that range to outgoing connections too, so a port picked
+/// there (as `bind(:0)` does) can be taken by some client's connection before the server that
+/// was meant to have it binds it. Each process starts at its own offset, so parallel test
+/// processes rarely try the same ports.
 pub fn free_port() -> io::Result<u16> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| t.split_whitespace().next().and_then(|n| n.parse::<u32>().ok()))
+        .unwrap_or(32768);
+    const LOW: u32 = 20000;
+    if ephemeral_low <= LOW + 1000 {
+        return Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port());
+    }
+    let span = ephemeral_low - LOW;
+    let offset = (std::process::id() * 97) % span;
+    for _ in 0..span {
+        let port = LOW + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port as u16)) {
+            return Ok(listener.local_addr()?.port());
+        }
+    }
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

@@ -68,6 +68,27 @@ pub struct NatsOptions {
     /// JetStream `sync_interval`: `always` (fsync every write; the single-node default) or a
     /// duration such as `2m`.
     pub sync_interval: String,
+    /// Users and permissions; `None` lets every client do everything.
+    pub auth: Option<NatsAuth>,
+}
+
+/// Authorization for a [`NatsServer`]: its users and what each may do.
+#[derive(Clone)]
+pub struct NatsAuth {
+    /// An `authorization { users = [...] }` block for the config file (deploy/nats/gen-auth.py
+    /// prints one), whose passwords are `$VARIABLE`s of [`env`](Self::env).
+    pub block: String,
+    /// The server's environment: the value of every password variable the block names.
+    pub env: Vec<(String, String)>,
+    /// A user with every permission, and its password: the readiness probe logs in as it.
+    pub probe: (String, String),
+}
+
+impl std::fmt::Debug for NatsAuth {
+    /// Without the passwords.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsAuth").field("users", &self.env.len()).field("probe", &self.probe.0).finish()
+    }
 }
 
 /// A running nats-server, stopped when dropped.
@@ -115,6 +136,10 @@ impl NatsServer {
             store = store.display(),
             sync = self.options.sync_interval,
         );
+        let mut config = config;
+        if let Some(auth) = &self.options.auth {
+            config.push_str(&auth.block);
+        }
         let config_file = dir.join("nats-server.conf");
         std::fs::write(&config_file, config).map_err(io_err("writing nats-server.conf"))?;
         let log = std::fs::OpenOptions::new()
@@ -127,6 +152,7 @@ impl NatsServer {
             .process_group(0)
             .arg("-c")
             .arg(&config_file)
+            .envs(self.options.auth.iter().flat_map(|a| a.env.iter().map(|(k, v)| (k, v))))
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(io_err("log"))?)
             .stderr(log)
@@ -148,7 +174,11 @@ impl NatsServer {
                     reason: format!("exited with {status}:\n{}", tail(&self.log_file(), 15)),
                 });
             }
-            if let Ok(client) = async_nats::connect(self.url()).await {
+            let mut options = async_nats::ConnectOptions::new();
+            if let Some((user, password)) = self.options.auth.as_ref().map(|a| a.probe.clone()) {
+                options = options.user_and_password(user, password);
+            }
+            if let Ok(client) = options.connect(self.url()).await {
                 // Ready for us means JetStream answers too.
                 let js = async_nats::jetstream::new(client);
                 if js.query_account().await.is_ok() {

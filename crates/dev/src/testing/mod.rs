@@ -53,6 +53,7 @@ pub async fn nats() -> Result<TestNats, InfraError> {
         dir: dir.path().to_path_buf(),
         port: None,
         sync_interval: "always".into(),
+        auth: None,
     })
     .await?;
     Ok(TestNats { server, _dir: dir })

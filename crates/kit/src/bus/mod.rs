@@ -50,6 +50,13 @@ pub fn inbox_prefix(name: &str) -> String {
     format!("_INBOX_{name}")
 }
 
+/// The `user:password@` of a NATS URL. async-nats parses them but does not log in with them, so
+/// whoever connects with a URL alone passes them on ([`connect`] does).
+pub fn url_login(url: &str) -> Option<(String, String)> {
+    let addr: async_nats::ServerAddr = url.split(',').next()?.trim().parse().ok()?;
+    Some((addr.username()?.to_string(), addr.password().unwrap_or_default().to_string()))
+}
+
 /// Connects to NATS with the configured URL and credentials, trying for up to 30 s (a service
 /// may start before its NATS server); once connected, the client reconnects forever. Replies
 /// come under [`inbox_prefix`]`(name)`.
@@ -69,6 +76,8 @@ pub async fn connect(settings: &NatsSettings, name: &str) -> Result<async_nats::
         }
         if let (Some(user), Some(password)) = (&settings.user, &settings.password) {
             options = options.user_and_password(user.clone(), password.expose_secret().to_string());
+        } else if let Some((user, password)) = url_login(url) {
+            options = options.user_and_password(user, password);
         }
         match options.connect(url).await {
             Ok(client) => return Ok(client),

