@@ -27,7 +27,7 @@ fn request(i: usize) -> SubmitEventRequest {
 }
 
 /// Submits request `i` until intake answers; a retry reuses the request id.
-async fn submit_with_retries(endpoint: String, i: usize) -> String {
+pub(crate) async fn submit_with_retries(endpoint: String, i: usize) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
         if let Ok(mut client) = IntakeServiceClient::connect(endpoint.clone()).await

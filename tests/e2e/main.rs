@@ -15,4 +15,5 @@ mod natsauth;
 mod open311;
 mod patrol;
 mod readme;
+mod supervision;
 mod tour;

@@ -208,7 +208,7 @@ impl Suite {
         }
     }
 
-    /// The pid of a service process, from the supervisor's pid file.
+    /// The pid of a service process (or of `nats-server`, `postgres`), from the supervisor's pid file.
     pub fn service_pid(&self, name: &str) -> i32 {
         let file = self.state.path().join(format!("logs/{name}.pid"));
         std::fs::read_to_string(&file)
@@ -227,6 +227,22 @@ impl Suite {
             .expect("running grpcurl");
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         (out.status.success(), text)
+    }
+}
+
+impl Suite {
+    /// Sends SIGTERM to `civicgrid up` and waits up to `within` for it to exit; whether it did.
+    pub fn terminate(&mut self, within: Duration) -> bool {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
     }
 }
 

@@ -82,6 +82,9 @@ fn main() -> std::process::ExitCode {
             Command::Tail(args) => tail::run(args).await,
         }
     });
+    // Dropping the runtime would wait for every blocking task (a child's pipe, a slow DNS
+    // lookup) without limit; what is left after the command returned gets a moment, no more.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

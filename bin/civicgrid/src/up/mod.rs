@@ -27,7 +27,7 @@ use crate::{
 };
 use nats_users::{Centers, NatsUsers, OPERATOR};
 use secrets::Secrets;
-use supervise::{supervise, wait_serving};
+use supervise::{Infra, keep_infra_alive, supervise, wait_serving};
 
 /// The NATS user of patrol's positions feed publisher (deploy/nats/gen-auth.py names it after
 /// the stream CIVICGRID_PATROL_POSITIONS): the demo's walkers publish as it.
@@ -263,6 +263,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         services.push(ServiceSpec { name: entry.name, port, metrics_port, env });
     }
 
+    // From here a dead nats-server or PostgreSQL of ours is started again, as a service is.
+    let infra = Infra { nats: nats_server.take(), postgres: pg_server.take() };
+    let infra_task = tokio::spawn(keep_infra_alive(infra, logs.clone(), shutdown.clone()));
+
     let exe = std::env::current_exe().context("locating the civicgrid binary")?;
     let mut supervisors = Vec::new();
     for spec in services.iter() {
@@ -420,13 +424,15 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     for s in supervisors {
         let _ = s.await;
     }
-    if let Some(mut pg) = pg_server.take() {
-        println!("stopping PostgreSQL…");
-        pg.stop();
-    }
-    if let Some(mut nats) = nats_server.take() {
-        println!("stopping nats-server…");
-        nats.stop();
+    if let Ok(Infra { nats, postgres }) = infra_task.await {
+        if let Some(mut pg) = postgres {
+            println!("stopping PostgreSQL…");
+            pg.stop();
+        }
+        if let Some(mut nats) = nats {
+            println!("stopping nats-server…");
+            nats.stop();
+        }
     }
     println!("stopped; data kept in {} (use --fresh to start over)", state.display());
     Ok(())

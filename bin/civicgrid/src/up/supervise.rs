@@ -3,7 +3,7 @@
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
 use anyhow::bail;
-use civicgrid_dev::infra;
+use civicgrid_dev::infra::{self, NatsServer, PostgresServer};
 use civicgrid_kit::Shutdown;
 
 /// Runs `civicgrid service <name>` until shutdown, restarting it when it dies.
@@ -92,5 +92,48 @@ pub(super) async fn wait_serving(name: &str, port: u16, shutdown: &Shutdown) -> 
             bail!("{name} did not become SERVING on port {port} within 90 s; see its log");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The servers `up` started itself (none of them when their URLs were given).
+pub(super) struct Infra {
+    pub nats: Option<NatsServer>,
+    pub postgres: Option<PostgresServer>,
+}
+
+/// Keeps `up`'s own nats-server and PostgreSQL running until shutdown, as [`supervise`] does a
+/// service: one that died (killed, crashed) is reaped and started again on its port with its
+/// data. Their pids are in `<logs>/nats-server.pid` and `<logs>/postgres.pid`. Returns them at
+/// shutdown, still running, for `up` to stop after the services.
+pub(super) async fn keep_infra_alive(mut infra: Infra, logs: PathBuf, shutdown: Shutdown) -> Infra {
+    let write_pid = |name: &str, pid: Option<u32>| {
+        let _ = std::fs::write(logs.join(format!("{name}.pid")), pid.map(|p| p.to_string()).unwrap_or_default());
+    };
+    write_pid("nats-server", infra.nats.as_ref().and_then(NatsServer::pid));
+    write_pid("postgres", infra.postgres.as_ref().and_then(PostgresServer::pid));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = shutdown.cancelled() => return infra,
+        }
+        if let Some(nats) = infra.nats.as_mut()
+            && !nats.running()
+        {
+            eprintln!("[up] nats-server exited; restarting it (see {})", nats.log_file().display());
+            match nats.restart().await {
+                Ok(()) => write_pid("nats-server", nats.pid()),
+                Err(e) => eprintln!("[up] nats-server did not start again: {e}; trying again"),
+            }
+        }
+        if let Some(pg) = infra.postgres.as_mut()
+            && !pg.running()
+        {
+            eprintln!("[up] PostgreSQL exited; restarting it (see {})", pg.log_file().display());
+            match pg.restart().await {
+                Ok(()) => write_pid("postgres", pg.pid()),
+                // A killed postmaster's backends may hold its shared memory for a moment.
+                Err(e) => eprintln!("[up] PostgreSQL did not start again: {e}; trying again"),
+            }
+        }
     }
 }

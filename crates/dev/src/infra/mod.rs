@@ -74,6 +74,18 @@ pub fn cache_dir() -> PathBuf {
     }
 }
 
+/// Whether `child` still runs; one that ended is waited for (so it leaves no zombie) and taken.
+fn reap(child: &mut Option<std::process::Child>) -> bool {
+    match child.as_mut().map(std::process::Child::try_wait) {
+        Some(Ok(None)) => true,
+        Some(_) => {
+            *child = None;
+            false
+        }
+        None => false,
+    }
+}
+
 /// A free TCP port on 127.0.0.1 (free when asked; bind soon after), never the same twice in
 /// one process.
 ///

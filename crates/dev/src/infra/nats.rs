@@ -125,6 +125,17 @@ impl NatsServer {
         self.options.dir.join("nats-server.log")
     }
 
+    /// The server's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Whether the process still runs. One that ended is reaped (no zombie stays) and
+    /// forgotten, so [`restart`](Self::restart) starts a new one.
+    pub fn running(&mut self) -> bool {
+        super::reap(&mut self.child)
+    }
+
     async fn spawn(&mut self) -> Result<(), InfraError> {
         let dir = &self.options.dir;
         let store = dir.join("jetstream");

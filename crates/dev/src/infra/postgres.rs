@@ -174,6 +174,19 @@ impl PostgresServer {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Whether the process still runs. One that ended is reaped (no zombie stays) and
+    /// forgotten, so [`restart`](Self::restart) starts a new one.
+    pub fn running(&mut self) -> bool {
+        super::reap(&mut self.child)
+    }
+
+    /// Starts the server again on the same port with the same data (stopping it first if it
+    /// runs). After a crash PostgreSQL recovers from its write-ahead log.
+    pub async fn restart(&mut self) -> Result<(), InfraError> {
+        self.stop();
+        self.spawn().await
+    }
+
     fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(self.options.bin_dir.join(program));
         if let Some((uid, gid)) = unprivileged_ids() {
