@@ -23,8 +23,8 @@ use crate::readme::{self, blocks_of};
 
 /// The clients a test reports through.
 pub(crate) struct Clients {
-    intake: IntakeServiceClient<Channel>,
-    dispatch: DispatchServiceClient<Channel>,
+    pub(crate) intake: IntakeServiceClient<Channel>,
+    pub(crate) dispatch: DispatchServiceClient<Channel>,
 }
 
 impl Clients {

@@ -11,6 +11,8 @@ use std::{
 
 use civicgrid_dev::infra;
 
+pub mod fuzz;
+
 /// The workspace's root directory.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
@@ -231,6 +233,20 @@ impl Suite {
 }
 
 impl Suite {
+    /// Every service's gRPC service and address, for [`fuzz::run`].
+    pub fn fuzz_targets(&self) -> Vec<fuzz::Target> {
+        [
+            ("IntakeService", &self.intake),
+            ("DispatchService", &self.dispatch),
+            ("NotifyService", &self.notify),
+            ("MediationService", &self.mediation),
+            ("PatrolService", &self.patrol),
+        ]
+        .into_iter()
+        .map(|(name, address)| fuzz::Target { service: format!("civicgrid.v1.{name}"), address: address.clone() })
+        .collect()
+    }
+
     /// Sends SIGTERM to `civicgrid up` and waits up to `within` for it to exit; whether it did.
     pub fn terminate(&mut self, within: Duration) -> bool {
         // SAFETY: kill has no memory-safety preconditions.

@@ -12,7 +12,9 @@
 //!
 //! [`registry`] is the one list of services behind all of them.
 
+mod audit;
 mod console;
+mod decode;
 #[cfg(feature = "dev")]
 mod demo;
 mod registry;
@@ -60,6 +62,8 @@ enum Command {
     Topology(topology::TopologyArgs),
     /// Print one region's facts as JSON lines, as a county or township center receives them.
     Tail(tail::TailArgs),
+    /// Check the services' hash-chained audit trails, or export records for an inspector.
+    Audit(audit::AuditArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -80,6 +84,7 @@ fn main() -> std::process::ExitCode {
             Command::Token(args) => token::run(args),
             Command::Topology(args) => topology::run(args),
             Command::Tail(args) => tail::run(args).await,
+            Command::Audit(args) => audit::run(args).await,
         }
     });
     // Dropping the runtime would wait for every blocking task (a child's pipe, a slow DNS

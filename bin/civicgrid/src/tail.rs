@@ -32,7 +32,9 @@ use async_nats::jetstream::{
 use civicgrid_contracts::{console, stream_name};
 use civicgrid_kit::region::{self, Level};
 use futures::StreamExt;
-use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
+use prost_reflect::DescriptorPool;
+
+use crate::decode::decode;
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
@@ -469,15 +471,6 @@ fn fact_json(stream: &str, message: &jetstream::Message, pool: &DescriptorPool) 
         Err(e) => line["error"] = Value::String(e),
     }
     line
-}
-
-/// Decodes `payload` as the message named by `ce_type`, into the protobuf JSON mapping.
-fn decode(ce_type: Option<&str>, payload: &[u8], pool: &DescriptorPool) -> Result<Value, String> {
-    let ce_type = ce_type.ok_or("no ce-type header")?;
-    let desc = pool.get_message_by_name(ce_type).ok_or_else(|| format!("unknown ce-type `{ce_type}`"))?;
-    let message = DynamicMessage::decode(desc, payload).map_err(|e| format!("not a valid {ce_type}: {e}"))?;
-    let options = SerializeOptions::new().use_proto_field_name(true);
-    message.serialize_with_options(serde_json::value::Serializer, &options).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

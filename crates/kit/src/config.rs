@@ -46,6 +46,7 @@ max_deliver = 5
 ack_wait_secs = 30
 retry_backoff_ms = 1000
 inbox_retention_days = 14
+audit_retention_days = 190
 "#;
 
 /// Why settings could not be loaded.
@@ -286,6 +287,9 @@ pub struct BusSettings {
     /// How long applied message ids are remembered, in days. A message redelivered later than
     /// this (only by replaying a consumer by hand) would be applied again.
     pub inbox_retention_days: u64,
+    /// How long the audit trail keeps a record, in days; at least 180 (six months), which the
+    /// database itself enforces (crates/kit/src/audit).
+    pub audit_retention_days: u64,
 }
 
 /// A service's settings: the [`CommonSettings`] every service has (flattened) plus its own

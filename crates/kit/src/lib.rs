@@ -16,6 +16,7 @@
 //! - [`seal`]: AES-256-GCM for personal data at rest.
 //! - [`clock`]: the time source domain code is given, with a manual clock for tests.
 
+pub mod audit;
 pub mod auth;
 pub mod bus;
 pub mod clock;

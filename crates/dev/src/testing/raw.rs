@@ -48,13 +48,32 @@ impl Codec for BytesCodec {
 
 /// Calls unary method `path` (`/package.Service/Method`) on `channel` with `body` as the
 /// request's bytes and `token` as bearer token (none when empty).
-pub async fn unary(channel: Channel, path: &'static str, body: Vec<u8>, token: &str) -> Result<Bytes, Status> {
+pub async fn unary(channel: Channel, path: &str, body: Vec<u8>, token: &str) -> Result<Bytes, Status> {
+    let (mut grpc, request, path) = prepare(channel, path, body, token).await?;
+    grpc.unary(request, path, BytesCodec).await.map(|r| r.into_inner())
+}
+
+/// Calls server-streaming method `path` as [`unary`] does and returns its first message (`None`
+/// when the stream ends without one), or the status it ends with.
+pub async fn first_streamed(channel: Channel, path: &str, body: Vec<u8>, token: &str) -> Result<Option<Bytes>, Status> {
+    let (mut grpc, request, path) = prepare(channel, path, body, token).await?;
+    let mut stream = grpc.server_streaming(request, path, BytesCodec).await?.into_inner();
+    stream.message().await
+}
+
+async fn prepare(
+    channel: Channel,
+    path: &str,
+    body: Vec<u8>,
+    token: &str,
+) -> Result<(tonic::client::Grpc<Channel>, tonic::Request<Bytes>, http::uri::PathAndQuery), Status> {
+    let path = http::uri::PathAndQuery::try_from(path).map_err(|e| Status::invalid_argument(format!("path: {e}")))?;
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
     let mut request = tonic::Request::new(Bytes::from(body));
     if !token.is_empty() {
-        let value = format!("Bearer {token}").parse().map_err(|_| Status::internal("bad token"))?;
+        let value = format!("Bearer {token}").parse().map_err(|_| Status::invalid_argument("bad token"))?;
         request.metadata_mut().insert("authorization", value);
     }
-    grpc.unary(request, http::uri::PathAndQuery::from_static(path), BytesCodec).await.map(|r| r.into_inner())
+    Ok((grpc, request, path))
 }

@@ -8,7 +8,8 @@
 //! batch while the acks of the previous one come back (`bus.relay_batches_in_flight`). A crash before that commit republishes the
 //! rows, and JetStream drops the repeat by `Nats-Msg-Id` (within `nats.duplicate_window_secs`);
 //! a crash before the publish loses nothing because the rows stay. The relay also forgets
-//! inbox ids after `bus.inbox_retention_days`.
+//! inbox ids after `bus.inbox_retention_days`, and audit records after
+//! `bus.audit_retention_days` (crates/kit/src/audit).
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -347,6 +348,7 @@ pub fn spawn_relay(
     let in_flight = settings.relay_batches_in_flight.max(1);
     let poll = Duration::from_millis(settings.relay_poll_ms.max(10));
     let inbox_retention = Duration::from_secs(settings.inbox_retention_days * 86_400);
+    let audit_retention_days = settings.audit_retention_days;
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         let mut last_purge = tokio::time::Instant::now();
@@ -370,6 +372,9 @@ pub fn spawn_relay(
                 last_purge = tokio::time::Instant::now();
                 if let Err(e) = purge_inbox(&pool, inbox_retention).await {
                     tracing::warn!(error = %e, "inbox purge failed");
+                }
+                if let Err(e) = crate::audit::purge(&pool, audit_retention_days).await {
+                    tracing::warn!(error = %e, "audit trail purge failed");
                 }
             }
             let wait = if failed {

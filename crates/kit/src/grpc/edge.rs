@@ -121,9 +121,33 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let response = inner.call(request).await?;
+            let mut response = inner.call(request).await?;
+            shorten_message(response.headers_mut());
             Ok(observe(response, path, started, metrics))
         })
+    }
+}
+
+/// The longest status message sent, in bytes of its percent-encoded header value.
+const MAX_MESSAGE: usize = 2048;
+
+/// Cuts a status message that echoes a huge value of the request (an id of 100,000 characters
+/// in "no organisation `…`"): past HTTP/2's header limits the client gets a protocol error
+/// instead of the INVALID_ARGUMENT it was sent. The cut never splits a `%XX` escape.
+fn shorten_message(headers: &mut http::HeaderMap) {
+    let Some(value) = headers.get("grpc-message") else { return };
+    let bytes = value.as_bytes();
+    if bytes.len() <= MAX_MESSAGE {
+        return;
+    }
+    let mut end = MAX_MESSAGE;
+    if let Some(percent) = bytes[end - 2..end].iter().rposition(|b| *b == b'%') {
+        end = end - 2 + percent;
+    }
+    let mut short = bytes[..end].to_vec();
+    short.extend_from_slice(b"%E2%80%A6"); // "…"
+    if let Ok(v) = http::HeaderValue::from_bytes(&short) {
+        headers.insert("grpc-message", v);
     }
 }
 
@@ -210,6 +234,29 @@ impl Drop for Observed {
     fn drop(&mut self) {
         if let Some(p) = self.pending.take() {
             p.record(Code::Cancelled);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_status_messages_are_cut_between_escapes() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("grpc-message", http::HeaderValue::from_static("short"));
+        shorten_message(&mut headers);
+        assert_eq!(headers["grpc-message"], "short");
+        for prefix in ["", "a", "ab"] {
+            let long = format!("{prefix}{}", "%E6%B2".repeat(1000));
+            headers.insert("grpc-message", http::HeaderValue::from_str(&long).unwrap());
+            shorten_message(&mut headers);
+            let cut = headers["grpc-message"].to_str().unwrap().strip_suffix("%E2%80%A6").unwrap().to_string();
+            assert!(cut.len() <= MAX_MESSAGE && cut.len() >= MAX_MESSAGE - 2, "{}", cut.len());
+            assert!(long.starts_with(&cut));
+            let tail = &cut[cut.len() - 3..];
+            assert!(!tail[1..].contains('%'), "an escape was split: …{tail}");
         }
     }
 }

@@ -153,7 +153,10 @@ impl<S: Service> Application<S> {
         let common = settings.common().clone();
         let schema = common.database.schema.clone().unwrap_or_else(|| S::NAME.to_string());
         let pool = db::connect(&common.database, &schema).await?;
-        db::migrate(&pool, &schema, S::migrations()).await?;
+        // Every service keeps the audit trail of what it publishes (crates/kit/src/audit).
+        let mut migrations = S::migrations();
+        migrations.push(crate::audit::migration());
+        db::migrate(&pool, &schema, migrations).await?;
         let nats = bus::connect(&common.nats, S::NAME).await?;
         let js = jetstream::new(nats.clone());
         if let Some(stream) = civicgrid_contracts::stream_of(S::NAME) {

@@ -55,6 +55,7 @@ pub(crate) fn bus_settings() -> BusSettings {
         ack_wait_secs: 5,
         retry_backoff_ms: 50,
         inbox_retention_days: 14,
+        audit_retention_days: 190,
     }
 }
 

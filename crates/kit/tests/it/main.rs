@@ -2,5 +2,6 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod audit;
 mod bus;
 mod feed;

@@ -1,0 +1,94 @@
+//! The audit trail against a real PostgreSQL: every outbox message is recorded in the same
+//! transaction, chained, linked to its aggregate's record before; rows cannot be changed or
+//! removed while young; a record changed behind the guard's back (triggers off, as a superuser
+//! could) is found by `verify`, which names the first broken link.
+
+use civicgrid_contracts::FactFamily;
+use civicgrid_dev::testing;
+use civicgrid_kit::{
+    audit,
+    bus::{self, Envelope},
+    config::DatabaseSettings,
+    db,
+};
+use civicgrid_proto::v1::{RegionPath, TaskEvent};
+use sqlx::PgPool;
+
+const SERVICE: &str = "audittest";
+const FACTS: FactFamily<TaskEvent> = FactFamily::new(SERVICE, &["task-assigned", "task-closed"]);
+
+async fn pool() -> PgPool {
+    let url = testing::database().await.expect("database");
+    let settings =
+        DatabaseSettings { url: Some(url.into()), schema: None, max_connections: 5, acquire_timeout_secs: 10 };
+    let pool = db::connect(&settings, SERVICE).await.expect("pool");
+    let migrations = vec![db::migration(1, "bus tables", bus::TABLES_SQL), audit::migration()];
+    db::migrate(&pool, SERVICE, migrations).await.expect("migrations");
+    pool
+}
+
+async fn publish(pool: &PgPool, task: &str, fact: &str, commit: bool) {
+    let region = RegionPath { city: "411600".into(), county: "411602".into(), ..Default::default() };
+    let event = TaskEvent { task_id: task.into(), fact: fact.into(), ..Default::default() };
+    let mut tx = pool.begin().await.unwrap();
+    let env = Envelope::family(&FACTS, fact, &region, task.to_string(), &event);
+    bus::enqueue(&mut tx, SERVICE, &env, chrono::Utc::now()).await.unwrap();
+    if commit {
+        tx.commit().await.unwrap();
+    } else {
+        tx.rollback().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn every_outbox_message_is_recorded_chained_and_guarded() {
+    let pool = pool().await;
+    publish(&pool, "task-1", "task-assigned", true).await;
+    publish(&pool, "task-2", "task-assigned", true).await;
+    publish(&pool, "task-9", "task-assigned", false).await; // rolled back: no record either
+    publish(&pool, "task-1", "task-closed", true).await;
+
+    let v = audit::verify(&pool, SERVICE).await.unwrap();
+    assert_eq!((v.records, v.first, v.last, v.broken), (3, Some(1), Some(3), None));
+    let task1 = audit::export(&pool, SERVICE, "task-1", None, None).await.unwrap();
+    assert_eq!(task1.iter().map(|r| (r.seq, r.previous)).collect::<Vec<_>>(), [(1, None), (3, Some(1))]);
+    assert!(task1[1].subject.starts_with("civicgrid.audittest.task-closed."), "{}", task1[1].subject);
+    assert_eq!(audit::schemas(&pool).await.unwrap(), [SERVICE]);
+
+    // Append-only: no change, no young deletion.
+    let update = sqlx::query("UPDATE audit_log SET payload = '\\x00' WHERE seq = 2").execute(&pool).await;
+    assert!(update.unwrap_err().to_string().contains("append-only"));
+    let delete = sqlx::query("DELETE FROM audit_log WHERE seq = 1").execute(&pool).await;
+    assert!(delete.unwrap_err().to_string().contains("append-only"));
+    assert_eq!(audit::purge(&pool, 30).await.unwrap(), 0, "nothing is older than 180 days");
+
+    // A superuser can switch the guard off; the chain still tells.
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("SET session_replication_role = replica").execute(&mut *conn).await.unwrap();
+    sqlx::query("UPDATE audit_log SET payload = '\\x0a01' WHERE seq = 2").execute(&mut *conn).await.unwrap();
+    sqlx::query("SET session_replication_role = origin").execute(&mut *conn).await.unwrap();
+    drop(conn);
+    let broken = audit::verify(&pool, SERVICE).await.unwrap().broken.expect("a broken link");
+    assert_eq!(broken.seq, 2, "{broken:?}");
+    assert!(broken.reason.contains("content"), "{broken:?}");
+}
+
+#[tokio::test]
+async fn concurrent_writers_make_one_unbroken_chain() {
+    let pool = pool().await;
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                for i in 0..25 {
+                    publish(&pool, &format!("task-{w}-{i}"), "task-assigned", true).await;
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let v = audit::verify(&pool, SERVICE).await.unwrap();
+    assert_eq!((v.records, v.last, v.broken), (200, Some(200), None));
+}
