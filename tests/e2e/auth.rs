@@ -3,7 +3,9 @@
 //! `AUTH_SECRET` of `secrets.env`: no token or a forged one is UNAUTHENTICATED, health and
 //! reflection stay open, the admin and county-center tokens `up` prints work within their
 //! scope, and so do tokens signed with `civicgrid token` (README "A short tour", docs/grpc.md
-//! "Tokens").
+//! "Tokens"): a grid worker's scoped to one grid, a department's, and a citizen's app's that
+//! follows a report by its tracking number and the reporter's phone (docs/grpc.md "Who may read
+//! which events").
 
 use std::{
     process::{Command, Stdio},
@@ -12,9 +14,10 @@ use std::{
 
 use civicgrid_e2e::{Suite, civicgrid_binary};
 use civicgrid_proto::v1::{
-    EventSource, GeoPoint, GetEventByTrackingNumberRequest, GetTaskRequest, ListEventsRequest, ListInboxRequest,
-    ListTasksRequest, Location, Reporter, SubmitEventRequest, Task, dispatch_service_client::DispatchServiceClient,
-    intake_service_client::IntakeServiceClient, notify_service_client::NotifyServiceClient,
+    EventSource, GeoPoint, GetEventByTrackingNumberRequest, GetEventRequest, GetTaskRequest, ListEventsRequest,
+    ListInboxRequest, ListTasksRequest, Location, Reporter, SubmitEventRequest, Task,
+    dispatch_service_client::DispatchServiceClient, intake_service_client::IntakeServiceClient,
+    notify_service_client::NotifyServiceClient,
 };
 use tonic::{Code, Request, transport::Channel};
 
@@ -323,9 +326,48 @@ async fn up_with_auth_checks_every_call_and_its_tokens_work_within_their_scope()
     // The secret may also come from CIVICGRID__AUTH__HS256_SECRET (docs/grpc.md "Tokens").
     let (ok, app, err) = civicgrid_token(&["--role", "citizen_app", "--subject", "app-12345"], Some(secret));
     assert!(ok, "{err}");
-    let lookup = GetEventByTrackingNumberRequest { tracking_number: away.tracking_number.clone() };
-    let event = intake.get_event_by_tracking_number(as_(lookup, app.trim())).await.unwrap().into_inner();
+    // The number alone is not enough (numbers are sequential): the reporter's phone ends in
+    // 5678, and a wrong ending answers as a missing number does.
+    let lookup = |last4: &str| GetEventByTrackingNumberRequest {
+        tracking_number: away.tracking_number.clone(),
+        phone_last4: last4.into(),
+    };
+    let status = intake.get_event_by_tracking_number(as_(lookup(""), app.trim())).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let status = intake.get_event_by_tracking_number(as_(lookup("0000"), app.trim())).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    let event = intake.get_event_by_tracking_number(as_(lookup("5678"), app.trim())).await.unwrap().into_inner();
     assert_eq!(event.id, away.event_id);
+
+    // In intake the department reads the event of its own task (once intake has applied the
+    // task's fact), never the other county's.
+    let get = |id: &str| GetEventRequest { event_id: id.into() };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while let Err(status) = intake.get_event(as_(get(&home.event_id), &department)).await {
+        assert_eq!(status.code(), Code::NotFound, "{status:?}");
+        assert!(tokio::time::Instant::now() < deadline, "the department never reads its task's event");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let status = intake.get_event(as_(get(&away.event_id), &department)).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+
+    // A grid worker scoped to grid 411602001001002 (`civicgrid token --scope`, the docs' form)
+    // reports in its grid, reads and lists what is there, and nothing outside it.
+    let worker =
+        signed(&["--secret", secret, "--role", "grid_worker", "--scope", "411602001001002", "--subject", "gw-e2e"]);
+    let mine = report("auth-grid-0001", "411602001001002", (33.76, 114.76));
+    let mine = intake.submit_event(as_(mine, &worker)).await.unwrap().into_inner();
+    intake.get_event(as_(get(&mine.event_id), &worker)).await.unwrap();
+    let listed = intake.list_events(as_(ListEventsRequest::default(), &worker)).await.unwrap().into_inner().events;
+    assert!(listed.iter().any(|e| e.id == mine.event_id), "{listed:?}");
+    assert!(listed.iter().all(|e| e.location.as_ref().unwrap().grid_code == "411602001001002"), "{listed:?}");
+    let status = intake.get_event(as_(get(&away.event_id), &worker)).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    let next_door = report("auth-grid-0002", "411602001001001", (33.77, 114.77));
+    let status = intake.submit_event(as_(next_door, &worker)).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    let tasks = dispatch.list_tasks(as_(ListTasksRequest::default(), &worker)).await.unwrap().into_inner().tasks;
+    assert!(tasks.iter().all(|t| t.grid_code == "411602001001002"), "dispatch holds it to the same grid: {tasks:?}");
 
     // The demo signs its own tokens with the suite's secret: its reports get in and its
     // departments and center take tasks to the end.

@@ -3,10 +3,17 @@
 //! Tokens are JWTs signed with HS256 (`auth.hs256_secret`). Claims: `sub` (account id),
 //! `role` (`department`, `grid_worker`, `mediator`, `patrol_member`, `center`, `county_center`,
 //! `citizen_app`, `admin`), optional `department_id` and `region_scope` (a region code of any
-//! level), and `exp`. The [`Authenticator`] (called by the runtime's edge for every call) checks the token and puts the caller's
-//! [`Principal`] into the request's extensions; handlers read it with [`principal`].
+//! level or a 15-digit grid code: see [`Scope`]), and `exp`, checked with no leeway unless
+//! `auth.leeway_secs` allows some. The [`Authenticator`] (called by the runtime's edge for every
+//! call) checks the token and puts the caller's [`Principal`] into the request's extensions;
+//! handlers read it with [`principal`], and ask [`Principal::covers`] and
+//! [`Principal::covers_code`] whether a place is in the caller's scope.
 
-use civicgrid_proto::v1::{Actor, Role};
+mod scope;
+
+pub use scope::{Area, NarrowError, Scope};
+
+use civicgrid_proto::v1::{Actor, RegionPath, Role};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use tonic::{Request, Status};
@@ -23,7 +30,7 @@ pub struct Claims {
     /// Department of a department caller.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub department_id: String,
-    /// Region code the caller's authority covers; empty means everywhere.
+    /// Region or grid code the caller's authority covers; empty means everywhere.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub region_scope: String,
     /// Expiry, seconds since the epoch.
@@ -45,7 +52,7 @@ pub struct Principal {
     pub role: Role,
     /// Department, for department callers.
     pub department_id: String,
-    /// Region code the caller may see and act in; empty means everywhere.
+    /// Region or grid code the caller may see and act in; empty means everywhere (see [`Scope`]).
     pub region_scope: String,
 }
 
@@ -68,6 +75,21 @@ impl Principal {
             department_id: self.department_id.clone(),
             region_scope: self.region_scope.clone(),
         }
+    }
+
+    /// The caller's region scope.
+    pub fn scope(&self) -> Scope {
+        Scope::parse(&self.region_scope)
+    }
+
+    /// Whether a place (its region path, and its grid code or empty) lies in the caller's scope.
+    pub fn covers(&self, path: &RegionPath, grid_code: &str) -> bool {
+        self.scope().covers(path, grid_code)
+    }
+
+    /// Whether the region or grid named by `code` lies in the caller's scope.
+    pub fn covers_code(&self, code: &str) -> bool {
+        self.scope().covers_code(code)
     }
 
     /// True when the caller holds one of `roles`.
@@ -103,6 +125,8 @@ impl Authenticator {
     pub fn new(settings: &AuthSettings) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
+        // jsonwebtoken's default is 60 s: a token would outlive its `exp` by a minute.
+        validation.leeway = settings.leeway_secs;
         if let Some(iss) = &settings.issuer {
             validation.set_issuer(&[iss]);
         }
@@ -185,7 +209,7 @@ mod tests {
     use super::*;
 
     fn settings(secret: Option<&str>) -> AuthSettings {
-        AuthSettings { hs256_secret: secret.map(Into::into), issuer: None, audience: None }
+        AuthSettings { hs256_secret: secret.map(Into::into), issuer: None, audience: None, leeway_secs: 0 }
     }
 
     fn claims(role: &str) -> Claims {
@@ -222,6 +246,32 @@ mod tests {
         expired.exp = 1;
         let expired = issue_token("s3cret", &expired).unwrap();
         assert!(auth.authenticate(Some(&format!("Bearer {expired}"))).is_err());
+    }
+
+    fn expired_seconds_ago(secs: u64) -> String {
+        let mut c = claims("admin");
+        c.exp = expiry_in(std::time::Duration::ZERO) - secs;
+        format!("Bearer {}", issue_token("s3cret", &c).unwrap())
+    }
+
+    #[test]
+    fn a_token_expired_seconds_ago_is_refused_without_leeway() {
+        let auth = Authenticator::new(&settings(Some("s3cret")));
+        let status = auth.authenticate(Some(&expired_seconds_ago(10))).unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+        let lenient = Authenticator::new(&AuthSettings { leeway_secs: 30, ..settings(Some("s3cret")) });
+        assert!(lenient.authenticate(Some(&expired_seconds_ago(10))).is_ok());
+        assert!(lenient.authenticate(Some(&expired_seconds_ago(40))).is_err());
+    }
+
+    #[test]
+    fn principals_answer_scope_questions() {
+        let mut p = Principal::development_admin();
+        p.region_scope = "411602001001003".into();
+        assert_eq!(p.scope(), Scope::Grid("411602001001003".into()));
+        let village = crate::region::path_of("411602001001").unwrap();
+        assert!(p.covers(&village, "411602001001003") && !p.covers(&village, ""));
+        assert!(p.covers_code("411602001001003") && !p.covers_code("411602001001"));
     }
 
     #[test]

@@ -264,6 +264,9 @@ pub struct AuthSettings {
     pub issuer: Option<String>,
     /// Required `aud` claim, when set.
     pub audience: Option<String>,
+    /// Seconds a token is still accepted after its `exp` (clock skew allowance); 0 by default.
+    #[serde(default)]
+    pub leeway_secs: u64,
 }
 
 /// `[bus]`

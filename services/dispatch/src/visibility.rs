@@ -2,7 +2,7 @@
 //! its own tasks, a center or grid worker the tasks in its region or grid. Pure: listings,
 //! the change feed and actions all ask it, so one rule decides.
 
-use civicgrid_kit::{auth::Principal, region};
+use civicgrid_kit::auth::{Principal, Scope};
 use civicgrid_proto::v1::Role;
 
 use crate::tasks::TaskRow;
@@ -14,7 +14,7 @@ pub enum Visibility {
     All,
     /// One department's tasks.
     Department(String),
-    /// Tasks located in a region (any level; empty = everywhere).
+    /// Tasks located in a region scope (any level, or a 15-digit grid; empty = everywhere).
     Region(String),
     /// Nothing.
     None,
@@ -42,9 +42,10 @@ impl Visibility {
         match self {
             Visibility::All => true,
             Visibility::Department(d) => row.department_id.as_deref() == Some(d.as_str()),
-            // A grid worker may be scoped to one grid (a 15-digit grid code).
-            Visibility::Region(scope) if scope.len() == 15 => row.grid_code.as_deref() == Some(scope.as_str()),
-            Visibility::Region(scope) => region::contains(scope, &row.region()),
+            // The kit's scope rule: a grid scope (a grid worker's) covers its grid only.
+            Visibility::Region(scope) => {
+                Scope::parse(scope).covers(&row.region(), row.grid_code.as_deref().unwrap_or_default())
+            }
             Visibility::None => false,
         }
     }
@@ -53,6 +54,7 @@ impl Visibility {
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
+    use civicgrid_kit::region;
     use civicgrid_proto::v1::{Event, EventReported, Location};
     use uuid::Uuid;
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use civicgrid_kit::{
-    auth::{Principal, principal},
+    auth::{Area, NarrowError, Principal, principal},
     clock::Clock,
     grpc::{
         Violations, invalid_field,
@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::{
     batcher::{SubmitError, Submitter},
-    domain::{rating, tracking, validate},
+    domain::{access::Access, rating, tracking, validate},
     store::{ListFilter, NotRatable, RateAnswer, Store, Submission},
 };
 
@@ -52,7 +52,7 @@ const REPORTERS: &[Role] = &[
     Role::Admin,
 ];
 
-/// Roles that may read events other than by tracking number.
+/// Roles that may read events other than by tracking number, each as [`Access`] allows.
 const READERS: &[Role] = &[Role::GridWorker, Role::Department, Role::Center, Role::CountyCenter, Role::Admin];
 
 /// Roles that may record the reporter's rating (回访): the citizen app on the reporter's behalf,
@@ -77,12 +77,38 @@ fn require(caller: &Principal, roles: &[Role], what: &str) -> Result<(), Status>
     }
 }
 
-fn check_scope(caller: &Principal, event: &Event) -> Result<(), Status> {
-    let region = event.location.as_ref().and_then(|l| l.region.clone()).unwrap_or_default();
-    if region::contains(&caller.region_scope, &region) {
-        Ok(())
+impl IntakeApi {
+    /// `event` if `caller` may read it, else `not_found()`: an event outside the caller's
+    /// reach answers exactly as a missing one does.
+    async fn readable(
+        &self,
+        caller: &Principal,
+        event: Event,
+        not_found: impl Fn() -> Status,
+    ) -> Result<Event, Status> {
+        let access = Access::of(caller);
+        if !access.covers(&event) {
+            return Err(not_found());
+        }
+        if let Some(department) = access.department() {
+            let id = Uuid::parse_str(&event.id).map_err(|_| not_found())?;
+            let own =
+                self.store.has_department_task(id, department).await.map_err(|e| store_status("reading event", e))?;
+            if !own {
+                return Err(not_found());
+            }
+        }
+        Ok(event)
+    }
+}
+
+/// The last 4 digits of a phone, as GetEventByTrackingNumber's proof: empty, or 4 ASCII digits.
+fn phone_last4(value: &str) -> Result<&str, Status> {
+    let value = value.trim();
+    if value.is_empty() || (value.len() == 4 && value.bytes().all(|b| b.is_ascii_digit())) {
+        Ok(value)
     } else {
-        Err(Status::permission_denied(format!("event is outside the caller's region {}", caller.region_scope)))
+        Err(invalid_field("phone_last4", "must be the last 4 digits of the reporter's phone number"))
     }
 }
 
@@ -96,7 +122,7 @@ impl IntakeService for IntakeApi {
         require(&caller, REPORTERS, "report events")?;
         let now = self.clock.now();
         let report = validate::validate(request.get_ref(), now).map_err(violations_status)?;
-        if !region::contains(&caller.region_scope, &report.region) {
+        if !caller.covers(&report.region, report.grid_code.as_deref().unwrap_or_default()) {
             return Err(Status::permission_denied(format!(
                 "the location is outside the caller's region {}",
                 caller.region_scope
@@ -116,14 +142,10 @@ impl IntakeService for IntakeApi {
         require(&caller, READERS, "read events")?;
         let id =
             Uuid::parse_str(&request.get_ref().event_id).map_err(|_| invalid_field("event_id", "must be a UUID"))?;
-        let event = self
-            .store
-            .get_event(id)
-            .await
-            .map_err(|e| store_status("reading event", e))?
-            .ok_or_else(|| Status::not_found(format!("no event {id}")))?;
-        check_scope(&caller, &event)?;
-        Ok(Response::new(event))
+        let not_found = || Status::not_found(format!("no event {id}"));
+        let event =
+            self.store.get_event(id).await.map_err(|e| store_status("reading event", e))?.ok_or_else(not_found)?;
+        Ok(Response::new(self.readable(&caller, event, not_found).await?))
     }
 
     async fn get_event_by_tracking_number(
@@ -135,18 +157,29 @@ impl IntakeService for IntakeApi {
         if !tracking::is_tracking_number(number) {
             return Err(invalid_field("tracking_number", "must look like 411602-20261122-000123"));
         }
+        let proof = phone_last4(&request.get_ref().phone_last4)?;
         let not_found = || Status::not_found(format!("no event with tracking number {number}"));
-        let id = self
-            .store
-            .event_id_by_tracking_number(number)
-            .await
-            .map_err(|e| store_status("finding event", e))?
-            .ok_or_else(not_found)?;
-        let event =
+        // Staff read as by id; anyone else (a citizen's app following a report, a mediator, a
+        // patrol member) proves knowledge of a reporter's phone besides the sequential number,
+        // and sees the event without its reporters' ids and masked phones.
+        let staff = caller.has_role(READERS);
+        let id = if staff {
+            self.store.event_id_by_tracking_number(number).await
+        } else if proof.is_empty() {
+            return Err(invalid_field("phone_last4", "is required: the last 4 digits of the reporter's phone number"));
+        } else {
+            self.store.event_id_for_reporter(number, proof).await
+        };
+        let id = id.map_err(|e| store_status("finding event", e))?.ok_or_else(not_found)?;
+        let mut event =
             self.store.get_event(id).await.map_err(|e| store_status("reading event", e))?.ok_or_else(not_found)?;
-        // Whoever holds the tracking number may follow the event; scoped staff only in scope.
-        if caller.role != Role::CitizenApp {
-            check_scope(&caller, &event)?;
+        if staff {
+            event = self.readable(&caller, event, not_found).await?;
+        } else {
+            for report in &mut event.reports {
+                report.reporter_id.clear();
+                report.masked_phone.clear();
+            }
         }
         Ok(Response::new(event))
     }
@@ -158,28 +191,31 @@ impl IntakeService for IntakeApi {
         let mut v = Violations::new();
         let mut filter = ListFilter::default();
 
-        // The caller's scope narrows every listing; a requested region must lie inside it.
-        let region_code =
-            if req.region_code.is_empty() { caller.region_scope.clone() } else { req.region_code.clone() };
-        if !region_code.is_empty() {
-            match region::level(&region_code) {
-                Ok(level) => {
-                    let inside = region::within(&region_code, &caller.region_scope);
-                    if !inside {
-                        return Err(Status::permission_denied(format!(
-                            "region {region_code} is outside the caller's region {}",
-                            caller.region_scope
-                        )));
-                    }
-                    match level {
-                        Level::City => filter.city = Some(region_code),
-                        Level::County => filter.county = Some(region_code),
-                        Level::Township => filter.township = Some(region_code),
-                        Level::Village => filter.village = Some(region_code),
-                    }
-                }
-                Err(e) => v.add("region_code", e.to_string()),
-            }
+        // The caller's scope narrows every listing; a requested region or grid must lie inside
+        // it; a department lists only the events of its own tasks.
+        let access = Access::of(&caller);
+        let denied = || {
+            let (asked, scope) = (&req.region_code, &caller.region_scope);
+            Status::permission_denied(format!("region {asked:?} is outside the caller's scope {scope:?}"))
+        };
+        let Some(scope) = access.scope() else {
+            let role = caller.role.as_str_name();
+            return Err(Status::permission_denied(format!(
+                "role {role} lists no events without a scope or department"
+            )));
+        };
+        filter.department_id = access.department().map(str::to_string);
+        match scope.narrow(&req.region_code) {
+            Ok(Area::Everywhere) => {}
+            Ok(Area::Grid(grid)) => filter.grid_code = Some(grid),
+            Ok(Area::Region(code)) => match region::level(&code) {
+                Ok(Level::City) => filter.city = Some(code),
+                Ok(Level::County) => filter.county = Some(code),
+                Ok(Level::Township) => filter.township = Some(code),
+                Ok(Level::Village) | Err(_) => filter.village = Some(code),
+            },
+            Err(NarrowError::Outside) => return Err(denied()),
+            Err(e @ NarrowError::BadCode(_)) => v.add("region_code", e.to_string()),
         }
         match EventStatus::try_from(req.status) {
             Ok(EventStatus::Unspecified) => {}
@@ -227,19 +263,17 @@ impl IntakeService for IntakeApi {
         let now = self.clock.now();
         let rating = rating::validate(request.get_ref()).map_err(violations_status)?;
         let number = &rating.tracking_number;
-        let (event_id, region) = self
+        let not_found = || Status::not_found(format!("no event with tracking number {number}"));
+        let event_id = self
             .store
-            .event_region_by_tracking_number(number)
+            .event_id_by_tracking_number(number)
             .await
             .map_err(|e| store_status("finding event", e))?
-            .ok_or_else(|| Status::not_found(format!("no event with tracking number {number}")))?;
-        // Like GetEventByTrackingNumber: the citizen app acts for whoever holds the number;
-        // scoped staff only inside their region.
-        if caller.role != Role::CitizenApp && !region::contains(&caller.region_scope, &region) {
-            return Err(Status::permission_denied(format!(
-                "event is outside the caller's region {}",
-                caller.region_scope
-            )));
+            .ok_or_else(not_found)?;
+        // The citizen app acts for whoever holds the number; staff only on events they may read.
+        if caller.role != Role::CitizenApp {
+            let event = self.store.get_event(event_id).await.map_err(|e| store_status("reading event", e))?;
+            self.readable(&caller, event.ok_or_else(not_found)?, not_found).await?;
         }
         match self.store.rate(event_id, &rating, &caller, now).await.map_err(|e| store_status("rating outcome", e))? {
             RateAnswer::Rated(answer) => {

@@ -50,6 +50,11 @@ impl Service for Intake {
                 "longitude in the duplicate index",
                 include_str!("../migrations/0005_duplicate_search_lng.sql"),
             ),
+            db::migration(
+                6,
+                "the department of each event's task",
+                include_str!("../migrations/0006_event_task_departments.sql"),
+            ),
         ]
     }
 

@@ -81,7 +81,7 @@ async fn region_view(app: &AppState, caller: &Caller, code: &str) -> Result<Json
     if !code.chars().all(|c| c.is_ascii_digit()) {
         return Err(ApiError::bad("code", "a region code is digits only"));
     }
-    caller.check_region(&app.atlas, code)?;
+    caller.check_region(code)?;
     let area = app.atlas.area(code);
     if area.is_none() && !app.atlas.is_empty() {
         return Err(ApiError::not_found(format!("no region {code}")));
@@ -137,7 +137,7 @@ pub async fn tasks(
     if f.region.is_empty() {
         f.region = caller.principal.region_scope.clone();
     }
-    caller.check_region(&app.atlas, &f.region)?;
+    caller.check_region(&f.region)?;
     if !(0..=4).contains(&f.colour) {
         return Err(ApiError::bad("colour", "0 (any) to 4 (red)"));
     }
@@ -220,7 +220,7 @@ pub async fn departments(
     caller: Caller,
     Query(q): Query<RegionQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.check_region(&app.atlas, &q.region)?;
+    caller.check_region(&q.region)?;
     let county = if q.region.len() >= 6 && !q.region.ends_with("00") { &q.region[..6] } else { "" };
     let state = app.state.read().await;
     Ok(Json(json!({ "departments": views::departments(&state, county).collect::<Vec<_>>() })))
@@ -268,7 +268,7 @@ pub async fn kpis(
 ) -> Result<Json<Value>, ApiError> {
     let now = Utc::now();
     let (from, to) = views::period(&q.period, &q.from, &q.to, now).map_err(|(field, why)| ApiError::bad(field, why))?;
-    caller.check_region(&app.atlas, &q.region)?;
+    caller.check_region(&q.region)?;
     let period = Some(TimeRange { from: Some(ts(from)), to: Some(ts(to)) });
     // Presence is counted per local day: the period's last.
     let today = (to - Duration::seconds(1) + Duration::hours(8)).format("%Y-%m-%d").to_string();

@@ -164,22 +164,10 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 impl Caller {
-    /// Whether `code` lies inside the caller's region scope (by the atlas's tree; codes the
-    /// atlas does not know are compared by prefix).
-    pub fn may_see(&self, atlas: &Atlas, code: &str) -> bool {
-        let scope = &self.principal.region_scope;
-        if scope.is_empty() || code == scope {
-            return true;
-        }
-        if atlas.area(code).is_some() {
-            return atlas.path(code).iter().any(|a| &a.code == scope);
-        }
-        code.starts_with(scope.as_str())
-    }
-
-    /// NOT_FOUND (so scopes do not tell what exists) unless `code` is within the caller's scope.
-    pub fn check_region(&self, atlas: &Atlas, code: &str) -> Result<(), ApiError> {
-        if self.may_see(atlas, code) {
+    /// NOT_FOUND (so scopes do not tell what exists) unless the region or grid `code` is
+    /// within the caller's scope, by the kit's one scope rule (`Principal::covers_code`).
+    pub fn check_region(&self, code: &str) -> Result<(), ApiError> {
+        if self.principal.covers_code(code) {
             Ok(())
         } else {
             Err(ApiError::not_found(format!("region {code} is outside your scope")))

@@ -29,7 +29,7 @@ pub async fn track(
     let mut intake = app.clients.intake.clone();
     let event = intake
         .get_event_by_tracking_number(
-            caller.request(GetEventByTrackingNumberRequest { tracking_number: number.clone() }),
+            caller.request(GetEventByTrackingNumberRequest { tracking_number: number.clone(), ..Default::default() }),
         )
         .await?
         .into_inner();

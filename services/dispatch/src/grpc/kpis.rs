@@ -4,7 +4,6 @@
 use civicgrid_kit::{
     auth::{Principal, principal},
     grpc::{Violations, invalid_field},
-    region,
     storage::store_status,
 };
 use civicgrid_proto::v1::{self as pb, GetGridWorkerKpisRequest, GetKpisRequest, GridWorkerKpis, Kpis, Role};
@@ -33,10 +32,7 @@ fn may_read_grid_worker(caller: &Principal, worker_id: &str, refdata: &crate::re
         Role::GridWorker => caller.subject == worker_id,
         Role::Admin | Role::Center | Role::CountyCenter if caller.region_scope.is_empty() => true,
         Role::Admin | Role::Center | Role::CountyCenter => {
-            let scope = caller.region_scope.as_str();
-            refdata.regions.grids().iter().filter(|g| g.grid_worker == worker_id).any(|g| {
-                g.code == scope || region::path_of_grid(&g.code).is_ok_and(|path| region::contains(scope, &path))
-            })
+            refdata.regions.grids().iter().filter(|g| g.grid_worker == worker_id).any(|g| caller.covers_code(&g.code))
         }
         _ => false,
     }
@@ -53,12 +49,8 @@ pub(super) async fn get_kpis(api: &DispatchApi, request: Request<GetKpisRequest>
     }
     // A center may score only departments serving inside its region.
     if !req.department_id.is_empty() && !caller.region_scope.is_empty() {
-        let inside = api
-            .store
-            .refdata()
-            .departments
-            .get(&req.department_id)
-            .is_some_and(|d| region::within(&d.region_code, &caller.region_scope));
+        let inside =
+            api.store.refdata().departments.get(&req.department_id).is_some_and(|d| caller.covers_code(&d.region_code));
         if !inside {
             return Err(Status::permission_denied(format!(
                 "department {} does not serve inside the caller's region",

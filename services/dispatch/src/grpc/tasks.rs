@@ -58,15 +58,17 @@ pub(super) fn scope_filter(
             if !department.is_empty() {
                 filter.department_id = Some(department.to_string());
             }
-            if !caller.region_scope.is_empty() {
-                filter.set_region(&caller.region_scope);
-            }
+            // A scope that names no region or grid lists nothing.
+            let area = caller.scope().narrow("").map_err(|_| {
+                Status::permission_denied(format!("region scope {:?} names no region or grid", caller.region_scope))
+            })?;
+            filter.set_region(area.code());
         }
     }
     if !region_code.is_empty() {
         if region::level(region_code).is_err() {
             v.add("region_code", "must be a 6, 9 or 12-digit region code");
-        } else if !region::within(region_code, &caller.region_scope) {
+        } else if !caller.covers_code(region_code) {
             return Err(Status::permission_denied(format!("region {region_code} is outside the caller's region")));
         } else {
             filter.set_region(region_code);

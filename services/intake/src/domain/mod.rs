@@ -1,7 +1,8 @@
-//! intake's domain: validation of reports and ratings, duplicate matching (also within a
+//! intake's domain: who may read which events, validation of reports and ratings, duplicate matching (also within a
 //! group-committed batch), masking, tracking numbers, the mapping of dispatch's task states to
 //! public event states, and outcome rounds. Pure: no I/O, no clock reads.
 
+pub mod access;
 pub mod batch;
 pub mod dedupe;
 pub mod mask;

@@ -23,6 +23,10 @@ pub struct ListFilter {
     pub township: Option<String>,
     /// Village code.
     pub village: Option<String>,
+    /// Grid code: only events located in this grid.
+    pub grid_code: Option<String>,
+    /// Only events with a task of this department (a department's listing).
+    pub department_id: Option<String>,
     /// Public status.
     pub status: Option<i16>,
     /// Source of the first report.
@@ -223,17 +227,32 @@ impl Store {
             .await?)
     }
 
-    /// The id and region path of the event with a tracking number.
-    pub async fn event_region_by_tracking_number(
+    /// The id of the event with a tracking number whose reporters include one whose phone ends
+    /// in `phone_last4`: the proof a citizen gives besides the number. One statement, so a
+    /// missing number and a wrong proof cost the same and answer the same (`None`).
+    pub async fn event_id_for_reporter(
         &self,
         tracking_number: &str,
-    ) -> Result<Option<(Uuid, RegionPath)>, StoreError> {
-        let row: Option<(Uuid, String, String, String, String)> =
-            sqlx::query_as("SELECT id, city, county, township, village FROM events WHERE tracking_number = $1")
-                .bind(tracking_number)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|(id, city, county, township, village)| (id, RegionPath { city, county, township, village })))
+        phone_last4: &str,
+    ) -> Result<Option<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT e.id FROM events e WHERE e.tracking_number = $1 AND EXISTS \
+               (SELECT 1 FROM reports r JOIN reporters p ON p.id = r.reporter_id \
+                WHERE r.event_id = e.id AND p.phone_masked <> '' AND right(p.phone_masked, 4) = $2)",
+        )
+        .bind(tracking_number)
+        .bind(phone_last4)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Whether department `department_id` has (or had, until reassigned) a task on the event.
+    pub async fn has_department_task(&self, event_id: Uuid, department_id: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM event_tasks WHERE event_id = $1 AND department_id = $2)")
+            .bind(event_id)
+            .bind(department_id)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// Up to `limit` events matching `filter`, newest first (without reports and history).
@@ -249,6 +268,9 @@ impl Store {
                AND ($12::text[] IS NULL OR item_code = ANY($12)) AND ($13::int2[] IS NULL OR status = ANY($13)) \
                AND ($14::text[] IS NULL OR tracking_number = ANY($14)) \
                AND ($15::text[] IS NULL OR split_part(item_code, '.', 1) <> ALL($15)) \
+               AND ($17::text IS NULL OR grid_code = $17) \
+               AND ($18::text IS NULL OR EXISTS \
+                    (SELECT 1 FROM event_tasks t WHERE t.event_id = events.id AND t.department_id = $18)) \
              ORDER BY id DESC LIMIT $11 OFFSET $16"
         );
         let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -268,6 +290,8 @@ impl Store {
             .bind(&filter.tracking_numbers)
             .bind(&filter.hidden_categories)
             .bind(filter.offset.max(0))
+            .bind(&filter.grid_code)
+            .bind(&filter.department_id)
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.into_iter().map(|r| r.into_event(vec![], vec![])).collect())

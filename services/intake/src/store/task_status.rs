@@ -1,4 +1,5 @@
-//! The task-status consumer's writes: dispatch's task facts, recorded per task in `event_tasks`,
+//! The task-status consumer's writes: dispatch's task facts, recorded per task in `event_tasks`
+//! (with the task's department, which decides what a department may read),
 //! move the event's public status (with a `status_history` row), inside the consumer's
 //! transaction.
 
@@ -28,14 +29,16 @@ pub async fn apply_task_event(tx: &mut PgConnection, fact: &TaskEvent) -> Result
     }
     let task_status = TaskStatus::try_from(fact.status).unwrap_or(TaskStatus::Unspecified);
     sqlx::query(
-        "INSERT INTO event_tasks (event_id, task_id, version, status, lead) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (event_id, task_id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status, lead = EXCLUDED.lead",
+        "INSERT INTO event_tasks (event_id, task_id, version, status, lead, department_id) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (event_id, task_id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status, \
+         lead = EXCLUDED.lead, department_id = EXCLUDED.department_id",
     )
     .bind(event_id)
     .bind(&fact.task_id)
     .bind(fact.version)
     .bind(task_status as i16)
     .bind(fact.lead)
+    .bind(&fact.department_id)
     .execute(&mut *tx)
     .await?;
     // Whether another task is the lead: the lead task decides the public status.

@@ -252,13 +252,13 @@ async fn the_citizen_app_and_the_center_in_scope_may_rate_others_may_not() {
             .unwrap_err();
         assert_eq!(status.code(), Code::PermissionDenied, "{role}");
     }
-    // A center rates only inside its region.
+    // A center rates only inside its region: outside it the number does not exist.
     let status = client
         .rate_outcome(authed(rate("auth-0002", &number, Rating::Satisfied, ""), &token("center", "411603")))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::PermissionDenied);
-    assert!(status.message().contains("outside"), "{}", status.message());
+    assert_eq!(status.code(), Code::NotFound);
+    assert!(status.message().contains("no event"), "{}", status.message());
 
     let answer = client
         .rate_outcome(authed(rate("auth-0003", &number, Rating::BasicallySatisfied, "还行"), &citizen))

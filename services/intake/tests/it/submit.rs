@@ -223,6 +223,7 @@ async fn events_are_found_by_id_tracking_number_and_filtered_listing_with_pages(
     let by_number = client
         .get_event_by_tracking_number(GetEventByTrackingNumberRequest {
             tracking_number: ids[2].tracking_number.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()

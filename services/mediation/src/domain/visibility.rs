@@ -4,7 +4,10 @@
 //! own; a justice office (a department token `<region>-sifa`) the cases in its region; a
 //! center or county center its region; an admin everything.
 
-use civicgrid_kit::{auth::Principal, region};
+use civicgrid_kit::{
+    auth::{Principal, Scope},
+    region,
+};
 use civicgrid_proto::v1::{RegionPath, Role};
 
 use super::case::Standing;
@@ -78,7 +81,7 @@ pub fn standing(
             (!case.mediator_id.is_empty() && id == case.mediator_id).then_some(Standing::Mediator)
         }
         Visibility::Organisation(id) => (id == case.organisation_id).then_some(Standing::Organisation),
-        Visibility::Region(code) if region::contains(&code, case.path) => Some(match caller.role {
+        Visibility::Region(code) if Scope::parse(&code).covers(case.path, "") => Some(match caller.role {
             Role::Department => Standing::JusticeOffice,
             Role::Center => Standing::Center,
             _ => Standing::Reader,

@@ -2,7 +2,7 @@
 //! newest first, filtered in SQL by what the caller may see).
 
 use civicgrid_kit::{
-    auth::{Principal, principal},
+    auth::{Principal, Scope, principal},
     grpc::{
         Violations,
         paging::{Page, PageRequest},
@@ -100,7 +100,9 @@ pub(super) async fn open_case(api: &MediationApi, request: Request<OpenCaseReque
         return Err(Status::permission_denied("a party's app opens applications only"));
     }
     let office = justice_office_region(&caller.department_id, &api.store.justice_kinds);
-    if !region::contains(&caller.region_scope, &path) || office.is_some_and(|code| !region::contains(code, &path)) {
+    if !caller.covers(&path, grid_code.as_deref().unwrap_or_default())
+        || office.is_some_and(|code| !region::contains(code, &path))
+    {
         return Err(Status::permission_denied(format!("region {} is outside the caller's region", r.region_code)));
     }
     // An organisation opens for itself unless it names another.
@@ -210,7 +212,7 @@ pub(super) async fn list_cases(api: &MediationApi, request: Request<ListCasesReq
     let page: PageRequest<Uuid> = PageRequest::parse(&mut v, r.page_size, &r.page_token);
     v.into_result()?;
     if !r.region_code.is_empty() {
-        if !region::within(&r.region_code, &region_of_caller) {
+        if !Scope::parse(&region_of_caller).covers_code(&r.region_code) {
             return Err(Status::permission_denied(format!("region {} is outside the caller's region", r.region_code)));
         }
         filter.set_region(&r.region_code);

@@ -27,7 +27,7 @@ fn listed_region(caller: &Principal, asked: &str) -> Result<String, Status> {
     if asked.is_empty() {
         return Ok(caller.region_scope.clone());
     }
-    if !region::within(asked, &caller.region_scope) {
+    if !caller.covers_code(asked) {
         return Err(Status::permission_denied(format!("region {asked} is outside the caller's region")));
     }
     Ok(asked.to_string())

@@ -2,9 +2,8 @@
 //! 调解协议书 with the parties in full, for those who handle the case).
 
 use civicgrid_kit::{
-    auth::principal,
+    auth::{Scope, principal},
     grpc::{Violations, invalid_field},
-    region,
     storage::store_status,
 };
 use civicgrid_proto::v1::{AgreementDocument, GetCaseRequest, GetMediationStatsRequest, MediationStats};
@@ -43,7 +42,7 @@ pub(super) async fn get_stats(
     let mut region_code = r.region_code.clone();
     match visibility {
         Visibility::Region(code) => {
-            if !r.region_code.is_empty() && !region::within(&r.region_code, &code) {
+            if !r.region_code.is_empty() && !Scope::parse(&code).covers_code(&r.region_code) {
                 return Err(Status::permission_denied(format!(
                     "region {} is outside the caller's region",
                     r.region_code

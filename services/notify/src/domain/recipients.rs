@@ -107,7 +107,7 @@ impl Recipient {
             // A member who supervises no team has no inbox of their own.
             Role::PatrolMember => false,
             Role::Center | Role::CountyCenter => {
-                matches!(self.kind, Kind::Center | Kind::Leaders) && region::within(&self.id, &caller.region_scope)
+                matches!(self.kind, Kind::Center | Kind::Leaders) && caller.covers_code(&self.id)
             }
             // The citizens' app speaks for the reporters who use it.
             Role::CitizenApp => self.kind == Kind::Reporter,
@@ -166,6 +166,9 @@ mod tests {
         let township = Recipient::parse("center:411602001").unwrap();
         assert!(township.visible_to(&caller(Role::Center, "c", "", "411602")));
         assert!(!township.visible_to(&caller(Role::Center, "c", "", "411603")));
+        assert!(township.visible_to(&caller(Role::Center, "c", "", "411600")), "a city scope covers its townships");
+        let grid_scoped = caller(Role::Center, "c", "", "411602001001003");
+        assert!(!township.visible_to(&grid_scoped), "a grid scope does not reach the township above it");
         assert!(!desk.visible_to(&caller(Role::Center, "c", "", "")), "centers read centers, not desks");
         let gw = Recipient::parse("grid-worker:gw-1").unwrap();
         assert!(gw.visible_to(&caller(Role::GridWorker, "gw-1", "", "411602001001")));

@@ -29,7 +29,7 @@ fn walker(st: &State, caller: &Principal, team_id: &str) -> bool {
 
 /// Whether `caller` manages shifts in `region_code` (a center in scope, or an administrator).
 fn manager(caller: &Principal, region_code: &str) -> bool {
-    matches!(caller.role, Role::Admin | Role::Center) && crate::area::within(region_code, &caller.region_scope)
+    matches!(caller.role, Role::Admin | Role::Center) && caller.covers_code(region_code)
 }
 
 impl Engine {

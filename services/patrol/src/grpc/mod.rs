@@ -15,7 +15,6 @@ use std::sync::Arc;
 use civicgrid_kit::{
     auth::Principal,
     grpc::{Violations, invalid_field},
-    region,
     storage::store_status,
 };
 use civicgrid_proto::v1::{
@@ -79,7 +78,7 @@ pub(crate) fn listed_region(caller: &Principal, asked: &str) -> Result<String, S
     if asked.is_empty() {
         return Ok(caller.region_scope.clone());
     }
-    if !region::within(asked, &caller.region_scope) {
+    if !caller.covers_code(asked) {
         return Err(Status::permission_denied(format!("region {asked} is outside the caller's region")));
     }
     Ok(asked.to_string())

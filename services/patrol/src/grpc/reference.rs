@@ -222,7 +222,7 @@ pub(super) async fn get_route(api: &PatrolApi, request: Request<GetRouteRequest>
     v.into_result()?;
     let route = routes::get(&api.core.pool, id).await.map_err(|e| store_status("reading a route", e))?;
     match route {
-        Some(r) if crate::area::within(&r.region_code, &caller.region_scope) => Ok(Response::new(r)),
+        Some(r) if caller.covers_code(&r.region_code) => Ok(Response::new(r)),
         _ => Err(Status::not_found(format!("no route `{id}` in the caller's region"))),
     }
 }

@@ -85,7 +85,7 @@ async fn may_track(api: &PatrolApi, caller: &Principal, member: &str) -> bool {
     }
     for t in api.engine.teams_of(member).await {
         if let Some(team) = api.engine.team(&t).await
-            && region::within(&team.team.region_code, &caller.region_scope)
+            && caller.covers_code(&team.team.region_code)
         {
             return true;
         }

@@ -123,7 +123,7 @@ pub(super) async fn get(api: &PatrolApi, request: Request<GetShiftRequest>) -> A
     let pool = &api.core.pool;
     let row = shifts::get(pool, id.unwrap_or_default()).await.map_err(|e| store_status("reading a shift", e))?;
     let Some(row) = row else { return Err(Status::not_found("no such shift")) };
-    let visible = crate::area::within(&row.region_code, &caller.region_scope)
+    let visible = caller.covers_code(&row.region_code)
         && (!matches!(caller.role, Role::PatrolMember | Role::GridWorker)
             || api.engine.teams_of(&caller.subject).await.contains(&row.team_id));
     if !visible {

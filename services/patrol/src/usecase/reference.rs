@@ -13,7 +13,7 @@ use crate::store::{places, routes, teams};
 
 /// Refuses a region outside the caller's scope.
 pub fn in_scope(caller: &Principal, code: &str, what: &str) -> Result<(), UseError> {
-    if crate::area::within(code, &caller.region_scope) {
+    if caller.covers_code(code) {
         Ok(())
     } else {
         Err(UseError::Denied(format!("{what} in region {code} is outside the caller's region {}", caller.region_scope)))

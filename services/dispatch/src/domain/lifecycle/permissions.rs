@@ -2,7 +2,7 @@
 //! checks that come before them: a department only on its own tasks, a center within its
 //! region, verification by the task's grid worker or a center.
 
-use civicgrid_kit::region;
+use civicgrid_kit::auth::Scope;
 use civicgrid_proto::v1::Role;
 
 use super::{Action, ActorView, LifecycleError, TaskView};
@@ -37,12 +37,9 @@ pub(super) fn who(action: &Action) -> Who {
 }
 
 /// Whether `scope` (a region code of any level, a 15-digit grid code, or empty for no limit)
-/// covers the task.
+/// covers the task, by the kit's one scope rule.
 fn covers(scope: &str, task: &TaskView) -> bool {
-    if scope.len() == 15 {
-        return task.grid_code.as_deref() == Some(scope);
-    }
-    region::contains(scope, &task.region)
+    Scope::parse(scope).covers(&task.region, task.grid_code.as_deref().unwrap_or_default())
 }
 
 /// Whether the actor is a center covering the task, or an admin.
