@@ -65,6 +65,28 @@ pub struct ConsoleSection {
     /// Days a finished task (and its timeline) stays in memory after its last change; open
     /// tasks stay as long as they are open.
     pub keep_finished_days: u32,
+    /// For `https://` service URLs: the CA that signed the services' certificates (PEM).
+    #[serde(default)]
+    pub tls_ca_file: Option<std::path::PathBuf>,
+    /// For services that require mTLS: the console's client certificate (PEM)…
+    #[serde(default)]
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// …and its private key (PEM).
+    #[serde(default)]
+    pub tls_key_file: Option<std::path::PathBuf>,
+}
+
+impl ConsoleSection {
+    /// The TLS of its calls to the services, in the kit's terms.
+    pub fn grpc(&self) -> civicgrid_kit::config::GrpcSettings {
+        civicgrid_kit::config::GrpcSettings {
+            listen: String::new(),
+            tls_cert_file: self.tls_cert_file.clone(),
+            tls_key_file: self.tls_key_file.clone(),
+            tls_client_ca_file: None,
+            tls_ca_file: self.tls_ca_file.clone(),
+        }
+    }
 }
 
 /// The console's defaults (the ports `civicgrid up` uses).
@@ -91,9 +113,6 @@ pub enum ConsoleError {
     /// A setting is missing or wrong.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// A service URL is wrong.
-    #[error(transparent)]
-    Url(#[from] clients::BadUrl),
     /// The geometry file could not be read.
     #[error(transparent)]
     Atlas(#[from] atlas::AtlasError),

@@ -152,6 +152,20 @@ impl DatabaseSettings {
 pub struct GrpcSettings {
     /// Listen address, e.g. `0.0.0.0:50051`; port 0 picks a free port.
     pub listen: String,
+    /// The server's certificate chain (PEM). With `tls_key_file`, the server speaks only TLS;
+    /// the service's calls to other services present it as the client certificate too.
+    #[serde(default)]
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// The private key of `tls_cert_file` (PEM).
+    #[serde(default)]
+    pub tls_key_file: Option<std::path::PathBuf>,
+    /// mTLS: only callers with a certificate signed by this CA (PEM) are served.
+    #[serde(default)]
+    pub tls_client_ca_file: Option<std::path::PathBuf>,
+    /// The CA (PEM) that signed the other services' certificates, for this service's calls to
+    /// them at `https://` URLs.
+    #[serde(default)]
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 /// `[metrics]`

@@ -28,9 +28,7 @@ pub mod usecase;
 use std::{sync::Arc, time::Duration};
 
 use civicgrid_kit::{
-    bus,
-    config::ConfigError,
-    db,
+    bus, db,
     runtime::{Assembly, Context, Service, StartError},
 };
 use civicgrid_proto::v1::{
@@ -73,8 +71,8 @@ impl Service for Mediation {
             ctx.outbox.clone(),
         ));
         metrics::register(&ctx.metrics, store.clone(), ctx.clock.clone()).await;
-        let channel = link::channel(&m.dispatch_url)
-            .map_err(|reason| ConfigError::Invalid { key: "mediation.dispatch_url", reason })?;
+        let channel =
+            civicgrid_kit::grpc::tls::channel("mediation.dispatch_url", &m.dispatch_url, &ctx.settings.common.grpc)?;
         let every = Duration::from_millis(m.ticker_interval_ms.max(10));
         let link = link::DispatchLink {
             store: store.clone(),

@@ -62,15 +62,6 @@ pub struct DispatchLink {
     pub wake: Arc<Notify>,
 }
 
-/// A lazily connected channel to `url`; the error says why the URL is unusable.
-pub fn channel(url: &str) -> Result<Channel, String> {
-    Ok(Channel::from_shared(url.to_string())
-        .map_err(|e| e.to_string())?
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(15))
-        .connect_lazy())
-}
-
 fn signed_or_later(s: TaskStatus) -> bool {
     matches!(
         s,

@@ -31,9 +31,7 @@ pub mod usecase;
 use std::{sync::Arc, time::Duration};
 
 use civicgrid_kit::{
-    bus,
-    config::ConfigError,
-    db,
+    bus, db,
     runtime::{Assembly, Context, Service, StartError},
 };
 use civicgrid_proto::v1::{intake_service_client::IntakeServiceClient, patrol_service_server::PatrolServiceServer};
@@ -48,15 +46,6 @@ pub type Application = civicgrid_kit::runtime::Application<Patrol>;
 
 /// The patrol service.
 pub struct Patrol;
-
-/// A lazily connected channel to `url`.
-fn channel(url: &str) -> Result<tonic::transport::Channel, String> {
-    Ok(tonic::transport::Channel::from_shared(url.to_string())
-        .map_err(|e| e.to_string())?
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .timeout(std::time::Duration::from_secs(15))
-        .connect_lazy())
-}
 
 impl Service for Patrol {
     const NAME: &'static str = SERVICE;
@@ -75,8 +64,7 @@ impl Service for Patrol {
 
     async fn assemble(ctx: &Context<Settings>) -> Result<Assembly, StartError> {
         let p = &ctx.settings.patrol;
-        let intake =
-            channel(&p.intake_url).map_err(|reason| ConfigError::Invalid { key: "patrol.intake_url", reason })?;
+        let intake = civicgrid_kit::grpc::tls::channel("patrol.intake_url", &p.intake_url, &ctx.settings.common.grpc)?;
         let core = Arc::new(core::Core {
             pool: ctx.pool.clone(),
             signal: ctx.outbox.clone(),

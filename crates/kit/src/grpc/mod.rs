@@ -10,6 +10,7 @@
 pub mod edge;
 pub mod health;
 pub mod paging;
+pub mod tls;
 pub mod watch;
 
 use std::{collections::HashMap, net::SocketAddr};
@@ -64,10 +65,15 @@ pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     edge: edge::Edge,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     shutdown: Shutdown,
 ) -> Result<(), tonic::transport::Error> {
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    Server::builder()
+    let mut server = Server::builder();
+    if let Some(tls) = tls {
+        server = server.tls_config(tls)?;
+    }
+    server
         .trace_fn(|request: &http::Request<()>| {
             let span = tracing::info_span!("grpc", path = %request.uri().path());
             let headers: HashMap<String, String> = request

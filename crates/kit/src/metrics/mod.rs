@@ -108,6 +108,11 @@ impl Metrics {
         self.inner.ready.set(i64::from(ready));
     }
 
+    /// Whether the service last said it was ready (what `GET /readyz` answers).
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.get() == 1
+    }
+
     /// Refreshes the scrape-time gauges and encodes everything as OpenMetrics text.
     pub async fn render(&self) -> String {
         {

@@ -162,6 +162,8 @@ impl<S: Service> Application<S> {
         if let Some(stream) = civicgrid_contracts::stream_of(S::NAME) {
             bus::ensure_streams(&js, stream, &common.nats).await?;
         }
+        // Certificates are read now: a bad path stops the start, naming the setting.
+        grpc::tls::server_config(&common.grpc)?;
         let (listener, addr) = bind("grpc.listen", &common.grpc.listen).await?;
         let (metrics_listener, metrics_addr) = bind("metrics.listen", &common.metrics.listen).await?;
         let ctx = Context {
@@ -276,11 +278,12 @@ impl<S: Service> Application<S> {
                 }
             })
         };
-        tracing::info!(service = S::NAME, grpc = %addr, metrics = %metrics_addr, "serving");
+        let tls = grpc::tls::server_config(&common.grpc)?;
+        tracing::info!(service = S::NAME, grpc = %addr, metrics = %metrics_addr, tls = tls.is_some(), "serving");
         let mut grpc_task = tokio::spawn({
             let calls = calls.clone();
             async move {
-                if let Err(e) = grpc::serve(listener, routes, edge, calls.clone()).await {
+                if let Err(e) = grpc::serve(listener, routes, edge, tls, calls.clone()).await {
                     tracing::error!(error = %e, "gRPC server failed");
                     calls.cancel();
                 }

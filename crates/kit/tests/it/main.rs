@@ -5,3 +5,4 @@
 mod audit;
 mod bus;
 mod feed;
+mod tls;
