@@ -423,3 +423,27 @@ async fn up_without_auth_takes_no_token_as_admin_even_with_a_token_secret_in_the
         "PermissionDenied",
     );
 }
+
+/// Failed authentications are limited per client address (`auth.failed_per_minute`, 30): past the
+/// budget a bad token is answered RESOURCE_EXHAUSTED, while a good token from the same address
+/// still works.
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_authentications_are_limited_per_client_and_good_tokens_still_pass() {
+    let suite = tokio::task::spawn_blocking(|| Suite::up(&["--auth", "--no-demo", "--quiet"])).await.unwrap();
+    let admin = printed_token(&suite, "tokens: admin");
+    let forged = signed(&["--secret", "not-the-suite-secret", "--role", "admin"]);
+    let mut intake = IntakeServiceClient::connect(format!("http://{}", suite.intake)).await.unwrap();
+    let list = |token: &str| {
+        let mut request = Request::new(ListEventsRequest { page_size: 1, ..Default::default() });
+        request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        request
+    };
+    let mut codes = Vec::new();
+    for _ in 0..40 {
+        codes.push(intake.list_events(list(&forged)).await.unwrap_err().code());
+    }
+    let unauthenticated = codes.iter().filter(|c| **c == Code::Unauthenticated).count();
+    assert!((30..=32).contains(&unauthenticated), "{codes:?}");
+    assert_eq!(codes.last(), Some(&Code::ResourceExhausted), "{codes:?}");
+    intake.list_events(list(&admin)).await.expect("a good token passes while the address is over its budget");
+}

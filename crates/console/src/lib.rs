@@ -163,7 +163,7 @@ impl Console {
             atlas: Arc::new(atlas),
             live,
             clients: clients::Clients::lazy(s)?,
-            auth: Authenticator::new(&settings.auth),
+            auth: Authenticator::new(&settings.auth)?,
             shutdown: civicgrid_kit::Shutdown::new(),
             nats: nats.clone(),
         };

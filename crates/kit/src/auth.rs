@@ -1,6 +1,8 @@
 //! Bearer-token authentication for gRPC.
 //!
-//! Tokens are JWTs signed with HS256 (`auth.hs256_secret`). Claims: `sub` (account id),
+//! Tokens are JWTs signed with RS256 or ES256 by an identity provider whose public keys come from
+//! a JWKS ([`jwks`]: `auth.jwks_file`, or `auth.jwks_url` fetched and refreshed), or with HS256
+//! (`auth.hs256_secret`, for development set-ups and `civicgrid token`). Claims: `sub` (account id),
 //! `role` (`department`, `grid_worker`, `mediator`, `patrol_member`, `center`, `county_center`,
 //! `citizen_app`, `admin`), optional `department_id` and `region_scope` (a region code of any
 //! level or a 15-digit grid code: see [`Scope`]), and `exp`, checked with no leeway unless
@@ -9,16 +11,20 @@
 //! handlers read it with [`principal`], and ask [`Principal::covers`] and
 //! [`Principal::covers_code`] whether a place is in the caller's scope.
 
+pub mod jwks;
 mod scope;
 
 pub use scope::{Area, NarrowError, Scope};
+
+use std::sync::Arc;
 
 use civicgrid_proto::v1::{Actor, RegionPath, Role};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use tonic::{Request, Status};
 
-use crate::config::{AuthSettings, ExposeSecret};
+use crate::config::{AuthSettings, ConfigError, ExposeSecret};
+use jwks::Jwks;
 
 /// The claims civicgrid reads from a bearer token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -116,13 +122,43 @@ pub fn parse_role(name: &str) -> Option<Role> {
 /// Checks bearer tokens; the runtime's edge calls it for every call.
 #[derive(Clone)]
 pub struct Authenticator {
-    key: Option<DecodingKey>,
+    hs256: Option<DecodingKey>,
+    jwks: Option<Arc<Jwks>>,
     validation: Validation,
 }
 
 impl Authenticator {
-    /// An authenticator for the given settings; with no secret, authentication is disabled.
-    pub fn new(settings: &AuthSettings) -> Self {
+    /// An authenticator for the given settings; with neither a JWKS nor a secret,
+    /// authentication is disabled. A JWKS URL is fetched in the background (inside a Tokio
+    /// runtime) and refreshed every `auth.jwks_refresh_secs`.
+    pub fn new(settings: &AuthSettings) -> Result<Self, ConfigError> {
+        let jwks = match (&settings.jwks_file, &settings.jwks_url) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    key: "auth.jwks_url",
+                    reason: "set auth.jwks_file or auth.jwks_url, not both".into(),
+                });
+            }
+            (Some(path), None) => Some(
+                Jwks::from_file(path)
+                    .map_err(|e| ConfigError::Invalid { key: "auth.jwks_file", reason: e.to_string() })?,
+            ),
+            (None, Some(url)) => {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(ConfigError::Invalid {
+                        key: "auth.jwks_url",
+                        reason: format!("`{url}` is not an http(s) URL"),
+                    });
+                }
+                let set = Jwks::from_url(url);
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    let every = std::time::Duration::from_secs(settings.jwks_refresh_secs.max(10));
+                    runtime.spawn(jwks::keep_fresh(Arc::downgrade(&set), every));
+                }
+                Some(set)
+            }
+            (None, None) => None,
+        };
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
         // jsonwebtoken's default is 60 s: a token would outlive its `exp` by a minute.
@@ -134,23 +170,60 @@ impl Authenticator {
             Some(aud) => validation.set_audience(&[aud]),
             None => validation.validate_aud = false,
         }
-        let key = settings
+        let hs256 = settings
             .hs256_secret
             .as_ref()
             .map(|s| s.expose_secret())
             .filter(|s| !s.is_empty())
             .map(|s| DecodingKey::from_secret(s.as_bytes()));
-        if key.is_none() {
+        if hs256.is_none() && jwks.is_none() {
             tracing::warn!(
-                "auth.hs256_secret is not set: authentication is DISABLED, every caller is an administrator"
+                "neither auth.jwks_file, auth.jwks_url nor auth.hs256_secret is set: authentication is DISABLED, \
+                 every caller is an administrator"
             );
         }
-        Authenticator { key, validation }
+        Ok(Authenticator { hs256, jwks, validation })
     }
 
     /// True when tokens are checked.
     pub fn enabled(&self) -> bool {
-        self.key.is_some()
+        self.hs256.is_some() || self.jwks.is_some()
+    }
+
+    /// Verifies `token`'s signature (by its header's algorithm and key id) and claims.
+    fn verify(&self, token: &str) -> Result<Claims, Status> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| Status::unauthenticated(format!("invalid bearer token: {e}")))?;
+        let key = match header.alg {
+            Algorithm::HS256 => self.hs256.clone().ok_or_else(|| {
+                Status::unauthenticated("HS256 tokens are not accepted here (auth.hs256_secret is not set)")
+            })?,
+            Algorithm::RS256 | Algorithm::ES256 => {
+                let jwks = self.jwks.as_ref().ok_or_else(|| {
+                    Status::unauthenticated(
+                        "RS256/ES256 tokens are not accepted here (no auth.jwks_file or auth.jwks_url)",
+                    )
+                })?;
+                let found = jwks.key(header.kid.as_deref()).filter(|k| k.algorithm == header.alg);
+                found.map(|k| k.key).ok_or_else(|| {
+                    Status::unauthenticated(format!(
+                        "invalid bearer token: no {:?} key `{}` in the identity provider's key set",
+                        header.alg,
+                        header.kid.as_deref().unwrap_or("")
+                    ))
+                })?
+            }
+            other => {
+                return Err(Status::unauthenticated(format!(
+                    "invalid bearer token: algorithm {other:?} is not accepted"
+                )));
+            }
+        };
+        let mut validation = self.validation.clone();
+        validation.algorithms = vec![header.alg];
+        jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map(|t| t.claims)
+            .map_err(|e| Status::unauthenticated(format!("invalid bearer token: {e}")))
     }
 
     /// The principal for an `authorization` header value.
@@ -160,19 +233,15 @@ impl Authenticator {
     /// act as anyone anyway, and this lets a demo or a tester act as a department.
     pub fn authenticate(&self, header: Option<&str>) -> Result<Principal, Status> {
         let token = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))).map(str::trim);
-        let claims = match (&self.key, token) {
-            (None, None) => return Ok(Principal::development_admin()),
-            (None, Some(token)) => {
+        let claims = match (self.enabled(), token) {
+            (false, None) => return Ok(Principal::development_admin()),
+            (false, Some(token)) => {
                 jsonwebtoken::dangerous::insecure_decode::<Claims>(token)
                     .map_err(|e| Status::unauthenticated(format!("unreadable bearer token: {e}")))?
                     .claims
             }
-            (Some(_), None) => return Err(Status::unauthenticated("missing `authorization: Bearer <token>`")),
-            (Some(key), Some(token)) => {
-                jsonwebtoken::decode::<Claims>(token, key, &self.validation)
-                    .map_err(|e| Status::unauthenticated(format!("invalid bearer token: {e}")))?
-                    .claims
-            }
+            (true, None) => return Err(Status::unauthenticated("missing `authorization: Bearer <token>`")),
+            (true, Some(token)) => self.verify(token)?,
         };
         let role = parse_role(&claims.role)
             .ok_or_else(|| Status::unauthenticated(format!("unknown role `{}`", claims.role)))?;
@@ -209,7 +278,7 @@ mod tests {
     use super::*;
 
     fn settings(secret: Option<&str>) -> AuthSettings {
-        AuthSettings { hs256_secret: secret.map(Into::into), issuer: None, audience: None, leeway_secs: 0 }
+        AuthSettings { hs256_secret: secret.map(Into::into), ..AuthSettings::default() }
     }
 
     fn claims(role: &str) -> Claims {
@@ -226,7 +295,7 @@ mod tests {
 
     #[test]
     fn valid_token_gives_principal() {
-        let auth = Authenticator::new(&settings(Some("s3cret")));
+        let auth = Authenticator::new(&settings(Some("s3cret"))).unwrap();
         let token = issue_token("s3cret", &claims("department")).unwrap();
         let p = auth.authenticate(Some(&format!("Bearer {token}"))).unwrap();
         assert_eq!(p.role, Role::Department);
@@ -236,7 +305,7 @@ mod tests {
 
     #[test]
     fn bad_tokens_are_unauthenticated() {
-        let auth = Authenticator::new(&settings(Some("s3cret")));
+        let auth = Authenticator::new(&settings(Some("s3cret"))).unwrap();
         assert_eq!(auth.authenticate(None).unwrap_err().code(), tonic::Code::Unauthenticated);
         let forged = issue_token("other", &claims("admin")).unwrap();
         assert!(auth.authenticate(Some(&format!("Bearer {forged}"))).is_err());
@@ -256,10 +325,10 @@ mod tests {
 
     #[test]
     fn a_token_expired_seconds_ago_is_refused_without_leeway() {
-        let auth = Authenticator::new(&settings(Some("s3cret")));
+        let auth = Authenticator::new(&settings(Some("s3cret"))).unwrap();
         let status = auth.authenticate(Some(&expired_seconds_ago(10))).unwrap_err();
         assert_eq!(status.code(), tonic::Code::Unauthenticated);
-        let lenient = Authenticator::new(&AuthSettings { leeway_secs: 30, ..settings(Some("s3cret")) });
+        let lenient = Authenticator::new(&AuthSettings { leeway_secs: 30, ..settings(Some("s3cret")) }).unwrap();
         assert!(lenient.authenticate(Some(&expired_seconds_ago(10))).is_ok());
         assert!(lenient.authenticate(Some(&expired_seconds_ago(40))).is_err());
     }
@@ -276,7 +345,7 @@ mod tests {
 
     #[test]
     fn disabled_auth_is_admin_unless_a_token_says_otherwise() {
-        let auth = Authenticator::new(&settings(None));
+        let auth = Authenticator::new(&settings(None)).unwrap();
         assert_eq!(auth.authenticate(None).unwrap(), Principal::development_admin());
         let token = issue_token("any-secret", &claims("department")).unwrap();
         let p = auth.authenticate(Some(&format!("Bearer {token}"))).unwrap();

@@ -269,7 +269,7 @@ pub struct TelemetrySettings {
 }
 
 /// `[auth]`
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct AuthSettings {
     /// HS256 secret that signs bearer tokens. Unset disables authentication (development only:
     /// every caller then acts as an administrator, and the service says so at start-up).
@@ -281,6 +281,43 @@ pub struct AuthSettings {
     /// Seconds a token is still accepted after its `exp` (clock skew allowance); 0 by default.
     #[serde(default)]
     pub leeway_secs: u64,
+    /// The identity provider's public keys (a JWKS file) for RS256/ES256 tokens.
+    #[serde(default)]
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// …or the URL they are fetched from (and fetched again: `jwks_refresh_secs`).
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// How often the JWKS URL is fetched again, in seconds (and soon after an unknown key id).
+    #[serde(default = "default_jwks_refresh_secs")]
+    pub jwks_refresh_secs: u64,
+    /// Failed authentications a client address may make per minute before its calls with bad
+    /// tokens are answered RESOURCE_EXHAUSTED (0: no limit).
+    #[serde(default = "default_failed_per_minute")]
+    pub failed_per_minute: u32,
+}
+
+fn default_failed_per_minute() -> u32 {
+    30
+}
+
+impl Default for AuthSettings {
+    /// No keys, so no checking (development), with the documented defaults.
+    fn default() -> Self {
+        AuthSettings {
+            hs256_secret: None,
+            issuer: None,
+            audience: None,
+            leeway_secs: 0,
+            jwks_file: None,
+            jwks_url: None,
+            jwks_refresh_secs: default_jwks_refresh_secs(),
+            failed_per_minute: default_failed_per_minute(),
+        }
+    }
+}
+
+fn default_jwks_refresh_secs() -> u64 {
+    300
 }
 
 /// `[bus]`

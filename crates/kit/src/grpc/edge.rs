@@ -7,10 +7,15 @@
 //!   waits in the outbox. Health says NOT_SERVING in both cases, so a load balancer sends new
 //!   traffic elsewhere.)
 //! - The bearer token is checked ([`Authenticator`]) and the caller's
-//!   [`Principal`](crate::auth::Principal) put into the request's extensions.
+//!   [`Principal`](crate::auth::Principal) put into the request's extensions. A failure is
+//!   logged with the client's address; past `auth.failed_per_minute` failures from one address,
+//!   its calls with a bad token are answered `RESOURCE_EXHAUSTED` (and no longer logged one by
+//!   one) until its budget refills. Good tokens always pass.
 //! - Every answered call is counted by method and code, with its latency.
 
 use std::{
+    net::IpAddr,
+    num::NonZeroU32,
     pin::Pin,
     sync::{
         Arc,
@@ -20,8 +25,13 @@ use std::{
     time::Instant,
 };
 
+use governor::{DefaultKeyedRateLimiter, Quota};
 use http_body::Frame;
-use tonic::{Code, Status, body::Body};
+use tonic::{
+    Code, Status,
+    body::Body,
+    transport::server::{TcpConnectInfo, TlsConnectInfo},
+};
 
 use crate::{auth::Authenticator, metrics::GrpcMetrics};
 
@@ -47,14 +57,57 @@ pub struct Edge {
     auth: Authenticator,
     ready: Readiness,
     metrics: GrpcMetrics,
+    failures: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
 }
 
 impl Edge {
     /// An edge checking tokens with `auth`, refusing calls while not `ready`, recording into
     /// `metrics`.
     pub fn new(auth: Authenticator, ready: Readiness, metrics: GrpcMetrics) -> Self {
-        Edge { auth, ready, metrics }
+        Edge { auth, ready, metrics, failures: None }
     }
+
+    /// Allows each client address `per_minute` failed authentications (a burst of as many,
+    /// refilled evenly over the minute); 0: no limit.
+    pub fn limit_failed_auth(mut self, per_minute: u32) -> Self {
+        self.failures =
+            NonZeroU32::new(per_minute).map(|n| Arc::new(DefaultKeyedRateLimiter::keyed(Quota::per_minute(n))));
+        self
+    }
+
+    /// What to answer a failed authentication from `client`: the failure, or RESOURCE_EXHAUSTED
+    /// once the client is over its budget.
+    fn failed(&self, client: Option<IpAddr>, path: &str, status: Status) -> Status {
+        let limited = match (&self.failures, client) {
+            (Some(limiter), Some(ip)) => {
+                let limited = limiter.check_key(&ip).is_err();
+                // The map keeps a state per address seen: forget the idle ones now and then.
+                if limiter.len() > 10_000 {
+                    limiter.retain_recent();
+                }
+                limited
+            }
+            _ => false,
+        };
+        let client = client.map(|ip| ip.to_string()).unwrap_or_default();
+        if limited {
+            tracing::debug!(%client, path, "authentication failed again; client over its budget");
+            return Status::resource_exhausted(
+                "too many failed authentications from this address; wait a minute and use a valid token",
+            );
+        }
+        tracing::warn!(%client, path, reason = status.message(), "authentication failed");
+        status
+    }
+}
+
+/// The client's address, over plain TCP or TLS.
+fn client_ip<B>(request: &http::Request<B>) -> Option<IpAddr> {
+    let ext = request.extensions();
+    ext.get::<TcpConnectInfo>()
+        .and_then(TcpConnectInfo::remote_addr)
+        .or_else(|| ext.get::<TlsConnectInfo<TcpConnectInfo>>().and_then(|t| t.get_ref().remote_addr()))
+        .map(|a| a.ip())
 }
 
 impl<S> tower::Layer<S> for Edge {
@@ -115,7 +168,10 @@ where
             Ok(principal) => {
                 request.extensions_mut().insert(principal);
             }
-            Err(status) => return refuse(status),
+            Err(status) => {
+                let answer = self.edge.failed(client_ip(&request), &path, status);
+                return refuse(answer);
+            }
         }
         // The ready clone serves this call; the fresh one waits for the next poll_ready.
         let clone = self.inner.clone();

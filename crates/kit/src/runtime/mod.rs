@@ -265,7 +265,8 @@ impl<S: Service> Application<S> {
         readiness.set(true);
         ctx.metrics.set_ready(true);
         let health_task = health.spawn(calls.clone());
-        let edge = Edge::new(Authenticator::new(&common.auth), readiness, ctx.metrics.grpc().clone());
+        let edge = Edge::new(Authenticator::new(&common.auth)?, readiness, ctx.metrics.grpc().clone())
+            .limit_failed_auth(common.auth.failed_per_minute);
         let routes = grpc::reflection(assembly.routes.add_service(health_service), &assembly.services)
             .map_err(|e| StartError::Serve(format!("reflection: {e}")))?;
 

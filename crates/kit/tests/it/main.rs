@@ -5,4 +5,5 @@
 mod audit;
 mod bus;
 mod feed;
+mod jwks;
 mod tls;

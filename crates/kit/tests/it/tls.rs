@@ -57,9 +57,9 @@ async fn mtls_serves_only_clients_with_a_certificate_of_the_ca() {
     let (listener, addr) = grpc::bind("127.0.0.1:0").await.unwrap();
     let (_reporter, health) = tonic_health::server::health_reporter();
     let routes = tonic::service::Routes::new(health);
-    let auth = AuthSettings { hs256_secret: None, issuer: None, audience: None, leeway_secs: 0 };
+    let auth = AuthSettings::default();
     let metrics = Metrics::new("tlstest");
-    let edge = Edge::new(Authenticator::new(&auth), Readiness::default(), metrics.grpc().clone());
+    let edge = Edge::new(Authenticator::new(&auth).unwrap(), Readiness::default(), metrics.grpc().clone());
     let stop = Shutdown::new();
     let config = tls::server_config(&server).unwrap();
     tokio::spawn(grpc::serve(listener, routes, edge, config, stop.clone()));
