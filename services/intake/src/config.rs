@@ -13,6 +13,8 @@ duplicate_radius_m = 50.0
 duplicate_window_hours = 72
 tracking_utc_offset = "+08:00"
 idempotency_retention_days = 7
+pii_retention_days = 365
+housekeeping_interval_secs = 600
 batch_max = 128
 batch_window_ms = 1
 batch_writers = 2
@@ -48,6 +50,11 @@ pub struct IntakeSettings {
     pub tracking_utc_offset: String,
     /// How long the answer to a `request_id` is kept for retries, in days.
     pub idempotency_retention_days: i64,
+    /// Days after an event is closed before its reporters' personal data (name, phone, masked
+    /// phone, account) is erased by the housekeeping job.
+    pub pii_retention_days: i64,
+    /// How often the housekeeping job runs, in seconds.
+    pub housekeeping_interval_secs: u64,
     /// Group commit: the most submissions written in one transaction.
     pub batch_max: usize,
     /// Group commit: how long a writer holding fewer than `batch_max` submissions waits for

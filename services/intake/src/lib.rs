@@ -55,6 +55,11 @@ impl Service for Intake {
                 "the department of each event's task",
                 include_str!("../migrations/0006_event_task_departments.sql"),
             ),
+            db::migration(
+                7,
+                "erasure of reporters' personal data",
+                include_str!("../migrations/0007_reporter_erasure.sql"),
+            ),
         ]
     }
 
@@ -69,7 +74,11 @@ impl Service for Intake {
             chrono::Duration::hours(s.duplicate_window_hours),
         ));
         let (submitter, writers) = batcher::queues(store.clone(), s.batch());
-        let keep_answers = chrono::Duration::days(s.idempotency_retention_days.max(1));
+        let retention = housekeeping::Retention {
+            answers: chrono::Duration::days(s.idempotency_retention_days.max(1)),
+            personal_data: chrono::Duration::days(s.pii_retention_days.max(0)),
+            every: std::time::Duration::from_secs(s.housekeeping_interval_secs.max(1)),
+        };
         let (clock, housekeeping_store) = (ctx.clock.clone(), store.clone());
         let mut assembly = Assembly::new()
             .grpc(IntakeServiceServer::new(grpc::IntakeApi::new(store.clone(), submitter.clone(), ctx.clock.clone())))
@@ -92,6 +101,6 @@ impl Service for Intake {
         Ok(assembly
             // Writers stop first: they answer the calls the server drained.
             .job("submission writers", move |stop| writers.run(stop))
-            .job("housekeeping", move |stop| housekeeping::run(housekeeping_store, clock, keep_answers, stop)))
+            .job("housekeeping", move |stop| housekeeping::run(housekeeping_store, clock, retention, stop)))
     }
 }

@@ -1,5 +1,5 @@
-//! Housekeeping (run by `crate::housekeeping`): old idempotency answers and the tracking
-//! sequences of past days.
+//! Housekeeping (run by `crate::housekeeping`): old idempotency answers, the tracking
+//! sequences of past days, and the personal data of reporters of long-closed events.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -31,5 +31,24 @@ impl Store {
             }
         }
         Ok((forgotten, dropped))
+    }
+
+    /// Erases the personal data of the reporters of events closed before `now - keep`: their
+    /// sealed name and phone, the masked phone and the account id; returns how many reporters.
+    /// An event reopened since (its status no longer CLOSED) keeps its reporters.
+    pub async fn erase_closed_reporters(&self, now: DateTime<Utc>, keep: Duration) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE reporters r SET name_sealed = NULL, phone_sealed = NULL, phone_masked = '', account_id = '', \
+               erased_at = $1 \
+             WHERE r.erased_at IS NULL AND r.id IN ( \
+               SELECT rp.reporter_id FROM reports rp JOIN events e ON e.id = rp.event_id \
+               WHERE e.status = 6 \
+                 AND (SELECT max(h.at) FROM status_history h WHERE h.event_id = e.id AND h.status = 6) < $2)",
+        )
+        .bind(now)
+        .bind(now - keep)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 }

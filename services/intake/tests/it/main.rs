@@ -8,6 +8,7 @@ mod bus;
 mod helpers;
 mod open311;
 mod rating;
+mod retention;
 mod runtime;
 mod security;
 mod submit;

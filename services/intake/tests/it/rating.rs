@@ -21,7 +21,14 @@ fn rate(request_id: &str, tracking_number: &str, rating: Rating, comment: &str) 
 }
 
 /// Publishes one task fact of the event's lead task and waits until intake shows `expect`.
-async fn task_fact(app: &TestApp, event_id: &str, name: &str, status: TaskStatus, version: i64, expect: EventStatus) {
+pub(crate) async fn task_fact(
+    app: &TestApp,
+    event_id: &str,
+    name: &str,
+    status: TaskStatus,
+    version: i64,
+    expect: EventStatus,
+) {
     let ce_id = format!("{event_id}-v{version}");
     publish_fact(&app.js, &ce_id, &ce_id, &fact(event_id, name, status, version)).await;
     let db = app.db().await;
@@ -38,7 +45,7 @@ async fn task_fact(app: &TestApp, event_id: &str, name: &str, status: TaskStatus
 }
 
 /// assigned v1, signed v2, resolved v3: the event is RESOLVED.
-async fn resolve(app: &TestApp, event_id: &str) {
+pub(crate) async fn resolve(app: &TestApp, event_id: &str) {
     task_fact(app, event_id, "task-assigned", TaskStatus::Assigned, 1, EventStatus::Dispatched).await;
     task_fact(app, event_id, "task-signed", TaskStatus::Signed, 2, EventStatus::InProgress).await;
     task_fact(app, event_id, "task-resolved", TaskStatus::Resolved, 3, EventStatus::Resolved).await;

@@ -71,8 +71,14 @@ async fn metrics_are_served_and_parse_with_a_real_parser() {
     let mut scrape = metrics::scrape(addr).await;
     // The relay counts facts after JetStream's ack.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while scrape.value("civicgrid_facts_published_total", &[("fact", "event-reported")]).unwrap_or(0.0) < 1.0 {
-        assert!(Instant::now() < deadline, "event-reported never counted as published");
+    // …and deletes the rows in the same round, just after: wait for both.
+    while scrape.value("civicgrid_facts_published_total", &[("fact", "event-reported")]).unwrap_or(0.0) < 1.0
+        || scrape.value("civicgrid_outbox_pending", &[]) != Some(0.0)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "event-reported never counted as published, or its row never left the outbox"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
         scrape = metrics::scrape(addr).await;
     }
