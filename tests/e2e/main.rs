@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod books;
 mod centers;
 mod closed_loop;
 mod common;
