@@ -16,6 +16,7 @@ mod mediation;
 mod natsauth;
 mod open311;
 mod patrol;
+mod poison;
 mod readme;
 mod supervision;
 mod tour;
