@@ -73,12 +73,10 @@ async fn subjects_on(js: &jetstream::Context, stream: &str, filter: &str) -> Has
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn reports_flow_through_kills_of_every_process_and_the_books_balance() {
-    let suite = tokio::task::spawn_blocking(|| Suite::up(&["--no-demo", "--quiet"])).await.unwrap();
+/// Submits [`REPORTS`] reports from [`CLIENTS`] clients while `faults` runs; returns the
+/// accepted event ids (each client retries with the same request id until it is answered).
+pub(crate) async fn submit_while(suite: &Suite, faults: impl std::future::Future<Output = ()>) -> Vec<String> {
     let intake = format!("http://{}", suite.intake);
-
-    // The clients.
     let submitters: Vec<_> = (0..CLIENTS)
         .map(|c| {
             let intake = intake.clone();
@@ -91,18 +89,34 @@ async fn reports_flow_through_kills_of_every_process_and_the_books_balance() {
             })
         })
         .collect();
-    // The faults, in a seeded order, while they submit.
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20261206);
-    let mut faults: Vec<&str> = ["intake", "dispatch", "notify", "nats-server", "postgres"].repeat(2);
-    faults.shuffle(&mut rng);
-    for name in &faults {
-        tokio::time::sleep(Duration::from_millis(rng.random_range(800..2500))).await;
-        kill_and_await_restart(&suite, name).await;
-    }
+    faults.await;
     let mut accepted = Vec::new();
     for s in submitters {
         accepted.extend(s.await.unwrap());
     }
+    accepted
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reports_flow_through_kills_of_every_process_and_the_books_balance() {
+    let suite = tokio::task::spawn_blocking(|| Suite::up(&["--no-demo", "--quiet"])).await.unwrap();
+    // The faults, in a seeded order, while the clients submit.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20261206);
+    let mut faults: Vec<&str> = ["intake", "dispatch", "notify", "nats-server", "postgres"].repeat(2);
+    faults.shuffle(&mut rng);
+    let accepted = submit_while(&suite, async {
+        for name in &faults {
+            tokio::time::sleep(Duration::from_millis(rng.random_range(800..2500))).await;
+            kill_and_await_restart(&suite, name).await;
+        }
+    })
+    .await;
+    check_books(&suite, &accepted, &format!("{} kills ({})", faults.len(), faults.join(", "))).await;
+}
+
+/// Checks and prints the books of `accepted` after `faults`: exactly one event fact, task,
+/// `task-assigned` fact and department notification each; every outbox empty.
+pub(crate) async fn check_books(suite: &Suite, accepted: &[String], faults: &str) {
     let distinct: HashSet<&String> = accepted.iter().collect();
 
     // Every accepted report gets its one task.
@@ -180,11 +194,10 @@ async fn reports_flow_through_kills_of_every_process_and_the_books_balance() {
     let (assigned_lost, assigned_doubled) = count(&assigned, &all_tasks);
     let (told_lost, told_doubled) = count(&told, &all_tasks);
     println!(
-        "books after {} kills ({}):\n  reports accepted       {} ({} distinct events)\n  \
+        "books after {}:\n  reports accepted       {} ({} distinct events)\n  \
          event-reported facts   {} lost, {} doubled\n  tasks                  {} (events with more than one: {})\n  \
          task-assigned facts    {} lost, {} doubled\n  notifications          {} lost, {} doubled",
-        faults.len(),
-        faults.join(", "),
+        faults,
         accepted.len(),
         distinct.len(),
         events_lost,

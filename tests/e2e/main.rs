@@ -7,6 +7,7 @@ mod auth;
 mod books;
 mod centers;
 mod closed_loop;
+mod cluster;
 mod common;
 mod console;
 mod departments;

@@ -72,7 +72,8 @@ pub struct Suite {
     /// NATS URL of the suite's own nats-server, with the credentials of its administrator,
     /// `operator` (`up` turns NATS authorization on: see [`Suite::nats_url_as`]).
     pub nats_url: String,
-    /// The same server's URL without credentials.
+    /// The same server's URL without credentials (the given `CIVICGRID__NATS__URL` when the
+    /// suite uses an outside NATS, such as a cluster: then without authorization).
     pub nats_addr: String,
     /// intake's gRPC address, `127.0.0.1:<port>`.
     pub intake: String,
@@ -150,7 +151,11 @@ impl Suite {
             child,
             output,
             nats_url: String::new(),
-            nats_addr: format!("nats://127.0.0.1:{nats_port}"),
+            nats_addr: env
+                .iter()
+                .find(|(k, _)| *k == "CIVICGRID__NATS__URL")
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_else(|| format!("nats://127.0.0.1:{nats_port}")),
             intake: format!("127.0.0.1:{intake_port}"),
             dispatch: format!("127.0.0.1:{dispatch_port}"),
             notify: format!("127.0.0.1:{notify_port}"),
@@ -163,7 +168,11 @@ impl Suite {
         };
         let mut suite = suite;
         suite.wait_for_line("civicgrid is up", Duration::from_secs(180));
-        suite.nats_url = suite.nats_url_as("operator");
+        suite.nats_url = if suite.nats_password("operator").is_empty() {
+            suite.nats_addr.clone()
+        } else {
+            suite.nats_url_as("operator")
+        };
         suite
     }
 
@@ -176,13 +185,16 @@ impl Suite {
         text.lines().find_map(|l| l.strip_prefix(&format!("{var}_PASSWORD="))).map(str::to_string).unwrap_or_default()
     }
 
-    /// A NATS client logged in as the suite's administrator, `operator`.
+    /// A NATS client logged in as the suite's administrator, `operator` (or, on an outside NATS
+    /// without authorization, not logged in).
     pub async fn nats(&self) -> async_nats::Client {
-        async_nats::ConnectOptions::new()
-            .user_and_password("operator".into(), self.nats_password("operator"))
-            .connect(&self.nats_addr)
-            .await
-            .expect("connecting to the suite's NATS as operator")
+        let servers = civicgrid_kit::bus::servers(&self.nats_addr).expect("the suite's NATS URL");
+        let password = self.nats_password("operator");
+        let mut options = async_nats::ConnectOptions::new();
+        if !password.is_empty() {
+            options = options.user_and_password("operator".into(), password);
+        }
+        options.connect(servers.as_slice()).await.expect("connecting to the suite's NATS")
     }
 
     /// The suite's NATS URL with `user`'s credentials: `nats://user:password@127.0.0.1:<port>`.

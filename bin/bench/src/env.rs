@@ -82,6 +82,7 @@ impl Env {
                     port: None,
                     sync_interval: sync_interval.into(),
                     auth: None,
+                    cluster: None,
                 })
                 .await?;
                 let desc = format!(
@@ -258,6 +259,7 @@ impl ScratchNats {
             port: None,
             sync_interval: sync_interval.into(),
             auth: None,
+            cluster: None,
         })
         .await?;
         Ok(ScratchNats { server, _dir: dir })

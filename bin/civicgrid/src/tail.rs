@@ -204,7 +204,7 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
         options = options.custom_inbox_prefix(prefix);
     }
     let client = options
-        .connect(args.nats.as_str())
+        .connect(civicgrid_kit::bus::servers(&args.nats)?.as_slice())
         .await
         .with_context(|| format!("connecting to NATS at {}", redact(&args.nats)))?;
     let js = jetstream::new(client.clone());

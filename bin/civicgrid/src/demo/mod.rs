@@ -27,7 +27,10 @@ async fn connect_nats(url: &str) -> Result<async_nats::Client, async_nats::Conne
         options =
             options.custom_inbox_prefix(civicgrid_kit::bus::inbox_prefix(&user)).user_and_password(user, password);
     }
-    options.connect(url).await
+    match civicgrid_kit::bus::servers(url) {
+        Ok(servers) => options.connect(servers.as_slice()).await,
+        Err(_) => options.connect(url).await,
+    }
 }
 
 /// A demo token signed with the suite's secret.

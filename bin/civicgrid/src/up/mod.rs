@@ -180,6 +180,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                 port: Some(args.nats_port),
                 sync_interval: args.sync_interval.clone(),
                 auth: Some(users.auth()),
+                cluster: None,
             })
             .await
             .context("starting nats-server")?;

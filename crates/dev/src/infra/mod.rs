@@ -17,7 +17,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-pub use nats::{NatsAuth, NatsOptions, NatsServer};
+pub use nats::{ClusterNode, NatsAuth, NatsOptions, NatsServer, start_cluster};
 pub use postgres::{PostgresOptions, PostgresServer};
 
 /// Why managed infrastructure could not be provided.

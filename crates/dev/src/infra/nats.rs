@@ -70,6 +70,47 @@ pub struct NatsOptions {
     pub sync_interval: String,
     /// Users and permissions; `None` lets every client do everything.
     pub auth: Option<NatsAuth>,
+    /// Membership of a JetStream cluster ([`start_cluster`]); `None`: a single server.
+    pub cluster: Option<ClusterNode>,
+}
+
+/// One server's place in a cluster on loopback.
+#[derive(Debug, Clone)]
+pub struct ClusterNode {
+    /// Its server name, unique in the cluster.
+    pub name: String,
+    /// Its route port.
+    pub route_port: u16,
+    /// The route ports of the others.
+    pub peers: Vec<u16>,
+}
+
+/// Starts a JetStream cluster of `size` servers on loopback ports, data under `dir`, and waits
+/// until each answers JetStream requests (which needs a majority up, so all start first).
+pub async fn start_cluster(binary: &Path, dir: &Path, size: usize) -> Result<Vec<NatsServer>, InfraError> {
+    let ports = (0..size)
+        .map(|_| Ok((super::free_port()?, super::free_port()?)))
+        .collect::<std::io::Result<Vec<(u16, u16)>>>()
+        .map_err(io_err("finding free ports"))?;
+    let mut servers = Vec::new();
+    for (i, (client, route)) in ports.iter().enumerate() {
+        let peers = ports.iter().filter(|(_, r)| r != route).map(|(_, r)| *r).collect();
+        let options = NatsOptions {
+            binary: binary.to_path_buf(),
+            dir: dir.join(format!("n{i}")),
+            port: Some(*client),
+            sync_interval: "always".into(),
+            auth: None,
+            cluster: Some(ClusterNode { name: format!("n{i}"), route_port: *route, peers }),
+        };
+        let mut server = NatsServer { options, child: None, port: *client };
+        server.launch()?;
+        servers.push(server);
+    }
+    for server in &mut servers {
+        server.wait_ready().await?;
+    }
+    Ok(servers)
 }
 
 /// Authorization for a [`NatsServer`]: its users and what each may do.
@@ -137,6 +178,12 @@ impl NatsServer {
     }
 
     async fn spawn(&mut self) -> Result<(), InfraError> {
+        self.launch()?;
+        self.wait_ready().await
+    }
+
+    /// Writes the config and starts the process, without waiting for it.
+    fn launch(&mut self) -> Result<(), InfraError> {
         let dir = &self.options.dir;
         let store = dir.join("jetstream");
         std::fs::create_dir_all(&store).map_err(io_err(format!("creating {}", store.display())))?;
@@ -150,6 +197,18 @@ impl NatsServer {
         let mut config = config;
         if let Some(auth) = &self.options.auth {
             config.push_str(&auth.block);
+        }
+        if let Some(node) = &self.options.cluster {
+            let routes: Vec<String> = node.peers.iter().map(|p| format!("\"nats-route://127.0.0.1:{p}\"")).collect();
+            config = config.replace(
+                &format!("server_name: \"civicgrid-local-{}\"", self.port),
+                &format!("server_name: \"{}\"", node.name),
+            );
+            config.push_str(&format!(
+                "cluster {{\n  name: \"civicgrid-test\"\n  listen: \"127.0.0.1:{}\"\n  routes: [{}]\n}}\n",
+                node.route_port,
+                routes.join(", ")
+            ));
         }
         let config_file = dir.join("nats-server.conf");
         std::fs::write(&config_file, config).map_err(io_err("writing nats-server.conf"))?;
@@ -171,7 +230,7 @@ impl NatsServer {
             .map_err(io_err(format!("starting {}", self.options.binary.display())))?;
         spawn_watchdog(std::process::id(), child.id(), None);
         self.child = Some(child);
-        self.wait_ready().await
+        Ok(())
     }
 
     async fn wait_ready(&mut self) -> Result<(), InfraError> {

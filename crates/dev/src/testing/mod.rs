@@ -54,6 +54,7 @@ pub async fn nats() -> Result<TestNats, InfraError> {
         port: None,
         sync_interval: "always".into(),
         auth: None,
+        cluster: None,
     })
     .await?;
     Ok(TestNats { server, _dir: dir })

@@ -50,6 +50,19 @@ pub fn inbox_prefix(name: &str) -> String {
     format!("_INBOX_{name}")
 }
 
+/// The servers of `nats.url`: one URL or several separated by commas (the members of a cluster;
+/// the client connects to one and fails over to the others, and to members it discovers).
+pub fn servers(url: &str) -> Result<Vec<async_nats::ServerAddr>, crate::config::ConfigError> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse::<async_nats::ServerAddr>()
+                .map_err(|e| crate::config::ConfigError::Invalid { key: "nats.url", reason: format!("`{u}`: {e}") })
+        })
+        .collect()
+}
+
 /// The `user:password@` of a NATS URL. async-nats parses them but does not log in with them, so
 /// whoever connects with a URL alone passes them on ([`connect`] does).
 pub fn url_login(url: &str) -> Option<(String, String)> {
@@ -79,10 +92,13 @@ pub async fn connect(settings: &NatsSettings, name: &str) -> Result<async_nats::
         } else if let Some((user, password)) = url_login(url) {
             options = options.user_and_password(user, password);
         }
-        match options.connect(url).await {
+        let servers = servers(url)?;
+        match options.connect(servers.as_slice()).await {
             Ok(client) => return Ok(client),
             Err(e) if tokio::time::Instant::now() < deadline => {
-                tracing::info!(%url, error = %e, "NATS not reachable yet; retrying");
+                // Host and port only: the URL may carry a password.
+                let at: Vec<String> = servers.iter().map(|s| format!("{}:{}", s.host(), s.port())).collect();
+                tracing::info!(servers = %at.join(","), error = %e, "NATS not reachable yet; retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Err(e) => return Err(e.into()),
@@ -128,3 +144,20 @@ pub async fn ensure_streams(js: &jetstream::Context, own: &Stream, settings: &Na
 
 /// The migration that creates the outbox and inbox tables in a service's schema.
 pub const TABLES_SQL: &str = include_str!("tables.sql");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_may_name_several_servers_and_carry_a_login() {
+        let list = servers("nats://a:4222, nats://b:4223,").unwrap();
+        assert_eq!(
+            list.iter().map(|s| (s.host().to_string(), s.port())).collect::<Vec<_>>(),
+            [("a".to_string(), 4222), ("b".to_string(), 4223)]
+        );
+        assert!(servers("nats://a:4222,nats://b:notaport").unwrap_err().to_string().contains("nats.url"));
+        let login = url_login("nats://county-411602:pw@a:4222,nats://b:4222");
+        assert_eq!(login, Some(("county-411602".into(), "pw".into())));
+    }
+}
