@@ -187,10 +187,18 @@ where
 /// The longest status message sent, in bytes of its percent-encoded header value.
 const MAX_MESSAGE: usize = 2048;
 
+/// The largest `grpc-status-details-bin` sent (base64 bytes).
+const MAX_DETAILS: usize = 8192;
+
 /// Cuts a status message that echoes a huge value of the request (an id of 100,000 characters
 /// in "no organisation `…`"): past HTTP/2's header limits the client gets a protocol error
 /// instead of the INVALID_ARGUMENT it was sent. The cut never splits a `%XX` escape.
 fn shorten_message(headers: &mut http::HeaderMap) {
+    // The binary details (google.rpc.BadRequest) can echo the same values many times over: past
+    // MAX_DETAILS they go, and the message, which names every field, stays.
+    if headers.get("grpc-status-details-bin").is_some_and(|v| v.len() > MAX_DETAILS) {
+        headers.remove("grpc-status-details-bin");
+    }
     let Some(value) = headers.get("grpc-message") else { return };
     let bytes = value.as_bytes();
     if bytes.len() <= MAX_MESSAGE {
@@ -314,5 +322,11 @@ mod tests {
             let tail = &cut[cut.len() - 3..];
             assert!(!tail[1..].contains('%'), "an escape was split: …{tail}");
         }
+        headers.insert("grpc-status-details-bin", http::HeaderValue::from_str(&"A".repeat(MAX_DETAILS + 1)).unwrap());
+        shorten_message(&mut headers);
+        assert!(headers.get("grpc-status-details-bin").is_none());
+        headers.insert("grpc-status-details-bin", http::HeaderValue::from_static("AAAA"));
+        shorten_message(&mut headers);
+        assert_eq!(headers["grpc-status-details-bin"], "AAAA");
     }
 }

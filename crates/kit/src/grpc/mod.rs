@@ -101,9 +101,14 @@ impl Violations {
         Self::default()
     }
 
-    /// Records that `field` (dotted path, as in the proto) is wrong, and why.
+    /// Records that `field` (dotted path, as in the proto) is wrong, and why. A description
+    /// longer than 300 characters (one that echoes a huge value) is cut.
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push((field.into(), description.into()));
+        let mut description: String = description.into();
+        if description.chars().count() > 300 {
+            description = description.chars().take(300).collect::<String>() + "…";
+        }
+        self.0.push((field.into(), description));
     }
 
     /// Records a violation unless `ok`.
