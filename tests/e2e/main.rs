@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod access;
+mod access_probes;
 mod auth;
 mod books;
 mod centers;

@@ -27,7 +27,7 @@ use crate::{
 const PHONE: &str = "13912345678";
 const ID_NUMBER: &str = "411602198001010016";
 
-fn parties() -> Vec<PartyInput> {
+pub(crate) fn parties() -> Vec<PartyInput> {
     vec![
         PartyInput {
             role: PartyRole::Applicant as i32,

@@ -35,7 +35,7 @@ fn circle(at: (f64, f64), radius_m: f64) -> Geofence {
 }
 
 /// The place, the team and the route, as a center enters them.
-async fn set_up(patrol: &mut PatrolServiceClient<Channel>, center: &str) {
+pub(crate) async fn set_up(patrol: &mut PatrolServiceClient<Channel>, center: &str) {
     let place = Place {
         id: "e2e-school".into(),
         name: "七一路小学".into(),

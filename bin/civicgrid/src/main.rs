@@ -8,10 +8,12 @@
 //! - `civicgrid console` runs the command center's web console (docs/console.md).
 //! - `civicgrid token` signs a bearer token for a role and region.
 //! - `civicgrid topology` prints the bus contracts and the services (`--json` for tools).
+//! - `civicgrid access` prints who may call each RPC (`--json` for tools).
 //! - `civicgrid tail` prints one region's facts as JSON lines (docs/county-centers.md).
 //!
 //! [`registry`] is the one list of services behind all of them.
 
+mod access;
 mod audit;
 mod console;
 mod decode;
@@ -62,6 +64,8 @@ enum Command {
     Topology(topology::TopologyArgs),
     /// Print one region's facts as JSON lines, as a county or township center receives them.
     Tail(tail::TailArgs),
+    /// Print who may call each RPC of each service (the tables the services enforce).
+    Access(access::AccessArgs),
     /// Check the services' hash-chained audit trails, or export records for an inspector.
     Audit(audit::AuditArgs),
 }
@@ -85,6 +89,7 @@ fn main() -> std::process::ExitCode {
             Command::Topology(args) => topology::run(args),
             Command::Tail(args) => tail::run(args).await,
             Command::Audit(args) => audit::run(args).await,
+            Command::Access(args) => access::run(args),
         }
     });
     // Dropping the runtime would wait for every blocking task (a child's pipe, a slow DNS

@@ -29,6 +29,8 @@ pub struct Entry {
     pub title: &'static str,
     /// The gRPC service it serves (`package.Service`).
     pub grpc_service: &'static str,
+    /// Who may call each of its RPCs (`civicgrid access`, docs/access.md).
+    pub access: &'static civicgrid_kit::access::Table,
     /// Its gRPC port under `civicgrid up` (and in the Kubernetes Service).
     pub grpc_port: u16,
     /// Its metrics port under `civicgrid up`.
@@ -58,6 +60,7 @@ pub const SERVICES: &[Entry] = &[
         name: civicgrid_intake::SERVICE,
         title: "一门受理: the single door for every report",
         grpc_service: civicgrid_proto::v1::intake_service_server::SERVICE_NAME,
+        access: &civicgrid_intake::access::ACCESS,
         grpc_port: 50051,
         metrics_port: 9461,
         keys: &[GeneratedKey { setting: "intake.pii_key", file_name: "PII_KEY" }],
@@ -74,6 +77,7 @@ pub const SERVICES: &[Entry] = &[
         name: civicgrid_dispatch::SERVICE,
         title: "分流交办, 督办, 考核: routing, the task lifecycle, warnings and scoring",
         grpc_service: civicgrid_proto::v1::dispatch_service_server::SERVICE_NAME,
+        access: &civicgrid_dispatch::access::ACCESS,
         grpc_port: 50052,
         metrics_port: 9462,
         keys: &[],
@@ -85,6 +89,7 @@ pub const SERVICES: &[Entry] = &[
         name: civicgrid_notify::SERVICE,
         title: "信息反馈: notifications by inbox, webhook and SMS",
         grpc_service: civicgrid_proto::v1::notify_service_server::SERVICE_NAME,
+        access: &civicgrid_notify::access::ACCESS,
         grpc_port: 50053,
         metrics_port: 9463,
         keys: &[GeneratedKey { setting: "notify.contact_key", file_name: "CONTACT_KEY" }],
@@ -97,6 +102,7 @@ pub const SERVICES: &[Entry] = &[
         name: civicgrid_mediation::SERVICE,
         title: "矛盾纠纷多元化解: people's mediation of disputes, from application to agreement",
         grpc_service: civicgrid_proto::v1::mediation_service_server::SERVICE_NAME,
+        access: &civicgrid_mediation::access::ACCESS,
         grpc_port: 50054,
         metrics_port: 9464,
         keys: &[GeneratedKey { setting: "mediation.pii_key", file_name: "MEDIATION_PII_KEY" }],
@@ -109,6 +115,7 @@ pub const SERVICES: &[Entry] = &[
         name: civicgrid_patrol::SERVICE,
         title: "巡逻防控: patrol teams, routes and shifts, live positions, check-ins, alarms and coverage",
         grpc_service: civicgrid_proto::v1::patrol_service_server::SERVICE_NAME,
+        access: &civicgrid_patrol::access::ACCESS,
         grpc_port: 50055,
         metrics_port: 9465,
         keys: &[],

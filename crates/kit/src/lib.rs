@@ -11,11 +11,13 @@
 //!   reflection, paging, and `INVALID_ARGUMENT` field violations.
 //! - [`metrics`]: Prometheus metrics on `GET /metrics`.
 //! - [`storage`]: the one storage error and its mapping to gRPC status and consumer verdicts.
+//! - [`access`]: who may call each RPC, one table per gRPC service, enforced at the edge.
 //! - [`auth`]: bearer-token (JWT) checking and the caller's [`auth::Principal`].
 //! - [`region`]: administrative division codes and the region path used in subjects.
 //! - [`seal`]: AES-256-GCM for personal data at rest.
 //! - [`clock`]: the time source domain code is given, with a manual clock for tests.
 
+pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod bus;

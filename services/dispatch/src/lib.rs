@@ -18,6 +18,7 @@
 //!   handlers; [`consumers`]: intake's events; [`ticker`]: the warning job; [`metrics`]: open
 //!   tasks by colour.
 
+pub mod access;
 pub mod config;
 pub mod consumers;
 pub mod domain;
@@ -84,7 +85,7 @@ impl Service for Dispatch {
         let (every, batch) = (Duration::from_millis(d.ticker_interval_ms.max(10)), d.ticker_batch.max(1));
         let (ticker_store, clock) = (store.clone(), ctx.clock.clone());
         Ok(Assembly::new()
-            .grpc(DispatchServiceServer::new(api))
+            .grpc(DispatchServiceServer::new(api), &access::ACCESS)
             .consumer(
                 civicgrid_contracts::dispatch::INTAKE,
                 consumers::IntakeHandler { store, clock: ctx.clock.clone() },

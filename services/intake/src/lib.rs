@@ -6,6 +6,7 @@
 //! `IntakeService` handlers), [`open311`] (the GeoReport v2 HTTP facade, on the same store and
 //! batcher), [`consumers`] (dispatch's task facts), [`housekeeping`].
 
+pub mod access;
 pub mod batcher;
 pub mod config;
 pub mod consumers;
@@ -81,7 +82,10 @@ impl Service for Intake {
         };
         let (clock, housekeeping_store) = (ctx.clock.clone(), store.clone());
         let mut assembly = Assembly::new()
-            .grpc(IntakeServiceServer::new(grpc::IntakeApi::new(store.clone(), submitter.clone(), ctx.clock.clone())))
+            .grpc(
+                IntakeServiceServer::new(grpc::IntakeApi::new(store.clone(), submitter.clone(), ctx.clock.clone())),
+                &access::ACCESS,
+            )
             .consumer(civicgrid_contracts::intake::TASK_STATUS, consumers::TaskStatusHandler);
         if let Some(listener) = open311::bind(&s.open311).await? {
             let facade = open311::Facade::new(&s.open311, s.offset()?, store, submitter, ctx.clock.clone())?;

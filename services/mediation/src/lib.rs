@@ -13,6 +13,7 @@
 //!   [`link`]: the calls that keep dispatch's tasks in step; [`ticker`]: the warning job;
 //!   [`metrics`]: open and overdue cases.
 
+pub mod access;
 pub mod cases;
 pub mod config;
 pub mod consumers;
@@ -91,7 +92,7 @@ impl Service for Mediation {
             justice_kinds: m.justice_office_kinds.clone(),
         };
         Ok(Assembly::new()
-            .grpc(MediationServiceServer::new(grpc::MediationApi::new(store, ctx.clock.clone())))
+            .grpc(MediationServiceServer::new(grpc::MediationApi::new(store, ctx.clock.clone())), &access::ACCESS)
             .consumer(civicgrid_contracts::mediation::DISPATCH, handler)
             .job("warning ticker", move |stop| ticker::run(ticker_store, clock, every, stop))
             .job("dispatch link", move |stop| link.run(every, stop)))

@@ -11,6 +11,7 @@
 //! - [`consumers`]: the bus handlers; [`worker`]: the delivery worker; [`channels`]: webhooks
 //!   and SMS; [`grpc`]: the NotifyService handlers; [`metrics`].
 
+pub mod access;
 pub mod channels;
 pub mod config;
 pub mod consumers;
@@ -79,7 +80,7 @@ impl Service for Notify {
         .allow_private_webhooks(n.allow_private_webhooks);
         let handler = || consumers::FactHandler { store: store.clone(), clock: ctx.clock.clone() };
         Ok(Assembly::new()
-            .grpc(NotifyServiceServer::new(api))
+            .grpc(NotifyServiceServer::new(api), &access::ACCESS)
             .consumer(civicgrid_contracts::notify::INTAKE, handler())
             .consumer(civicgrid_contracts::notify::DISPATCH, handler())
             .consumer(civicgrid_contracts::notify::MEDIATION, handler())

@@ -15,6 +15,7 @@
 //! - [`grpc`]: the PatrolService handlers; [`feed`]: the positions feed's handler;
 //!   [`jobs`]: the alarm, presence and retention jobs; [`metrics`]: patrol's own metrics.
 
+pub mod access;
 pub mod area;
 pub mod config;
 pub mod convert;
@@ -91,7 +92,7 @@ impl Service for Patrol {
         let feed = feed::PositionsFeed { engine: engine.clone() };
         let (alarm_engine, presence_core, retention_core) = (engine.clone(), core.clone(), core.clone());
         Ok(Assembly::new()
-            .grpc(PatrolServiceServer::new(grpc::PatrolApi::new(core, engine)))
+            .grpc(PatrolServiceServer::new(grpc::PatrolApi::new(core, engine)), &access::ACCESS)
             .feed(civicgrid_contracts::patrol::POSITIONS, p.feed_options(), feed)
             .job("alarms", move |stop| jobs::alarms(alarm_engine, every, stop))
             .job("presence", move |stop| jobs::presence(presence_core, every, stop))

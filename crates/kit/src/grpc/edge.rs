@@ -11,6 +11,8 @@
 //!   logged with the client's address; past `auth.failed_per_minute` failures from one address,
 //!   its calls with a bad token are answered `RESOURCE_EXHAUSTED` (and no longer logged one by
 //!   one) until its budget refills. Good tokens always pass.
+//! - The caller's role is checked against the RPC's row of the service's access table
+//!   ([`Policy`]): a role not listed is answered `PERMISSION_DENIED` before the handler runs.
 //! - Every answered call is counted by method and code, with its latency.
 
 use std::{
@@ -33,7 +35,7 @@ use tonic::{
     transport::server::{TcpConnectInfo, TlsConnectInfo},
 };
 
-use crate::{auth::Authenticator, metrics::GrpcMetrics};
+use crate::{access::Policy, auth::Authenticator, metrics::GrpcMetrics};
 
 /// Whether the service's database answers; set by the health loop, read by every call.
 #[derive(Clone, Default)]
@@ -58,13 +60,21 @@ pub struct Edge {
     ready: Readiness,
     metrics: GrpcMetrics,
     failures: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+    policy: Arc<Policy>,
 }
 
 impl Edge {
     /// An edge checking tokens with `auth`, refusing calls while not `ready`, recording into
     /// `metrics`.
     pub fn new(auth: Authenticator, ready: Readiness, metrics: GrpcMetrics) -> Self {
-        Edge { auth, ready, metrics, failures: None }
+        Edge { auth, ready, metrics, failures: None, policy: Arc::default() }
+    }
+
+    /// Admits each call by `policy` (the access tables of what is served); without one, every
+    /// authenticated caller passes to the handler.
+    pub fn admit_by(mut self, policy: Policy) -> Self {
+        self.policy = Arc::new(policy);
+        self
     }
 
     /// Allows each client address `per_minute` failed authentications (a burst of as many,
@@ -166,6 +176,15 @@ where
         let header = request.headers().get("authorization").and_then(|v| v.to_str().ok());
         match self.edge.auth.authenticate(header) {
             Ok(principal) => {
+                if let Err(refused) = self.edge.policy.admit(&path, &principal) {
+                    tracing::debug!(
+                        path,
+                        role = principal.role.as_str_name(),
+                        subject = principal.subject,
+                        "role refused"
+                    );
+                    return refuse(refused);
+                }
                 request.extensions_mut().insert(principal);
             }
             Err(status) => {

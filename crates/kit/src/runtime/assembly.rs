@@ -7,6 +7,7 @@ use tonic::{body::Body, server::NamedService, service::Routes};
 
 use crate::{
     Shutdown,
+    access::Table,
     bus::{FeedHandler, FeedOptions, Handler},
 };
 
@@ -31,6 +32,7 @@ pub(crate) struct Job {
 pub struct Assembly {
     pub(crate) routes: Routes,
     pub(crate) services: Vec<&'static str>,
+    pub(crate) access: Vec<&'static Table>,
     pub(crate) consumers: Vec<(&'static str, StartConsumer)>,
     pub(crate) jobs: Vec<Job>,
 }
@@ -41,9 +43,10 @@ impl Assembly {
         Self::default()
     }
 
-    /// Serves a generated tonic server (e.g. `IntakeServiceServer::new(api)`). Reflection
-    /// lists it; health reports it; the edge authenticates its calls.
-    pub fn grpc<S>(mut self, service: S) -> Self
+    /// Serves a generated tonic server (e.g. `IntakeServiceServer::new(api)`) under its access
+    /// table (who may call each RPC). Reflection lists it; health reports it; the edge
+    /// authenticates its calls and admits each by the table.
+    pub fn grpc<S>(mut self, service: S, access: &'static Table) -> Self
     where
         S: tower::Service<http::Request<Body>, Error = Infallible> + NamedService + Clone + Send + Sync + 'static,
         S::Response: axum::response::IntoResponse,
@@ -51,6 +54,7 @@ impl Assembly {
     {
         self.routes = self.routes.add_service(service);
         self.services.push(S::NAME);
+        self.access.push(access);
         self
     }
 

@@ -32,6 +32,7 @@ pub use assembly::Assembly;
 
 use crate::{
     Shutdown,
+    access::{AccessError, Policy},
     auth::Authenticator,
     bus::{self, BusError, OutboxSignal},
     clock::Clock,
@@ -110,6 +111,9 @@ pub enum StartError {
     /// The gRPC server failed.
     #[error("grpc server: {0}")]
     Serve(String),
+    /// An access table that does not match the service it guards.
+    #[error(transparent)]
+    Access(#[from] AccessError),
     /// The service's own reason (rules that do not check, reference data that does not load).
     #[error(transparent)]
     Service(Box<dyn std::error::Error + Send + Sync>),
@@ -265,8 +269,18 @@ impl<S: Service> Application<S> {
         readiness.set(true);
         ctx.metrics.set_ready(true);
         let health_task = health.spawn(calls.clone());
+        for (name, table) in assembly.services.iter().zip(&assembly.access) {
+            if table.service != *name {
+                return Err(AccessError::Mismatch {
+                    service: (*name).into(),
+                    problem: format!("declared with the table of {}", table.service),
+                }
+                .into());
+            }
+        }
         let edge = Edge::new(Authenticator::new(&common.auth)?, readiness, ctx.metrics.grpc().clone())
-            .limit_failed_auth(common.auth.failed_per_minute);
+            .limit_failed_auth(common.auth.failed_per_minute)
+            .admit_by(Policy::new(&assembly.access)?);
         let routes = grpc::reflection(assembly.routes.add_service(health_service), &assembly.services)
             .map_err(|e| StartError::Serve(format!("reflection: {e}")))?;
 

@@ -40,7 +40,8 @@ pub type IsOrganisation<'a> = &'a dyn Fn(&str) -> bool;
 /// What `caller` may list.
 pub fn visibility(caller: &Principal, justice_kinds: &[String], is_organisation: IsOrganisation<'_>) -> Visibility {
     match caller.role {
-        Role::Admin => Visibility::All,
+        Role::Admin if caller.region_scope.is_empty() => Visibility::All,
+        Role::Admin => Visibility::Region(caller.region_scope.clone()),
         Role::Mediator => Visibility::Mediator(caller.subject.clone()),
         Role::Department if is_organisation(&caller.department_id) => {
             Visibility::Organisation(caller.department_id.clone())
@@ -82,6 +83,7 @@ pub fn standing(
         }
         Visibility::Organisation(id) => (id == case.organisation_id).then_some(Standing::Organisation),
         Visibility::Region(code) if Scope::parse(&code).covers(case.path, "") => Some(match caller.role {
+            Role::Admin => Standing::Admin,
             Role::Department => Standing::JusticeOffice,
             Role::Center => Standing::Center,
             _ => Standing::Reader,
@@ -108,6 +110,8 @@ mod tests {
         let elsewhere = CaseScope { organisation_id: "411621100-tw", mediator_id: "med-9", path: &other_place };
         let s = |c: Principal, scope: CaseScope<'_>| standing(&c, scope, &kinds, &is_org);
         assert_eq!(s(caller(Role::Admin, "a", "", ""), case), Some(Standing::Admin));
+        assert_eq!(s(caller(Role::Admin, "a", "", "411602"), case), Some(Standing::Admin));
+        assert_eq!(s(caller(Role::Admin, "a", "", "411602"), elsewhere), None, "a scoped admin's scope holds");
         assert_eq!(s(caller(Role::Mediator, "med-1", "", ""), case), Some(Standing::Mediator));
         assert_eq!(s(caller(Role::Mediator, "med-2", "", ""), case), None, "another mediator's case");
         assert_eq!(s(caller(Role::Department, "o", "411602001-tw", ""), case), Some(Standing::Organisation));

@@ -94,10 +94,24 @@ impl Recipient {
         matches!(self.kind, Kind::Department | Kind::Center | Kind::Leaders)
     }
 
+    /// The region of an organisation recipient: a center's or leaders' code, or the region code
+    /// a department's id starts with (`411602-gongan`); `None` for people.
+    fn region(&self) -> Option<&str> {
+        match self.kind {
+            Kind::Center | Kind::Leaders => Some(&self.id),
+            Kind::Department => {
+                self.id.split('-').next().filter(|code| !code.is_empty() && code.bytes().all(|b| b.is_ascii_digit()))
+            }
+            _ => None,
+        }
+    }
+
     /// Whether `caller` may read this recipient's inbox, deliveries and preferences and change them.
     pub fn visible_to(&self, caller: &Principal) -> bool {
         match caller.role {
-            Role::Admin => true,
+            Role::Admin if caller.region_scope.is_empty() => true,
+            // A scoped administrator: the organisations of its region.
+            Role::Admin => self.region().is_some_and(|code| caller.covers_code(code)),
             // A supervisor is a person who may hold any person's role (a police officer, a grid
             // worker, a team's leader, a center's operator): the account is what counts.
             _ if self.kind == Kind::PatrolSupervisor => is_person(caller.role) && self.id == caller.subject,
@@ -163,6 +177,13 @@ mod tests {
         assert!(desk.visible_to(&caller(Role::Department, "x", "cg", "")));
         assert!(!desk.visible_to(&caller(Role::Department, "x", "hb", "")));
         assert!(desk.visible_to(&caller(Role::Admin, "x", "", "")));
+        // A scoped administrator reads the organisations of its region only.
+        let admin = caller(Role::Admin, "x", "", "411602");
+        assert!(!desk.visible_to(&admin), "a department id without a region code");
+        assert!(Recipient::parse("department:411602002-chengguan").unwrap().visible_to(&admin));
+        assert!(!Recipient::parse("department:411621-gongan").unwrap().visible_to(&admin));
+        assert!(Recipient::parse("center:411602001").unwrap().visible_to(&admin));
+        assert!(!Recipient::parse("grid-worker:gw-1").unwrap().visible_to(&admin), "people are their own");
         let township = Recipient::parse("center:411602001").unwrap();
         assert!(township.visible_to(&caller(Role::Center, "c", "", "411602")));
         assert!(!township.visible_to(&caller(Role::Center, "c", "", "411603")));

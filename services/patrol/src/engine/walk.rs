@@ -22,9 +22,12 @@ use crate::{
     usecase::{Claimed, UseError, answer, claim, shifts::plan_of, shifts::read_one},
 };
 
-/// Whether `caller` may walk shifts of `team_id` (a member of the team, or an administrator).
+/// Whether `caller` may walk shifts of `team_id` (a member of the team, or an administrator
+/// whose scope covers the team).
 fn walker(st: &State, caller: &Principal, team_id: &str) -> bool {
-    caller.role == Role::Admin || st.teams.get(team_id).is_some_and(|t| t.has_member(&caller.subject))
+    st.teams
+        .get(team_id)
+        .is_some_and(|t| t.has_member(&caller.subject) || (caller.role == Role::Admin && caller.covers(&t.region, "")))
 }
 
 /// Whether `caller` manages shifts in `region_code` (a center in scope, or an administrator).

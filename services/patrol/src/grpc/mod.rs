@@ -21,20 +21,12 @@ use civicgrid_proto::v1::{
     CheckInRequest, Coverage, Finding, GetCoverageRequest, GetPresenceRequest, GetRouteRequest, GetShiftRequest,
     GetTrackRequest, ListPlacesRequest, ListPlacesResponse, ListRoutesRequest, ListRoutesResponse, ListShiftsRequest,
     ListShiftsResponse, ListTeamsRequest, ListTeamsResponse, Place, PositionBatch, PositionSummary, PresenceReport,
-    PutPlaceRequest, PutRouteRequest, PutTeamRequest, ReportFindingRequest, Role, Route, ScheduleShiftRequest, Shift,
+    PutPlaceRequest, PutRouteRequest, PutTeamRequest, ReportFindingRequest, Route, ScheduleShiftRequest, Shift,
     ShiftReasonRequest, ShiftRequest, Team, Track, patrol_service_server::PatrolService,
 };
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{core::Core, engine::Engine, usecase::UseError};
-
-/// Roles that manage teams, places, routes and shifts (in their region).
-pub const MANAGERS: &[Role] = &[Role::Admin, Role::Center];
-/// Roles that read them (in their region).
-pub const READERS: &[Role] =
-    &[Role::Admin, Role::Center, Role::CountyCenter, Role::Department, Role::PatrolMember, Role::GridWorker];
-/// Roles that walk shifts.
-pub const WALKERS: &[Role] = &[Role::PatrolMember, Role::GridWorker, Role::Admin];
 
 /// The gRPC handlers.
 pub struct PatrolApi {
@@ -58,15 +50,6 @@ pub(crate) fn status(context: &str, e: UseError) -> Status {
         UseError::Invalid { field, why } => invalid_field(&field, &why),
         UseError::Upstream(s) => s,
         UseError::Store(e) => store_status(context, e),
-    }
-}
-
-/// Refuses a caller without one of `roles`.
-pub(crate) fn require(caller: &Principal, roles: &[Role], what: &str) -> Result<(), Status> {
-    if caller.has_role(roles) {
-        Ok(())
-    } else {
-        Err(Status::permission_denied(format!("role {} may not {what}", caller.role.as_str_name())))
     }
 }
 

@@ -14,7 +14,7 @@ use civicgrid_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use super::{Answer, PatrolApi, listed_region, require, status, validate};
+use super::{Answer, PatrolApi, listed_region, status, validate};
 use crate::{
     convert::geo_point,
     domain::{fix::LastFix, geo::Point, trip::totals_between},
@@ -25,9 +25,6 @@ use crate::{
     },
 };
 
-/// Roles that read coverage and presence (in their region).
-const ANALYSTS: &[Role] = &[Role::Admin, Role::Center, Role::CountyCenter, Role::Department];
-
 /// True for a catalog item code: two to four dot-separated groups of 2 to 4 digits.
 fn is_item_code(s: &str) -> bool {
     let groups: Vec<&str> = s.split('.').collect();
@@ -37,7 +34,6 @@ fn is_item_code(s: &str) -> bool {
 
 pub(super) async fn report_finding(api: &PatrolApi, request: Request<ReportFindingRequest>) -> Answer<Finding> {
     let caller = principal(&request)?;
-    require(&caller, &[Role::PatrolMember, Role::GridWorker], "report findings")?;
     let authorization = request.metadata().get("authorization").cloned();
     let r = request.into_inner();
     let mut v = Violations::new();
@@ -172,7 +168,6 @@ pub(super) async fn get_track(api: &PatrolApi, request: Request<GetTrackRequest>
 
 pub(super) async fn get_coverage(api: &PatrolApi, request: Request<GetCoverageRequest>) -> Answer<Coverage> {
     let caller = principal(&request)?;
-    require(&caller, ANALYSTS, "read coverage")?;
     let r = request.into_inner();
     let mut v = Violations::new();
     let period = validate::period(&mut v, "period", r.period.as_ref(), 366);
@@ -198,7 +193,6 @@ pub(super) async fn get_coverage(api: &PatrolApi, request: Request<GetCoverageRe
 
 pub(super) async fn get_presence(api: &PatrolApi, request: Request<GetPresenceRequest>) -> Answer<PresenceReport> {
     let caller = principal(&request)?;
-    require(&caller, ANALYSTS, "read presence")?;
     let r = request.into_inner();
     let mut v = Violations::new();
     let day = NaiveDate::parse_from_str(&r.date, "%Y-%m-%d").ok().filter(|_| r.date.len() == 10);
