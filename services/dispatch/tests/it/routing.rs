@@ -183,8 +183,8 @@ async fn an_unknown_item_waits_for_triage_and_a_center_assigns_it() {
     let target = serving.iter().find(|d| d.starts_with(TOWNSHIP)).expect("a township department").clone();
     expect_code(
         client.triage(authed(triage(&target, rid()), &department(&target))).await,
-        Code::NotFound,
-        "a department cannot see the triage queue",
+        Code::PermissionDenied,
+        "a department may not triage (the access table), whatever the task",
     );
     expect_code(
         client.triage(authed(triage(&target, rid()), &center("411602002"))).await,
