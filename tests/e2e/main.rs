@@ -21,6 +21,7 @@ mod open311;
 mod patrol;
 mod poison;
 mod readme;
+mod replicas;
 mod supervision;
 mod tour;
 mod trail;

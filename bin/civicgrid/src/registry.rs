@@ -43,6 +43,9 @@ pub struct Entry {
     /// Settings that hold another service's gRPC URL (`key`, service): `up` sets them to
     /// `http://127.0.0.1:<that service's port>`; deploy/check checks the manifests set them.
     pub peers: &'static [(&'static str, &'static str)],
+    /// Whether one process at a time runs it, its other replicas standing by
+    /// (`Service::SINGLETON`).
+    pub singleton: bool,
     /// Runs it until `shutdown`: settings from the defaults, a file, the environment.
     pub run: RunFn,
 }
@@ -71,6 +74,7 @@ pub const SERVICES: &[Entry] = &[
             ("intake.open311.default_region", "411602"),
         ],
         peers: &[],
+        singleton: <civicgrid_intake::Intake as Service>::SINGLETON,
         run: run::<civicgrid_intake::Intake>,
     },
     Entry {
@@ -83,6 +87,7 @@ pub const SERVICES: &[Entry] = &[
         keys: &[],
         up_settings: &[],
         peers: &[],
+        singleton: <civicgrid_dispatch::Dispatch as Service>::SINGLETON,
         run: run::<civicgrid_dispatch::Dispatch>,
     },
     Entry {
@@ -96,6 +101,7 @@ pub const SERVICES: &[Entry] = &[
         // The demo's duty-desk receiver listens on loopback.
         up_settings: &[("notify.allow_private_webhooks", "true")],
         peers: &[],
+        singleton: <civicgrid_notify::Notify as Service>::SINGLETON,
         run: run::<civicgrid_notify::Notify>,
     },
     Entry {
@@ -109,6 +115,7 @@ pub const SERVICES: &[Entry] = &[
         up_settings: &[],
         // Cases that came from dispatch keep their task in step through dispatch's gRPC API.
         peers: &[("mediation.dispatch_url", "dispatch")],
+        singleton: <civicgrid_mediation::Mediation as Service>::SINGLETON,
         run: run::<civicgrid_mediation::Mediation>,
     },
     Entry {
@@ -123,6 +130,7 @@ pub const SERVICES: &[Entry] = &[
         up_settings: &[("patrol.offline_after_secs", "60")],
         // Findings seen on patrol are submitted to intake through its gRPC API.
         peers: &[("patrol.intake_url", "intake")],
+        singleton: <civicgrid_patrol::Patrol as Service>::SINGLETON,
         run: run::<civicgrid_patrol::Patrol>,
     },
 ];

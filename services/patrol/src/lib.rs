@@ -50,6 +50,9 @@ pub struct Patrol;
 
 impl Service for Patrol {
     const NAME: &'static str = SERVICE;
+    // The engine keeps every active shift and each member's last fix in memory: one process
+    // leads, its replicas stand by (docs/patrol.md, "Replicas").
+    const SINGLETON: bool = true;
     type Settings = Settings;
 
     fn migrations() -> Vec<sqlx::migrate::Migration> {

@@ -8,6 +8,7 @@
 //! unless `--fresh` is given.
 
 mod nats_users;
+mod replicas;
 mod secrets;
 mod supervise;
 
@@ -95,6 +96,12 @@ pub struct UpArgs {
     /// Port of intake's Open311 GeoReport v2 facade on 127.0.0.1 (docs/open311.md).
     #[arg(long, default_value_t = 8311)]
     pub open311_port: u16,
+    /// Processes of every service (1 to 4), sharing the database and the bus, to try replicas:
+    /// replica k listens on the ports of the first plus 100·(k−1) and logs to
+    /// `<service>-<k>.log`. Clients, the demo and the console use the first. patrol's extra
+    /// replicas stand by until its leader dies (docs/operations.md, "Replicas").
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=4))]
+    pub replicas: u16,
 }
 
 /// The default seed of the demo city.
@@ -281,6 +288,23 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     for spec in &services {
         wait_serving(spec.name, spec.port, &shutdown).await?;
+    }
+    // Extra replicas start once the first of each serves: a singleton's first process is
+    // then its leader, and the ports the demo and the console use lead to it.
+    for k in 2..=args.replicas {
+        for spec in &services {
+            let replica = replicas::replica_of(spec.name, &spec.env, k);
+            supervisors.push(tokio::spawn(supervise(
+                exe.clone(),
+                spec.name,
+                replica.env,
+                logs.join(format!("{}-{k}.log", spec.name)),
+                shutdown.clone(),
+            )));
+            if !registry::find(spec.name).is_some_and(|e| e.singleton) {
+                wait_serving(spec.name, replica.port, &shutdown).await?;
+            }
+        }
     }
 
     // The generated demo city, loaded through the services' own reference interfaces; its

@@ -21,6 +21,7 @@
 
 mod assembly;
 mod drain;
+mod leader;
 
 use std::{future::Future, net::SocketAddr, path::Path, time::Duration};
 
@@ -29,6 +30,7 @@ use sqlx::{PgPool, migrate::Migration};
 use tokio::net::TcpListener;
 
 pub use assembly::Assembly;
+pub use leader::Leadership;
 
 use crate::{
     Shutdown,
@@ -54,6 +56,11 @@ pub trait Service: Send + Sync + 'static {
 
     /// Its settings: the common ones plus its own section.
     type Settings: ServiceSettings;
+
+    /// Whether only one process may run it at a time (it keeps state in memory): its replicas
+    /// elect a leader and the others wait as standbys ([`Leadership`]). Most services share
+    /// their work through the database and the bus, and run any number of replicas.
+    const SINGLETON: bool = false;
 
     /// Its migrations, in order (the first is usually [`bus::TABLES_SQL`]: outbox and inbox).
     fn migrations() -> Vec<Migration>;
@@ -371,11 +378,35 @@ async fn register_gauges<T>(ctx: &Context<T>) {
 }
 
 /// Runs service `S` the way a container does: loads its settings (defaults → `config` or
-/// `CIVICGRID_CONFIG` → environment), starts telemetry, builds it on the system clock and
-/// serves until `shutdown`.
+/// `CIVICGRID_CONFIG` → environment), starts telemetry, (for a [`Service::SINGLETON`]) waits
+/// for its turn to lead, builds it on the system clock and serves until `shutdown`.
 pub async fn run<S: Service>(config: Option<&Path>, shutdown: Shutdown) -> Result<(), StartError> {
     let settings = S::Settings::load(config)?;
     let _telemetry = crate::telemetry::init(S::NAME, &settings.common().telemetry);
+    if !S::SINGLETON {
+        let app = Application::<S>::build(settings, Clock::System).await?;
+        return app.run_until_stopped(shutdown).await;
+    }
+    let Some(leadership) = leader::await_turn::<S>(settings.common(), &shutdown).await? else {
+        return Ok(());
+    };
     let app = Application::<S>::build(settings, Clock::System).await?;
-    app.run_until_stopped(shutdown).await
+    // Losing the lock stops the service as a shutdown does, then fails the process.
+    let stop = Shutdown::new();
+    let watch = {
+        let (stop, lost) = (stop.clone(), leadership.lost.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = lost.cancelled() => {}
+            }
+            stop.cancel();
+        })
+    };
+    let served = app.run_until_stopped(stop).await;
+    watch.abort();
+    if leadership.lost.is_cancelled() {
+        return Err(StartError::Serve(format!("{} lost its leadership lock", S::NAME)));
+    }
+    served
 }
