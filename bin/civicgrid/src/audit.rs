@@ -1,7 +1,8 @@
 //! `civicgrid audit`: the audit trail each service keeps in its schema (crates/kit/src/audit).
 //! `verify` recomputes every chain and names the first broken link; `export` prints an
-//! aggregate's (or a period's) records as JSON lines for an inspector, each fact decoded, with
-//! the record before it (`previous`) and the hashes that tie it into the chain.
+//! aggregate's, a fact's or a period's records as JSON lines for an inspector, each fact
+//! decoded, with the record before it (`previous`) and the hashes that tie it into the chain:
+//! `--fact pii-revealed` lists who saw residents' personal data in clear, when and why.
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
@@ -27,7 +28,8 @@ enum AuditCommand {
         #[arg(long)]
         service: Option<String>,
     },
-    /// Print records as JSON lines: an aggregate's (a task, event or case id) or a period's.
+    /// Print records as JSON lines: an aggregate's (a task, event or case id), a fact's or a
+    /// period's.
     Export {
         /// The database.
         #[arg(long, env = "CIVICGRID__DATABASE__URL")]
@@ -36,8 +38,11 @@ enum AuditCommand {
         #[arg(long)]
         service: String,
         /// Only this aggregate's records (its id: the facts' `ce-subject`).
-        #[arg(long, default_value = "")]
-        aggregate: String,
+        #[arg(long)]
+        aggregate: Option<String>,
+        /// Only this fact's records, e.g. `pii-revealed` (every reveal of personal data).
+        #[arg(long)]
+        fact: Option<String>,
         /// From this time on (RFC 3339).
         #[arg(long)]
         from: Option<String>,
@@ -51,9 +56,9 @@ enum AuditCommand {
 pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
     match args.command {
         AuditCommand::Verify { database_url, service } => verify(&database_url, service).await,
-        AuditCommand::Export { database_url, service, aggregate, from, to } => {
+        AuditCommand::Export { database_url, service, aggregate, fact, from, to } => {
             let (from, to) = (time_arg("--from", from)?, time_arg("--to", to)?);
-            export(&database_url, &service, &aggregate, from, to).await
+            export(&database_url, &service, &audit::Selection { aggregate, fact, from, to }).await
         }
     }
 }
@@ -108,17 +113,11 @@ async fn verify(url: &str, service: Option<String>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn export(
-    url: &str,
-    service: &str,
-    aggregate: &str,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-) -> anyhow::Result<()> {
+async fn export(url: &str, service: &str, selection: &audit::Selection) -> anyhow::Result<()> {
     let pool = connect(url).await?;
     let descriptors =
         DescriptorPool::decode(civicgrid_proto::FILE_DESCRIPTOR_SET).context("the embedded protobuf descriptors")?;
-    for r in audit::export(&pool, service, aggregate, from, to).await? {
+    for r in audit::export(&pool, service, selection).await? {
         let headers: Value = serde_json::from_str(&r.headers).unwrap_or(Value::Null);
         let ce_type = headers.get("ce-type").and_then(Value::as_str);
         let mut line = json!({

@@ -1,8 +1,8 @@
 //! mediation's stream, case facts and consumer.
 
-use civicgrid_proto::v1::MediationCaseEvent;
+use civicgrid_proto::v1::{MediationCaseEvent, PiiRevealed};
 
-use crate::{Consumer, FactFamily, Stream, Subjects, Subscription, dispatch};
+use crate::{Consumer, Fact, FactFamily, Stream, Subjects, Subscription, dispatch};
 
 /// The service name.
 pub const SERVICE: &str = "mediation";
@@ -37,6 +37,13 @@ pub const CASE_FACTS: FactFamily<MediationCaseEvent> = FactFamily::new(
         "case-warning",
     ],
 );
+
+/// Parties' personal data answered in clear (GetAgreementDocument): who, which case, which
+/// fields of which parties, when and why. Recorded in mediation's audit trail only
+/// (`civicgrid_kit::audit::record`), never published: nobody on the bus needs it, and notify,
+/// the console and every county center of the region would receive it; so it is not in
+/// [`STREAM`]'s facts.
+pub const PII_REVEALED: Fact<PiiRevealed> = Fact::new(SERVICE, "pii-revealed");
 
 /// `CIVICGRID_MEDIATION`.
 pub const STREAM: Stream =

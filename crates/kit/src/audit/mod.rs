@@ -9,11 +9,16 @@
 //! record before this one (the state before). Each row carries the hash of the one before it;
 //! [`verify`] recomputes the chain and names the first broken link. Rows cannot be changed, and
 //! are removed only past 180 days, oldest first ([`purge`]), so what remains is still a chain.
+//!
+//! What must be on the record but not on the bus (a reveal of personal data) goes in with
+//! [`record`]: the same trigger records it, and the relay never sees it.
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use sqlx::{PgPool, migrate::Migration};
+use sqlx::{Acquire, PgConnection, PgPool, migrate::Migration};
 use uuid::Uuid;
+
+use crate::bus::{Envelope, outbox::OutboxRow};
 
 /// The SQL of the trail: tables, the outbox trigger, the append-only guard.
 pub const AUDIT_SQL: &str = include_str!("audit.sql");
@@ -64,6 +69,34 @@ pub struct Record {
     pub prev_hash: Vec<u8>,
     /// This record's hash.
     pub hash: Vec<u8>,
+}
+
+/// Records `envelope`, sent by `service` at `at`, in the trail of the schema `conn` works in,
+/// without publishing it; returns its `ce-id`. Call it inside the transaction whose commit
+/// makes the recorded act final (or before answering, for a read): it commits or rolls back
+/// with it.
+///
+/// The row is written to the outbox and deleted again within one transaction (a savepoint
+/// when `conn` is in one already). The outbox trigger has recorded it by then, with the one
+/// hashing the whole trail uses; the relay reads only committed rows, so it never sees it.
+pub async fn record(
+    conn: &mut PgConnection,
+    service: &str,
+    envelope: &Envelope,
+    at: DateTime<Utc>,
+) -> Result<Uuid, sqlx::Error> {
+    let row = OutboxRow::new(service, envelope, at);
+    let mut tx = conn.begin().await?;
+    sqlx::query("INSERT INTO outbox (id, subject, headers, payload) VALUES ($1, $2, $3, $4)")
+        .bind(row.id)
+        .bind(&row.subject)
+        .bind(&row.headers)
+        .bind(&row.payload)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM outbox WHERE id = $1").bind(row.id).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(row.id)
 }
 
 /// The hash of a record after `prev_hash`: what `audit_append` computes in the database.
@@ -195,24 +228,33 @@ pub async fn verify(pool: &PgPool, schema: &str) -> Result<Verification, AuditEr
     Ok(checker.finish(head.filter(|(seq, _)| *seq > 0)))
 }
 
-/// The records of `schema` for `aggregate` (or every record when empty) between `from` and `to`.
-pub async fn export(
-    pool: &PgPool,
-    schema: &str,
-    aggregate: &str,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-) -> Result<Vec<Record>, AuditError> {
+/// Which records [`export`] reads; every set field narrows it (AND).
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Only this aggregate's records (a task, event or case id).
+    pub aggregate: Option<String>,
+    /// Only this fact's records (the subject's third token, e.g. `pii-revealed`).
+    pub fact: Option<String>,
+    /// Only records from this time on.
+    pub from: Option<DateTime<Utc>>,
+    /// Only records before this time.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// The records of `schema` that `selection` picks, in chain order.
+pub async fn export(pool: &PgPool, schema: &str, selection: &Selection) -> Result<Vec<Record>, AuditError> {
     if !has_trail(pool, schema).await? {
         return Err(AuditError::NoTrail(schema.to_string()));
     }
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM \"{schema}\".audit_log WHERE ($1 = '' OR aggregate = $1) \
-         AND ($2::timestamptz IS NULL OR at >= $2) AND ($3::timestamptz IS NULL OR at < $3) ORDER BY seq"
+        "SELECT {COLUMNS} FROM \"{schema}\".audit_log WHERE ($1::text IS NULL OR aggregate = $1) \
+         AND ($2::text IS NULL OR split_part(subject, '.', 3) = $2) \
+         AND ($3::timestamptz IS NULL OR at >= $3) AND ($4::timestamptz IS NULL OR at < $4) ORDER BY seq"
     )))
-    .bind(aggregate)
-    .bind(from)
-    .bind(to)
+    .bind(&selection.aggregate)
+    .bind(&selection.fact)
+    .bind(selection.from)
+    .bind(selection.to)
     .fetch_all(pool)
     .await?)
 }

@@ -50,7 +50,8 @@ async fn every_outbox_message_is_recorded_chained_and_guarded() {
 
     let v = audit::verify(&pool, SERVICE).await.unwrap();
     assert_eq!((v.records, v.first, v.last, v.broken), (3, Some(1), Some(3), None));
-    let task1 = audit::export(&pool, SERVICE, "task-1", None, None).await.unwrap();
+    let selection = audit::Selection { aggregate: Some("task-1".into()), ..Default::default() };
+    let task1 = audit::export(&pool, SERVICE, &selection).await.unwrap();
     assert_eq!(task1.iter().map(|r| (r.seq, r.previous)).collect::<Vec<_>>(), [(1, None), (3, Some(1))]);
     assert!(task1[1].subject.starts_with("civicgrid.audittest.task-closed."), "{}", task1[1].subject);
     assert_eq!(audit::schemas(&pool).await.unwrap(), [SERVICE]);
@@ -91,4 +92,36 @@ async fn concurrent_writers_make_one_unbroken_chain() {
     }
     let v = audit::verify(&pool, SERVICE).await.unwrap();
     assert_eq!((v.records, v.last, v.broken), (200, Some(200), None));
+}
+
+#[tokio::test]
+async fn a_record_not_to_publish_is_chained_and_never_reaches_the_outbox() {
+    let pool = pool().await;
+    publish(&pool, "task-1", "task-assigned", true).await;
+    let event = TaskEvent { task_id: "task-1".into(), fact: "task-viewed".into(), ..Default::default() };
+    let env = Envelope::of(format!("civicgrid.{SERVICE}.task-viewed.411600.411602._._"), "task-1", &event);
+    for commit in [true, false] {
+        let mut tx = pool.begin().await.unwrap();
+        audit::record(&mut tx, SERVICE, &env, chrono::Utc::now()).await.unwrap();
+        if commit {
+            tx.commit().await.unwrap();
+        } else {
+            tx.rollback().await.unwrap();
+        }
+    }
+    publish(&pool, "task-1", "task-closed", true).await;
+
+    // Only the published facts wait in the outbox; the trail holds all three committed, chained.
+    let outbox: Vec<String> =
+        sqlx::query_scalar("SELECT subject FROM outbox ORDER BY seq").fetch_all(&pool).await.unwrap();
+    assert_eq!(outbox.len(), 2, "{outbox:?}");
+    assert!(outbox.iter().all(|s| !s.contains("task-viewed")), "{outbox:?}");
+    let v = audit::verify(&pool, SERVICE).await.unwrap();
+    assert_eq!((v.records, v.broken), (3, None));
+    let selection = audit::Selection { aggregate: Some("task-1".into()), ..Default::default() };
+    let task1 = audit::export(&pool, SERVICE, &selection).await.unwrap();
+    assert_eq!(task1.iter().map(|r| (r.seq, r.previous)).collect::<Vec<_>>(), [(1, None), (2, Some(1)), (3, Some(2))]);
+    let viewed = audit::Selection { fact: Some("task-viewed".into()), ..Default::default() };
+    let viewed = audit::export(&pool, SERVICE, &viewed).await.unwrap();
+    assert_eq!(viewed.iter().map(|r| r.seq).collect::<Vec<_>>(), [2]);
 }

@@ -15,12 +15,12 @@ use std::sync::Arc;
 use civicgrid_kit::{clock::Clock, grpc::invalid_field, storage::store_status};
 use civicgrid_proto::v1::{
     AgreementDocument, AmendCaseRequest, ApplyConfirmationRequest, AssignMediatorRequest, CaseReasonRequest,
-    CaseRequest, ExtendMediationRequest, GetCaseRequest, GetMediationReferenceVersionsRequest,
-    GetMediationStatsRequest, ListCasesRequest, ListCasesResponse, ListMediatorsRequest, ListMediatorsResponse,
-    ListOrganisationsRequest, ListOrganisationsResponse, LoadMediationReferenceDataRequest, MediationCase,
-    MediationReferenceVersions, MediationStats, OpenCaseRequest, RecordAgreementRequest, RecordConfirmationRequest,
-    RecordFollowUpRequest, RecordSessionRequest, ScheduleSessionRequest, SetRiskRequest, TransferCaseRequest,
-    mediation_service_server::MediationService,
+    CaseRequest, ExtendMediationRequest, GetAgreementDocumentRequest, GetCaseRequest,
+    GetMediationReferenceVersionsRequest, GetMediationStatsRequest, ListCasesRequest, ListCasesResponse,
+    ListMediatorsRequest, ListMediatorsResponse, ListOrganisationsRequest, ListOrganisationsResponse,
+    LoadMediationReferenceDataRequest, MediationCase, MediationReferenceVersions, MediationStats, OpenCaseRequest,
+    RecordAgreementRequest, RecordConfirmationRequest, RecordFollowUpRequest, RecordSessionRequest,
+    ScheduleSessionRequest, SetRiskRequest, TransferCaseRequest, mediation_service_server::MediationService,
 };
 use tonic::{Request, Response, Status};
 
@@ -131,7 +131,7 @@ impl MediationService for MediationApi {
         actions::close_case(self, request).await
     }
 
-    async fn get_agreement_document(&self, request: Request<GetCaseRequest>) -> Answer<AgreementDocument> {
+    async fn get_agreement_document(&self, request: Request<GetAgreementDocumentRequest>) -> Answer<AgreementDocument> {
         reports::get_agreement_document(self, request).await
     }
 

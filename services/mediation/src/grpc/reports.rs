@@ -1,18 +1,19 @@
 //! GetStats (the figures of a period in the caller's scope) and GetAgreementDocument (the
-//! 调解协议书 with the parties in full, for those who handle the case).
+//! 调解协议书 with the parties in full, for those who handle the case, each answer recorded in
+//! the audit trail with the caller's `purpose`).
 
 use civicgrid_kit::{
     auth::{Scope, principal},
     grpc::{Violations, invalid_field},
     storage::store_status,
 };
-use civicgrid_proto::v1::{AgreementDocument, GetCaseRequest, GetMediationStatsRequest, MediationStats};
+use civicgrid_proto::v1::{AgreementDocument, GetAgreementDocumentRequest, GetMediationStatsRequest, MediationStats};
 use tonic::{Request, Response, Status};
 
 use super::{Answer, MediationApi, act_status, cases::readable, validate};
 use crate::{
     domain::visibility::Visibility,
-    store::cases::CaseFilter,
+    store::{cases::CaseFilter, reveals::Reveal},
     usecase::stats::{StatsQuery, group_of},
 };
 
@@ -67,13 +68,27 @@ pub(super) async fn get_stats(
 
 pub(super) async fn get_agreement_document(
     api: &MediationApi,
-    request: Request<GetCaseRequest>,
+    request: Request<GetAgreementDocumentRequest>,
 ) -> Answer<AgreementDocument> {
     let caller = principal(&request)?;
     readable(api, &caller)?;
     let mut v = Violations::new();
-    let id = validate::uuid(&mut v, "case_id", &request.get_ref().case_id);
+    let r = request.get_ref();
+    let id = validate::uuid(&mut v, "case_id", &r.case_id);
+    validate::request_id(&mut v, &r.request_id);
+    let purpose = r.purpose.trim();
+    if purpose.is_empty() {
+        v.add("purpose", "is required: say why the parties' personal data is needed (2 to 200 characters)");
+    } else {
+        validate::text(&mut v, "purpose", purpose, 2, 200);
+    }
     v.into_result()?;
-    let document = api.store.agreement_document(&caller, id).await.map_err(act_status)?;
+    let reveal = Reveal {
+        method: "GetAgreementDocument",
+        purpose: purpose.to_string(),
+        request_id: r.request_id.clone(),
+        at: api.clock.now(),
+    };
+    let document = api.store.agreement_document(&caller, id, &reveal).await.map_err(act_status)?;
     Ok(Response::new(document))
 }

@@ -8,6 +8,7 @@
 //!   collected in [`Writes`] with the calls to dispatch of the same transaction;
 //! - [`requests`]: request ids, so mutating calls are idempotent;
 //! - [`reference_sets`]: the stored reference data sets;
+//! - [`reveals`]: the audit record of each answer with parties' personal data in clear;
 //! - [`dispatch_calls`]: the calls that keep a case's dispatch task in step.
 //!
 //! The use cases that drive these modules are in [`crate::usecase`], as methods of [`Store`].
@@ -17,6 +18,7 @@ pub mod cases;
 pub mod dispatch_calls;
 pub mod parties;
 pub mod reference_sets;
+pub mod reveals;
 pub mod sessions;
 
 use std::{

@@ -1,5 +1,6 @@
 //! Reading cases within what the caller may see: one case, the listing (filtered in SQL), and
-//! the agreement document with the parties unsealed (only for those who handle the case).
+//! the agreement document with the parties unsealed (only for those who handle the case, each
+//! answer recorded in the audit trail first).
 
 use chrono::{DateTime, Utc};
 use civicgrid_kit::auth::Principal;
@@ -14,7 +15,10 @@ use crate::{
         case::{CaseError, Standing},
         visibility::{self, Visibility},
     },
-    store::{Store, StoreError, cases},
+    store::{
+        Store, StoreError, cases,
+        reveals::{Reveal, revealed_person},
+    },
 };
 
 fn role_label(role: PartyRole) -> &'static str {
@@ -70,8 +74,15 @@ impl Store {
     }
 
     /// The agreement document of case `id`, with the parties in full: for the case's mediator,
-    /// its organisation, its justice office and admins only.
-    pub async fn agreement_document(&self, caller: &Principal, id: Uuid) -> Result<AgreementDocument, ActError> {
+    /// its organisation, its justice office and admins only. The reveal is recorded in the audit
+    /// trail (`reveal` says why) before the document is returned; without the record, no
+    /// document.
+    pub async fn agreement_document(
+        &self,
+        caller: &Principal,
+        id: Uuid,
+        reveal: &Reveal,
+    ) -> Result<AgreementDocument, ActError> {
         let (case, standing) = self.visible_case(caller, id).await?.ok_or(ActError::NotFound)?;
         if !matches!(standing, Standing::Admin | Standing::Organisation | Standing::JusticeOffice | Standing::Mediator)
         {
@@ -89,8 +100,10 @@ impl Store {
         })?;
         let refdata = self.refdata();
         let mut parties = Vec::with_capacity(case.parties.len());
+        let mut people = Vec::with_capacity(case.parties.len());
         for p in &case.parties {
             let open = p.unseal(&self.cipher)?;
+            people.push(revealed_person(p.id, &open));
             parties.push(DocumentParty {
                 role_label: role_label(open.role),
                 name: open.name,
@@ -112,10 +125,13 @@ impl Store {
             mediator: refdata.mediator(&row.mediator_id).map(|m| m.name.clone()).unwrap_or_default(),
             effective_at: row.agreement_effective_at,
         };
+        let text = agreement::render(&document, refdata.calendar.offset());
+        let record = self.record_reveal(&case, people, caller.actor(), reveal).await?;
+        tracing::info!(case_id = %row.id, audit_record = %record, subject = %caller.subject, "agreement document revealed");
         Ok(AgreementDocument {
             case_id: row.id.to_string(),
             file_name: format!("调解协议书-{}.txt", row.case_number),
-            text: agreement::render(&document, refdata.calendar.offset()),
+            text,
         })
     }
 }

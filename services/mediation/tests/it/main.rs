@@ -10,6 +10,7 @@ mod deadlines;
 mod helpers;
 mod input;
 mod reference;
+mod reveal;
 mod runtime;
 mod stats;
 mod workflow;

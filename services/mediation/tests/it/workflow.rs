@@ -124,7 +124,14 @@ async fn a_dispatched_dispute_is_mediated_to_its_close_with_the_task_in_step() {
     let doc = app
         .client
         .clone()
-        .get_agreement_document(authed(civicgrid_proto::v1::GetCaseRequest { case_id: case.id.clone() }, &office))
+        .get_agreement_document(authed(
+            civicgrid_proto::v1::GetAgreementDocumentRequest {
+                case_id: case.id.clone(),
+                request_id: rid(),
+                purpose: "存档".into(),
+            },
+            &office,
+        ))
         .await
         .unwrap()
         .into_inner();
