@@ -120,6 +120,7 @@ async fn a_report_travels_the_closed_loop_and_a_dissatisfied_callback_reopens_it
         tracking_number: answer.tracking_number.clone(),
         rating: Rating::Dissatisfied as i32,
         comment: "井盖又松动了".into(),
+        phone_last4: String::new(),
     };
     intake.rate_outcome(rate).await.unwrap();
     let reopened = lead_task(&mut dispatch, &answer.event_id, TaskStatus::Assigned).await;

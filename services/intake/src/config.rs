@@ -18,6 +18,8 @@ housekeeping_interval_secs = 600
 batch_max = 128
 batch_window_ms = 1
 batch_writers = 2
+failed_lookups_per_minute = 30
+failed_lookups_per_number_per_hour = 10
 
 [intake.open311]
 listen = ""
@@ -62,6 +64,13 @@ pub struct IntakeSettings {
     pub batch_window_ms: u64,
     /// Group commit: how many batches may be written at once.
     pub batch_writers: usize,
+    /// Failed lookups by tracking number (NOT_FOUND of GetEventByTrackingNumber and
+    /// RateOutcome, 404 of Open311's `GET requests/{id}`) one client address may make per
+    /// minute, a burst of as many refilled evenly; past it, RESOURCE_EXHAUSTED. 0: no limit.
+    pub failed_lookups_per_minute: u32,
+    /// Failed lookups with a proof (`phone_last4`) of one tracking number per hour, from all
+    /// clients together; past it, RESOURCE_EXHAUSTED. 0: no limit.
+    pub failed_lookups_per_number_per_hour: u32,
     /// `[intake.open311]`: the Open311 GeoReport v2 facade.
     pub open311: Open311Settings,
 }
@@ -92,6 +101,14 @@ impl IntakeSettings {
             max: self.batch_max.max(1),
             window: std::time::Duration::from_millis(self.batch_window_ms),
             writers: self.batch_writers.max(1),
+        }
+    }
+
+    /// The failed-lookup budgets.
+    pub fn lookup_limits(&self) -> crate::lookups::LookupLimits {
+        crate::lookups::LookupLimits {
+            per_client_per_minute: self.failed_lookups_per_minute,
+            per_number_per_hour: self.failed_lookups_per_number_per_hour,
         }
     }
 

@@ -14,7 +14,7 @@ use civicgrid_kit::{
 };
 use civicgrid_proto::v1::{
     Event, EventSource, EventStatus, GetEventByTrackingNumberRequest, GetEventRequest, ListEventsRequest,
-    ListEventsResponse, RateOutcomeRequest, RateOutcomeResponse, Role, SubmitEventRequest, SubmitEventResponse,
+    ListEventsResponse, RateOutcomeRequest, RateOutcomeResponse, SubmitEventRequest, SubmitEventResponse,
     intake_service_server::IntakeService,
 };
 use tonic::{Request, Response, Status};
@@ -23,6 +23,7 @@ use uuid::Uuid;
 use crate::{
     batcher::{SubmitError, Submitter},
     domain::{access::Access, rating, tracking, validate},
+    lookups::FailedLookups,
     store::{ListFilter, NotRatable, RateAnswer, Store, Submission},
 };
 
@@ -31,13 +32,14 @@ pub struct IntakeApi {
     store: Arc<Store>,
     submitter: Submitter,
     clock: Clock,
+    lookups: Arc<FailedLookups>,
 }
 
 impl IntakeApi {
     /// Handlers over `store`, queueing submissions for group commit with `submitter`, reading
-    /// the time from `clock`.
-    pub fn new(store: Arc<Store>, submitter: Submitter, clock: Clock) -> Self {
-        IntakeApi { store, submitter, clock }
+    /// the time from `clock`, spending failed lookups by tracking number from `lookups`.
+    pub fn new(store: Arc<Store>, submitter: Submitter, clock: Clock, lookups: Arc<FailedLookups>) -> Self {
+        IntakeApi { store, submitter, clock, lookups }
     }
 }
 
@@ -128,15 +130,18 @@ impl IntakeService for IntakeApi {
             return Err(invalid_field("tracking_number", "must look like 411602-20261122-000123"));
         }
         let proof = phone_last4(&request.get_ref().phone_last4)?;
-        let not_found = || Status::not_found(format!("no event with tracking number {number}"));
         // Staff read as by id; anyone else (a citizen's app following a report, a mediator, a
         // patrol member) proves knowledge of a reporter's phone besides the sequential number,
         // and sees the event without its reporters' ids and masked phones.
         let staff = caller.has_role(crate::access::READERS);
+        if !staff && proof.is_empty() {
+            return Err(invalid_field("phone_last4", "is required: the last 4 digits of the reporter's phone number"));
+        }
+        // A lookup that finds nothing is a guess: it spends a budget (crate::lookups).
+        let attempt = self.lookups.admit(request.remote_addr().map(|a| a.ip()), (!staff).then_some(number))?;
+        let not_found = || attempt.not_found(format!("no event with tracking number {number}"));
         let id = if staff {
             self.store.event_id_by_tracking_number(number).await
-        } else if proof.is_empty() {
-            return Err(invalid_field("phone_last4", "is required: the last 4 digits of the reporter's phone number"));
         } else {
             self.store.event_id_for_reporter(number, proof).await
         };
@@ -231,15 +236,22 @@ impl IntakeService for IntakeApi {
         let now = self.clock.now();
         let rating = rating::validate(request.get_ref()).map_err(violations_status)?;
         let number = &rating.tracking_number;
-        let not_found = || Status::not_found(format!("no event with tracking number {number}"));
-        let event_id = self
-            .store
-            .event_id_by_tracking_number(number)
-            .await
-            .map_err(|e| store_status("finding event", e))?
-            .ok_or_else(not_found)?;
-        // The citizen app acts for whoever holds the number; staff only on events they may read.
-        if caller.role != Role::CitizenApp {
+        // Staff rate only events they may read; the citizen app proves the number as for
+        // GetEventByTrackingNumber, or anyone could rate any event by counting numbers.
+        let staff = caller.has_role(crate::access::READERS);
+        if !staff && rating.phone_last4.is_empty() {
+            return Err(invalid_field("phone_last4", "is required: the last 4 digits of the reporter's phone number"));
+        }
+        let client = request.remote_addr().map(|a| a.ip());
+        let attempt = self.lookups.admit(client, (!staff).then_some(number.as_str()))?;
+        let not_found = || attempt.not_found(format!("no event with tracking number {number}"));
+        let event_id = if staff {
+            self.store.event_id_by_tracking_number(number).await
+        } else {
+            self.store.event_id_for_reporter(number, &rating.phone_last4).await
+        };
+        let event_id = event_id.map_err(|e| store_status("finding event", e))?.ok_or_else(not_found)?;
+        if staff {
             let event = self.store.get_event(event_id).await.map_err(|e| store_status("reading event", e))?;
             self.readable(&caller, event.ok_or_else(not_found)?, not_found).await?;
         }

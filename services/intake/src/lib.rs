@@ -4,7 +4,8 @@
 //! drains it. Inside: [`domain`] (pure: validation, duplicates, tracking numbers, masking,
 //! public status, ratings), [`store`] (all SQL), [`batcher`] (group commit), [`grpc`] (the
 //! `IntakeService` handlers), [`open311`] (the GeoReport v2 HTTP facade, on the same store and
-//! batcher), [`consumers`] (dispatch's task facts), [`housekeeping`].
+//! batcher), [`consumers`] (dispatch's task facts), [`housekeeping`], [`lookups`] (the budgets
+//! of failed lookups by tracking number, shared by the gRPC API and the facade).
 
 pub mod access;
 pub mod batcher;
@@ -13,6 +14,7 @@ pub mod consumers;
 pub mod domain;
 pub mod grpc;
 pub mod housekeeping;
+pub mod lookups;
 pub mod open311;
 pub mod pii;
 pub mod store;
@@ -81,14 +83,20 @@ impl Service for Intake {
             every: std::time::Duration::from_secs(s.housekeeping_interval_secs.max(1)),
         };
         let (clock, housekeeping_store) = (ctx.clock.clone(), store.clone());
+        let lookups = Arc::new(lookups::FailedLookups::new(s.lookup_limits()));
         let mut assembly = Assembly::new()
             .grpc(
-                IntakeServiceServer::new(grpc::IntakeApi::new(store.clone(), submitter.clone(), ctx.clock.clone())),
+                IntakeServiceServer::new(grpc::IntakeApi::new(
+                    store.clone(),
+                    submitter.clone(),
+                    ctx.clock.clone(),
+                    lookups.clone(),
+                )),
                 &access::ACCESS,
             )
             .consumer(civicgrid_contracts::intake::TASK_STATUS, consumers::TaskStatusHandler);
         if let Some(listener) = open311::bind(&s.open311).await? {
-            let facade = open311::Facade::new(&s.open311, s.offset()?, store, submitter, ctx.clock.clone())?;
+            let facade = open311::Facade::new(&s.open311, s.offset()?, store, submitter, ctx.clock.clone(), lookups)?;
             let calls = ctx.calls_stopping.clone();
             // It stops taking requests with the gRPC server, and before the writers that
             // answer its POSTs.

@@ -20,6 +20,8 @@ pub struct NewRating {
     pub rating: Rating,
     /// The reporter's words, trimmed (may be empty).
     pub comment: String,
+    /// The proof a citizen's app gives: 4 digits, or empty (staff).
+    pub phone_last4: String,
 }
 
 /// Validates `req`.
@@ -42,11 +44,16 @@ pub fn validate(req: &RateOutcomeRequest) -> Result<NewRating, Vec<Violation>> {
     if comment.chars().count() > MAX_COMMENT_CHARS {
         bad("comment", "must be at most 500 characters");
     }
+    let phone_last4 = req.phone_last4.trim().to_string();
+    let is_last4 = phone_last4.len() == 4 && phone_last4.bytes().all(|b| b.is_ascii_digit());
+    if !phone_last4.is_empty() && !is_last4 {
+        bad("phone_last4", "must be the last 4 digits of the reporter's phone number");
+    }
 
     if !v.is_empty() {
         return Err(v);
     }
-    Ok(NewRating { request_id: req.request_id.clone(), tracking_number, rating, comment })
+    Ok(NewRating { request_id: req.request_id.clone(), tracking_number, rating, comment, phone_last4 })
 }
 
 #[cfg(test)]
@@ -59,6 +66,7 @@ mod tests {
             tracking_number: " 411602-20261122-000123 ".into(),
             rating: Rating::BasicallySatisfied as i32,
             comment: "  修好了，但拖了三天 ".into(),
+            phone_last4: " 5678".into(),
         }
     }
 
@@ -72,6 +80,7 @@ mod tests {
         assert_eq!(r.tracking_number, "411602-20261122-000123");
         assert_eq!(r.rating, Rating::BasicallySatisfied);
         assert_eq!(r.comment, "修好了，但拖了三天");
+        assert_eq!(r.phone_last4, "5678");
         let mut no_comment = good();
         no_comment.comment.clear();
         assert_eq!(validate(&no_comment).unwrap().comment, "");
@@ -84,8 +93,9 @@ mod tests {
             tracking_number: "411602-2026-1".into(),
             rating: 0,
             comment: "差".repeat(501),
+            phone_last4: "56a8".into(),
         };
-        assert_eq!(fields(validate(&req)), ["request_id", "tracking_number", "rating", "comment"]);
+        assert_eq!(fields(validate(&req)), ["request_id", "tracking_number", "rating", "comment", "phone_last4"]);
         assert_eq!(fields(validate(&RateOutcomeRequest::default())), ["request_id", "tracking_number", "rating"]);
     }
 

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use civicgrid_kit::storage::StoreError;
 use serde::Serialize;
 
-use crate::batcher::SubmitError;
+use crate::{batcher::SubmitError, lookups::OverBudget};
 
 /// Why a request failed, as GeoReport v2 answers it.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +20,9 @@ pub enum Open311Error {
     /// 404: no such service, request, token or path.
     #[error("{0}")]
     NotFound(String),
+    /// 429: the client made too many failed lookups by number (crate::lookups).
+    #[error("{0}")]
+    TooManyRequests(String),
     /// 503: the service is stopping or its database cannot be reached; a retry may succeed.
     #[error("{0}")]
     Unavailable(String),
@@ -53,6 +56,7 @@ impl Open311Error {
             Open311Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Open311Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Open311Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Open311Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Open311Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Open311Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -67,6 +71,7 @@ impl Open311Error {
             }
             Open311Error::Forbidden(m)
             | Open311Error::NotFound(m)
+            | Open311Error::TooManyRequests(m)
             | Open311Error::Unavailable(m)
             | Open311Error::Internal(m) => vec![ErrorItem { code, description: m.clone() }],
         }
@@ -81,6 +86,12 @@ impl Open311Error {
             tracing::error!(error = %e, "open311 {context} failed");
             Open311Error::Internal(format!("{context} failed"))
         }
+    }
+}
+
+impl From<OverBudget> for Open311Error {
+    fn from(e: OverBudget) -> Self {
+        Open311Error::TooManyRequests(e.to_string())
     }
 }
 

@@ -45,7 +45,7 @@ pub use errors::Open311Error;
 pub use keys::ApiKeys;
 pub use status::{Open311Status, open311_status, status_notes};
 
-use crate::{batcher::Submitter, config::Open311Settings, store::Store};
+use crate::{batcher::Submitter, config::Open311Settings, lookups::FailedLookups, store::Store};
 
 /// What the handlers share.
 pub struct Facade {
@@ -56,6 +56,9 @@ pub struct Facade {
     keys: ApiKeys,
     default_region: Option<String>,
     offset: FixedOffset,
+    /// The failed-lookup budgets, shared with the gRPC API: a request asked by number and not
+    /// found spends the client's.
+    lookups: Arc<FailedLookups>,
 }
 
 /// The settings' parts that need checking, checked: the api keys, the default region and the
@@ -77,14 +80,16 @@ pub fn check(s: &Open311Settings) -> Result<(ApiKeys, Option<String>, Vec<String
 }
 
 impl Facade {
-    /// The facade over intake's `store` and `submitter`, as `s` configures it; the catalog is
-    /// read here (a file that does not read stops start-up).
+    /// The facade over intake's `store` and `submitter`, as `s` configures it, spending failed
+    /// lookups from `lookups`; the catalog is read here (a file that does not read stops
+    /// start-up).
     pub fn new(
         s: &Open311Settings,
         offset: FixedOffset,
         store: Arc<Store>,
         submitter: Submitter,
         clock: Clock,
+        lookups: Arc<FailedLookups>,
     ) -> Result<Self, StartError> {
         let (keys, default_region, private) = check(s)?;
         let path = s.catalog_file.trim();
@@ -101,7 +106,7 @@ impl Facade {
         if keys.is_empty() {
             tracing::warn!("open311: no api keys (intake.open311.api_keys): every POST answers 403");
         }
-        Ok(Facade { store, submitter, clock, catalog, keys, default_region, offset })
+        Ok(Facade { store, submitter, clock, catalog, keys, default_region, offset, lookups })
     }
 }
 
@@ -130,7 +135,8 @@ pub async fn serve(listener: TcpListener, facade: Arc<Facade>, stop: Shutdown) {
         // A lone small answer must not wait for the client's delayed ACK.
         let _ = tcp.set_nodelay(true);
     });
-    let app = routes::router(facade);
+    // The client's address: failed lookups are limited per address.
+    let app = routes::router(facade).into_make_service_with_connect_info::<std::net::SocketAddr>();
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await {
         tracing::error!(error = %e, "open311 server failed");
     }

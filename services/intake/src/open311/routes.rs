@@ -8,13 +8,17 @@
 //! | `GET requests.{fmt}` | public requests: filters, a date range of at most 90 days, pages |
 //! | `GET requests/{id}.{fmt}` | one request by its tracking number |
 //! | `GET tokens/{token}.{fmt}` | the tracking number of a POST's token |
+//!
+//! Reads by tracking number (`requests/{id}`, `requests?service_request_id=…`) spend the
+//! client's failed-lookup budget for every number not found, and are answered 429 while it is
+//! spent (crate::lookups). Tokens are UUIDv7 event ids: not guessable by counting.
 
-use std::sync::Arc;
+use std::{collections::HashSet, net::SocketAddr, sync::Arc};
 
 use axum::{
     Router,
     body::Bytes,
-    extract::{Path, RawQuery, State},
+    extract::{ConnectInfo, Path, RawQuery, State},
     http::{HeaderMap, StatusCode, Uri, header},
     response::{IntoResponse, Response},
     routing::get,
@@ -109,13 +113,18 @@ async fn unknown(uri: Uri) -> Response {
     finish(query::format_of_path(uri.path()), Err(not_found("no such resource: use /open311/v2/… with .json or .xml;")))
 }
 
-async fn get_top(State(f): State<Arc<Facade>>, Path(file): Path<String>, RawQuery(q): RawQuery) -> Response {
+async fn get_top(
+    State(f): State<Arc<Facade>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(file): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
     let Some((name, format)) = split_format(&file) else { return finish(Format::Json, Err(not_found(&file))) };
     let result = match pairs_of(q.unwrap_or_default().as_bytes(), "query") {
         Err(e) => Err(e),
         Ok(pairs) => match name {
             "services" => services(&f, format, &pairs),
-            "requests" => list_requests(&f, format, &pairs).await,
+            "requests" => list_requests(&f, format, &pairs, peer).await,
             _ => Err(not_found(name)),
         },
     };
@@ -207,7 +216,7 @@ fn keep<T>(r: Result<T, Open311Error>, problems: &mut Vec<(String, String)>) -> 
     }
 }
 
-async fn list_requests(f: &Facade, format: Format, pairs: &Pairs) -> Result<Response, Open311Error> {
+async fn list_requests(f: &Facade, format: Format, pairs: &Pairs, peer: SocketAddr) -> Result<Response, Open311Error> {
     let get = |name: &str| field(pairs, name);
     let mut problems = Vec::new();
     let city = keep(jurisdiction(pairs), &mut problems).flatten();
@@ -234,8 +243,28 @@ async fn list_requests(f: &Facade, format: Format, pairs: &Pairs) -> Result<Resp
     let Some((limit, offset)) = paging.filter(|_| problems.is_empty()) else {
         return Err(Open311Error::BadRequest(problems));
     };
-    filter.offset = offset;
-    let events = f.store.list_events(&filter, limit).await.map_err(|e| Open311Error::store("listing requests", e))?;
+    let events = match &filter.tracking_numbers {
+        None => {
+            filter.offset = offset;
+            f.store.list_events(&filter, limit).await.map_err(|e| Open311Error::store("listing requests", e))?
+        }
+        Some(asked) => {
+            // Asked by number: every number not found is a failed lookup, whatever the page,
+            // so all of them (at most MAX_IDS) are read and the page is cut here.
+            let attempt = f.lookups.admit(Some(peer.ip()), None)?;
+            let all = f.store.list_events(&filter, MAX_IDS as i64).await;
+            let all = all.map_err(|e| Open311Error::store("listing requests", e))?;
+            let found: HashSet<&str> = all.iter().map(|e| e.tracking_number.as_str()).collect();
+            let asked: HashSet<&str> = asked.iter().map(String::as_str).collect();
+            for _ in asked.difference(&found) {
+                attempt.failed()?;
+            }
+            all.into_iter()
+                .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+                .take(usize::try_from(limit).unwrap_or(0))
+                .collect()
+        }
+    };
     let ids: Vec<uuid::Uuid> = events.iter().filter_map(|e| uuid::Uuid::parse_str(&e.id).ok()).collect();
     let latest = f.store.latest_changes(&ids).await.map_err(|e| Open311Error::store("listing requests", e))?;
     let requests: Vec<model::ServiceRequest> = events
@@ -248,9 +277,24 @@ async fn list_requests(f: &Facade, format: Format, pairs: &Pairs) -> Result<Resp
     answer_list(format, "service_requests", "request", &requests)
 }
 
-async fn get_request(State(f): State<Arc<Facade>>, Path(file): Path<String>, RawQuery(q): RawQuery) -> Response {
+async fn get_request(
+    State(f): State<Arc<Facade>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(file): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
     let Some((id, format)) = split_format(&file) else { return finish(Format::Json, Err(not_found(&file))) };
-    finish(format, one_request(&f, format, id, q.as_deref().unwrap_or_default()).await)
+    let result = match f.lookups.admit(Some(peer.ip()), None) {
+        Err(e) => Err(e.into()),
+        Ok(attempt) => match one_request(&f, format, id, q.as_deref().unwrap_or_default()).await {
+            // A number not found is a failed lookup; the one that spends the budget is a 429.
+            Err(Open311Error::NotFound(m)) => {
+                Err(attempt.failed().map_or_else(Into::into, |()| Open311Error::NotFound(m)))
+            }
+            other => other,
+        },
+    };
+    finish(format, result)
 }
 
 async fn one_request(f: &Facade, format: Format, id: &str, q: &str) -> Result<Response, Open311Error> {

@@ -6,6 +6,7 @@
 mod batch;
 mod bus;
 mod helpers;
+mod lookups;
 mod open311;
 mod rating;
 mod retention;

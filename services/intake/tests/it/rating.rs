@@ -1,4 +1,5 @@
-//! RateOutcome (回访): one rating per outcome round, idempotent, published as `event-rated`.
+//! RateOutcome (回访): one rating per outcome round, idempotent, published as `event-rated`; a
+//! citizen's app proves the tracking number with the reporter's phone, as when it reads.
 
 use civicgrid_kit::grpc::field_violations;
 use civicgrid_proto::v1::{EventRated, EventStatus, GetEventRequest, RateOutcomeRequest, Rating, Role, TaskStatus};
@@ -17,7 +18,13 @@ fn rate(request_id: &str, tracking_number: &str, rating: Rating, comment: &str) 
         tracking_number: tracking_number.into(),
         rating: rating as i32,
         comment: comment.into(),
+        phone_last4: String::new(),
     }
+}
+
+/// [`rate`] with the proof a citizen's app gives.
+fn rate_proved(request_id: &str, tracking_number: &str, rating: Rating, phone_last4: &str) -> RateOutcomeRequest {
+    RateOutcomeRequest { phone_last4: phone_last4.into(), ..rate(request_id, tracking_number, rating, "") }
 }
 
 /// Publishes one task fact of the event's lead task and waits until intake shows `expect`.
@@ -169,11 +176,12 @@ async fn invalid_ratings_name_every_field_and_unknown_numbers_are_not_found() {
         tracking_number: "411602-20261122".into(),
         rating: Rating::Unspecified as i32,
         comment: "差".repeat(501),
+        phone_last4: "56a8".into(),
     };
     let status = client.rate_outcome(bad).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     let fields: Vec<String> = field_violations(&status).into_iter().map(|(f, _)| f).collect();
-    assert_eq!(fields, ["request_id", "tracking_number", "rating", "comment"]);
+    assert_eq!(fields, ["request_id", "tracking_number", "rating", "comment", "phone_last4"]);
     let unknown_value =
         RateOutcomeRequest { rating: 42, ..rate("rate-0001", "411602-20261122-000001", Rating::Satisfied, "") };
     let status = client.rate_outcome(unknown_value).await.unwrap_err();
@@ -267,11 +275,24 @@ async fn the_citizen_app_and_the_center_in_scope_may_rate_others_may_not() {
     assert_eq!(status.code(), Code::NotFound);
     assert!(status.message().contains("no event"), "{}", status.message());
 
-    let answer = client
-        .rate_outcome(authed(rate("auth-0003", &number, Rating::BasicallySatisfied, "还行"), &citizen))
-        .await
-        .unwrap()
-        .into_inner();
+    // The citizen app proves the number: without the reporter's phone's last digits it cannot
+    // rate, and with the wrong ones (or for a number never given out) the event does not exist.
+    let status =
+        client.rate_outcome(authed(rate("auth-0003", &number, Rating::Dissatisfied, ""), &citizen)).await.unwrap_err();
+    assert_eq!(field_violations(&status).into_iter().map(|(f, _)| f).collect::<Vec<_>>(), ["phone_last4"]);
+    let (day, seq) = number.split_at(number.len() - 6);
+    let next = format!("{day}{:06}", seq.parse::<u32>().unwrap() + 1);
+    for (n, proof) in [(&number, "1234"), (&next, "5678")] {
+        let wrong = rate_proved("auth-0003", n, Rating::Dissatisfied, proof);
+        let status = client.rate_outcome(authed(wrong, &citizen)).await.unwrap_err();
+        assert_eq!(status.code(), Code::NotFound, "{n} {proof}: {status:?}");
+        assert_eq!(status.message(), format!("no event with tracking number {n}"));
+    }
+    let proved = RateOutcomeRequest {
+        comment: "还行".into(),
+        ..rate_proved("auth-0003", &number, Rating::BasicallySatisfied, "5678")
+    };
+    let answer = client.rate_outcome(authed(proved, &citizen)).await.unwrap().into_inner();
     assert_eq!(answer.event_id, submitted.event_id);
     // Request ids belong to the caller: the center's "auth-0003" is a new call, and refused
     // because this outcome is rated already.

@@ -147,6 +147,7 @@ async fn nul_characters_and_broken_bytes_are_invalid_argument_naming_the_field()
         tracking_number: "411602-20261123-000001".into(),
         rating: Rating::Satisfied as i32,
         comment: "很好\u{0}".into(),
+        phone_last4: String::new(),
     };
     expect_invalid(client.rate_outcome(rating).await, "comment", "a NUL in RateOutcome.comment");
     let mut r = report("nul-report-1", "01.02.003", 33.62, 114.64);

@@ -322,6 +322,8 @@ async fn rate(crew: &Crew, task: &Task, dissatisfied: bool) {
             tracking_number: task.tracking_number.clone(),
             rating: rating as i32,
             comment: if dissatisfied { "问题没有真正解决".into() } else { "处理及时".into() },
+            // Staff (the demo rates as the center's callback operator) need no proof.
+            phone_last4: String::new(),
         };
         if intake.rate_outcome(with_token(rate, &crew.admin)).await.is_ok() {
             println!("[demo] reporter of {} rated {}", task.tracking_number, rating.as_str_name());
