@@ -9,7 +9,11 @@ installs them into its cache and sets PYTHONPATH.
     yaml FILE...                               every YAML document parses
     kustomize-fallback DIR OUT                 render a kustomization without kustomize
     k8s-validate VERSIONS FILE...              schema-validate rendered manifests (strict)
-    crossref ROOT FILE...                      references between rendered objects
+    crd-validate FILE...                       custom resources against the vendored CRD
+                                               schemas of deploy/lib/schemas (strict)
+    crossref ROOT FILE...                      references between rendered objects (one
+                                               overlay and the Secret templates)
+    alerts ROOT FILE...                        the PrometheusRules' metrics against the code
     auth-fresh ROOT                            deploy/k8s/nats/auth.conf == gen-auth.py output
     code-drift ROOT                            auth.conf, base/ and the README against the topology
     emit-secret ROOT VERSION                   gen-auth.py --emit-secret is a valid Secret
@@ -35,6 +39,8 @@ if not __package__:
     sys.path.insert(0, os.path.dirname(_here))
 
 from checks import common, topology  # noqa: E402
+from checks.alerts import cmd_alerts  # noqa: E402
+from checks.crds import cmd_crd_validate  # noqa: E402
 from checks.crossref import cmd_crossref  # noqa: E402
 from checks.dockerfile import cmd_dockerfile  # noqa: E402
 from checks.natsauth import cmd_auth_fresh, cmd_code_drift, cmd_emit_secret, cmd_nats_config  # noqa: E402
@@ -59,7 +65,9 @@ def main() -> int:
             "yaml": lambda: cmd_yaml(args),
             "kustomize-fallback": lambda: cmd_kustomize_fallback(*args),
             "k8s-validate": lambda: cmd_k8s_validate(args[0], args[1:]),
+            "crd-validate": lambda: cmd_crd_validate(args),
             "crossref": lambda: cmd_crossref(args[0], args[1:]),
+            "alerts": lambda: cmd_alerts(args[0], args[1:]),
             "auth-fresh": lambda: cmd_auth_fresh(args[0]),
             "code-drift": lambda: cmd_code_drift(args[0]),
             "emit-secret": lambda: cmd_emit_secret(args[0], args[1]),

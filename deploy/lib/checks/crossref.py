@@ -1,5 +1,5 @@
 """`crossref ROOT FILE...`: the references between the rendered objects (deploy/check passes
-overlays/demo and base/secrets):
+each overlay, with base/secrets):
 
 - every object in namespace civicgrid, which is defined;
 - each workload: selector matches its pod labels, non-root pods, a grace period; its volumes'
@@ -9,9 +9,12 @@ overlays/demo and base/secrets):
 - Services and PodDisruptionBudgets select a workload (and a Service's target ports exist), a
   StatefulSet's serviceName is a headless Service;
 - a civicgrid container's settings, and each service's objects: crossref_services.py; the
-  console's (`civicgrid console`): crossref_console.py;
+  console's (`civicgrid console`): crossref_console.py; each service's NetworkPolicy:
+  crossref_netpol.py; its PostgreSQL wiring (and the CloudNativePG Cluster's): crossref_db.py;
+  its ServiceAccount, autoscaler, disruption budget and ServiceMonitor: crossref_scale.py;
 - the NATS container: every $VARIABLE of its config reaches it, the cluster routes name exactly
-  its StatefulSet's pods, JetStream's max_file_store fits the volume.
+  its StatefulSet's pods (a single server has no `cluster` block), JetStream's max_file_store
+  fits the volume.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from pathlib import Path
 
 from .common import check, containers, load_docs, pod_spec
 from .crossref_console import check_console_container, check_console_shape
+from .crossref_db import check_clusters, check_db
+from .crossref_netpol import check_netpol
+from .crossref_scale import check_scale
 from .crossref_services import check_civicgrid_container, check_service_shape
 from .topology import topology
 
@@ -120,6 +126,10 @@ def cmd_crossref(root: str, files: list[str]) -> None:
     # annotations; the grace period leaves room for the preStop pause and the drain.
     for svc, info in services.items():
         check_service_shape(root_p, by, svc, info)
+        check_scale(by, svc)
+        check_netpol(by, svc, services, console)
+        check_db(by, svc)
+    check_clusters(by)
     if console is not None:
         check_console_shape(root_p, by, console)
 
@@ -162,9 +172,16 @@ def _check_nats_container(by: dict, w: dict, cname: str, c: dict, env: dict) -> 
         check(v in env, f"{cname}: ${v} used by the NATS config is provided to the container")
     routes = re.findall(r"nats://([a-z0-9-]+)-(\d+)\.([a-z0-9-]+):6222", text)
     replicas = w["spec"]["replicas"]
+    if re.search(r"^cluster\s*\{", text, re.M) is None:
+        check(replicas == 1, f"{cname}: no cluster block, and a single server ({replicas})")
+        return _check_store(w, cname, env)
     check(sorted(int(r[1]) for r in routes) == list(range(replicas))
           and all(r[0] == w["metadata"]["name"] and r[2] == w["spec"]["serviceName"] for r in routes),
           f"{cname}: cluster routes name exactly the {replicas} pods through {w['spec']['serviceName']}")
+    _check_store(w, cname, env)
+
+
+def _check_store(w: dict, cname: str, env: dict) -> None:
     mfs = env.get("JETSTREAM_MAX_FILE_STORE")
     vct = w["spec"].get("volumeClaimTemplates", [])
     if isinstance(mfs, dict) and vct:

@@ -4,12 +4,13 @@
   the topology): every CIVICGRID__* key it gets is a key of crates/kit/src/config.rs or of the
   service's config.rs; setting_enum! keys have one of their values; every key the kit, the
   topology (required_secrets) or the service's code (`ConfigError::Missing`) requires is set;
-  secrets come from Secrets; the NATS user is the service's, is in auth.conf, and its password
+  secrets come from Secrets (a database URL without a password may come from a ConfigMap,
+  with PGPASSWORD from a Secret); the NATS user is the service's, is in auth.conf, and its password
   is the Secret key nats-server reads; gRPC and metrics listen on the container ports `grpc`
   (50051) and `metrics`; each setting holding a peer's URL (topology `peers`) names that
   peer's Service on 50051; three native gRPC probes;
-- check_service_shape, for each service of the topology: Deployment, ConfigMap, Secret,
-  Service and PodDisruptionBudget exist; the metrics port agrees in the container, the Service
+- check_service_shape, for each service of the topology: Deployment, ConfigMap, Secret (when
+  the topology says it needs secrets), Service and PodDisruptionBudget exist; the metrics port agrees in the container, the Service
   and the Prometheus annotations; the grace period exceeds the preStop pause plus the drain
   timeout.
 """
@@ -69,6 +70,14 @@ def check_civicgrid_container(root: Path, by: dict, cname: str, c: dict, env: di
     # from a Secret.
     secret_keys = {k for k in civic if model.is_secret(k) or SECRET_KEY_RE.match(k)}
     secret_keys |= set(services[service].get("required_secrets", [])) & set(civic)
+    # A database URL without a password may come from a ConfigMap: the password is then
+    # PGPASSWORD from a Secret (which sqlx reads; crossref_db.py checks which Secret).
+    url = _env_value(by, env, "CIVICGRID__DATABASE__URL")
+    if url is not None and re.match(r"^[a-z]+://[^/@:]+@", url):
+        secret_keys.discard("CIVICGRID__DATABASE__URL")
+        pw = env.get("PGPASSWORD")
+        check(isinstance(pw, dict) and "secretKeyRef" in pw.get("valueFrom", {}),
+              f"{cname}: CIVICGRID__DATABASE__URL holds no password, and PGPASSWORD comes from a Secret")
     for k in sorted(secret_keys):
         src = env.get(k)
         secret = (isinstance(src, tuple) and src[0] == "Secret") or (
@@ -146,7 +155,11 @@ def check_service_shape(root: Path, by: dict, svc: str, info: dict) -> None:
           f"service {svc}: startup, readiness and liveness probes are set, all gRPC")
     refs = {(kind, ef[key]["name"]) for ef in c.get("envFrom", [])
             for kind, key in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")) if key in ef}
-    for ref in (("ConfigMap", f"civicgrid-{svc}"), ("Secret", f"civicgrid-{svc}")):
+    # Its Secret civicgrid-<svc> holds the keys it cannot start without (topology
+    # required_secrets); a service with none needs none (its database password is in
+    # civicgrid-db-<svc>, crossref_db.py).
+    wanted = [("ConfigMap", f"civicgrid-{svc}")] + ([("Secret", f"civicgrid-{svc}")] if info.get("required_secrets") else [])
+    for ref in wanted:
         check(ref in refs and ref in by, f"service {svc}: reads {ref[0]} {ref[1]}, which exists")
     for kind in ("Service", "PodDisruptionBudget"):
         check((kind, svc) in by, f"service {svc}: {kind}/{svc} exists")
