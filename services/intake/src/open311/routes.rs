@@ -229,7 +229,14 @@ async fn list_requests(f: &Facade, format: Format, pairs: &Pairs, peer: SocketAd
             problems.push(("service_request_id".into(), format!("at most {MAX_IDS} ids")));
         }
         filter.tracking_numbers = Some(ids);
-    } else {
+    }
+    // Private categories are never shown to this anonymous interface, not even by number:
+    // numbers are sequential, and the category, department and dates of a dispute or a
+    // public-order report are not public. Their reporters follow them in the citizens' app,
+    // which proves the reporter's phone (GetEventByTrackingNumber).
+    let private = f.catalog.private_categories();
+    filter.hidden_categories = (!private.is_empty()).then_some(private);
+    if filter.tracking_numbers.is_none() {
         let range = keep(query::date_range(get("start_date"), get("end_date"), f.clock.now(), f.offset), &mut problems);
         (filter.from, filter.to) = range.map_or((None, None), |(from, to)| (Some(from), Some(to)));
         let codes = comma_list(get("service_code"));
@@ -237,8 +244,6 @@ async fn list_requests(f: &Facade, format: Format, pairs: &Pairs, peer: SocketAd
         let states = keep(query::statuses(get("status")), &mut problems).unwrap_or_default();
         let statuses: Vec<i16> = states.iter().flat_map(|s| s.event_statuses()).map(|s| *s as i16).collect();
         filter.statuses = (!statuses.is_empty()).then_some(statuses);
-        let private = f.catalog.private_categories();
-        filter.hidden_categories = (!private.is_empty()).then_some(private);
     }
     let Some((limit, offset)) = paging.filter(|_| problems.is_empty()) else {
         return Err(Open311Error::BadRequest(problems));
@@ -306,6 +311,10 @@ async fn one_request(f: &Facade, format: Format, id: &str, q: &str) -> Result<Re
     let read = |e| Open311Error::store("reading the request", e);
     let event_id = f.store.event_id_by_tracking_number(id).await.map_err(read)?.ok_or_else(missing)?;
     let event = f.store.get_event(event_id).await.map_err(read)?.ok_or_else(missing)?;
+    // A private category's request answers as a missing one (see list_requests).
+    if f.catalog.is_private(&event.item_code) {
+        return Err(missing());
+    }
     let region = event.location.as_ref().and_then(|l| l.region.clone()).unwrap_or_default();
     if city.is_some_and(|c| !region::contains(&c, &region)) {
         return Err(missing());

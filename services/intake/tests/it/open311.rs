@@ -213,15 +213,19 @@ async fn open311_serves_the_catalog_and_takes_requests_in_json_and_xml() {
     let t = o.get_json(&format!("tokens/{token}.json")).await;
     assert_eq!(t[0]["service_request_id"], id.as_str());
 
-    // A private category is taken, shown by id without its content, and never listed.
+    // A private category is taken, but never shown: not listed, and by its number it answers
+    // as a number that does not exist (404), in a listing by numbers too.
     let mut dispute = manhole();
     dispute[1] = ("service_code", "06.01.001");
     let (status, answer) = o.post(&dispute).await;
     assert_eq!(status, 200, "{answer}");
     let private_id = answer[0]["service_request_id"].as_str().unwrap().to_string();
-    let private = &o.get_json(&format!("requests/{private_id}.json")).await[0];
-    assert_eq!(private["status"], "open");
-    assert!(private["description"].is_null() && private["lat"].is_null() && private["address"].is_null());
+    let (status, hidden) = o.get(&format!("requests/{private_id}.json")).await;
+    let (absent_status, absent) = o.get("requests/411602-20200101-999999.json").await;
+    assert_eq!((status, absent_status), (404, 404), "{hidden} / {absent}");
+    assert_eq!(hidden.replace(&private_id, "N"), absent.replace("411602-20200101-999999", "N"));
+    let listed = o.get_json(&format!("requests.json?service_request_id={private_id},{id}")).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
 
     // The listing: newest first, filters, pages.
     let ids = |v: Value| -> Vec<String> {
