@@ -107,12 +107,23 @@ pub fn disk_fsync_parallel(dir: &Path, threads: usize, duration: Duration) -> Re
 /// `concurrency` connections, each looping `BEGIN; INSERT one row with a 500-byte payload;
 /// COMMIT` for `duration`.
 pub async fn raw_postgres(db_url: &str, concurrency: usize, duration: Duration) -> Result<Closed> {
+    raw_postgres_rows(db_url, concurrency, duration, 1).await
+}
+
+/// As [`raw_postgres`] with `rows` inserts per transaction, each into a table of its own
+/// (`bench_rows`, `bench_rows_2`, …): two rows are what a service's state change plus its
+/// outbox row cost, the ceiling of a transactional-outbox write.
+pub async fn raw_postgres_rows(db_url: &str, concurrency: usize, duration: Duration, rows: usize) -> Result<Closed> {
+    let rows = rows.max(1);
+    let table = |r: usize| if r == 0 { "bench_rows".to_string() } else { format!("bench_rows_{}", r + 1) };
     let mut setup = PgConnection::connect(db_url).await.context("connecting to the bench database")?;
-    setup
-        .execute("CREATE TABLE IF NOT EXISTS bench_rows (id uuid PRIMARY KEY, payload bytea NOT NULL)")
-        .await
-        .context("creating bench_rows")?;
+    for r in 0..rows {
+        let sql = format!("CREATE TABLE IF NOT EXISTS {} (id uuid PRIMARY KEY, payload bytea NOT NULL)", table(r));
+        setup.execute(sqlx::AssertSqlSafe(sql)).await.with_context(|| format!("creating {}", table(r)))?;
+    }
     setup.close().await.ok();
+    let inserts: Vec<String> =
+        (0..rows).map(|r| format!("INSERT INTO {} (id, payload) VALUES ($1, $2)", table(r))).collect();
     let mut conns = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
         conns.push(PgConnection::connect(db_url).await.context("opening a baseline connection")?);
@@ -121,6 +132,7 @@ pub async fn raw_postgres(db_url: &str, concurrency: usize, duration: Duration) 
     let deadline = start + duration;
     let mut tasks = Vec::with_capacity(concurrency);
     for (w, mut conn) in conns.into_iter().enumerate() {
+        let inserts = inserts.clone();
         tasks.push(tokio::spawn(async move {
             let body = payload(500, w as u64 + 1);
             let mut hist = stats::histogram();
@@ -130,11 +142,13 @@ pub async fn raw_postgres(db_url: &str, concurrency: usize, duration: Duration) 
                 let t = Instant::now();
                 let result = async {
                     let mut tx = conn.begin().await?;
-                    sqlx::query("INSERT INTO bench_rows (id, payload) VALUES ($1, $2)")
-                        .bind(Uuid::now_v7())
-                        .bind(&body[..])
-                        .execute(&mut *tx)
-                        .await?;
+                    for insert in &inserts {
+                        sqlx::query(sqlx::AssertSqlSafe(insert.as_str()))
+                            .bind(Uuid::now_v7())
+                            .bind(&body[..])
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     tx.commit().await
                 }
                 .await;
@@ -154,9 +168,10 @@ pub async fn raw_postgres(db_url: &str, concurrency: usize, duration: Duration) 
 }
 
 /// What a worker hands back: successes, their latencies, failures, when it finished.
-type WorkerResult = (u64, Histogram<u64>, Errors, Instant);
+pub type WorkerResult = (u64, Histogram<u64>, Errors, Instant);
 
-async fn collect(
+/// Sums the workers of a closed loop that started at `start` and ran for `duration`.
+pub async fn collect(
     tasks: Vec<tokio::task::JoinHandle<WorkerResult>>,
     start: Instant,
     duration: Duration,
@@ -192,7 +207,17 @@ impl BenchStreams {
         max_age: Duration,
     ) -> Result<BenchStreams> {
         let client = async_nats::connect(nats_url).await.context("connecting to NATS")?;
-        let js = jetstream::new(client);
+        BenchStreams::create_on(jetstream::new(client), count, duplicate_window, max_age).await
+    }
+
+    /// Creates `count` streams through `js` (a connection logged in as a user who may create
+    /// streams, such as `civicgrid up`'s operator).
+    pub async fn create_on(
+        js: jetstream::Context,
+        count: usize,
+        duplicate_window: Duration,
+        max_age: Duration,
+    ) -> Result<BenchStreams> {
         let mut streams = Vec::with_capacity(count);
         for _ in 0..count.max(1) {
             let suffix = Uuid::now_v7().simple().to_string()[20..].to_string();

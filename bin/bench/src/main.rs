@@ -18,6 +18,15 @@
 //!
 //! `civicgrid-bench console` measures the command-center console with the whole demo city and
 //! 100,000 tasks on the bus: replay, view latency and size, the live feed, memory.
+//!
+//! `civicgrid-bench raw` measures the machine's ceilings: PostgreSQL two-row insert
+//! transactions, JetStream acknowledged publishes (one at a time and windowed), a no-op gRPC
+//! call.
+//!
+//! `civicgrid-bench loop` measures the whole closed loop — reports → tasks assigned →
+//! departments notified by webhook — with the suite running as `civicgrid up` runs it, beside
+//! `raw`'s ceilings on the same servers: throughput, latency per hop, the load table, memory and
+//! start-up time per service, and the books after the run.
 
 mod baseline;
 mod catalog;
@@ -29,6 +38,7 @@ mod notify;
 mod patrol;
 mod probe;
 mod stats;
+mod suite;
 
 use std::process::ExitCode;
 
@@ -69,6 +79,15 @@ enum Command {
     /// an ordered consumer alone), the region views' latency and size, curl on the same view, the
     /// live feed's delay and the resident memory. Starts its own nats-server.
     Console(console::ConsoleArgs),
+    /// Measure the machine's ceilings: PostgreSQL two-row insert transactions, JetStream acked
+    /// publishes one at a time and windowed, and a no-op gRPC call (an in-process tonic health
+    /// server). Starts its own nats-server and PostgreSQL as `civicgrid up` does.
+    Raw(suite::raw::RawArgs),
+    /// Measure the whole loop (reports → tasks assigned → departments' webhooks) with the suite
+    /// started by `civicgrid up` (the civicgrid binary beside this one, or CIVICGRID_BIN):
+    /// raw ceilings on its servers, fixed rates, saturation, per-hop latency, memory and
+    /// start-up per service, and the books.
+    Loop(suite::LoopArgs),
 }
 
 #[derive(Args, Clone)]
@@ -118,6 +137,8 @@ async fn main() -> ExitCode {
         Command::Notify(args) => notify::run(args).await,
         Command::Patrol(args) => patrol::run(args).await,
         Command::Console(args) => console::run(args).await,
+        Command::Raw(args) => suite::raw::run(args).await,
+        Command::Loop(args) => suite::run(args).await,
     };
     match result {
         Ok(code) => code,

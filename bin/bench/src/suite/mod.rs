@@ -1,0 +1,331 @@
+//! `civicgrid-bench loop`: the whole closed loop — reports → tasks assigned → departments
+//! notified by webhook — with the suite running as `civicgrid up` runs it (separate processes,
+//! a real nats-server and PostgreSQL, NATS authorization on), next to the machine's ceilings
+//! measured on the same servers in the same run (`raw`). See `docs/performance.md`, "The whole
+//! loop".
+//!
+//! Order of a run: `up` started and left to settle (idle memory); the raw ceilings on its
+//! servers; a webhook registered for the department the reports route to; a warm-up; the
+//! open-loop phases at fixed rates (latency per hop); the closed-loop saturation (throughput,
+//! memory and CPU under load); the books; each service restarted and timed to SERVING.
+
+mod books;
+mod drive;
+mod figures;
+mod phase;
+mod procs;
+pub mod raw;
+mod report;
+mod timeline;
+mod up;
+
+use std::{collections::HashMap, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+
+use anyhow::{Context, Result};
+use async_nats::jetstream;
+use civicgrid_proto::v1::{RegisterWebhookRequest, notify_service_client::NotifyServiceClient};
+use clap::Args;
+
+use crate::{
+    env::{self, Machine},
+    field, heading,
+};
+use drive::{DEPARTMENT, Reports};
+use phase::PhaseFigures;
+use procs::Procs;
+use report::LoopFigures;
+use timeline::{Observer, Receiver, Timeline};
+
+/// Arguments of `civicgrid-bench loop`.
+#[derive(Args, Clone, Debug)]
+pub struct LoopArgs {
+    /// Workers of the saturation phase; PostgreSQL connections and gRPC callers of the raw
+    /// ceilings.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub concurrency: u32,
+    /// Seconds each raw ceiling is measured.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub raw_secs: u64,
+    /// JetStream publishes in flight of the windowed raw ceiling.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub window: u32,
+    /// The fixed rates of the open-loop phases, reports per second.
+    #[arg(long, value_delimiter = ',', default_values_t = [100.0, 300.0, 1000.0])]
+    pub rates: Vec<f64>,
+    /// Seconds each fixed rate runs.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub rate_secs: u64,
+    /// Seconds the saturation phase (closed loop) runs; 0 skips it.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub saturation_secs: u64,
+    /// Seconds of warm-up at the first rate (not counted in any phase, counted in the books).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub warmup_secs: u64,
+    /// Most submissions in flight in the open loop (beyond that the timetable waits, and the
+    /// wait counts in the latency).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_in_flight: u32,
+    /// Restarts of each service timed from spawn to SERVING; 0 skips them.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub startup_trials: u32,
+    /// Seconds a phase may take to reach the webhook with every report before it counts as
+    /// not drained.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=7200))]
+    pub drain_secs: u64,
+    /// The services' log level (`CIVICGRID__TELEMETRY__LOG`).
+    #[arg(long, default_value = "warn")]
+    pub log: String,
+    /// Skip the raw ceilings.
+    #[arg(long)]
+    pub skip_raw: bool,
+    /// Keep `up`'s state directory (its logs and data) after the run.
+    #[arg(long)]
+    pub keep_state: bool,
+    /// Also write the figures as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// The CI smoke: a few seconds at a low rate with few workers, one restart of each service;
+    /// only that it completes and the books balance matters (exit 2 otherwise).
+    #[arg(long)]
+    pub smoke: bool,
+}
+
+impl LoopArgs {
+    /// The smoke's small settings in place of the figures' defaults.
+    fn effective(mut self) -> LoopArgs {
+        if self.smoke {
+            self.concurrency = 4;
+            self.raw_secs = 1;
+            self.window = 16;
+            self.rates = vec![20.0];
+            self.rate_secs = 2;
+            self.saturation_secs = 2;
+            self.warmup_secs = 1;
+            self.startup_trials = 1;
+            self.drain_secs = 60;
+        }
+        self
+    }
+}
+
+/// Runs `civicgrid-bench loop`.
+pub async fn run(args: LoopArgs) -> Result<ExitCode> {
+    let args = args.effective();
+    let machine = Machine::describe();
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    println!("civicgrid-bench loop{}", if args.smoke { " (smoke)" } else { "" });
+    field("command", &command);
+    field(
+        "machine",
+        format!("nproc {}, {} RAM, {}, Linux {}", machine.nproc, machine.memory, machine.cpu, machine.kernel),
+    );
+    let busy = env::background_busy_pct(Duration::from_secs(2)).await;
+    if let Some(b) = busy {
+        field("background load", format!("{b:.0}% of the machine busy before the run (should be near 0)"));
+    }
+    let binary = up::binary()?;
+    field("civicgrid", binary.display());
+    let started = std::time::Instant::now();
+    let up = up::Up::start(binary, &args.log, args.keep_state, Duration::from_secs(300)).await?;
+    field(
+        "civicgrid up",
+        format!(
+            "up in {:.1} s (--no-demo --quiet; services log at {}); state in {}{}",
+            up.up_secs,
+            args.log,
+            up.state_path.display(),
+            if args.keep_state { " (kept)" } else { "" }
+        ),
+    );
+    let result = measure(&args, &up).await;
+    if let Err(e) = &result {
+        eprintln!("civicgrid-bench: {e:#}\n{}", up.tail());
+    }
+    up.stop().await;
+    let mut figures = result?;
+    figures.command = command;
+    figures.machine = raw::machine_json(&machine);
+    figures.background_busy_pct = busy;
+    figures.total_secs = started.elapsed().as_secs_f64();
+    figures.books_balanced = figures.books.balanced();
+    figures.drained = figures.phases.iter().chain(&figures.saturation).all(|p| p.drained);
+    report::summary(&mut figures);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&figures)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        field("json", path.display());
+    }
+    Ok(if figures.books_balanced && figures.drained { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+async fn measure(args: &LoopArgs, up: &up::Up) -> Result<LoopFigures> {
+    let procs = Procs::new(&up.state_path, up.up_pid());
+    let concurrency = args.concurrency as usize;
+    let run = uuid::Uuid::now_v7().simple().to_string()[20..].to_string();
+    // Idle: the services started, migrated and connected; nothing sent yet.
+    tokio::time::sleep(Duration::from_secs(if args.smoke { 1 } else { 5 })).await;
+    let idle = procs.rss();
+    heading("idle: resident memory after start-up, before any load (MiB)");
+    field("", idle.iter().map(|(n, m)| format!("{n} {m:.1}")).collect::<Vec<_>>().join(" · "));
+
+    let nats = up.nats_operator().await?;
+    let js = jetstream::new(nats.clone());
+    let raw = if args.skip_raw {
+        None
+    } else {
+        let admin = up.admin_db_url();
+        let (name, db_url) = raw::bench_database(&admin).await?;
+        let result = raw::measure(raw::RawPlan {
+            db_url,
+            js: js.clone(),
+            grpc: raw::GrpcTarget::Remote { url: up.grpc_url("intake"), what: "intake (its own process)".into() },
+            concurrency,
+            window: args.window as usize,
+            duration: Duration::from_secs(args.raw_secs),
+        })
+        .await;
+        raw::drop_database(&admin, &name).await;
+        Some(result?)
+    };
+    let raw_commits = raw.as_ref().map(|r| r.pg_two_row.per_sec).filter(|r| *r > 0.0);
+
+    let timeline = Arc::new(Timeline::default());
+    let receiver = Receiver::start(timeline.clone()).await?;
+    let observer = Observer::start(&nats, timeline.clone()).await?;
+    let mut notify = NotifyServiceClient::connect(up.grpc_url("notify")).await.context("connecting to notify")?;
+    notify
+        .register_webhook(RegisterWebhookRequest {
+            recipient: format!("department:{DEPARTMENT}"),
+            url: receiver.url.clone(),
+            secret: format!("civicgrid-bench-loop-{run}"),
+            description: "civicgrid-bench loop: the department's receiver".into(),
+            request_id: format!("bench-loop-hook-{run}"),
+        })
+        .await
+        .context("registering the department's webhook")?;
+    let clients = drive::clients(&up.grpc_url("intake"), concurrency.max(64)).await?;
+    let reports = Arc::new(Reports::new(&run));
+    let cap = args.max_in_flight as usize;
+    let drain = Duration::from_secs(args.drain_secs);
+
+    let first_rate = args.rates.first().copied().unwrap_or(100.0);
+    heading(&format!(
+        "warm-up: {first_rate}/s for {} s (item {} in grid {} → department:{DEPARTMENT}; not counted)",
+        args.warmup_secs,
+        drive::ITEM,
+        drive::GRID
+    ));
+    let sent =
+        drive::open_loop(&clients, &reports, &timeline, 0, first_rate, Duration::from_secs(args.warmup_secs), cap)
+            .await?;
+    let drained = phase::wait_drained(&timeline, 0, Duration::from_secs(120)).await;
+    let warmup = phase::figures("warm-up".into(), 0, &sent, &timeline, drained);
+    warmup.print();
+    anyhow::ensure!(
+        warmup.drained && warmup.accepted > 0,
+        "the warm-up's reports did not all reach the webhook of department:{DEPARTMENT} \
+         (do the shipped routing rules still send item {} in grid {} there?)",
+        drive::ITEM,
+        drive::GRID
+    );
+    let mut accepted = warmup.accepted;
+
+    let mut phases = Vec::new();
+    for (i, rate) in args.rates.iter().copied().enumerate() {
+        heading(&format!(
+            "open loop: {rate}/s for {} s on a fixed timetable (≤ {cap} in flight), times from each scheduled send",
+            args.rate_secs
+        ));
+        let cpu0 = procs.snapshot();
+        let sent =
+            drive::open_loop(&clients, &reports, &timeline, i + 1, rate, Duration::from_secs(args.rate_secs), cap)
+                .await?;
+        let drained = phase::wait_drained(&timeline, i + 1, drain).await;
+        let cpu = procs.usage(&cpu0, &procs.snapshot());
+        let mut f = phase::figures(format!("{rate}/s"), i + 1, &sent, &timeline, drained);
+        f.offered_per_sec = Some(rate);
+        finish(&mut f, cpu, raw_commits);
+        accepted += f.accepted;
+        phases.push(f);
+    }
+
+    let mut saturation = None;
+    let mut load_rss = Default::default();
+    if args.saturation_secs > 0 {
+        let n = args.rates.len() + 1;
+        heading(&format!(
+            "saturation: closed loop of {concurrency} workers for {} s, each sending its next report when the last is answered",
+            args.saturation_secs
+        ));
+        let sampler = procs.sample_rss();
+        let cpu0 = procs.snapshot();
+        let sent = drive::closed_loop(
+            &clients,
+            &reports,
+            &timeline,
+            n,
+            concurrency,
+            Duration::from_secs(args.saturation_secs),
+        )
+        .await?;
+        let drained = phase::wait_drained(&timeline, n, drain).await;
+        let cpu = procs.usage(&cpu0, &procs.snapshot());
+        load_rss = sampler.stop().await;
+        let mut f = phase::figures(format!("saturation, {concurrency} workers"), n, &sent, &timeline, drained);
+        f.workers = Some(concurrency);
+        finish(&mut f, cpu, raw_commits);
+        field("memory under load", load_rss.iter().map(|(n, m)| format!("{n} {m:.1}")).collect::<Vec<_>>().join(" · "));
+        accepted += f.accepted;
+        saturation = Some(f);
+    }
+    observer.stop().await;
+
+    heading("the books: every accepted report once on the bus, once a task, once assigned, once told");
+    let books = books::count(up, &js, &timeline, accepted, DEPARTMENT, Duration::from_secs(60)).await?;
+    books.print();
+    receiver.stop();
+
+    let mut restarts: HashMap<String, Vec<procs::Restart>> = HashMap::new();
+    if args.startup_trials > 0 {
+        heading(&format!(
+            "start-up: each service stopped (SIGTERM) {} time(s) and timed from up's spawn of the next process to health SERVING",
+            args.startup_trials
+        ));
+        for _ in 0..args.startup_trials {
+            for service in up::SERVICES {
+                let port = up.grpc.get(service).copied().unwrap_or(0);
+                let r = procs::restart(&procs, service, port).await?;
+                field(
+                    service,
+                    format!(
+                        "spawn → SERVING {:.0} ms (its age then, from /proc: {} ms; stop → SERVING {:.0} ms)",
+                        r.spawn_to_serving_ms,
+                        figures::opt(r.age_at_serving_ms, 0),
+                        r.stop_to_serving_ms
+                    ),
+                );
+                restarts.entry(service.to_string()).or_default().push(r);
+            }
+        }
+    }
+    let services = procs::service_lines(&idle, &load_rss, saturation.as_ref().and_then(|s| s.cpu.as_ref()), restarts);
+    Ok(LoopFigures {
+        smoke: args.smoke,
+        concurrency,
+        up_secs: up.up_secs,
+        raw,
+        warmup,
+        phases,
+        saturation,
+        books,
+        services,
+        ..Default::default()
+    })
+}
+
+/// Adds a phase's CPU and its ratio to the raw commit rate, and prints it.
+fn finish(f: &mut PhaseFigures, cpu: procs::CpuFigures, raw_commits: Option<f64>) {
+    f.cpu = Some(cpu);
+    f.ratio_to_raw = raw_commits.map(|r| f.loop_per_sec / r);
+    f.print();
+}

@@ -1,0 +1,203 @@
+//! The summary of `civicgrid-bench loop`: the ceilings, the load table, a line per service,
+//! the books and the targets of issue 16, printed and written as JSON.
+
+use serde::Serialize;
+
+use super::{books::Books, figures::opt, phase::PhaseFigures, procs::ServiceLine, raw::RawFigures};
+use crate::stats::{int, ms, rate};
+
+/// Reports per second the loop must sustain end to end.
+const TARGET_LOOP_PER_SEC: f64 = 2000.0;
+/// Share of the raw two-row commit rate the loop must reach.
+const TARGET_RATIO: f64 = 0.5;
+/// The rate at which the end-to-end p99 is held to [`TARGET_P99_MS`].
+const TARGET_P99_RATE: f64 = 300.0;
+/// End-to-end p99 at that rate, ms.
+const TARGET_P99_MS: f64 = 100.0;
+/// Idle resident memory per service: 30 MB (10⁶ bytes) in MiB.
+const TARGET_IDLE_MIB: f64 = 30.0e6 / 1_048_576.0;
+/// Spawn → SERVING, ms.
+const TARGET_STARTUP_MS: f64 = 5000.0;
+
+/// Everything a run measured.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LoopFigures {
+    /// The command line.
+    pub command: String,
+    /// The machine.
+    pub machine: serde_json::Value,
+    /// Whether this was the smoke.
+    pub smoke: bool,
+    /// Share of the machine busy in the 2 s before the run.
+    pub background_busy_pct: Option<f64>,
+    /// Workers of the saturation, connections and callers of the ceilings.
+    pub concurrency: usize,
+    /// Seconds `civicgrid up` took to be up.
+    pub up_secs: f64,
+    /// Seconds the whole run took.
+    pub total_secs: f64,
+    /// The ceilings, on `up`'s servers.
+    pub raw: Option<RawFigures>,
+    /// The warm-up.
+    pub warmup: PhaseFigures,
+    /// The fixed rates.
+    pub phases: Vec<PhaseFigures>,
+    /// The closed loop.
+    pub saturation: Option<PhaseFigures>,
+    /// The books after the run.
+    pub books: Books,
+    /// Whether they balance: every accepted report once of everything, outboxes empty.
+    pub books_balanced: bool,
+    /// Whether every phase's reports all reached the webhook.
+    pub drained: bool,
+    /// A line per service.
+    pub services: Vec<ServiceLine>,
+    /// The targets of issue 16 and whether they were met.
+    pub targets: Vec<Target>,
+}
+
+/// One target and its measure.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    /// What is held.
+    pub what: String,
+    /// The bound.
+    pub target: String,
+    /// What was measured.
+    pub measured: String,
+    /// Whether it holds (`None`: not measured in this run).
+    pub met: Option<bool>,
+}
+
+fn yes(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "met",
+        Some(false) => "NOT met",
+        None => "not measured",
+    }
+}
+
+/// Prints the summary and fills in `f.targets`.
+pub fn summary(f: &mut LoopFigures) {
+    println!("\n== Summary");
+    println!("command: {}", f.command);
+    if let Some(b) = f.background_busy_pct {
+        println!(
+            "background load before the run: {b:.0}% of the machine busy{}",
+            if b > 10.0 { " — NOT a quiet machine" } else { "" }
+        );
+    }
+    if let Some(raw) = &f.raw {
+        println!("\nThe machine's ceilings (on up's nats-server and PostgreSQL, same run):\n");
+        raw.print_table();
+    }
+    let raw_commits = f.raw.as_ref().map(|r| r.pg_two_row.per_sec);
+
+    println!("\nThe load table (times from each send; overall = send → webhook received; hops are p99):\n");
+    println!(
+        "| load | accepted/s | loop/s | of raw | overall p50 / p95 / p99 ms | intake p99 | dispatch p99 | notify p99 | drained | machine busy |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for p in f.phases.iter().chain(&f.saturation) {
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            p.name,
+            rate(p.accepted_per_sec),
+            rate(p.loop_per_sec),
+            p.ratio_to_raw.map(|r| format!("{:.0}%", 100.0 * r)).unwrap_or_else(|| "–".into()),
+            p.stages.webhook.cell(),
+            ms(p.hops.intake.p99_ms),
+            ms(p.hops.dispatch.p99_ms),
+            ms(p.hops.notify.p99_ms),
+            if p.drained { "yes" } else { "NO" },
+            p.cpu.as_ref().and_then(|c| c.busy_pct).map(|b| format!("{b:.0}%")).unwrap_or_else(|| "–".into())
+        );
+    }
+    if let Some(s) = &f.saturation
+        && let Some(c) = &s.cpu
+    {
+        println!("\nCPU under saturation: {}", c.line());
+    }
+
+    println!(
+        "\nA line per service (memory: resident, MiB; start-up: up's spawn → health SERVING, median of the restarts):\n"
+    );
+    println!("| service | idle | under load | cores under load | start-up | restarts (spawn → SERVING ms) |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for s in &f.services {
+        let restarts: Vec<String> = s.restarts.iter().map(|r| format!("{:.0}", r.spawn_to_serving_ms)).collect();
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            s.service,
+            opt(s.idle_mib, 1),
+            opt(s.load_mib, 1),
+            opt(s.load_cores, 2),
+            s.startup_ms().map(|m| format!("{m:.0} ms")).unwrap_or_else(|| "–".into()),
+            restarts.join(" · ")
+        );
+    }
+
+    println!("\nThe books:");
+    f.books.print();
+
+    let mut targets = Vec::new();
+    let sat = f.saturation.as_ref();
+    targets.push(Target {
+        what: "the loop end to end (saturation: completed ÷ first send → last webhook)".into(),
+        target: format!("≥ {}/s", rate(TARGET_LOOP_PER_SEC)),
+        measured: sat.map(|s| format!("{}/s", rate(s.loop_per_sec))).unwrap_or_else(|| "–".into()),
+        met: sat.map(|s| s.drained && s.loop_per_sec >= TARGET_LOOP_PER_SEC),
+    });
+    let ratio = sat.and_then(|s| s.ratio_to_raw);
+    targets.push(Target {
+        what: "the loop against raw two-row commits/s of the same run".into(),
+        target: format!("≥ {:.0}%", 100.0 * TARGET_RATIO),
+        measured: match (ratio, raw_commits) {
+            (Some(r), Some(c)) => format!("{:.0}% of {}/s", 100.0 * r, rate(c)),
+            _ => "–".into(),
+        },
+        met: ratio.map(|r| r >= TARGET_RATIO),
+    });
+    let at = f.phases.iter().find(|p| p.offered_per_sec.is_some_and(|r| (r - TARGET_P99_RATE).abs() < 0.5));
+    targets.push(Target {
+        what: format!("send → webhook p99 at {TARGET_P99_RATE:.0} reports/s"),
+        target: format!("≤ {TARGET_P99_MS:.0} ms"),
+        measured: at.map(|p| format!("{} ms", ms(p.stages.webhook.p99_ms))).unwrap_or_else(|| "–".into()),
+        met: at.map(|p| p.drained && p.stages.webhook.count > 0 && p.stages.webhook.p99_ms <= TARGET_P99_MS),
+    });
+    let idle = f.services.iter().filter_map(|s| s.idle_mib.map(|m| (m, &s.service))).max_by(|a, b| a.0.total_cmp(&b.0));
+    targets.push(Target {
+        what: "idle resident memory, the largest service".into(),
+        target: "≤ 30 MB (28.6 MiB)".into(),
+        measured: idle.map(|(m, s)| format!("{m:.1} MiB ({s})")).unwrap_or_else(|| "–".into()),
+        met: idle.map(|(m, _)| m <= TARGET_IDLE_MIB),
+    });
+    let slowest =
+        f.services.iter().filter_map(|s| s.startup_ms().map(|m| (m, &s.service))).max_by(|a, b| a.0.total_cmp(&b.0));
+    targets.push(Target {
+        what: "spawn → SERVING, the slowest service (median)".into(),
+        target: format!("≤ {:.0} s", TARGET_STARTUP_MS / 1000.0),
+        measured: slowest.map(|(m, s)| format!("{m:.0} ms ({s})")).unwrap_or_else(|| "–".into()),
+        met: slowest.map(|(m, _)| m <= TARGET_STARTUP_MS),
+    });
+    targets.push(Target {
+        what: "the books".into(),
+        target: "nothing lost or doubled".into(),
+        measured: format!(
+            "{} accepted · {} tasks · {} webhooks lost, {} doubled",
+            int(f.books.accepted),
+            int(f.books.tasks),
+            f.books.webhooks_lost,
+            f.books.webhooks_doubled
+        ),
+        met: Some(f.books.balanced()),
+    });
+    println!("\nTargets (issue 16):\n");
+    println!("| target | bound | measured | |");
+    println!("| --- | --- | --- | --- |");
+    for t in &targets {
+        println!("| {} | {} | {} | {} |", t.what, t.target, t.measured, yes(t.met));
+    }
+    println!("\nwhole run {:.0} s (civicgrid up was up in {:.1} s)", f.total_secs, f.up_secs);
+    f.targets = targets;
+}
