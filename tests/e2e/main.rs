@@ -24,4 +24,5 @@ mod readme;
 mod replicas;
 mod supervision;
 mod tour;
+mod traces;
 mod trail;

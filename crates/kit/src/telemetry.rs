@@ -2,8 +2,13 @@
 //!
 //! Every process gets a `tracing` subscriber (text or JSON logs, filtered by `telemetry.log` or
 //! `RUST_LOG`) with an OpenTelemetry layer, so every span has a W3C trace context that crosses
-//! gRPC (metadata) and NATS (headers). Spans are exported over OTLP/gRPC only when
-//! `telemetry.otlp_endpoint` is set.
+//! gRPC (metadata), NATS (headers, kept in the outbox row until the relay publishes it) and
+//! notify's webhooks (a `traceparent` header, kept with the delivery until the worker sends it).
+//! Spans are exported over OTLP/gRPC, in batches, only when `telemetry.otlp_endpoint` is set;
+//! dropping the [`TelemetryGuard`] at the end of the drain exports what is left. JSON log lines
+//! carry the current span's `trace_id` and `span_id` ([`logs`]).
+
+pub mod logs;
 
 use std::collections::HashMap;
 
@@ -59,7 +64,7 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> TelemetryGuard {
         tracing_opentelemetry::layer().with_tracer(tracer).with_filter(tracing_subscriber::filter::LevelFilter::INFO);
     let registry = tracing_subscriber::registry().with(otel);
     let _ = if settings.log_format == crate::config::LogFormat::Json {
-        registry.with(tracing_subscriber::fmt::layer().json().with_filter(filter())).try_init()
+        registry.with(logs::TraceIds::default()).with(logs::json().with_filter(filter())).try_init()
     } else {
         // Colour only on a terminal: log files stay free of escape codes.
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
@@ -92,17 +97,37 @@ impl Extractor for MapExtractor<'_> {
 
 /// The current span's trace context as `traceparent` / `tracestate` entries.
 pub fn current_trace_headers() -> HashMap<String, String> {
+    trace_headers_of(&tracing::Span::current())
+}
+
+/// `span`'s trace context as `traceparent` / `tracestate` entries (none for a span without
+/// one). Reading it starts the span: give it its parent first.
+pub fn trace_headers_of(span: &tracing::Span) -> HashMap<String, String> {
     let mut map = HashMap::new();
-    let cx = tracing::Span::current().context();
+    let cx = span.context();
     opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut MapInjector(&mut map)));
     map
 }
 
+/// `span`'s W3C `traceparent`, for work that waits in a table before it is done (notify's
+/// deliveries): `None` for a span without a trace context.
+pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
+    trace_headers_of(span).remove("traceparent")
+}
+
 /// Makes `span` a child of the trace context found in `headers` (lower-case names), if any.
+/// Call it before the span is first entered: its parent is fixed from then on.
 pub fn set_parent_from(span: &tracing::Span, headers: &HashMap<String, String>) {
     if !headers.contains_key("traceparent") {
         return;
     }
     let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&MapExtractor(headers)));
     let _ = span.set_parent(cx);
+}
+
+/// Makes `span` a child of `traceparent` (as [`traceparent_of`] gave it), if there is one.
+pub fn set_parent_traceparent(span: &tracing::Span, traceparent: Option<&str>) {
+    if let Some(tp) = traceparent.filter(|t| !t.is_empty()) {
+        set_parent_from(span, &HashMap::from([("traceparent".to_string(), tp.to_string())]));
+    }
 }

@@ -9,6 +9,7 @@ use civicgrid_kit::{
 };
 use civicgrid_proto::v1::{EventRated, EventReported};
 use sqlx::PgConnection;
+use tracing::Instrument;
 
 use crate::store::{ActError, Store, Writes};
 
@@ -26,20 +27,21 @@ impl IntakeHandler {
     /// `EventReported`s are created together, with multi-row statements; a rating first writes
     /// what came before it (its event's tasks may be among them). The change-feed rows of the
     /// whole batch are appended last, just before the runner commits. One message that cannot
-    /// be decoded or applied fails the batch, which the runner then retries one by one.
+    /// be decoded or applied fails the batch, which the runner then retries one by one. Each
+    /// message's task facts are made in its span, so they go on in the trace of its report.
     async fn apply_all(&self, tx: &mut PgConnection, msgs: &[&Incoming]) -> Result<(), HandleError> {
         let now = self.clock.now();
         let mut w = Writes::default();
         let mut reported = Vec::new();
         for msg in msgs {
             match msg.ce_type() {
-                Some(_) if msg.carries::<EventReported>() => reported.push(msg.decode()?),
+                Some(_) if msg.carries::<EventReported>() => reported.push((msg.decode()?, msg.span().clone())),
                 Some(_) if msg.carries::<EventRated>() => {
                     let rated: EventRated = msg.decode()?;
                     self.store.create_for_events(tx, &mut w, &reported, now).await?;
                     reported.clear();
                     w.write_rows(tx).await?;
-                    match self.store.apply_rating(tx, &mut w, &rated, now).await {
+                    match self.store.apply_rating(tx, &mut w, &rated, now).instrument(msg.span().clone()).await {
                         Ok(_) => {}
                         Err(ActError::Store(e)) => return Err(e.into()),
                         Err(e) => return Err(HandleError::Permanent(e.to_string())),

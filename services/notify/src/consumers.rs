@@ -40,7 +40,8 @@ impl FactHandler {
         if fact.fact.is_empty() {
             return Err(HandleError::Permanent("the fact has no name".into()));
         }
-        Ok(fact)
+        // Its deliveries are sent later, by the worker: they keep the trace to send in.
+        Ok(facts::Fact { traceparent: msg.traceparent(), ..fact })
     }
 }
 

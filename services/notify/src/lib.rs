@@ -61,6 +61,7 @@ impl Service for Notify {
                 "delivery claims, waiting-delivery indexes, pending reporter facts",
                 include_str!("../migrations/0003_claims_and_indexes.sql"),
             ),
+            db::migration(4, "delivery trace context", include_str!("../migrations/0004_delivery_traces.sql")),
         ]
     }
 

@@ -16,6 +16,7 @@ use civicgrid_kit::{
 };
 use civicgrid_proto::v1::{Channel, DeliveryAttempt, DeliveryStatus, NotifyEvent};
 use futures::StreamExt;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{
@@ -89,12 +90,48 @@ fn channel_label(channel: Channel) -> &'static str {
     }
 }
 
+/// The span of one attempt (`webhook <fact>`, `sms <fact>`, kind client): the child of the
+/// trace the delivery was queued with, so the call is the end of the trace of the report that
+/// caused it, although the worker makes it later, from the queue. A webhook call sends the
+/// span's context on as `traceparent`.
+fn attempt_span(c: &Claimed) -> tracing::Span {
+    let fact = if c.digest { "digest" } else { c.fact.as_str() };
+    let span = tracing::info_span!(
+        parent: None,
+        "deliver",
+        otel.name = %format!("{} {fact}", channel_label(c.channel)),
+        otel.kind = %"client",
+        delivery = %c.id,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+        otel.status_description = tracing::field::Empty,
+    );
+    civicgrid_kit::telemetry::set_parent_traceparent(&span, c.traceparent.as_deref());
+    span
+}
+
+/// The channel's answer, on the attempt's span.
+fn record_answer(span: &tracing::Span, result: &Result<Sent, Failed>) {
+    match result {
+        Ok(sent) => {
+            span.record("http.response.status_code", sent.http_status);
+        }
+        Err(failed) => {
+            if failed.http_status != 0 {
+                span.record("http.response.status_code", failed.http_status);
+            }
+            span.record("otel.status_code", "error");
+            span.record("otel.status_description", failed.error.as_str());
+        }
+    }
+}
+
 /// What became of a delivery that was due to be sent.
 enum Step {
     /// Not sent: the endpoint's circuit holds it until then.
     Held(DateTime<Utc>, &'static str),
-    /// Sent, with the channel's answer.
-    Sent(Result<Sent, Failed>),
+    /// Sent, with the channel's answer and the attempt's span.
+    Sent(Result<Sent, Failed>, tracing::Span),
 }
 
 /// The circuits of a round's endpoints as the round learns of them: consulted before every
@@ -228,7 +265,9 @@ impl Worker {
                         return (c, Step::Held(until, why));
                     }
                 }
-                let result = self.send(&c).await;
+                let span = attempt_span(&c);
+                let result = self.send(&c).instrument(span.clone()).await;
+                record_answer(&span, &result);
                 if let Some(e) = endpoint {
                     live.lock().unwrap_or_else(|p| p.into_inner()).record(
                         e,
@@ -237,7 +276,7 @@ impl Worker {
                         &self.policy.breaker,
                     );
                 }
-                (c, Step::Sent(result))
+                (c, Step::Sent(result, span))
             })
             .buffer_unordered(self.policy.concurrency.max(1))
             .collect()
@@ -246,7 +285,7 @@ impl Worker {
         for (c, step) in results {
             outcomes.push(match step {
                 Step::Held(until, why) => self.held(&c, until, why),
-                Step::Sent(result) => self.outcome_of(&c, result, after),
+                Step::Sent(result, span) => Outcome { span, ..self.outcome_of(&c, result, after) },
             });
         }
         let learned = live.lock().unwrap_or_else(|p| p.into_inner()).circuits.clone();
@@ -338,6 +377,7 @@ impl Worker {
             error: why.into(),
             publish: None,
             region: c.region.clone(),
+            span: tracing::Span::none(),
         }
     }
 
@@ -351,6 +391,7 @@ impl Worker {
             error: why.into(),
             publish: Some(self.event(c, "notify-failed", c.attempts, why, now)),
             region: c.region.clone(),
+            span: tracing::Span::none(),
         }
     }
 
@@ -373,6 +414,7 @@ impl Worker {
                 error: String::new(),
                 publish: Some(self.event(c, "notify-delivered", number, "", now)),
                 region: c.region.clone(),
+                span: tracing::Span::none(),
             },
             Err(failed) => {
                 let last = number >= self.policy.max_attempts.max(1);
@@ -397,6 +439,7 @@ impl Worker {
                     error: failed.error.clone(),
                     publish: last.then(|| self.event(c, "notify-failed", number, &failed.error, now)),
                     region: c.region.clone(),
+                    span: tracing::Span::none(),
                 }
             }
         }

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use civicgrid_contracts::{Fact, FactFamily};
 use civicgrid_proto::v1::RegionPath;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
 
 use super::HandleError;
@@ -134,6 +135,8 @@ pub struct Incoming {
     pub delivered: i64,
     /// Its sequence in the stream.
     pub stream_sequence: u64,
+    /// The consumer's span for it ([`received_by`](Self::received_by)); none until then.
+    span: tracing::Span,
 }
 
 impl Incoming {
@@ -148,7 +151,56 @@ impl Incoming {
             }
         }
         let (delivered, stream_sequence) = msg.info().map(|i| (i.delivered, i.stream_sequence)).unwrap_or((1, 0));
-        Incoming { subject: msg.subject.to_string(), headers, payload: msg.payload.clone(), delivered, stream_sequence }
+        Incoming {
+            subject: msg.subject.to_string(),
+            headers,
+            payload: msg.payload.clone(),
+            delivered,
+            stream_sequence,
+            span: tracing::Span::none(),
+        }
+    }
+
+    /// The message as consumer `durable` received it: with a span of its own (`process <fact>`,
+    /// kind consumer), the child of the `traceparent` it came with. One per message, also in a
+    /// batch, so each message's effects can be written in its own trace.
+    pub(crate) fn received_by(mut self, durable: &str) -> Self {
+        let fact = self.subject_token(2).unwrap_or("message");
+        let span = tracing::info_span!(
+            parent: None,
+            "consume",
+            otel.name = %format!("process {fact}"),
+            otel.kind = %"consumer",
+            durable = %durable,
+        );
+        crate::telemetry::set_parent_from(&span, &self.headers);
+        span.set_attribute("messaging.system", "nats");
+        span.set_attribute("messaging.destination.name", self.subject.clone());
+        span.set_attribute("messaging.consumer.group.name", durable.to_string());
+        if let Some(id) = self.message_id() {
+            span.set_attribute("messaging.message.id", id.to_string());
+        }
+        self.span = span;
+        self
+    }
+
+    /// The consumer's span for this message: what runs in it (instrumented with it, or in
+    /// [`in_span`](Self::in_span)) continues the message's trace.
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// Runs `f` in the message's span. A batch handler that writes the effects of many messages
+    /// together makes each message's outbox rows in it, so each row carries its own message's
+    /// trace rather than the batch's.
+    pub fn in_span<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.span.in_scope(f)
+    }
+
+    /// The `traceparent` of the message's span, to keep with work done later from a table
+    /// (notify's deliveries); `None` when there is no trace.
+    pub fn traceparent(&self) -> Option<String> {
+        crate::telemetry::traceparent_of(&self.span)
     }
 
     /// The message id consumers de-duplicate on: `ce-id`, else `Nats-Msg-Id`.

@@ -8,6 +8,10 @@
 //! [`Handler::apply`]) so a single bad message cannot block the rest. A message that is [`HandleError::Permanent`] (it cannot be decoded or can never apply),
 //! or that has failed on its last delivery (`bus.max_deliver`), is published to the consumer's
 //! dead-letter subject with the reason and then terminated; it is never dropped silently.
+//!
+//! Every message gets a span of its own when it is received (`process <fact>`, the child of its
+//! `traceparent`): [`Handler::apply`] runs in it, and a batch handler makes each message's
+//! outbox rows in it ([`Incoming::in_span`]), so the facts a message causes carry its trace.
 
 use std::{collections::HashSet, future::Future, pin::Pin, time::Duration};
 
@@ -68,7 +72,8 @@ pub trait Handler: Send + Sync + 'static {
     /// Applies a batch of new messages, in delivery order, inside one transaction that also
     /// records their ids; return an error to roll it all back (the runner then retries the
     /// messages one by one through [`apply`](Self::apply)). Override it to write a batch with
-    /// multi-row statements; the effect must be the same as applying each message in turn.
+    /// multi-row statements; the effect must be the same as applying each message in turn, and
+    /// each message's outbox rows are made in its span ([`Incoming::in_span`]).
     fn apply_batch<'a>(
         &'a self,
         tx: &'a mut PgConnection,
@@ -76,7 +81,8 @@ pub trait Handler: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), HandleError>> {
         Box::pin(async move {
             for msg in msgs {
-                self.apply(tx, msg).await?;
+                // Each in its own message's span, so what it publishes continues that trace.
+                tracing::Instrument::instrument(self.apply(tx, msg), msg.span().clone()).await?;
             }
             Ok(())
         })
@@ -235,7 +241,8 @@ impl<H: Handler> Runner<H> {
 
     /// Applies a batch in one transaction; on failure, one by one.
     async fn process(&self, msgs: Vec<jetstream::Message>) {
-        let incoming: Vec<Incoming> = msgs.iter().map(Incoming::from_jetstream).collect();
+        let incoming: Vec<Incoming> =
+            msgs.iter().map(|m| Incoming::from_jetstream(m).received_by(self.spec.durable)).collect();
         for inc in &incoming {
             self.metrics.bus().delivered(self.spec.durable, inc.delivered);
         }
@@ -316,8 +323,6 @@ impl<H: Handler> Runner<H> {
     }
 
     async fn process_one(&self, m: &jetstream::Message, inc: &Incoming) {
-        let span = tracing::info_span!("consume", subject = %inc.subject, durable = %self.spec.durable);
-        crate::telemetry::set_parent_from(&span, &inc.headers);
         // Instrumented, not entered: a guard held across an await would leak into other tasks.
         let result = tracing::Instrument::instrument(
             async {
@@ -326,7 +331,7 @@ impl<H: Handler> Runner<H> {
                 tx.commit().await?;
                 Ok::<_, HandleError>(())
             },
-            span,
+            inc.span().clone(),
         )
         .await;
         match result {

@@ -10,6 +10,11 @@
 //! a crash before the publish loses nothing because the rows stay. The relay also forgets
 //! inbox ids after `bus.inbox_retention_days`, and audit records after
 //! `bus.audit_retention_days` (crates/kit/src/audit).
+//!
+//! A row keeps the trace context of the span that wrote it (its `traceparent` header, one per
+//! row even when a group commit writes many requests' rows together); the relay publishes each
+//! row in a `publish <fact>` span that is that context's child, and the message carries the
+//! publish span's context to its consumers.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -18,6 +23,7 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use sqlx::{PgConnection, PgPool, types::Json};
 use tokio::{sync::Notify, task::JoinHandle};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
 
 use super::envelope::{Envelope, to_header_map};
@@ -160,8 +166,9 @@ struct Row {
 /// transaction (it holds the rows' locks) and an ack future per message.
 struct Sent {
     tx: sqlx::Transaction<'static, sqlx::Postgres>,
-    /// Each sent row: its id, its fact (the subject's third token) and its ack.
-    pending: Vec<(Uuid, String, jetstream::context::PublishAckFuture)>,
+    /// Each sent row: its id, its fact (the subject's third token), its ack and its publish
+    /// span (ended when the ack is settled).
+    pending: Vec<(Uuid, String, jetstream::context::PublishAckFuture, tracing::Span)>,
     /// Rows claimed, whether or not all could be sent.
     claimed: usize,
     /// Why sending stopped early.
@@ -186,12 +193,12 @@ async fn claim_and_send(pool: &PgPool, js: &jetstream::Context, batch: i64) -> R
     let mut pending = Vec::with_capacity(rows.len());
     let mut send_error = None;
     for row in &rows {
-        match js
-            .publish_with_headers(row.subject.clone(), to_header_map(&row.headers.0), row.payload.clone().into())
-            .await
-        {
-            Ok(ack) => pending.push((row.id, row.subject.split('.').nth(2).unwrap_or("").to_string(), ack)),
+        let fact = row.subject.split('.').nth(2).unwrap_or("").to_string();
+        let (span, headers) = publish_span(row, &fact);
+        match js.publish_with_headers(row.subject.clone(), to_header_map(&headers), row.payload.clone().into()).await {
+            Ok(ack) => pending.push((row.id, fact, ack, span)),
             Err(e) => {
+                span.set_status(opentelemetry::trace::Status::error(e.to_string()));
                 send_error = Some(e.to_string());
                 break;
             }
@@ -200,23 +207,48 @@ async fn claim_and_send(pool: &PgPool, js: &jetstream::Context, batch: i64) -> R
     Ok(Some(Sent { tx, pending, claimed: rows.len(), send_error }))
 }
 
+/// The span of one row's publish (`publish <fact>`, kind producer) and the headers to send. The
+/// row's headers hold the trace context of the span that wrote it (a gRPC call, a consumed
+/// message: [`OutboxRow::new`]), so the span is that context's child although the relay runs
+/// later in a task of its own, and the message carries the span's context on to its consumers.
+fn publish_span(row: &Row, fact: &str) -> (tracing::Span, HashMap<String, String>) {
+    let span =
+        tracing::info_span!(parent: None, "publish", otel.name = %format!("publish {fact}"), otel.kind = %"producer");
+    crate::telemetry::set_parent_from(&span, &row.headers.0);
+    span.set_attribute("messaging.system", "nats");
+    span.set_attribute("messaging.destination.name", row.subject.clone());
+    span.set_attribute("messaging.message.id", row.id.to_string());
+    let mut headers = row.headers.0.clone();
+    // Without an OpenTelemetry layer there is no context: the row's own stays.
+    headers.extend(crate::telemetry::trace_headers_of(&span));
+    (span, headers)
+}
+
 /// Awaits the acks of a sent batch, deletes the acknowledged rows and commits; returns how many
 /// were published. Each published fact is counted in `metrics` once committed.
 async fn settle(sent: Sent, metrics: Option<Metrics>) -> Result<usize, RelayError> {
     let Sent { mut tx, pending, claimed: _, send_error } = sent;
     let mut first_error = send_error;
-    let (ids, rest): (Vec<Uuid>, Vec<_>) = pending.into_iter().map(|(id, fact, ack)| (id, (fact, ack))).unzip();
+    let mut spans = Vec::with_capacity(pending.len());
+    let (ids, rest): (Vec<Uuid>, Vec<_>) = pending
+        .into_iter()
+        .map(|(id, fact, ack, span)| {
+            spans.push(span);
+            (id, (fact, ack))
+        })
+        .unzip();
     let (facts, acks): (Vec<String>, Vec<_>) = rest.into_iter().unzip();
     let results = join_all(acks.into_iter().map(|f| f.into_future())).await;
     let mut acked = Vec::with_capacity(ids.len());
     let mut acked_facts = Vec::with_capacity(ids.len());
-    for ((id, fact), result) in ids.into_iter().zip(facts).zip(results) {
+    for (((id, fact), result), span) in ids.into_iter().zip(facts).zip(results).zip(&spans) {
         match result {
             Ok(_) => {
                 acked.push(id);
                 acked_facts.push(fact);
             }
             Err(e) => {
+                span.set_status(opentelemetry::trace::Status::error(e.to_string()));
                 first_error.get_or_insert(e.to_string());
             }
         }
@@ -227,6 +259,8 @@ async fn settle(sent: Sent, metrics: Option<Metrics>) -> Result<usize, RelayErro
         sqlx::query("DELETE FROM outbox WHERE id = ANY($1)").bind(&acked).execute(&mut *tx).await?;
     }
     tx.commit().await?;
+    // The publish spans end here, with the ack and the row's delete.
+    drop(spans);
     if let Some(m) = &metrics {
         m.bus().published(&acked_facts);
     }

@@ -22,6 +22,7 @@ use tonic::{
     transport::{Server, server::TcpIncoming},
 };
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::Shutdown;
 
@@ -75,7 +76,14 @@ pub async fn serve(
     }
     server
         .trace_fn(|request: &http::Request<()>| {
-            let span = tracing::info_span!("grpc", path = %request.uri().path());
+            // Named as OpenTelemetry names RPC spans: `civicgrid.v1.IntakeService/SubmitEvent`.
+            let name = request.uri().path().trim_start_matches('/');
+            let (service, method) = name.split_once('/').unwrap_or((name, ""));
+            let span = tracing::info_span!(parent: None, "grpc", otel.name = %name, otel.kind = %"server");
+            // Attributes of the exported span only, not fields of every log line of the call.
+            span.set_attribute("rpc.system", "grpc");
+            span.set_attribute("rpc.service", service.to_string());
+            span.set_attribute("rpc.method", method.to_string());
             let headers: HashMap<String, String> = request
                 .headers()
                 .iter()

@@ -7,3 +7,4 @@ mod bus;
 mod feed;
 mod jwks;
 mod tls;
+mod traces;

@@ -1,4 +1,5 @@
-//! Signed webhook calls: `POST` of a JSON body with the headers of `docs/notifications.md`.
+//! Signed webhook calls: `POST` of a JSON body with the headers of `docs/notifications.md`, and
+//! the W3C `traceparent` of the call.
 
 use std::time::{Duration, Instant};
 
@@ -59,7 +60,7 @@ impl WebhookClient {
         let started = Instant::now();
         let elapsed = || started.elapsed().as_millis() as i64;
         let sig = signature::sign(call.secret.as_bytes(), call.timestamp, &call.body);
-        let response = self
+        let mut request = self
             .http
             .post(call.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -67,10 +68,13 @@ impl WebhookClient {
             .header(TIMESTAMP, call.timestamp.to_string())
             .header(DELIVERY, call.delivery_id)
             .header(ENDPOINT, call.endpoint_id)
-            .header(FACT, call.fact)
-            .body(call.body)
-            .send()
-            .await;
+            .header(FACT, call.fact);
+        // W3C `traceparent` (and `tracestate`) of the call's span: the receiver's system goes on
+        // in the trace of the report behind the notification.
+        for (name, value) in civicgrid_kit::telemetry::current_trace_headers() {
+            request = request.header(name, value);
+        }
+        let response = request.body(call.body).send().await;
         match response {
             Ok(r) if r.status().is_success() => {
                 Ok(Sent { http_status: i32::from(r.status().as_u16()), duration_ms: elapsed() })

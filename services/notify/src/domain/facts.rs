@@ -136,6 +136,9 @@ pub struct Fact {
     pub reporter_id: String,
     /// When it happened, when the fact says (to leave old facts unannounced).
     pub at: Option<DateTime<Utc>>,
+    /// The W3C `traceparent` of the consumer's span for the message that brought it, kept with
+    /// its deliveries so the webhook call, made later by the worker, goes on in its trace.
+    pub traceparent: Option<String>,
 }
 
 impl Fact {
@@ -150,6 +153,7 @@ impl Fact {
             "region": [self.region.city, self.region.county, self.region.township, self.region.village],
             "data": self.data,
             "at": self.at.map(|t| t.timestamp_micros()),
+            "traceparent": self.traceparent,
         })
     }
 
@@ -176,6 +180,7 @@ impl Fact {
             data,
             reporter_id: String::new(),
             at: v.get("at").and_then(|x| x.as_i64()).and_then(DateTime::from_timestamp_micros),
+            traceparent: text("traceparent"),
         })
     }
 }
@@ -263,6 +268,7 @@ pub fn from_task_event(ce_id: &str, e: &TaskEvent, offset: FixedOffset) -> Fact 
         data,
         reporter_id: String::new(),
         at: e.occurred_at.as_ref().and_then(from_proto),
+        traceparent: None,
     }
 }
 
@@ -301,6 +307,7 @@ pub fn from_reported(ce_id: &str, r: &EventReported, offset: FixedOffset) -> Fac
         data,
         reporter_id: first.reporter_id,
         at: event.reported_at.as_ref().and_then(from_proto),
+        traceparent: None,
     }
 }
 
@@ -330,6 +337,7 @@ pub fn from_merged(ce_id: &str, m: &EventMerged, offset: FixedOffset) -> Fact {
         data,
         reporter_id: report.reporter_id,
         at: report.reported_at.as_ref().and_then(from_proto),
+        traceparent: None,
     }
 }
 
@@ -394,6 +402,7 @@ pub fn unacknowledged(u: &Unacknowledged, offset: FixedOffset) -> Fact {
         data,
         reporter_id: String::new(),
         at: None,
+        traceparent: None,
     }
 }
 

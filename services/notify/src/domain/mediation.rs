@@ -173,6 +173,7 @@ pub fn from_case_event(ce_id: &str, e: &MediationCaseEvent, offset: FixedOffset)
         data,
         reporter_id: String::new(),
         at: e.occurred_at.as_ref().and_then(from_proto),
+        traceparent: None,
     }
 }
 

@@ -139,6 +139,7 @@ pub fn from_patrol_event(ce_id: &str, e: &PatrolEvent, offset: FixedOffset) -> F
         data,
         reporter_id: String::new(),
         at: e.occurred_at.as_ref().and_then(from_proto),
+        traceparent: None,
     }
 }
 

@@ -40,6 +40,8 @@ pub struct Claimed {
     /// Why it cannot be sent at all (a secret or phone that does not unseal): given up at once
     /// instead of holding up the queue.
     pub problem: Option<String>,
+    /// The trace of the fact behind it: the call is made in a span that is its child.
+    pub traceparent: Option<String>,
 }
 
 /// What happened to a claimed delivery.
@@ -61,6 +63,8 @@ pub struct Outcome {
     pub publish: Option<NotifyEvent>,
     /// The region of the published fact.
     pub region: RegionPath,
+    /// The span of the attempt, if one was made: the published fact is made in it.
+    pub span: tracing::Span,
 }
 
 /// A delivery's own row: what the queue claims (before what it carries is read), and what a
@@ -83,6 +87,8 @@ pub(crate) struct DeliveryRow {
     /// worker reads it from the notification).
     pub source_event_id: String,
     pub region: RegionPath,
+    /// The trace of the fact behind it (`Fact::traceparent`), read by a claim only.
+    pub traceparent: Option<String>,
 }
 
 /// Writes `deliveries` (of notifications about `facts`, by index) created at `now`.
@@ -95,14 +101,15 @@ pub(crate) async fn insert(
     let fact_of = |d: &NewDelivery| &facts[d.fact];
     sqlx::query(
         "INSERT INTO deliveries (id, notification_id, recipient, channel, endpoint_id, status, next_attempt_at, \
-           delivered_at, attempt_count, fact, created_at, city, county, township, village) \
+           delivered_at, attempt_count, fact, created_at, city, county, township, village, traceparent) \
          SELECT d.id, d.notification_id, d.recipient, d.channel, d.endpoint_id, d.status, d.next_at, d.delivered_at, \
-           CASE WHEN d.delivered_at IS NULL THEN 0 ELSE 1 END, d.fact, $9, d.city, d.county, d.township, d.village \
+           CASE WHEN d.delivered_at IS NULL THEN 0 ELSE 1 END, d.fact, $9, d.city, d.county, d.township, d.village, \
+           d.traceparent \
          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::uuid[], $6::smallint[], \
                      $7::timestamptz[], $8::timestamptz[], $10::text[], $11::text[], $12::text[], $13::text[], \
-                     $14::text[]) \
+                     $14::text[], $15::text[]) \
               AS d(id, notification_id, recipient, channel, endpoint_id, status, next_at, delivered_at, fact, \
-                   city, county, township, village)",
+                   city, county, township, village, traceparent)",
     )
     .bind(deliveries.iter().map(|d| d.id).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| d.notification_id).collect::<Vec<_>>())
@@ -118,6 +125,13 @@ pub(crate) async fn insert(
     .bind(deliveries.iter().map(|d| fact_of(d).region.county.clone()).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| fact_of(d).region.township.clone()).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| fact_of(d).region.village.clone()).collect::<Vec<_>>())
+    // Only what is pushed later needs it; the inbox entry is delivered by this commit.
+    .bind(
+        deliveries
+            .iter()
+            .map(|d| fact_of(d).traceparent.clone().filter(|_| d.channel != Channel::Inbox))
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -141,7 +155,7 @@ pub(crate) async fn claim(
          UPDATE deliveries d SET claimed_until = now() + make_interval(secs => $3), claim = $4 \
          FROM due WHERE d.id = due.id \
          RETURNING d.id, d.notification_id, d.recipient, d.channel, d.endpoint_id, d.attempt_count, d.digest_size, \
-           d.fact, d.city, d.county, d.township, d.village",
+           d.fact, d.city, d.county, d.township, d.village, d.traceparent",
     )
     .bind(now)
     .bind(limit)
@@ -162,6 +176,7 @@ pub(crate) async fn claim(
             fact: row.get("fact"),
             source_event_id: String::new(),
             region: region_of(row),
+            traceparent: row.get("traceparent"),
         })
         .collect())
 }
@@ -258,6 +273,7 @@ pub(crate) async fn inbox_of(tx: &mut PgConnection, notifications: &[Uuid]) -> R
             fact: r.get("fact"),
             source_event_id: r.get("source_event_id"),
             region: region_of(r),
+            traceparent: None,
         })
         .collect())
 }
@@ -295,6 +311,7 @@ pub(crate) async fn fail_waiting_for(
                 fact: r.get("fact"),
                 source_event_id: r.get::<Option<String>, _>("source_event_id").unwrap_or_default(),
                 region: region_of(r),
+                traceparent: None,
             }
         })
         .collect())

@@ -86,6 +86,7 @@ impl Store {
                     phone: phone.and_then(Result::ok),
                     problem,
                     recipient: row.recipient,
+                    traceparent: row.traceparent,
                 }
             })
             .collect())
@@ -126,7 +127,8 @@ impl Store {
             .filter_map(|o| {
                 let e = o.publish.as_ref()?;
                 let at = e.occurred_at.as_ref().and_then(from_proto).unwrap_or_default();
-                Some(outbox::notify_row(e, &o.region, at))
+                // In the attempt's span: `notify-delivered` goes on in the fact's trace.
+                Some(o.span.in_scope(|| outbox::notify_row(e, &o.region, at)))
             })
             .collect();
         outbox::insert(&mut tx, &rows).await?;
