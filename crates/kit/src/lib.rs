@@ -16,6 +16,7 @@
 //! - [`region`]: administrative division codes and the region path used in subjects.
 //! - [`seal`]: AES-256-GCM for personal data at rest.
 //! - [`clock`]: the time source domain code is given, with a manual clock for tests.
+//! - [`faults`]: kill points the fault tests arm with `CIVICGRID_FAULT`.
 
 pub mod access;
 pub mod audit;
@@ -24,6 +25,7 @@ pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod faults;
 pub mod grpc;
 pub mod metrics;
 pub mod region;

@@ -6,7 +6,8 @@ use anyhow::bail;
 use civicgrid_dev::infra::{self, NatsServer, PostgresServer};
 use civicgrid_kit::Shutdown;
 
-/// Runs `civicgrid service <name>` until shutdown, restarting it when it dies.
+/// Runs `civicgrid service <name>` until shutdown, restarting it when it dies. Each process is
+/// told how many restarts came before it (`CIVICGRID_LIFE`).
 pub(super) async fn supervise(
     exe: PathBuf,
     name: &'static str,
@@ -21,6 +22,9 @@ pub(super) async fn supervise(
             tokio::process::Command::new(&exe)
                 .args(["service", name])
                 .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                // Which process of the service this is: kill points armed for the first one
+                // (CIVICGRID_FAULT, crates/kit/src/faults.rs) do not fire again in its restarts.
+                .env(civicgrid_kit::faults::LIFE_VAR, restarts.to_string())
                 .stdin(Stdio::null())
                 .stdout(file)
                 .stderr(err)

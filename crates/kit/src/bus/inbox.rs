@@ -3,8 +3,9 @@
 //! [`run_consumer`] pulls from a durable JetStream consumer in batches. Each batch is applied in
 //! one transaction: it records every message's `(consumer, ce-id)` in the `inbox` table with one
 //! multi-row insert, hands the messages whose row is new to [`Handler::apply_batch`] (by default
-//! [`Handler::apply`] on each, in order); one commit, then the batch is acked. If the batch
-//! fails, its messages are retried one by one (each in its own transaction, through
+//! [`Handler::apply`] on each, in order); one commit, then the batch is acked (a crash between
+//! the two is kill point `inbox.before_ack`, [`crate::faults`]: the redelivered batch is
+//! skipped). If the batch fails, its messages are retried one by one (each in its own transaction, through
 //! [`Handler::apply`]) so a single bad message cannot block the rest. A message that is [`HandleError::Permanent`] (it cannot be decoded or can never apply),
 //! or that has failed on its last delivery (`bus.max_deliver`), is published to the consumer's
 //! dead-letter subject with the reason and then terminated; it is never dropped silently.
@@ -250,6 +251,9 @@ impl<H: Handler> Runner<H> {
             match self.apply_batch(&incoming).await {
                 Ok(()) => {
                     self.handler.committed();
+                    // Applied and committed, not acked: after a crash here JetStream redelivers
+                    // the batch, and the inbox must skip every message of it.
+                    crate::faults::point(self.spec.service, "inbox.before_ack");
                     for m in &msgs {
                         if let Err(e) = m.ack().await {
                             tracing::warn!(error = %e, "ack failed; the message will be redelivered and skipped by the inbox");
@@ -337,6 +341,7 @@ impl<H: Handler> Runner<H> {
         match result {
             Ok(()) => {
                 self.handler.committed();
+                crate::faults::point(self.spec.service, "inbox.before_ack");
                 let _ = m.ack().await;
             }
             Err(HandleError::Permanent(reason)) => self.dead_letter(m, inc, &reason).await,

@@ -5,11 +5,13 @@
 //! (`FOR UPDATE SKIP LOCKED`, so several replicas share the work), publishes them all with the
 //! acks awaited concurrently, and deletes the acknowledged rows in one statement, so the
 //! outbox holds only what is not yet published. With a backlog it claims and sends the next
-//! batch while the acks of the previous one come back (`bus.relay_batches_in_flight`). A crash before that commit republishes the
-//! rows, and JetStream drops the repeat by `Nats-Msg-Id` (within `nats.duplicate_window_secs`);
-//! a crash before the publish loses nothing because the rows stay. The relay also forgets
-//! inbox ids after `bus.inbox_retention_days`, and audit records after
-//! `bus.audit_retention_days` (crates/kit/src/audit).
+//! batch while the acks of the previous one come back (`bus.relay_batches_in_flight`). A crash
+//! before that commit republishes the rows, and JetStream drops the repeat by `Nats-Msg-Id`
+//! (within `nats.duplicate_window_secs`); a crash before the publish loses nothing because the
+//! rows stay. The fault tests crash the relay at both places (kill points `relay.after_publish`
+//! and `relay.before_publish`, [`crate::faults`]). The relay also forgets inbox ids after
+//! `bus.inbox_retention_days`, and audit records after `bus.audit_retention_days`
+//! (crates/kit/src/audit).
 //!
 //! A row keeps the trace context of the span that wrote it (its `traceparent` header, one per
 //! row even when a group commit writes many requests' rows together); the relay publishes each
@@ -176,8 +178,13 @@ struct Sent {
 }
 
 /// Claims up to `batch` unpublished rows and sends them, in order, without waiting for the
-/// acks. `None` when nothing is pending.
-async fn claim_and_send(pool: &PgPool, js: &jetstream::Context, batch: i64) -> Result<Option<Sent>, RelayError> {
+/// acks. `None` when nothing is pending. `service` names the relay's kill points.
+async fn claim_and_send(
+    pool: &PgPool,
+    js: &jetstream::Context,
+    batch: i64,
+    service: &str,
+) -> Result<Option<Sent>, RelayError> {
     let mut tx = pool.begin().await?;
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, subject, headers, payload FROM outbox WHERE published_at IS NULL \
@@ -189,6 +196,8 @@ async fn claim_and_send(pool: &PgPool, js: &jetstream::Context, batch: i64) -> R
     if rows.is_empty() {
         return Ok(None);
     }
+    // The rows are committed and not yet on the bus: a crash here must lose none of them.
+    crate::faults::point(service, "relay.before_publish");
     // Send in order over one connection; the acks are awaited later, together.
     let mut pending = Vec::with_capacity(rows.len());
     let mut send_error = None;
@@ -254,6 +263,11 @@ async fn settle(sent: Sent, metrics: Option<Metrics>) -> Result<usize, RelayErro
         }
     }
     if !acked.is_empty() {
+        // On the bus and still in the outbox: a crash here republishes them, and JetStream
+        // must drop the repeats.
+        if let Some(m) = &metrics {
+            crate::faults::point(m.service(), "relay.after_publish");
+        }
         // Deleted, not marked: one write per message instead of an update now and a delete
         // later (measured: the outbox's updates were a visible share of PostgreSQL's work).
         sqlx::query("DELETE FROM outbox WHERE id = ANY($1)").bind(&acked).execute(&mut *tx).await?;
@@ -287,7 +301,7 @@ pub async fn relay_pending(
     let mut published = 0;
     let mut first_error = None;
     loop {
-        let sent = match claim_and_send(pool, js, batch).await {
+        let sent = match claim_and_send(pool, js, batch, metrics.map(Metrics::service).unwrap_or_default()).await {
             Ok(Some(sent)) => sent,
             Ok(None) => break,
             Err(e) => {

@@ -43,6 +43,7 @@ pub struct Metrics {
 }
 
 struct Inner {
+    service: String,
     registry: std::sync::Mutex<Registry>,
     refreshers: Mutex<Vec<Refresh>>,
     grpc: GrpcMetrics,
@@ -67,6 +68,7 @@ impl Metrics {
         );
         Metrics {
             inner: Arc::new(Inner {
+                service: service.to_string(),
                 registry: std::sync::Mutex::new(registry),
                 refreshers: Mutex::new(Vec::new()),
                 grpc,
@@ -91,6 +93,11 @@ impl Metrics {
         Fut: Future<Output = ()> + Send + 'static,
     {
         self.inner.refreshers.lock().await.push(Box::new(move || Box::pin(refresh())));
+    }
+
+    /// The service the registry is for (its `service` label).
+    pub fn service(&self) -> &str {
+        &self.inner.service
     }
 
     /// The gRPC metrics the runtime's edge layer records.

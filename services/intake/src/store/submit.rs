@@ -89,6 +89,8 @@ impl Store {
             return self.previous_answer("submissions", caller, request_id).await;
         }
         tx.commit().await?;
+        // Committed, not answered: the client retries, and must get this answer again.
+        civicgrid_kit::faults::point("intake", "submit.after_commit");
         self.signal.wake();
         Ok(response)
     }

@@ -208,6 +208,8 @@ impl Store {
             return Err(BatchError::Raced);
         }
         tx.commit().await?;
+        // Committed, not answered: the client retries, and must get this answer again.
+        civicgrid_kit::faults::point("intake", "submit.after_commit");
         self.signal.wake();
         Ok(answers_of(&decisions, answers))
     }
