@@ -3,41 +3,12 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use civicgrid_e2e::Suite;
-use civicgrid_proto::v1::{
-    EventSource, GeoPoint, Location, Reporter, SubmitEventRequest, intake_service_client::IntakeServiceClient,
-};
+use civicgrid_e2e::{Suite, books};
 use futures::StreamExt;
 
-fn request(i: usize) -> SubmitEventRequest {
-    SubmitEventRequest {
-        request_id: format!("fault-{i:06}"),
-        source: EventSource::GridWorker as i32,
-        item_code: "03.01.002".into(),
-        location: Some(Location {
-            // 1 km apart: no merges.
-            point: Some(GeoPoint { latitude: 30.0 + i as f64 * 0.01, longitude: 114.6 }),
-            grid_code: "411602002001001".into(),
-            ..Default::default()
-        }),
-        description: "垃圾桶满溢未及时清运".into(),
-        reporter: Some(Reporter { phone: "13900001111".into(), ..Default::default() }),
-        ..Default::default()
-    }
-}
-
-/// Submits request `i` until intake answers; a retry reuses the request id.
+/// Submits report `i` until intake answers; a retry reuses the request id.
 pub(crate) async fn submit_with_retries(endpoint: String, i: usize) -> String {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(mut client) = IntakeServiceClient::connect(endpoint.clone()).await
-            && let Ok(answer) = client.submit_event(request(i)).await
-        {
-            return answer.into_inner().event_id;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "request {i} never accepted");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    books::submit_with_retries(&mut None, &endpoint, i, Duration::from_secs(120)).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

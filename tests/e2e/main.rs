@@ -15,6 +15,7 @@ mod console;
 mod departments;
 mod faults;
 mod fuzz;
+mod killpoints;
 mod mediation;
 mod natsauth;
 mod open311;

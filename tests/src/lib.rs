@@ -11,7 +11,9 @@ use std::{
 
 use civicgrid_dev::infra;
 
+pub mod books;
 pub mod fuzz;
+pub mod kills;
 
 /// The workspace's root directory.
 pub fn workspace_root() -> PathBuf {
