@@ -26,6 +26,7 @@ use async_nats::jetstream;
 use civicgrid_proto::v1::{RegisterWebhookRequest, notify_service_client::NotifyServiceClient};
 use clap::Args;
 
+use crate::probe::{self, PgCounters, Probe};
 use crate::{
     env::{self, Machine},
     field, heading,
@@ -206,6 +207,8 @@ async fn measure(args: &LoopArgs, up: &up::Up) -> Result<LoopFigures> {
     let clients = drive::clients(&up.grpc_url("intake"), concurrency.max(64)).await?;
     let reports = Arc::new(Reports::new(&run));
     let cap = args.max_in_flight as usize;
+    // Commits of the suite's database (every service's schema is in it) and WAL fsyncs.
+    let pg = Probe::new(None, false, &up.admin_db_url(), "civicgrid");
     let drain = Duration::from_secs(args.drain_secs);
 
     let first_rate = args.rates.first().copied().unwrap_or(100.0);
@@ -236,15 +239,14 @@ async fn measure(args: &LoopArgs, up: &up::Up) -> Result<LoopFigures> {
             "open loop: {rate}/s for {} s on a fixed timetable (≤ {cap} in flight), times from each scheduled send",
             args.rate_secs
         ));
-        let cpu0 = procs.snapshot();
+        let start = Meter::start(&procs, &pg).await;
         let sent =
             drive::open_loop(&clients, &reports, &timeline, i + 1, rate, Duration::from_secs(args.rate_secs), cap)
                 .await?;
         let drained = phase::wait_drained(&timeline, i + 1, drain).await;
-        let cpu = procs.usage(&cpu0, &procs.snapshot());
         let mut f = phase::figures(format!("{rate}/s"), i + 1, &sent, &timeline, drained);
         f.offered_per_sec = Some(rate);
-        finish(&mut f, cpu, raw_commits);
+        start.finish(&mut f, &procs, &pg, raw_commits).await;
         accepted += f.accepted;
         phases.push(f);
     }
@@ -258,7 +260,7 @@ async fn measure(args: &LoopArgs, up: &up::Up) -> Result<LoopFigures> {
             args.saturation_secs
         ));
         let sampler = procs.sample_rss();
-        let cpu0 = procs.snapshot();
+        let start = Meter::start(&procs, &pg).await;
         let sent = drive::closed_loop(
             &clients,
             &reports,
@@ -269,11 +271,10 @@ async fn measure(args: &LoopArgs, up: &up::Up) -> Result<LoopFigures> {
         )
         .await?;
         let drained = phase::wait_drained(&timeline, n, drain).await;
-        let cpu = procs.usage(&cpu0, &procs.snapshot());
         load_rss = sampler.stop().await;
         let mut f = phase::figures(format!("saturation, {concurrency} workers"), n, &sent, &timeline, drained);
         f.workers = Some(concurrency);
-        finish(&mut f, cpu, raw_commits);
+        start.finish(&mut f, &procs, &pg, raw_commits).await;
         field("memory under load", load_rss.iter().map(|(n, m)| format!("{n} {m:.1}")).collect::<Vec<_>>().join(" · "));
         accepted += f.accepted;
         saturation = Some(f);
@@ -323,9 +324,30 @@ async fn measure(args: &LoopArgs, up: &up::Up) -> Result<LoopFigures> {
     })
 }
 
-/// Adds a phase's CPU and its ratio to the raw commit rate, and prints it.
-fn finish(f: &mut PhaseFigures, cpu: procs::CpuFigures, raw_commits: Option<f64>) {
-    f.cpu = Some(cpu);
-    f.ratio_to_raw = raw_commits.map(|r| f.loop_per_sec / r);
-    f.print();
+/// CPU and PostgreSQL counters when a phase starts.
+struct Meter {
+    cpu: procs::Snapshot,
+    pg: Option<PgCounters>,
+}
+
+impl Meter {
+    async fn start(procs: &Procs, pg: &Probe) -> Meter {
+        Meter { pg: pg.pg_counters().await, cpu: procs.snapshot() }
+    }
+
+    /// Adds the phase's CPU, its PostgreSQL commits and its ratio to the raw commit rate, and
+    /// prints it.
+    async fn finish(self, f: &mut PhaseFigures, procs: &Procs, pg: &Probe, raw_commits: Option<f64>) {
+        let cpu = procs.usage(&self.cpu, &procs.snapshot());
+        // Backends publish their statistics about once a second.
+        probe::settle().await;
+        let end = pg.pg_counters().await;
+        f.pg = Some(probe::pg_line(self.pg, end, cpu.secs));
+        if let (Some(a), Some(b)) = (self.pg, end) {
+            f.commits_per_report = Some((b.commits - a.commits).max(0) as f64 / f.accepted.max(1) as f64);
+        }
+        f.cpu = Some(cpu);
+        f.ratio_to_raw = raw_commits.map(|r| f.loop_per_sec / r);
+        f.print();
+    }
 }

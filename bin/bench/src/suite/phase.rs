@@ -92,6 +92,10 @@ pub struct PhaseFigures {
     pub cpu: Option<CpuFigures>,
     /// `loop_per_sec` ÷ raw two-row commits/s.
     pub ratio_to_raw: Option<f64>,
+    /// PostgreSQL's commits (the suite's database) and WAL fsyncs (the cluster) in the phase.
+    pub pg: Option<String>,
+    /// Commits per accepted report, every service together.
+    pub commits_per_report: Option<f64>,
 }
 
 /// Waits until every accepted report of `phase` has reached the webhook, `patience` has passed,
@@ -239,6 +243,10 @@ impl PhaseFigures {
         }
         if let Some(c) = &self.cpu {
             field("cpu", c.line());
+        }
+        if let Some(pg) = &self.pg {
+            let per = self.commits_per_report.map(|c| format!(" · {c:.2} commits per report")).unwrap_or_default();
+            field("postgres", format!("{pg}{per}"));
         }
     }
 }
