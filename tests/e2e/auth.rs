@@ -217,6 +217,17 @@ async fn up_with_auth_checks_every_call_and_its_tokens_work_within_their_scope()
     let secrets = std::fs::read_to_string(suite.state.path().join("secrets.env")).expect("secrets.env");
     let secret = secrets.lines().find_map(|l| l.strip_prefix("AUTH_SECRET=")).expect("AUTH_SECRET in secrets.env");
     assert!(!secret.is_empty());
+    // And one token of each other role, each holding the role and account it names.
+    for (label, role, sub) in [
+        ("center 411602 (the command center)", "center", "demo-center"),
+        ("department 411602002-chengguan", "department", "demo-411602002-chengguan"),
+        ("grid_worker gw-411602002001001", "grid_worker", "gw-411602002001001"),
+        ("mediator med-411602001001-cw-01", "mediator", "med-411602001001-cw-01"),
+        ("citizen_app (the reporters' app)", "citizen_app", "demo-citizen_app"),
+    ] {
+        let claims = jwt_part(&printed_token(&suite, label), 1);
+        assert_eq!((claims["role"].as_str(), claims["sub"].as_str()), (Some(role), Some(sub)), "{label}: {claims}");
+    }
 
     // Health and reflection need no token, on every service.
     for addr in [&intake_addr, &dispatch_addr, &notify_addr] {

@@ -394,10 +394,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         "  grpcurl -plaintext -d '{{\"region_code\":\"411602\",\"page_size\":5}}' 127.0.0.1:{patrol_port} civicgrid.v1.PatrolService/ListShifts"
     );
     if args.auth {
-        let admin = crate::demo::token(&secrets.auth_secret, "admin", "");
-        let county = crate::demo::token(&secrets.auth_secret, "county_center", "411602");
-        println!("  tokens: admin  {admin}");
-        println!("          county_center 411602  {county}");
+        secrets::print_tokens(&secrets.auth_secret);
         println!("  add -H \"authorization: Bearer <token>\" to every call");
     }
     println!("Press Ctrl-C to stop.");

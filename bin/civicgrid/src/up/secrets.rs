@@ -42,3 +42,25 @@ impl Secrets {
         self.keys.get(file_name).cloned().unwrap_or_default()
     }
 }
+
+/// Prints a bearer token of each role, signed with `secret` (`up --auth`): an admin's, a county
+/// center's, and one of each other role as the demo city's people hold them (docs/access.md
+/// says what each may call).
+pub(super) fn print_tokens(secret: &str) {
+    let admin = crate::demo::token(secret, "admin", "");
+    let county = crate::demo::token(secret, "county_center", "411602");
+    println!("  tokens: admin  {admin}");
+    println!("          county_center 411602  {county}");
+    for (label, token) in [
+        ("center 411602 (the command center)", crate::demo::token(secret, "center", "411602")),
+        (
+            "department 411602002-chengguan",
+            crate::demo::department_token(secret, "department", "411602002-chengguan", ""),
+        ),
+        ("grid_worker gw-411602002001001", crate::demo::grid_worker_token(secret, "411602002001001", "411602002001")),
+        ("mediator med-411602001001-cw-01", crate::demo::person_token(secret, "mediator", "med-411602001001-cw-01")),
+        ("citizen_app (the reporters' app)", crate::demo::token(secret, "citizen_app", "")),
+    ] {
+        println!("          {label}  {token}");
+    }
+}
