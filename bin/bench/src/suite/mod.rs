@@ -16,6 +16,7 @@ mod phase;
 mod procs;
 pub mod raw;
 mod report;
+mod statements;
 mod timeline;
 mod up;
 
@@ -79,6 +80,11 @@ pub struct LoopArgs {
     /// Skip the raw ceilings.
     #[arg(long)]
     pub skip_raw: bool,
+    /// Profile PostgreSQL: after the raw ceilings, restart up's PostgreSQL with
+    /// pg_stat_statements and print each phase's statements by execution time (it costs a few
+    /// per cent; take the figures from a run without it).
+    #[arg(long)]
+    pub statements: bool,
     /// Keep `up`'s state directory (its logs and data) after the run.
     #[arg(long)]
     pub keep_state: bool,
@@ -190,6 +196,12 @@ async fn measure(args: &LoopArgs, up: &up::Up) -> Result<LoopFigures> {
     };
     let raw_commits = raw.as_ref().map(|r| r.pg_two_row.per_sec).filter(|r| *r > 0.0);
 
+    if args.statements {
+        heading("pg_stat_statements: restarting up's PostgreSQL with it loaded");
+        statements::enable(up).await?;
+        field("", "loaded; every service SERVING again");
+    }
+
     let timeline = Arc::new(Timeline::default());
     let receiver = Receiver::start(timeline.clone()).await?;
     let observer = Observer::start(&nats, timeline.clone()).await?;
@@ -239,14 +251,14 @@ async fn measure(args: &LoopArgs, up: &up::Up) -> Result<LoopFigures> {
             "open loop: {rate}/s for {} s on a fixed timetable (≤ {cap} in flight), times from each scheduled send",
             args.rate_secs
         ));
-        let start = Meter::start(&procs, &pg).await;
+        let start = Meter::start(up, &procs, &pg, args.statements).await;
         let sent =
             drive::open_loop(&clients, &reports, &timeline, i + 1, rate, Duration::from_secs(args.rate_secs), cap)
                 .await?;
         let drained = phase::wait_drained(&timeline, i + 1, drain).await;
         let mut f = phase::figures(format!("{rate}/s"), i + 1, &sent, &timeline, drained);
         f.offered_per_sec = Some(rate);
-        start.finish(&mut f, &procs, &pg, raw_commits).await;
+        start.finish(&mut f, up, &procs, &pg, raw_commits).await;
         accepted += f.accepted;
         phases.push(f);
     }
@@ -260,7 +272,7 @@ async fn measure(args: &LoopArgs, up: &up::Up) -> Result<LoopFigures> {
             args.saturation_secs
         ));
         let sampler = procs.sample_rss();
-        let start = Meter::start(&procs, &pg).await;
+        let start = Meter::start(up, &procs, &pg, args.statements).await;
         let sent = drive::closed_loop(
             &clients,
             &reports,
@@ -274,7 +286,7 @@ async fn measure(args: &LoopArgs, up: &up::Up) -> Result<LoopFigures> {
         load_rss = sampler.stop().await;
         let mut f = phase::figures(format!("saturation, {concurrency} workers"), n, &sent, &timeline, drained);
         f.workers = Some(concurrency);
-        start.finish(&mut f, &procs, &pg, raw_commits).await;
+        start.finish(&mut f, up, &procs, &pg, raw_commits).await;
         field("memory under load", load_rss.iter().map(|(n, m)| format!("{n} {m:.1}")).collect::<Vec<_>>().join(" · "));
         accepted += f.accepted;
         saturation = Some(f);
@@ -328,26 +340,46 @@ async fn measure(args: &LoopArgs, up: &up::Up) -> Result<LoopFigures> {
 struct Meter {
     cpu: procs::Snapshot,
     pg: Option<PgCounters>,
+    rows: Option<i64>,
+    statements: bool,
 }
 
 impl Meter {
-    async fn start(procs: &Procs, pg: &Probe) -> Meter {
-        Meter { pg: pg.pg_counters().await, cpu: procs.snapshot() }
+    async fn start(up: &up::Up, procs: &Procs, pg: &Probe, statements: bool) -> Meter {
+        if statements && let Err(e) = statements::reset(up).await {
+            eprintln!("civicgrid-bench: pg_stat_statements_reset: {e:#}");
+        }
+        let (pg, rows) = (pg.pg_counters().await, statements::rows_written(up).await);
+        Meter { pg, rows, statements, cpu: procs.snapshot() }
     }
 
-    /// Adds the phase's CPU, its PostgreSQL commits and its ratio to the raw commit rate, and
-    /// prints it.
-    async fn finish(self, f: &mut PhaseFigures, procs: &Procs, pg: &Probe, raw_commits: Option<f64>) {
+    /// Adds the phase's CPU, its PostgreSQL commits and rows and its ratio to the raw commit
+    /// rate, and prints it (with its statements, when profiled).
+    async fn finish(self, f: &mut PhaseFigures, up: &up::Up, procs: &Procs, pg: &Probe, raw_commits: Option<f64>) {
         let cpu = procs.usage(&self.cpu, &procs.snapshot());
         // Backends publish their statistics about once a second.
         probe::settle().await;
-        let end = pg.pg_counters().await;
+        let (end, rows) = (pg.pg_counters().await, statements::rows_written(up).await);
         f.pg = Some(probe::pg_line(self.pg, end, cpu.secs));
+        let per_report = |n: i64| n.max(0) as f64 / f.accepted.max(1) as f64;
         if let (Some(a), Some(b)) = (self.pg, end) {
-            f.commits_per_report = Some((b.commits - a.commits).max(0) as f64 / f.accepted.max(1) as f64);
+            f.commits_per_report = Some(per_report(b.commits - a.commits));
+        }
+        if let (Some(a), Some(b)) = (self.rows, rows) {
+            f.rows_per_report = Some(per_report(b - a));
         }
         f.cpu = Some(cpu);
         f.ratio_to_raw = raw_commits.map(|r| f.loop_per_sec / r);
         f.print();
+        if self.statements {
+            match statements::top(up, 15).await {
+                Ok((total, top)) => {
+                    statements::print(total, &top, f.accepted);
+                    f.statements_ms_per_report = Some(total / f.accepted.max(1) as f64);
+                    f.statements = top;
+                }
+                Err(e) => eprintln!("civicgrid-bench: pg_stat_statements: {e:#}"),
+            }
+        }
     }
 }

@@ -96,6 +96,12 @@ pub struct PhaseFigures {
     pub pg: Option<String>,
     /// Commits per accepted report, every service together.
     pub commits_per_report: Option<f64>,
+    /// Rows inserted, updated and deleted per accepted report, every service together.
+    pub rows_per_report: Option<f64>,
+    /// PostgreSQL's execution time per report (`--statements`), ms.
+    pub statements_ms_per_report: Option<f64>,
+    /// The statements with the most execution time (`--statements`).
+    pub statements: Vec<super::statements::Statement>,
 }
 
 /// Waits until every accepted report of `phase` has reached the webhook, `patience` has passed,
@@ -243,10 +249,23 @@ impl PhaseFigures {
         }
         if let Some(c) = &self.cpu {
             field("cpu", c.line());
+            // CPU time per report that went round: what each process costs the loop.
+            let per: Vec<String> = super::procs::ACCOUNTED
+                .iter()
+                .filter_map(|n| {
+                    c.cores.get(*n).map(|cores| (n, cores * c.secs * 1000.0 / self.completed.max(1) as f64))
+                })
+                .filter(|(_, ms)| *ms >= 0.005)
+                .map(|(n, ms)| format!("{n} {ms:.2}"))
+                .collect();
+            field("cpu per report, ms", per.join(" · "));
         }
         if let Some(pg) = &self.pg {
-            let per = self.commits_per_report.map(|c| format!(" · {c:.2} commits per report")).unwrap_or_default();
-            field("postgres", format!("{pg}{per}"));
+            let mut per = self.commits_per_report.map(|c| format!(" · {c:.2} commits")).unwrap_or_default();
+            if let Some(r) = self.rows_per_report {
+                per.push_str(&format!(" and {r:.1} rows written"));
+            }
+            field("postgres", format!("{pg}{per} per report"));
         }
     }
 }

@@ -270,7 +270,7 @@ pub async fn restart(procs: &Procs, service: &str, port: u16) -> Result<Restart>
 }
 
 /// Whether `url` answers Health/Check with SERVING now.
-async fn serving(url: &str) -> bool {
+pub async fn serving(url: &str) -> bool {
     let Ok(endpoint) = tonic::transport::Endpoint::from_shared(url.to_string()) else { return false };
     let Ok(channel) =
         endpoint.connect_timeout(Duration::from_millis(500)).timeout(Duration::from_secs(2)).connect().await

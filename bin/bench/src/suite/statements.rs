@@ -1,0 +1,137 @@
+//! Where PostgreSQL's time goes, statement by statement (`loop --statements`): `up`'s
+//! PostgreSQL is restarted with `pg_stat_statements` loaded (stopped with SIGINT, a fast
+//! shutdown; `up` starts it again as it does a server that died, and the services' pools
+//! reconnect), and each phase prints its statements by total execution time.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use sqlx::{Connection, Executor, PgConnection};
+
+use super::up::{self, Up};
+
+/// One statement's share of a phase.
+#[derive(Debug, Clone, Serialize)]
+pub struct Statement {
+    /// The service's role.
+    pub role: String,
+    /// Executions.
+    pub calls: i64,
+    /// Total execution time, ms.
+    pub total_ms: f64,
+    /// Rows it returned or changed.
+    pub rows: i64,
+    /// Its text, whitespace folded, cut at 110 characters.
+    pub query: String,
+}
+
+/// The suite's database on `up`'s PostgreSQL, as its superuser.
+fn url(up: &Up) -> String {
+    format!("postgres://postgres@127.0.0.1:{}/civicgrid", up.postgres_port)
+}
+
+/// Restarts `up`'s PostgreSQL with `pg_stat_statements` and creates the extension in the
+/// suite's database; waits until every service answers SERVING again.
+pub async fn enable(up: &Up) -> Result<()> {
+    let mut admin = PgConnection::connect(&up.admin_db_url()).await.context("connecting to up's PostgreSQL")?;
+    admin.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'").await?;
+    let _ = admin.close().await;
+    let Some(old) = up::pid_in(&up.state_path, "postgres") else { bail!("no postgres.pid in up's state") };
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(old as i32, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let restarted = up::pid_in(&up.state_path, "postgres").is_some_and(|p| p != old);
+        if restarted && let Ok(mut conn) = PgConnection::connect(&url(up)).await {
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").await.context("pg_stat_statements")?;
+            let _ = conn.close().await;
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("up's PostgreSQL did not come back with pg_stat_statements within 90 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for service in up::SERVICES {
+        let port = up.grpc.get(service).copied().unwrap_or(0);
+        while !super::procs::serving(&format!("http://127.0.0.1:{port}")).await {
+            if Instant::now() > deadline {
+                bail!("{service} did not answer SERVING after PostgreSQL's restart");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // Pools reconnect at their next use; let every worker and relay have one.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    Ok(())
+}
+
+/// Forgets the statistics gathered so far.
+pub async fn reset(up: &Up) -> Result<()> {
+    let mut conn = PgConnection::connect(&url(up)).await?;
+    conn.execute("SELECT pg_stat_statements_reset()").await?;
+    let _ = conn.close().await;
+    Ok(())
+}
+
+/// The `n` statements with the most execution time since the last reset, and the total of all.
+pub async fn top(up: &Up, n: i64) -> Result<(f64, Vec<Statement>)> {
+    let mut conn = PgConnection::connect(&url(up)).await?;
+    let db = "(SELECT oid FROM pg_database WHERE datname = 'civicgrid')";
+    let total: Option<f64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT sum(total_exec_time) FROM pg_stat_statements WHERE dbid = {db}"
+    )))
+    .fetch_one(&mut conn)
+    .await?;
+    let rows: Vec<(String, i64, f64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT r.rolname::text, s.calls, s.total_exec_time, s.rows, \
+         left(regexp_replace(s.query, '\\s+', ' ', 'g'), 110) \
+         FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid \
+         WHERE s.dbid = {db} ORDER BY s.total_exec_time DESC LIMIT $1"
+    )))
+    .bind(n)
+    .fetch_all(&mut conn)
+    .await?;
+    let _ = conn.close().await;
+    let statements = rows
+        .into_iter()
+        .map(|(role, calls, total_ms, rows, query)| Statement { role, calls, total_ms, rows, query })
+        .collect();
+    Ok((total.unwrap_or(0.0), statements))
+}
+
+/// Rows inserted, updated and deleted in the suite's database so far (`pg_stat_database`;
+/// backends publish these about once a second).
+pub async fn rows_written(up: &Up) -> Option<i64> {
+    let mut conn = PgConnection::connect(&up.admin_db_url()).await.ok()?;
+    let n = sqlx::query_scalar(
+        "SELECT (tup_inserted + tup_updated + tup_deleted)::int8 FROM pg_stat_database WHERE datname = 'civicgrid'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .ok();
+    let _ = conn.close().await;
+    n
+}
+
+/// Prints a phase's statements per accepted report.
+pub fn print(total_ms: f64, statements: &[Statement], reports: u64) {
+    let per = |v: f64| v / reports.max(1) as f64;
+    crate::field(
+        "statements",
+        format!("{:.3} ms of execution per report in all statements (pg_stat_statements); the most:", per(total_ms)),
+    );
+    for s in statements {
+        crate::field(
+            "",
+            format!(
+                "{:>6.3} ms {:>5.2} calls /report  {:<9} {}",
+                per(s.total_ms),
+                per(s.calls as f64),
+                s.role,
+                s.query
+            ),
+        );
+    }
+}
