@@ -341,6 +341,7 @@ struct Meter {
     cpu: procs::Snapshot,
     pg: Option<PgCounters>,
     rows: Option<i64>,
+    seq: Option<HashMap<String, i64>>,
     statements: bool,
 }
 
@@ -349,8 +350,9 @@ impl Meter {
         if statements && let Err(e) = statements::reset(up).await {
             eprintln!("civicgrid-bench: pg_stat_statements_reset: {e:#}");
         }
-        let (pg, rows) = (pg.pg_counters().await, statements::rows_written(up).await);
-        Meter { pg, rows, statements, cpu: procs.snapshot() }
+        let (pg, rows, seq) =
+            (pg.pg_counters().await, statements::rows_written(up).await, statements::seq_reads(up).await);
+        Meter { pg, rows, seq, statements, cpu: procs.snapshot() }
     }
 
     /// Adds the phase's CPU, its PostgreSQL commits and rows and its ratio to the raw commit
@@ -359,7 +361,11 @@ impl Meter {
         let cpu = procs.usage(&self.cpu, &procs.snapshot());
         // Backends publish their statistics about once a second.
         probe::settle().await;
-        let (end, rows) = (pg.pg_counters().await, statements::rows_written(up).await);
+        let (end, rows, seq) =
+            (pg.pg_counters().await, statements::rows_written(up).await, statements::seq_reads(up).await);
+        if let (Some(a), Some(b)) = (&self.seq, &seq) {
+            f.seq_rows_per_report = statements::seq_per_report(a, b, f.accepted);
+        }
         f.pg = Some(probe::pg_line(self.pg, end, cpu.secs));
         let per_report = |n: i64| n.max(0) as f64 / f.accepted.max(1) as f64;
         if let (Some(a), Some(b)) = (self.pg, end) {

@@ -98,6 +98,8 @@ pub struct PhaseFigures {
     pub commits_per_report: Option<f64>,
     /// Rows inserted, updated and deleted per accepted report, every service together.
     pub rows_per_report: Option<f64>,
+    /// Rows read by sequential scans per report, by table (the most first).
+    pub seq_rows_per_report: Vec<(String, f64)>,
     /// PostgreSQL's execution time per report (`--statements`), ms.
     pub statements_ms_per_report: Option<f64>,
     /// The statements with the most execution time (`--statements`).
@@ -266,6 +268,11 @@ impl PhaseFigures {
                 per.push_str(&format!(" and {r:.1} rows written"));
             }
             field("postgres", format!("{pg}{per} per report"));
+        }
+        if !self.seq_rows_per_report.is_empty() {
+            let seq: Vec<String> =
+                self.seq_rows_per_report.iter().map(|(t, n)| format!("{t} {}", int(*n as u64))).collect();
+            field("seq-scanned rows", format!("{} per report", seq.join(" · ")));
         }
     }
 }

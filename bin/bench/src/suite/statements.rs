@@ -3,7 +3,10 @@
 //! shutdown; `up` starts it again as it does a server that died, and the services' pools
 //! reconnect), and each phase prints its statements by total execution time.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -113,6 +116,31 @@ pub async fn rows_written(up: &Up) -> Option<i64> {
     .ok();
     let _ = conn.close().await;
     n
+}
+
+/// Rows read by sequential scans so far, per table of the suite's database (`schema.table`):
+/// a table scanned whole for each message costs more the longer the suite runs.
+pub async fn seq_reads(up: &Up) -> Option<HashMap<String, i64>> {
+    let mut conn = PgConnection::connect(&url(up)).await.ok()?;
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT schemaname || '.' || relname, seq_tup_read FROM pg_stat_user_tables")
+            .fetch_all(&mut conn)
+            .await
+            .ok()?;
+    let _ = conn.close().await;
+    Some(rows.into_iter().collect())
+}
+
+/// The tables whose sequential scans read the most rows between `a` and `b`, per report.
+pub fn seq_per_report(a: &HashMap<String, i64>, b: &HashMap<String, i64>, reports: u64) -> Vec<(String, f64)> {
+    let mut v: Vec<(String, f64)> = b
+        .iter()
+        .map(|(t, n)| (t.clone(), (n - a.get(t).copied().unwrap_or(0)).max(0) as f64 / reports.max(1) as f64))
+        .filter(|(_, n)| *n >= 1.0)
+        .collect();
+    v.sort_by(|x, y| y.1.total_cmp(&x.1));
+    v.truncate(4);
+    v
 }
 
 /// Prints a phase's statements per accepted report.
