@@ -56,6 +56,9 @@ pub struct Books {
     pub unreadable: u64,
     /// Services whose outbox still held messages, and how many.
     pub outboxes_left: Vec<(String, f64)>,
+    /// Messages on every stream of the suite after the run (facts of every service): what the
+    /// loop costs JetStream, with `accepted`.
+    pub stream_messages: u64,
 }
 
 impl Books {
@@ -100,6 +103,14 @@ impl Books {
                 self.webhooks_lost, self.webhooks_doubled, self.webhook_calls, self.webhook_repeats
             ),
         );
+        field(
+            "messages on the streams",
+            format!(
+                "{} in all, {:.1} per accepted report (every service's facts)",
+                self.stream_messages,
+                self.stream_messages as f64 / self.accepted.max(1) as f64
+            ),
+        );
         if self.unreadable > 0 {
             field("unreadable", self.unreadable);
         }
@@ -139,6 +150,15 @@ pub async fn count(
     let reported = subjects_on(js, "CIVICGRID_INTAKE", "civicgrid.intake.event-reported.>").await?;
     let assigned = subjects_on(js, "CIVICGRID_DISPATCH", "civicgrid.dispatch.task-assigned.>").await?;
     let tasks = tasks_of(&up.grpc_url("dispatch"), department).await?;
+    let mut stream_messages = 0;
+    let mut names = js.stream_names();
+    while let Some(Ok(name)) = names.next().await {
+        if let Ok(mut stream) = js.get_stream(&name).await
+            && let Ok(info) = stream.info().await
+        {
+            stream_messages += info.state.messages;
+        }
+    }
 
     let o = timeline.lock();
     let events: HashSet<Id> = o.answers.keys().copied().collect();
@@ -150,6 +170,7 @@ pub async fn count(
         webhook_calls: o.hook_calls,
         unreadable: o.unreadable,
         outboxes_left,
+        stream_messages,
         ..Default::default()
     };
     for e in &events {
