@@ -144,6 +144,12 @@ pub async fn run(args: LoopArgs) -> Result<ExitCode> {
             if args.keep_state { " (kept)" } else { "" }
         ),
     );
+    let (nats, postgres) = (
+        up::version_of(up::pid_in(&up.state_path, "nats-server")),
+        up::version_of(up::pid_in(&up.state_path, "postgres")),
+    );
+    field("nats-server", format!("{nats}, sync_interval always (up's default)"));
+    field("postgres", format!("{postgres}, fsync on, synchronous_commit on"));
     let result = measure(&args, &up).await;
     if let Err(e) = &result {
         eprintln!("civicgrid-bench: {e:#}\n{}", up.tail());
@@ -153,6 +159,7 @@ pub async fn run(args: LoopArgs) -> Result<ExitCode> {
     figures.command = command;
     figures.machine = raw::machine_json(&machine);
     figures.background_busy_pct = busy;
+    figures.servers = vec![nats, postgres];
     figures.total_secs = started.elapsed().as_secs_f64();
     figures.books_balanced = figures.books.balanced();
     figures.drained = figures.phases.iter().chain(&figures.saturation).all(|p| p.drained);

@@ -26,6 +26,8 @@ pub struct LoopFigures {
     pub command: String,
     /// The machine.
     pub machine: serde_json::Value,
+    /// nats-server and PostgreSQL: executable and version.
+    pub servers: Vec<String>,
     /// Whether this was the smoke.
     pub smoke: bool,
     /// Share of the machine busy in the 2 s before the run.

@@ -213,3 +213,16 @@ pub fn pid_in(state: &Path, name: &str) -> Option<u32> {
     let pid: u32 = std::fs::read_to_string(state.join(format!("logs/{name}.pid"))).ok()?.trim().parse().ok()?;
     Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
 }
+
+/// The executable of process `pid` and what its `--version` says, e.g.
+/// `/usr/lib/postgresql/15/bin/postgres (postgres (PostgreSQL) 15.20 …)`.
+pub fn version_of(pid: Option<u32>) -> String {
+    let Some(exe) = pid.and_then(|p| std::fs::read_link(format!("/proc/{p}/exe")).ok()) else { return "?".into() };
+    let version = std::process::Command::new(&exe)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|e| format!("? ({e})"));
+    format!("{} ({version})", exe.display())
+}
