@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{Acquire, PgConnection, PgPool, migrate::Migration};
 use uuid::Uuid;
 
-use crate::bus::{Envelope, outbox::OutboxRow};
+use crate::bus::Envelope;
 
 /// The SQL of the trail: tables, the outbox trigger, the append-only guard.
 pub const AUDIT_SQL: &str = include_str!("audit.sql");
@@ -85,18 +85,11 @@ pub async fn record(
     envelope: &Envelope,
     at: DateTime<Utc>,
 ) -> Result<Uuid, sqlx::Error> {
-    let row = OutboxRow::new(service, envelope, at);
     let mut tx = conn.begin().await?;
-    sqlx::query("INSERT INTO outbox (id, subject, headers, payload) VALUES ($1, $2, $3, $4)")
-        .bind(row.id)
-        .bind(&row.subject)
-        .bind(&row.headers)
-        .bind(&row.payload)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM outbox WHERE id = $1").bind(row.id).execute(&mut *tx).await?;
+    let id = crate::bus::outbox::enqueue(&mut tx, service, envelope, at).await?;
+    sqlx::query("DELETE FROM outbox WHERE id = $1").bind(id).execute(&mut *tx).await?;
     tx.commit().await?;
-    Ok(row.id)
+    Ok(id)
 }
 
 /// The hash of a record after `prev_hash`: what `audit_append` computes in the database.
