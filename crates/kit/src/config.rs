@@ -42,6 +42,7 @@ relay_batch_size = 500
 relay_batches_in_flight = 2
 relay_poll_ms = 1000
 consumer_batch_size = 200
+linger_ms = 2
 max_deliver = 5
 ack_wait_secs = 30
 retry_backoff_ms = 1000
@@ -332,6 +333,11 @@ pub struct BusSettings {
     pub relay_poll_ms: u64,
     /// Messages a consumer fetches and applies per transaction.
     pub consumer_batch_size: usize,
+    /// How long, in milliseconds, a consumer that has a message waits for more before it
+    /// applies them, and a woken relay waits before it reads the outbox (0: not at all). When
+    /// messages trickle in, each would otherwise be a transaction (and a WAL flush) of its own;
+    /// a short wait lets a few share one, at most this much latency per hop.
+    pub linger_ms: u64,
     /// Deliveries of a message before it goes to the dead-letter subject.
     pub max_deliver: i64,
     /// Seconds JetStream waits for an ack before redelivering.

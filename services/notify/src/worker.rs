@@ -49,8 +49,11 @@ pub struct WorkerPolicy {
     pub retry_max: StdDuration,
     /// The circuit breaker.
     pub breaker: BreakerPolicy,
-    /// How often to look when nothing wakes the worker.
+    /// How often to look when nothing wakes the worker, and to form digests and re-escalate.
     pub interval: StdDuration,
+    /// How long a woken worker waits before it claims (`bus.linger_ms`): the deliveries of
+    /// the next few commits join the same round.
+    pub linger: StdDuration,
 }
 
 /// Sends deliveries.
@@ -195,6 +198,7 @@ impl Worker {
                     open_for: Duration::seconds(n.breaker_open_secs.max(1)),
                 },
                 interval: StdDuration::from_millis(n.worker_interval_ms.max(10)),
+                linger: StdDuration::from_millis(settings.common.bus.linger_ms),
             },
             deliveries: crate::metrics::deliveries(metrics),
         })
@@ -202,13 +206,20 @@ impl Worker {
 
     /// Runs until `stop`: forms due digests, re-escalates due notices, then works off the queue
     /// in rounds; sleeps until woken by new work or the interval passes.
+    /// Digests and re-escalations are due by the clock, so they are looked for once an interval;
+    /// a wake by new deliveries (after each commit that made some) only works off the queue.
     pub async fn run(self, stop: Shutdown) {
         let wake = self.store.work_signal();
+        let mut timed_at: Option<tokio::time::Instant> = None;
         loop {
             let notified = wake.notified();
-            self.pass(&stop).await;
+            if timed_at.is_none_or(|t| t.elapsed() >= self.policy.interval) {
+                timed_at = Some(tokio::time::Instant::now());
+                self.timed_work().await;
+            }
+            self.work_off(&stop).await;
             tokio::select! {
-                _ = notified => {}
+                _ = notified => tokio::time::sleep(self.policy.linger).await,
                 _ = tokio::time::sleep(self.policy.interval) => {}
                 _ = stop.cancelled() => return,
             }
@@ -218,6 +229,12 @@ impl Worker {
     /// One pass over everything due now; a stop ends it after the round in flight, so a
     /// graceful shutdown does not wait for a whole backlog.
     pub async fn pass(&self, stop: &Shutdown) {
+        self.timed_work().await;
+        self.work_off(stop).await;
+    }
+
+    /// Forms the digests due now and re-escalates the notices due now.
+    async fn timed_work(&self) {
         let now = self.clock.now();
         if let Err(e) = self.store.form_digests(now).await {
             tracing::warn!(error = %e, "forming digests failed");
@@ -225,6 +242,10 @@ impl Worker {
         if let Err(e) = self.store.reescalate_due(now, 200).await {
             tracing::warn!(error = %e, "re-escalating unacknowledged notices failed");
         }
+    }
+
+    /// Rounds of the delivery queue until one comes back less than full.
+    async fn work_off(&self, stop: &Shutdown) {
         while !stop.is_cancelled() {
             match self.round().await {
                 Ok(n) if n as i64 >= self.policy.batch => continue,

@@ -167,28 +167,10 @@ impl<H: FeedHandler> FeedRunner<H> {
                     _ = shutdown.cancelled() => break 'outer,
                 };
                 let Some(first) = first else { continue 'outer };
-                // Gather up to `batch` messages, waiting at most LINGER for more: a batch
-                // costs a commit whatever its size, and what is ready at one poll is cut short
-                // by tokio's cooperative budget (a few dozen messages), which would make the
-                // commits, not the work, set the rate.
-                let mut msgs = Vec::with_capacity(batch);
-                let mut ended = false;
-                let keep = |m: Result<jetstream::Message, _>, msgs: &mut Vec<jetstream::Message>| match m {
-                    Ok(m) => msgs.push(m),
-                    Err(e) => tracing::debug!(error = %e, "feed stream error"),
-                };
-                keep(first, &mut msgs);
-                let deadline = tokio::time::Instant::now() + LINGER;
-                while msgs.len() < batch {
-                    match tokio::time::timeout_at(deadline, messages.next()).await {
-                        Ok(Some(m)) => keep(m, &mut msgs),
-                        Ok(None) => {
-                            ended = true;
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
+                // A batch costs a commit whatever its size, and what is ready at one poll is
+                // cut short by tokio's cooperative budget (a few dozen messages), which would
+                // make the commits, not the work, set the rate: wait up to LINGER for more.
+                let (msgs, ended) = super::inbox::gather(first, &mut messages, batch, LINGER).await;
                 if !msgs.is_empty() {
                     self.process(msgs, &shutdown).await;
                 }

@@ -187,6 +187,38 @@ fn sorted(filters: &[String]) -> Vec<String> {
     filters
 }
 
+/// A batch: `first` and what follows it within `linger` (at most `batch` in all), and whether
+/// the message stream ended. Under light load each message would otherwise be a transaction
+/// of its own — its commit, WAL flush and wake-ups cost more than applying it — so a short wait
+/// lets a few share one; under heavy load the batch fills at once and nothing waits.
+pub(super) async fn gather<S, E>(
+    first: Result<jetstream::Message, E>,
+    messages: &mut Pin<&mut S>,
+    batch: usize,
+    linger: Duration,
+) -> (Vec<jetstream::Message>, bool)
+where
+    S: futures::Stream<Item = Result<jetstream::Message, E>>,
+    E: std::fmt::Display,
+{
+    let mut msgs = Vec::with_capacity(batch.min(64));
+    let keep = |m: Result<jetstream::Message, E>, msgs: &mut Vec<jetstream::Message>| match m {
+        Ok(m) => msgs.push(m),
+        // Missing heartbeats and the like are transient: log and go on.
+        Err(e) => tracing::debug!(error = %e, "consumer stream error"),
+    };
+    keep(first, &mut msgs);
+    let deadline = tokio::time::Instant::now() + linger;
+    while msgs.len() < batch {
+        match tokio::time::timeout_at(deadline, messages.next()).await {
+            Ok(Some(m)) => keep(m, &mut msgs),
+            Ok(None) => return (msgs, true),
+            Err(_) => break,
+        }
+    }
+    (msgs, false)
+}
+
 struct Runner<H> {
     pool: PgPool,
     js: jetstream::Context,
@@ -199,6 +231,7 @@ struct Runner<H> {
 impl<H: Handler> Runner<H> {
     async fn run(&self, consumer: jetstream::consumer::Consumer<pull::Config>, shutdown: Shutdown) {
         let batch = self.settings.consumer_batch_size.max(1);
+        let linger = Duration::from_millis(self.settings.linger_ms);
         'outer: loop {
             let messages = match consumer
                 .stream()
@@ -216,24 +249,19 @@ impl<H: Handler> Runner<H> {
                     }
                 }
             };
-            // Take whatever is ready, up to a batch, without waiting for a full one.
-            let mut chunks = messages.ready_chunks(batch);
+            let mut messages = std::pin::pin!(messages);
             loop {
-                let chunk = tokio::select! {
-                    c = chunks.next() => c,
+                let first = tokio::select! {
+                    m = messages.next() => m,
                     _ = shutdown.cancelled() => break 'outer,
                 };
-                let Some(chunk) = chunk else { continue 'outer };
-                let mut msgs = Vec::with_capacity(chunk.len());
-                for m in chunk {
-                    match m {
-                        Ok(m) => msgs.push(m),
-                        // Missing heartbeats and the like are transient: log and go on.
-                        Err(e) => tracing::debug!(error = %e, "consumer stream error"),
-                    }
-                }
+                let Some(first) = first else { continue 'outer };
+                let (msgs, ended) = gather(first, &mut messages, batch, linger).await;
                 if !msgs.is_empty() {
                     self.process(msgs).await;
+                }
+                if ended {
+                    continue 'outer;
                 }
             }
         }

@@ -395,6 +395,7 @@ pub fn spawn_relay(
     let batch = settings.relay_batch_size.max(1);
     let in_flight = settings.relay_batches_in_flight.max(1);
     let poll = Duration::from_millis(settings.relay_poll_ms.max(10));
+    let linger = Duration::from_millis(settings.linger_ms);
     let inbox_retention = Duration::from_secs(settings.inbox_retention_days * 86_400);
     let audit_retention_days = settings.audit_retention_days;
     tokio::spawn(async move {
@@ -432,7 +433,9 @@ pub fn spawn_relay(
                 poll
             };
             tokio::select! {
-                _ = signal.0.notified(), if !failed => {}
+                // Woken by a commit: let the commits of the next moment join it (one relay
+                // transaction and one round of acks for all), as the consumers do.
+                _ = signal.0.notified(), if !failed => tokio::time::sleep(linger).await,
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.cancelled() => {}
             }

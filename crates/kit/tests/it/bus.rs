@@ -51,6 +51,7 @@ pub(crate) fn bus_settings() -> BusSettings {
         relay_batches_in_flight: 2,
         relay_poll_ms: 200,
         consumer_batch_size: 50,
+        linger_ms: 2,
         max_deliver: 3,
         ack_wait_secs: 5,
         retry_backoff_ms: 50,

@@ -100,8 +100,13 @@ pub(crate) async fn lock_leads_of_event(tx: &mut PgConnection, event_id: Uuid) -
 }
 
 /// Which of `event_ids` already have tasks.
+///
+/// Not prepared (planned at every execution): a plan cached by a connection while `tasks` was
+/// nearly empty scans the whole table and is kept until the first ANALYZE, reading thousands of
+/// rows a batch by then (measured by `civicgrid-bench loop`, docs/performance.md).
 pub(crate) async fn events_with_tasks(tx: &mut PgConnection, event_ids: &[Uuid]) -> Result<HashSet<Uuid>, sqlx::Error> {
     Ok(sqlx::query_scalar("SELECT DISTINCT event_id FROM tasks WHERE event_id = ANY($1)")
+        .persistent(false)
         .bind(event_ids)
         .fetch_all(tx)
         .await?

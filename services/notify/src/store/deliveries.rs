@@ -192,6 +192,10 @@ pub(crate) async fn release(pool: &PgPool, claim: Uuid) -> Result<(), StoreError
 
 /// Writes `outcomes` to the deliveries still held by `claim`, releasing them; returns the ids
 /// written (a delivery another claim took over is left alone).
+///
+/// Not prepared (planned at every execution): a plan cached by a connection while `deliveries`
+/// was nearly empty scans the whole table and is kept until the first ANALYZE
+/// (docs/performance.md, "The whole loop").
 pub(crate) async fn record_outcomes(
     tx: &mut PgConnection,
     claim: Uuid,
@@ -206,6 +210,7 @@ pub(crate) async fn record_outcomes(
          WHERE d.id = u.id AND d.claim = $7 \
          RETURNING d.id",
     )
+    .persistent(false)
     .bind(outcomes.iter().map(|o| o.id).collect::<Vec<_>>())
     .bind(outcomes.iter().map(|o| o.status as i16).collect::<Vec<_>>())
     .bind(outcomes.iter().map(|o| o.attempts).collect::<Vec<_>>())
