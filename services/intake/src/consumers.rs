@@ -1,4 +1,5 @@
-//! Bus handlers: dispatch's task facts keep each event's public status current.
+//! Bus handlers: dispatch's task facts keep each event's public status current, a batch at a
+//! time (falling back to one at a time when a batch holds something it cannot apply).
 
 use civicgrid_kit::bus::{HandleError, Handler, Incoming, inbox::BoxFuture};
 use civicgrid_proto::v1::TaskEvent;
@@ -11,6 +12,33 @@ use crate::store::{self, TaskApply};
 pub struct TaskStatusHandler;
 
 impl Handler for TaskStatusHandler {
+    fn apply_batch<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        msgs: &'a [&'a Incoming],
+    ) -> BoxFuture<'a, Result<(), HandleError>> {
+        Box::pin(async move {
+            let mut facts = Vec::with_capacity(msgs.len());
+            for msg in msgs {
+                match msg.ce_type() {
+                    Some(_) if msg.carries::<TaskEvent>() => facts.push(msg.decode::<TaskEvent>()?),
+                    Some(_) => {}
+                    None => return Err(HandleError::Permanent("no ce-type header".into())),
+                }
+            }
+            match store::apply_task_events(tx, &facts).await? {
+                Some(stale) => {
+                    if stale > 0 {
+                        tracing::debug!(stale, "stale task facts ignored");
+                    }
+                    Ok(())
+                }
+                // The runner applies them one by one, and the unknown one is dead-lettered.
+                None => Err(HandleError::Transient("a fact of the batch names an unknown event".into())),
+            }
+        })
+    }
+
     fn apply<'a>(&'a self, tx: &'a mut PgConnection, msg: &'a Incoming) -> BoxFuture<'a, Result<(), HandleError>> {
         Box::pin(async move {
             match msg.ce_type() {

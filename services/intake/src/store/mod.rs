@@ -14,7 +14,7 @@
 //! | `batch/` | the steps of a batch (group commit) and its statements |
 //! | `ratings` | `rate` (回访) |
 //! | `public` | `latest_changes`: what the public Open311 listing shows of each event's history |
-//! | `task_status` | `apply_task_event`: dispatch's task facts into `event_tasks`, `status_history` |
+//! | `task_status` | `apply_task_event` / `apply_task_events` (a batch): dispatch's task facts into `event_tasks`, `status_history` |
 //! | `housekeeping` | forgetting old answers, dropping old sequences |
 
 mod answers;
@@ -43,7 +43,7 @@ pub use civicgrid_kit::storage::StoreError;
 pub use events::ListFilter;
 pub use public::LatestChange;
 pub use ratings::{NotRatable, RateAnswer};
-pub use task_status::{TaskApply, apply_task_event};
+pub use task_status::{TaskApply, apply_task_event, apply_task_events};
 
 /// intake's storage, with what a submission needs besides the pool.
 pub struct Store {

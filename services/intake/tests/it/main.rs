@@ -13,3 +13,4 @@ mod retention;
 mod runtime;
 mod security;
 mod submit;
+mod task_batch;
