@@ -43,6 +43,11 @@ async fn grpcurl_lists_checks_health_and_submits_an_event_that_reaches_jetstream
             ],
             "{service} lists exactly what it serves"
         );
+        // Every listed service can be described: clients that resolve them all (k6) need it.
+        for listed in listed {
+            let (ok, described) = suite.grpcurl(&[addr, "describe", listed]);
+            assert!(ok && described.contains("is a service"), "{service}: describe {listed}: {described}");
+        }
         let scrape = civicgrid_dev::testing::metrics::scrape(suite.metrics[service].parse().unwrap()).await;
         assert_eq!(scrape.value("civicgrid_ready", &[("service", service)]), Some(1.0), "{service} ready");
     }

@@ -41,6 +41,11 @@ fn reflection_builder(services: &[&str]) -> tonic_reflection::server::Builder<'s
         .register_encoded_file_descriptor_set(civicgrid_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(civicgrid_proto::GOOGLE_RPC_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        // Both protocols' descriptors in both services: each lists the other, and a client that
+        // resolves every listed service (k6 does) fails on one it cannot describe.
+        .include_reflection_service(false)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
         .with_service_name(HEALTH_SERVICE)
         .with_service_name("grpc.reflection.v1.ServerReflection")
         .with_service_name("grpc.reflection.v1alpha.ServerReflection");
