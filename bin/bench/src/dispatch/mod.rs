@@ -3,9 +3,11 @@
 //! next to raw PostgreSQL and JetStream baselines of the same run. See `docs/performance.md`.
 //!
 //! This file holds the flags and the run's order of phases; [`flow`] measures event →
-//! task-assigned, [`ticker`] the warning ticker, [`report`] prints the backlog's figures and
-//! the summary, [`data`] makes the inputs and [`setup`] dispatch's settings and pool.
+//! task-assigned, [`ticker`] the warning ticker (its phases run by [`clock`], which is also
+//! `civicgrid-bench clock`), [`report`] prints the backlog's figures and the summary, [`data`]
+//! makes the inputs and [`setup`] dispatch's settings and pool.
 
+pub mod clock;
 mod data;
 mod flow;
 mod report;
@@ -54,34 +56,9 @@ pub struct DispatchArgs {
     /// wait counts in the latency).
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     max_in_flight: u32,
-    /// Open-task counts of the ticker phases (comma-separated).
-    #[arg(long, value_delimiter = ',', default_values_t = [1000u64, 1_000_000])]
-    tasks: Vec<u64>,
-    /// Timed ticker rounds with nothing due.
-    #[arg(long, default_value_t = 200)]
-    idle_rounds: usize,
-    /// Tasks due per round in the "few" ticker phase, and its rounds.
-    #[arg(long, default_value_t = 10)]
-    few: usize,
-    #[arg(long, default_value_t = 200)]
-    few_rounds: usize,
-    /// Tasks due per round in the "many" ticker phase, and its rounds.
-    #[arg(long, default_value_t = 500)]
-    many: usize,
-    #[arg(long, default_value_t = 20)]
-    many_rounds: usize,
-    /// Tasks a ticker round takes (`dispatch.ticker_batch`); default: dispatch's default.
-    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
-    ticker_batch: Option<i64>,
-    /// Ticker loops (replicas) that drain the burst together.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=16))]
-    ticker_replicas: u64,
-    /// The relay's batch while the burst drains (`bus.relay_batch_size`); default: dispatch's.
-    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=100_000))]
-    relay_batch: Option<i64>,
-    /// Batches the relay keeps in flight (`bus.relay_batches_in_flight`); default: dispatch's.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
-    relay_in_flight: Option<u64>,
+    /// The ticker phases' table sizes, rounds and settings (shared with `civicgrid-bench clock`).
+    #[command(flatten)]
+    ticker: clock::TickerArgs,
     /// Skip the raw PostgreSQL and JetStream baselines.
     #[arg(long)]
     skip_baselines: bool,
@@ -286,61 +263,7 @@ async fn measure(args: &DispatchArgs, env: &Env, f: &mut Figures) -> Result<()> 
     }
 
     if !args.skip_ticker {
-        let defaults = setup::settings(&env.nats_url, &env.db_url)?;
-        let params = ticker::TickerParams {
-            idle_rounds: args.idle_rounds,
-            few_rounds: args.few_rounds,
-            many_rounds: args.many_rounds,
-            few: args.few.max(1),
-            many: args.many.max(1),
-            batch: args.ticker_batch.unwrap_or(defaults.dispatch.ticker_batch),
-            grace: defaults.dispatch.escalation_grace,
-            replicas: args.ticker_replicas as usize,
-            bus: civicgrid_kit::config::BusSettings {
-                relay_batch_size: args.relay_batch.unwrap_or(defaults.common.bus.relay_batch_size),
-                relay_batches_in_flight: args
-                    .relay_in_flight
-                    .map(|n| n as usize)
-                    .unwrap_or(defaults.common.bus.relay_batches_in_flight),
-                ..defaults.common.bus.clone()
-            },
-        };
-        if let Some(real) = &f.real_clocks {
-            field("a real row's clocks", real);
-        }
-        for &n in &args.tasks {
-            heading(&format!(
-                "Phase E · warning ticker with {} open tasks: Store::tick(now, {}) with nothing due ({} rounds), ~{} due ({} rounds), ~{} due ({} rounds), then the first burst of simultaneous changes ({} ticker loop(s), the relay publishing alongside)",
-                int(n),
-                params.batch,
-                params.idle_rounds,
-                params.few,
-                params.few_rounds,
-                params.many,
-                params.many_rounds,
-                params.replicas
-            ));
-            let r = ticker::measure(env, &inputs, &probe, n, &params).await?;
-            field("a loaded row's clocks", &r.sample_clocks);
-            for p in &r.phases {
-                field(&format!("cpu, {}", p.label), p.usage.line());
-            }
-            if let Some(b) = &r.burst {
-                field("cpu, burst", b.usage.line());
-            }
-            println!(
-                "   EXPLAIN (ANALYZE, BUFFERS) of the ticker's SELECT with {} tasks due, literal values (custom plan):",
-                r.explain_due
-            );
-            for l in &r.explain_custom {
-                println!("     {l}");
-            }
-            println!("   … the same as a prepared statement forced to its generic plan:");
-            for l in &r.explain_generic {
-                println!("     {l}");
-            }
-            f.ticker.push(r);
-        }
+        f.ticker = clock::measure_sizes(&args.ticker, env, &inputs, &probe, f.real_clocks.as_deref()).await?;
     }
     Ok(())
 }

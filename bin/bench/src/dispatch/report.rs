@@ -199,7 +199,7 @@ pub(super) fn summary(args: &DispatchArgs, machine: &Machine, command: &str, f: 
         );
         for p in &r.phases {
             let lat = Latency::of(&p.hist);
-            let target = p.due <= args.few.max(1);
+            let target = p.due <= args.ticker.few.max(1);
             row(
                 &format!("ticker, {} open tasks, {}", int(r.tasks), p.label),
                 format!(

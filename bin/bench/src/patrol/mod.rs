@@ -12,6 +12,7 @@ mod baselines;
 mod city;
 mod lag;
 mod outside;
+pub mod positions;
 
 use std::{
     process::ExitCode,
@@ -101,8 +102,31 @@ fn settings(env: &Env, args: &PatrolArgs) -> Result<civicgrid_patrol::Settings> 
 
 /// Runs the patrol bench.
 pub async fn run(args: PatrolArgs) -> Result<ExitCode> {
+    let r = measure_run(&args, "civicgrid-bench patrol").await?;
+    Ok(if r.met { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+/// What a run of the patrol bench measured (`civicgrid-bench positions` prints and writes it).
+struct Run {
+    /// The machine.
+    machine: Machine,
+    /// The managed or configured servers.
+    servers: Vec<String>,
+    /// Share of the machine busy before the run.
+    background_busy_pct: Option<f64>,
+    /// The raw baselines: what, per second.
+    baselines: Vec<(String, f64)>,
+    /// The ingest.
+    outcome: Outcome,
+    /// Whether issue 11's target was met.
+    met: bool,
+}
+
+/// Runs the patrol bench's phases with `args`, printing `title` first, then each phase as it
+/// goes and the summary at the end.
+async fn measure_run(args: &PatrolArgs, title: &str) -> Result<Run> {
     let machine = Machine::describe();
-    println!("civicgrid-bench patrol");
+    println!("{title}");
     field("command", std::env::args().collect::<Vec<_>>().join(" "));
     field(
         "machine",
@@ -126,11 +150,13 @@ pub async fn run(args: PatrolArgs) -> Result<ExitCode> {
     let env = Env::start_with(200, &args.nats_sync_interval).await?;
     field("nats", &env.nats_desc);
     field("postgres", &env.pg_desc);
-    if let Some(b) = env::background_busy_pct(Duration::from_secs(2)).await {
+    let busy = env::background_busy_pct(Duration::from_secs(2)).await;
+    if let Some(b) = busy {
         field("background load", format!("{b:.0}% of the machine busy before the run (should be near 0)"));
     }
+    let servers = vec![env.nats_desc.clone(), env.pg_desc.clone()];
     let probe = Probe::new(env.pg_pid, env.nats_managed, &env.admin_url, &env.db_name);
-    let result = measure(&args, shape, &env, &probe).await;
+    let result = measure(args, shape, &env, &probe).await;
     env.stop().await;
     let (baselines, o) = result?;
     heading("Summary");
@@ -166,7 +192,7 @@ pub async fn run(args: PatrolArgs) -> Result<ExitCode> {
             if met { "met" } else { "NOT met" }
         ),
     );
-    Ok(if met { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(Run { machine, servers, background_busy_pct: busy, baselines, outcome: o, met })
 }
 
 /// What the ingest phase measured.
@@ -179,6 +205,25 @@ struct Outcome {
     drain_after_last: f64,
     /// Fix published → check-in fact on the bus (not with the outside publisher).
     lag: Option<stats::Latency>,
+    /// Check-in facts that matched no published fix.
+    unmatched: usize,
+    /// Seconds loading the world through patrol's gRPC API.
+    load_secs: f64,
+    /// Fixes published, and the seconds it took.
+    fixes: u64,
+    publish_secs: f64,
+    /// Seconds from the first publish until nothing was pending.
+    secs: f64,
+    /// Fixes accepted and rejected, check-ins made (patrol's metrics).
+    accepted: u64,
+    rejected: String,
+    check_ins: u64,
+    /// Ingest batches applied, and the seconds they took in all.
+    batches: u64,
+    batch_secs: f64,
+    /// CPU while ingesting, and PostgreSQL's commits and WAL fsyncs.
+    cpu: String,
+    pg: String,
 }
 
 async fn measure(
@@ -216,11 +261,11 @@ async fn measure(
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     let client = PatrolServiceClient::connect(format!("http://{addr}")).await.context("connecting to patrol")?;
     let starts = chrono::Utc::now() - chrono::Duration::minutes(1);
-    let secs = city::load(&client, shape, starts, args.load_concurrency as usize).await?;
+    let load_secs = city::load(&client, shape, starts, args.load_concurrency as usize).await?;
     field(
         "loaded",
         format!(
-            "{} places, {} teams, {} routes, {} shifts started in {secs:.1} s",
+            "{} places, {} teams, {} routes, {} shifts started in {load_secs:.1} s",
             shape.fences(),
             shape.routes,
             shape.routes,
@@ -268,7 +313,7 @@ async fn measure(
     handle.await?.map_err(|e| anyhow::anyhow!("patrol: {e}"))?;
 
     let ingest = fixes.len() as f64 / secs;
-    let mut lag_figures = None;
+    let (mut lag_figures, mut unmatched_facts) = (None, 0);
     field(
         "published",
         format!("{} in {publish_secs:.2} s ({}/s)", int(fixes.len() as u64), rate(fixes.len() as f64 / publish_secs)),
@@ -293,7 +338,7 @@ async fn measure(
     }
     if !published.is_empty() {
         let (latency, unmatched) = lag::latencies(&facts, shape, ride_starts, &published);
-        lag_figures = Some(latency);
+        (lag_figures, unmatched_facts) = (Some(latency), unmatched);
         field(
             "check-in decided",
             format!(
@@ -304,15 +349,32 @@ async fn measure(
             ),
         );
     }
+    let pg_line = probe::pg_line(pg0, pg1, usage.secs);
     field("cpu", usage.line());
-    field("postgres", probe::pg_line(pg0, pg1, usage.secs));
+    field("postgres", &pg_line);
     anyhow::ensure!(
         after.accepted.saturating_sub(before.accepted) == fixes.len() as u64,
         "patrol accepted {} of {} fixes",
         after.accepted.saturating_sub(before.accepted),
         fixes.len()
     );
-    let outcome =
-        Outcome { ingest, offered: fixes.len() as f64 / publish_secs, drain_after_last: drained, lag: lag_figures };
+    let outcome = Outcome {
+        ingest,
+        offered: fixes.len() as f64 / publish_secs,
+        drain_after_last: drained,
+        lag: lag_figures,
+        unmatched: unmatched_facts,
+        load_secs,
+        fixes: fixes.len() as u64,
+        publish_secs,
+        secs,
+        accepted: after.accepted.saturating_sub(before.accepted),
+        rejected: after.rejected_line(&before),
+        check_ins: after.check_ins.saturating_sub(before.check_ins),
+        batches,
+        batch_secs,
+        cpu: usage.line(),
+        pg: pg_line,
+    };
     Ok((out, outcome))
 }

