@@ -3,7 +3,13 @@
 //! item (`mediation.dispute_items`) to a justice office (`mediation.justice_office_kinds`) open
 //! a case, once per task. Every other fact is acknowledged and left alone.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
 use civicgrid_kit::{
     bus::{HandleError, Handler, Incoming, inbox::BoxFuture},
@@ -29,6 +35,10 @@ pub struct DispatchHandler {
     pub dispute_items: BTreeMap<String, String>,
     /// Department kinds that are justice offices.
     pub justice_kinds: Vec<String>,
+    /// Whether a case was opened since the last commit: only then has the relay (and the
+    /// dispatch link) anything to do. Most task facts are not disputes, and waking both after
+    /// each of them cost three transactions a fact that found nothing.
+    pub opened: AtomicBool,
 }
 
 impl DispatchHandler {
@@ -52,6 +62,7 @@ impl DispatchHandler {
         let Some(kind) = self.dispute_of(&task) else { return Ok(()) };
         match self.store.open_for_task(tx, &task, kind, self.clock.now()).await {
             Ok(Some(case)) => {
+                self.opened.store(true, Ordering::Relaxed);
                 tracing::info!(case = %case.row.id, number = %case.row.case_number, task = %task.task_id, "case opened from a dispatched dispute");
                 Ok(())
             }
@@ -71,6 +82,8 @@ impl Handler for DispatchHandler {
     }
 
     fn committed(&self) {
-        self.store.committed();
+        if self.opened.swap(false, Ordering::Relaxed) {
+            self.store.committed();
+        }
     }
 }

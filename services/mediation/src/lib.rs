@@ -90,6 +90,7 @@ impl Service for Mediation {
             clock: ctx.clock.clone(),
             dispute_items: m.dispute_items.clone(),
             justice_kinds: m.justice_office_kinds.clone(),
+            opened: Default::default(),
         };
         Ok(Assembly::new()
             .grpc(MediationServiceServer::new(grpc::MediationApi::new(store, ctx.clock.clone())), &access::ACCESS)

@@ -70,6 +70,8 @@ impl Handler for FactHandler {
     }
 
     fn committed(&self) {
-        self.store.committed();
+        // Facts become notifications and deliveries here, never outbox rows (those come from
+        // the worker and re-escalation): the relay is not woken for nothing.
+        self.store.notifications_committed();
     }
 }

@@ -113,6 +113,13 @@ impl Store {
     /// To call after a transaction that wrote notifications or outbox rows committed.
     pub fn committed(&self) {
         self.signal.wake();
+        self.notifications_committed();
+    }
+
+    /// To call after a transaction that wrote notifications and deliveries but no outbox rows
+    /// committed (the consumers': facts become notices, never facts): wakes the delivery worker
+    /// and the inbox watchers, not the relay, which would find nothing.
+    pub fn notifications_committed(&self) {
         self.work.notify_waiters();
         self.work.notify_one();
     }
