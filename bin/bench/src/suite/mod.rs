@@ -15,6 +15,7 @@ mod books;
 mod drive;
 mod figures;
 mod k6;
+mod opening;
 mod phase;
 mod procs;
 pub mod raw;
@@ -31,10 +32,7 @@ use civicgrid_proto::v1::{RegisterWebhookRequest, notify_service_client::NotifyS
 use clap::Args;
 
 use crate::probe::{self, PgCounters, Probe};
-use crate::{
-    env::{self, Machine},
-    field, heading,
-};
+use crate::{field, heading};
 use drive::{DEPARTMENT, Reports};
 use phase::PhaseFigures;
 use procs::Procs;
@@ -126,38 +124,8 @@ impl LoopArgs {
 /// Runs `civicgrid-bench loop`.
 pub async fn run(args: LoopArgs) -> Result<ExitCode> {
     let args = args.effective();
-    let machine = Machine::describe();
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
-    println!("civicgrid-bench loop{}", if args.smoke { " (smoke)" } else { "" });
-    field("command", &command);
-    field(
-        "machine",
-        format!("nproc {}, {} RAM, {}, Linux {}", machine.nproc, machine.memory, machine.cpu, machine.kernel),
-    );
-    let busy = env::background_busy_pct(Duration::from_secs(2)).await;
-    if let Some(b) = busy {
-        field("background load", format!("{b:.0}% of the machine busy before the run (should be near 0)"));
-    }
-    let binary = up::binary()?;
-    field("civicgrid", binary.display());
-    let started = std::time::Instant::now();
-    let up = up::Up::start(binary, &args.log, args.keep_state, Duration::from_secs(300)).await?;
-    field(
-        "civicgrid up",
-        format!(
-            "up in {:.1} s (--no-demo --quiet; services log at {}); state in {}{}",
-            up.up_secs,
-            args.log,
-            up.state_path.display(),
-            if args.keep_state { " (kept)" } else { "" }
-        ),
-    );
-    let (nats, postgres) = (
-        up::version_of(up::pid_in(&up.state_path, "nats-server")),
-        up::version_of(up::pid_in(&up.state_path, "postgres")),
-    );
-    field("nats-server", format!("{nats}, sync_interval always (up's default)"));
-    field("postgres", format!("{postgres}, fsync on, synchronous_commit on"));
+    let opening::Opening { up, command, machine, busy, servers, started } =
+        opening::open("loop", args.smoke, &args.log, args.keep_state).await?;
     let result = measure(&args, &up).await;
     if let Err(e) = &result {
         eprintln!("civicgrid-bench: {e:#}\n{}", up.tail());
@@ -165,9 +133,9 @@ pub async fn run(args: LoopArgs) -> Result<ExitCode> {
     up.stop().await;
     let mut figures = result?;
     figures.command = command;
-    figures.machine = raw::machine_json(&machine);
+    figures.machine = machine;
     figures.background_busy_pct = busy;
-    figures.servers = vec![nats, postgres];
+    figures.servers = servers;
     figures.total_secs = started.elapsed().as_secs_f64();
     figures.books_balanced = figures.books.balanced();
     figures.drained = figures.phases.iter().chain(&figures.saturation).all(|p| p.drained)

@@ -29,12 +29,11 @@ use clap::Args;
 use super::{
     books,
     drive::{self, DEPARTMENT, Reports},
-    phase, raw,
+    opening, phase,
     timeline::{Observer, Receiver, Timeline},
     up,
 };
 use crate::{
-    env::{self, Machine},
     field, heading,
     probe::{self, Probe},
     stats::{int, rate},
@@ -92,35 +91,8 @@ impl BacklogArgs {
 /// Runs `civicgrid-bench backlog`.
 pub async fn run(args: BacklogArgs) -> Result<ExitCode> {
     let args = args.effective();
-    let machine = Machine::describe();
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
-    println!("civicgrid-bench backlog{}", if args.smoke { " (smoke)" } else { "" });
-    field("command", &command);
-    field(
-        "machine",
-        format!("nproc {}, {} RAM, {}, Linux {}", machine.nproc, machine.memory, machine.cpu, machine.kernel),
-    );
-    let busy = env::background_busy_pct(Duration::from_secs(2)).await;
-    if let Some(b) = busy {
-        field("background load", format!("{b:.0}% of the machine busy before the run (should be near 0)"));
-    }
-    let binary = up::binary()?;
-    field("civicgrid", binary.display());
-    let started = Instant::now();
-    let up = up::Up::start(binary, &args.log, args.keep_state, Duration::from_secs(300)).await?;
-    field(
-        "civicgrid up",
-        format!(
-            "up in {:.1} s (--no-demo --quiet; services log at {}); state in {}{}",
-            up.up_secs,
-            args.log,
-            up.state_path.display(),
-            if args.keep_state { " (kept)" } else { "" }
-        ),
-    );
-    let servers = ["nats-server", "postgres"].map(|name| up::version_of(up::pid_in(&up.state_path, name))).to_vec();
-    field("nats-server", format!("{}, sync_interval always (up's default)", servers[0]));
-    field("postgres", format!("{}, fsync on, synchronous_commit on", servers[1]));
+    let opening::Opening { up, command, machine, busy, servers, started } =
+        opening::open("backlog", args.smoke, &args.log, args.keep_state).await?;
     let result = measure(&args, &up).await;
     if let Err(e) = &result {
         eprintln!("civicgrid-bench: {e:#}\n{}", up.tail());
@@ -128,7 +100,7 @@ pub async fn run(args: BacklogArgs) -> Result<ExitCode> {
     up.stop().await;
     let mut figures = result?;
     figures.command = command;
-    figures.machine = raw::machine_json(&machine);
+    figures.machine = machine;
     figures.background_busy_pct = busy;
     figures.servers = servers;
     figures.total_secs = started.elapsed().as_secs_f64();
