@@ -124,19 +124,14 @@ impl LoopArgs {
 /// Runs `civicgrid-bench loop`.
 pub async fn run(args: LoopArgs) -> Result<ExitCode> {
     let args = args.effective();
-    let opening::Opening { up, command, machine, busy, servers, started } =
-        opening::open("loop", args.smoke, &args.log, args.keep_state).await?;
-    let result = measure(&args, &up).await;
+    let opening = opening::open("loop", args.smoke, &args.log, args.keep_state).await?;
+    let result = measure(&args, &opening.up).await;
     if let Err(e) = &result {
-        eprintln!("civicgrid-bench: {e:#}\n{}", up.tail());
+        eprintln!("civicgrid-bench: {e:#}\n{}", opening.up.tail());
     }
-    up.stop().await;
+    let run = opening.finish().await;
     let mut figures = result?;
-    figures.command = command;
-    figures.machine = machine;
-    figures.background_busy_pct = busy;
-    figures.servers = servers;
-    figures.total_secs = started.elapsed().as_secs_f64();
+    figures.run = run;
     figures.books_balanced = figures.books.balanced();
     figures.drained = figures.phases.iter().chain(&figures.saturation).all(|p| p.drained)
         && figures.outside.as_ref().is_none_or(|o| o.drained);
@@ -332,19 +327,7 @@ async fn measure(args: &LoopArgs, up: &up::Up) -> Result<LoopFigures> {
         }
     }
     let services = procs::service_lines(&idle, &load_rss, saturation.as_ref().and_then(|s| s.cpu.as_ref()), restarts);
-    Ok(LoopFigures {
-        smoke: args.smoke,
-        concurrency,
-        up_secs: up.up_secs,
-        raw,
-        warmup,
-        phases,
-        saturation,
-        outside,
-        books,
-        services,
-        ..Default::default()
-    })
+    Ok(LoopFigures { concurrency, raw, warmup, phases, saturation, outside, books, services, ..Default::default() })
 }
 
 /// CPU and PostgreSQL counters when a phase starts.

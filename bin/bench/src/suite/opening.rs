@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use serde::Serialize;
 
 use super::{raw, up};
 use crate::{
@@ -12,20 +13,61 @@ use crate::{
     field,
 };
 
+/// What a scenario's figures record of its run (flattened into their JSON: `command`,
+/// `machine`, `servers`, `smoke`, `background_busy_pct`, `up_secs`, `total_secs`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunFacts {
+    /// The command line.
+    pub command: String,
+    /// The machine.
+    pub machine: serde_json::Value,
+    /// nats-server and PostgreSQL: executable and version.
+    pub servers: Vec<String>,
+    /// Whether this was the smoke.
+    pub smoke: bool,
+    /// Share of the machine busy in the 2 s before the run.
+    pub background_busy_pct: Option<f64>,
+    /// Seconds `civicgrid up` took to be up.
+    pub up_secs: f64,
+    /// Seconds the whole run took.
+    pub total_secs: f64,
+}
+
+impl RunFacts {
+    /// The summary's first lines: the command, and how busy the machine was before.
+    pub fn print_head(&self) {
+        println!("\n== Summary");
+        println!("command: {}", self.command);
+        if let Some(b) = self.background_busy_pct {
+            println!(
+                "background load before the run: {b:.0}% of the machine busy{}",
+                if b > 10.0 { " — NOT a quiet machine" } else { "" }
+            );
+        }
+    }
+
+    /// The summary's last line: how long the run took.
+    pub fn print_tail(&self) {
+        println!("\nwhole run {:.0} s (civicgrid up was up in {:.1} s)", self.total_secs, self.up_secs);
+    }
+}
+
 /// A scenario's run, opened: `civicgrid up` running, and what its figures record of the run.
 pub struct Opening {
     /// `civicgrid up`, started.
     pub up: up::Up,
-    /// The command line.
-    pub command: String,
-    /// The machine, as the figures' JSON holds it.
-    pub machine: serde_json::Value,
-    /// Share of the machine busy in the 2 s before the run.
-    pub busy: Option<f64>,
-    /// nats-server and PostgreSQL: executable and version.
-    pub servers: Vec<String>,
+    /// The run's facts so far (`total_secs` is set by [`Opening::finish`]).
+    facts: RunFacts,
     /// When the run began.
-    pub started: Instant,
+    started: Instant,
+}
+
+impl Opening {
+    /// Stops `civicgrid up` and returns the run's facts, with the whole run's time.
+    pub async fn finish(self) -> RunFacts {
+        self.up.stop().await;
+        RunFacts { total_secs: self.started.elapsed().as_secs_f64(), ..self.facts }
+    }
 }
 
 /// Prints the scenario's heading and the run's facts, then starts `civicgrid up` (the binary
@@ -59,5 +101,14 @@ pub async fn open(scenario: &str, smoke: bool, log: &str, keep_state: bool) -> R
     let servers = ["nats-server", "postgres"].map(|name| up::version_of(up::pid_in(&up.state_path, name))).to_vec();
     field("nats-server", format!("{}, sync_interval always (up's default)", servers[0]));
     field("postgres", format!("{}, fsync on, synchronous_commit on", servers[1]));
-    Ok(Opening { up, command, machine: raw::machine_json(&machine), busy, servers, started })
+    let facts = RunFacts {
+        command,
+        machine: raw::machine_json(&machine),
+        servers,
+        smoke,
+        background_busy_pct: busy,
+        up_secs: up.up_secs,
+        total_secs: 0.0,
+    };
+    Ok(Opening { up, facts, started })
 }

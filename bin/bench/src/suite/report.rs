@@ -3,7 +3,10 @@
 
 use serde::Serialize;
 
-use super::{books::Books, figures::opt, k6::OutsideFigures, phase::PhaseFigures, procs::ServiceLine, raw::RawFigures};
+use super::{
+    books::Books, figures::opt, k6::OutsideFigures, opening::RunFacts, phase::PhaseFigures, procs::ServiceLine,
+    raw::RawFigures,
+};
 use crate::stats::{int, ms, rate};
 
 /// Reports per second the loop must sustain end to end.
@@ -24,22 +27,11 @@ const TARGET_K6_WITHIN: f64 = 0.2;
 /// Everything a run measured.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LoopFigures {
-    /// The command line.
-    pub command: String,
-    /// The machine.
-    pub machine: serde_json::Value,
-    /// nats-server and PostgreSQL: executable and version.
-    pub servers: Vec<String>,
-    /// Whether this was the smoke.
-    pub smoke: bool,
-    /// Share of the machine busy in the 2 s before the run.
-    pub background_busy_pct: Option<f64>,
+    /// The run: command, machine, servers, how long (flattened: the same keys as before).
+    #[serde(flatten)]
+    pub run: RunFacts,
     /// Workers of the saturation, connections and callers of the ceilings.
     pub concurrency: usize,
-    /// Seconds `civicgrid up` took to be up.
-    pub up_secs: f64,
-    /// Seconds the whole run took.
-    pub total_secs: f64,
     /// The ceilings, on `up`'s servers.
     pub raw: Option<RawFigures>,
     /// The warm-up.
@@ -85,14 +77,7 @@ fn yes(met: Option<bool>) -> &'static str {
 
 /// Prints the summary and fills in `f.targets`.
 pub fn summary(f: &mut LoopFigures) {
-    println!("\n== Summary");
-    println!("command: {}", f.command);
-    if let Some(b) = f.background_busy_pct {
-        println!(
-            "background load before the run: {b:.0}% of the machine busy{}",
-            if b > 10.0 { " — NOT a quiet machine" } else { "" }
-        );
-    }
+    f.run.print_head();
     if let Some(raw) = &f.raw {
         println!("\nThe machine's ceilings (on up's nats-server and PostgreSQL, same run):\n");
         raw.print_table();
@@ -241,6 +226,6 @@ pub fn summary(f: &mut LoopFigures) {
     for t in &targets {
         println!("| {} | {} | {} | {} |", t.what, t.target, t.measured, yes(t.met));
     }
-    println!("\nwhole run {:.0} s (civicgrid up was up in {:.1} s)", f.total_secs, f.up_secs);
+    f.run.print_tail();
     f.targets = targets;
 }

@@ -91,19 +91,14 @@ impl BacklogArgs {
 /// Runs `civicgrid-bench backlog`.
 pub async fn run(args: BacklogArgs) -> Result<ExitCode> {
     let args = args.effective();
-    let opening::Opening { up, command, machine, busy, servers, started } =
-        opening::open("backlog", args.smoke, &args.log, args.keep_state).await?;
-    let result = measure(&args, &up).await;
+    let opening = opening::open("backlog", args.smoke, &args.log, args.keep_state).await?;
+    let result = measure(&args, &opening.up).await;
     if let Err(e) = &result {
-        eprintln!("civicgrid-bench: {e:#}\n{}", up.tail());
+        eprintln!("civicgrid-bench: {e:#}\n{}", opening.up.tail());
     }
-    up.stop().await;
+    let run = opening.finish().await;
     let mut figures = result?;
-    figures.command = command;
-    figures.machine = machine;
-    figures.background_busy_pct = busy;
-    figures.servers = servers;
-    figures.total_secs = started.elapsed().as_secs_f64();
+    figures.run = run;
     figures.books_balanced = figures.books.balanced();
     figures.drained = figures.drain.drained;
     report::summary(&mut figures);
@@ -236,8 +231,6 @@ async fn measure(args: &BacklogArgs, up: &up::Up) -> Result<BacklogFigures> {
     receiver.stop();
     drain.drained &= drain.webhooks >= sent.ok;
     Ok(BacklogFigures {
-        smoke: args.smoke,
-        up_secs: up.up_secs,
         workers,
         reports: args.reports,
         warmup_accepted: accepted - sent.ok,

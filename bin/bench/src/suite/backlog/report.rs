@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::{
-    super::{books::Books, procs::CpuFigures, report::Target},
+    super::{books::Books, opening::RunFacts, procs::CpuFigures, report::Target},
     drain::Drain,
     freeze::Queue,
 };
@@ -42,20 +42,9 @@ pub struct Submit {
 /// Everything a run measured.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BacklogFigures {
-    /// The command line.
-    pub command: String,
-    /// The machine.
-    pub machine: serde_json::Value,
-    /// nats-server and PostgreSQL: executable and version.
-    pub servers: Vec<String>,
-    /// Whether this was the smoke.
-    pub smoke: bool,
-    /// Share of the machine busy in the 2 s before the run.
-    pub background_busy_pct: Option<f64>,
-    /// Seconds `civicgrid up` took to be up.
-    pub up_secs: f64,
-    /// Seconds the whole run took.
-    pub total_secs: f64,
+    /// The run: command, machine, servers, how long (flattened: the same keys as before).
+    #[serde(flatten)]
+    pub run: RunFacts,
     /// Workers of the submission's closed loop.
     pub workers: usize,
     /// Reports asked for.
@@ -84,14 +73,7 @@ fn secs(v: Option<f64>) -> String {
 
 /// Prints the summary and fills in `f.target`.
 pub fn summary(f: &mut BacklogFigures) {
-    println!("\n== Summary");
-    println!("command: {}", f.command);
-    if let Some(b) = f.background_busy_pct {
-        println!(
-            "background load before the run: {b:.0}% of the machine busy{}",
-            if b > 10.0 { " — NOT a quiet machine" } else { "" }
-        );
-    }
+    f.run.print_head();
     let (s, d) = (&f.submit, &f.drain);
     println!("\n| backlog | figure |");
     println!("| --- | --- |");
@@ -184,6 +166,6 @@ pub fn summary(f: &mut BacklogFigures) {
         target.measured,
         if target.met == Some(true) { "met" } else { "NOT met" }
     );
-    println!("\nwhole run {:.0} s (civicgrid up was up in {:.1} s)", f.total_secs, f.up_secs);
+    f.run.print_tail();
     f.target = Some(target);
 }
