@@ -9,6 +9,7 @@
 //! [`raw`] sends bytes no generated client would; [`python`] runs outside tools (grpcio).
 
 pub mod metrics;
+pub mod plans;
 pub mod proxy;
 pub mod python;
 pub mod raw;

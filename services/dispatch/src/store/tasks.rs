@@ -101,17 +101,19 @@ pub(crate) async fn lock_leads_of_event(tx: &mut PgConnection, event_id: Uuid) -
 
 /// Which of `event_ids` already have tasks.
 ///
-/// Not prepared (planned at every execution): a plan cached by a connection while `tasks` was
-/// nearly empty scans the whole table and is kept until the first ANALYZE, reading thousands of
-/// rows a batch by then (measured by `civicgrid-bench loop`, docs/performance.md).
+/// One index probe per id (a lateral with LIMIT, which the planner cannot turn into a join):
+/// `event_id = ANY($1)` was planned from guesses until the first ANALYZE and read the whole
+/// table for every batch (measured by `civicgrid-bench loop`, docs/performance.md).
 pub(crate) async fn events_with_tasks(tx: &mut PgConnection, event_ids: &[Uuid]) -> Result<HashSet<Uuid>, sqlx::Error> {
-    Ok(sqlx::query_scalar("SELECT DISTINCT event_id FROM tasks WHERE event_id = ANY($1)")
-        .persistent(false)
-        .bind(event_ids)
-        .fetch_all(tx)
-        .await?
-        .into_iter()
-        .collect())
+    Ok(sqlx::query_scalar(
+        "SELECT k.id FROM unnest($1::uuid[]) AS k(id) \
+         CROSS JOIN LATERAL (SELECT 1 FROM tasks WHERE event_id = k.id LIMIT 1) AS t",
+    )
+    .bind(event_ids)
+    .fetch_all(tx)
+    .await?
+    .into_iter()
+    .collect())
 }
 
 /// One column of `rows`, for binding as an array.

@@ -130,3 +130,66 @@ async fn a_backlog_is_applied_in_batches_each_event_once_in_feed_order() {
     assert_eq!((k.rated, k.satisfied), (1, 1), "{k:?}");
     app.stop().await;
 }
+
+/// The consumer's look-up of which events have tasks already finds them by index however many
+/// tasks there are, also before the planner has statistics (a new deployment's first minutes,
+/// before autovacuum's first ANALYZE): `event_id = ANY(…)` planned from guesses read `tasks`
+/// whole for every batch (measured by `civicgrid-bench loop`, docs/performance.md).
+#[tokio::test]
+async fn creating_tasks_reads_no_table_whole_before_the_first_analyze() {
+    use std::sync::Arc;
+
+    use civicgrid_dev::testing::plans;
+    use civicgrid_dispatch::store::{Store, Writes};
+    use civicgrid_kit::bus::OutboxSignal;
+
+    let app = spawn_app(Clock::manual(monday_9am())).await;
+    let grid = app.grid_in(TOWNSHIP);
+    let (item, _) = app.ordinary_item(&grid.path);
+    let now = app.clock.now();
+    let model = reported(&item.code, &grid, now);
+    app.publish_reported(&model).await;
+    let model_id = model.event.as_ref().map(|e| e.id.clone()).unwrap_or_default();
+    assert_eq!(app.tasks_of(&model_id, 1).await.len(), 1);
+
+    let mut conn = app.db.acquire().await.unwrap();
+    sqlx::query("SET search_path = dispatch").execute(&mut *conn).await.unwrap();
+    plans::without_statistics(&mut conn, &["tasks"]).await.unwrap();
+    // 20,000 more tasks like it, each of an event of its own.
+    sqlx::query(
+        "INSERT INTO tasks SELECT (jsonb_populate_record(t, jsonb_build_object( \
+           'id', gen_random_uuid(), 'event_id', gen_random_uuid(), 'tracking_number', 'plan-' || g))).* \
+         FROM tasks t, generate_series(1, 20000) AS g",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    let known: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT event_id FROM tasks ORDER BY id LIMIT 800").fetch_all(&mut *conn).await.unwrap();
+
+    // Eight batches on one connection (the later ones may run a plan it cached), each of a
+    // hundred events with tasks and a hundred new ones, as a backlog brings: only the new get
+    // tasks.
+    let store = Store::new(app.db.clone(), Arc::new(app.refdata.clone()), 0, OutboxSignal::default(), 0.0);
+    for (round, known) in known.chunks(100).enumerate() {
+        let events: Vec<_> = known
+            .iter()
+            .map(|id| {
+                let mut r = reported(&item.code, &grid, now);
+                if let Some(e) = r.event.as_mut() {
+                    e.id = id.to_string();
+                }
+                (r, tracing::Span::none())
+            })
+            .chain((0..100).map(|_| (reported(&item.code, &grid, now), tracing::Span::none())))
+            .collect();
+        let mut tx = sqlx::Acquire::begin(&mut *conn).await.unwrap();
+        let mut writes = Writes::default();
+        let created = store.create_for_events(&mut tx, &mut writes, &events, now).await.unwrap();
+        assert_eq!(created, 100, "batch {round}: only the events without tasks");
+        let read = plans::seq_rows_read(&mut tx, "tasks").await.unwrap();
+        assert_eq!(read, 0, "batch {round} read {read} rows of `tasks` by sequential scans");
+        tx.rollback().await.unwrap();
+    }
+    app.stop().await;
+}

@@ -124,7 +124,6 @@ pub async fn apply_task_events(tx: &mut PgConnection, facts: &[TaskEvent]) -> Re
         "SELECT e.id, e.status FROM unnest($1::uuid[]) AS k(id) \
          CROSS JOIN LATERAL (SELECT id, status FROM events WHERE id = k.id FOR UPDATE) AS e",
     )
-    .persistent(false)
     .bind(&ids)
     .fetch_all(&mut *tx)
     .await?
@@ -135,11 +134,12 @@ pub async fn apply_task_events(tx: &mut PgConnection, facts: &[TaskEvent]) -> Re
     if states.len() != ids.len() {
         return Ok(None);
     }
+    // OFFSET 0 keeps the lateral a lateral: the planner would otherwise make it a join and,
+    // before the first ANALYZE, hash the whole table for it.
     for row in sqlx::query(
         "SELECT t.event_id, t.task_id, t.version, t.lead FROM unnest($1::uuid[]) AS k(id) \
-         CROSS JOIN LATERAL (SELECT * FROM event_tasks WHERE event_id = k.id) AS t",
+         CROSS JOIN LATERAL (SELECT * FROM event_tasks WHERE event_id = k.id OFFSET 0) AS t",
     )
-    .persistent(false)
     .bind(&ids)
     .fetch_all(&mut *tx)
     .await?

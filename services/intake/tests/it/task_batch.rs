@@ -89,3 +89,68 @@ async fn a_batch_of_task_facts_writes_what_one_by_one_writes() {
     drop(tx);
     app.stop().await;
 }
+
+/// The batch's reads and writes find their rows by index however many events there are, also
+/// before the planner has statistics (a new deployment's first minutes, before autovacuum's
+/// first ANALYZE): planned from row-count guesses, they read `events` and `event_tasks` whole
+/// for every batch (measured by `civicgrid-bench loop`, docs/performance.md).
+#[tokio::test]
+async fn a_batch_reads_no_table_whole_before_the_first_analyze() {
+    use civicgrid_dev::testing::plans;
+
+    let app = spawn_app().await;
+    let mut client = app.client.clone();
+    let model =
+        client.submit_event(report("plan-0001", "01.02.003", 32.98, 114.02)).await.unwrap().into_inner().event_id;
+    let db = app.db().await;
+    let mut conn = db.acquire().await.unwrap();
+    plans::without_statistics(&mut conn, &["events", "event_tasks"]).await.unwrap();
+    // 20,000 more events like it, each with a task.
+    sqlx::query(
+        "INSERT INTO events (id, tracking_number, source, item_code, city, county, township, village, grid_code, \
+           lat, lng, address, description, evidence_urls, occurred_at, reported_at, status, report_count, version) \
+         SELECT gen_random_uuid(), 'plan-' || g, source, item_code, city, county, township, village, grid_code, \
+           lat, lng, address, description, evidence_urls, occurred_at, reported_at, status, report_count, version \
+         FROM events, generate_series(1, 20000) AS g WHERE id = $1",
+    )
+    .bind(model.parse::<Uuid>().unwrap())
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO event_tasks (event_id, task_id, version, status, lead, department_id) \
+         SELECT id, 'task-1', 1, 2, true, 'chengguan' FROM events WHERE tracking_number LIKE 'plan-%'",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    drop(conn);
+
+    // Eight batches on one connection: the first are planned for their own parameters, the
+    // later ones may run a plan the connection cached.
+    let some: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM events WHERE tracking_number LIKE 'plan-%' ORDER BY id LIMIT 800")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    let mut conn = db.acquire().await.unwrap();
+    for (round, ids) in some.chunks(100).enumerate() {
+        let facts: Vec<TaskEvent> =
+            ids.iter().map(|id| fact(&id.to_string(), "task-signed", TaskStatus::Signed, 2)).collect();
+        let mut tx = sqlx::Acquire::begin(&mut *conn).await.unwrap();
+        assert_eq!(store::apply_task_events(&mut tx, &facts).await.unwrap(), Some(0));
+        for table in ["events", "event_tasks"] {
+            let read = plans::seq_rows_read(&mut tx, table).await.unwrap();
+            assert_eq!(read, 0, "batch {round} read {read} rows of `{table}` by sequential scans");
+        }
+        tx.commit().await.unwrap();
+    }
+    let signed: i64 = sqlx::query_scalar("SELECT count(*) FROM event_tasks WHERE version = 2 AND status = $1")
+        .bind(TaskStatus::Signed as i16)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(signed, 800, "every batch was applied");
+    drop(conn);
+    app.stop().await;
+}
