@@ -2,12 +2,13 @@
 //! hash-chained in each service's schema.
 //!
 //! Every state change a service makes public leaves through its transactional outbox, so a
-//! trigger on the outbox (`audit.sql`, applied by the runtime to every service) copies each
-//! message into `audit_log` in the same transaction: the fact's subject, its aggregate
-//! (`ce-subject`: the task, event or case), the headers (`ce-type`, `ce-time`, `traceparent`:
-//! the request), the payload (the actor and the state after) and `previous`, the aggregate's
-//! record before this one (the state before). Each row carries the hash of the one before it;
-//! [`verify`] recomputes the chain and names the first broken link. Rows cannot be changed, and
+//! trigger on the outbox (`audit.sql`, then `statement.sql`, which records a statement's
+//! messages at once; applied by the runtime to every service) copies each message into
+//! `audit_log` in the same transaction: the fact's subject, its aggregate (`ce-subject`: the
+//! task, event or case), the headers (`ce-type`, `ce-time`, `traceparent`: the request), the
+//! payload (the actor and the state after) and `previous`, the aggregate's record before this
+//! one (the state before). Each row carries the hash of the one before it; [`verify`] recomputes
+//! the chain and names the first broken link. Rows cannot be changed, and
 //! are removed only past 180 days, oldest first ([`purge`]), so what remains is still a chain.
 //!
 //! What must be on the record but not on the bus (a reveal of personal data) goes in with
@@ -23,16 +24,23 @@ use crate::bus::Envelope;
 /// The SQL of the trail: tables, the outbox trigger, the append-only guard.
 pub const AUDIT_SQL: &str = include_str!("audit.sql");
 
-/// The trail's migration version in every service: past any service's own numbering, so the
-/// runtime can add it after them.
+/// The trail's second version: the outbox trigger records a statement's messages at once.
+pub const STATEMENT_SQL: &str = include_str!("statement.sql");
+
+/// The trail's first migration version in every service: past any service's own numbering, so
+/// the runtime can add the trail's after them (900, 901).
 pub const MIGRATION_VERSION: i64 = 900;
 
 /// The shortest retention the database allows (`audit_guard` refuses younger deletions).
 pub const MIN_RETENTION_DAYS: u64 = 180;
 
-/// The trail's migration, which the runtime appends to every service's own.
-pub fn migration() -> Migration {
-    crate::db::migration(MIGRATION_VERSION, "audit trail (kit)", AUDIT_SQL)
+/// The trail's migrations, which the runtime appends to every service's own: the tables and the
+/// row trigger (900), then the statement trigger that replaces it (901).
+pub fn migrations() -> Vec<Migration> {
+    vec![
+        crate::db::migration(MIGRATION_VERSION, "audit trail (kit)", AUDIT_SQL),
+        crate::db::migration(MIGRATION_VERSION + 1, "audit trail: one chain step per statement (kit)", STATEMENT_SQL),
+    ]
 }
 
 /// Why the trail could not be read.
@@ -92,7 +100,8 @@ pub async fn record(
     Ok(id)
 }
 
-/// The hash of a record after `prev_hash`: what `audit_append` computes in the database.
+/// The hash of a record after `prev_hash`: what `audit_append_statement` computes in the
+/// database.
 pub fn row_hash(prev_hash: &[u8], r: &Record) -> Vec<u8> {
     let mut h = Sha256::new();
     h.update(prev_hash);

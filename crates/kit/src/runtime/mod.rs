@@ -166,7 +166,7 @@ impl<S: Service> Application<S> {
         let pool = db::connect(&common.database, &schema).await?;
         // Every service keeps the audit trail of what it publishes (crates/kit/src/audit).
         let mut migrations = S::migrations();
-        migrations.push(crate::audit::migration());
+        migrations.extend(crate::audit::migrations());
         db::migrate(&pool, &schema, migrations).await?;
         let nats = bus::connect(&common.nats, S::NAME).await?;
         let js = jetstream::new(nats.clone());

@@ -22,7 +22,8 @@ async fn pool() -> PgPool {
     let settings =
         DatabaseSettings { url: Some(url.into()), schema: None, max_connections: 5, acquire_timeout_secs: 10 };
     let pool = db::connect(&settings, SERVICE).await.expect("pool");
-    let migrations = vec![db::migration(1, "bus tables", bus::TABLES_SQL), audit::migration()];
+    let mut migrations = vec![db::migration(1, "bus tables", bus::TABLES_SQL)];
+    migrations.extend(audit::migrations());
     db::migrate(&pool, SERVICE, migrations).await.expect("migrations");
     pool
 }
@@ -124,4 +125,34 @@ async fn a_record_not_to_publish_is_chained_and_never_reaches_the_outbox() {
     let viewed = audit::Selection { fact: Some("task-viewed".into()), ..Default::default() };
     let viewed = audit::export(&pool, SERVICE, &viewed).await.unwrap();
     assert_eq!(viewed.iter().map(|r| r.seq).collect::<Vec<_>>(), [2]);
+}
+
+#[tokio::test]
+async fn a_batch_in_one_statement_is_chained_in_order_moving_the_head_once() {
+    let pool = pool().await;
+    publish(&pool, "task-1", "task-assigned", true).await;
+    let region = RegionPath { city: "411600".into(), county: "411602".into(), ..Default::default() };
+    let mut batch = bus::OutboxBatch::default();
+    for (task, fact) in [("task-2", "task-assigned"), ("task-1", "task-closed"), ("task-2", "task-closed")] {
+        let event = TaskEvent { task_id: task.into(), fact: fact.into(), ..Default::default() };
+        batch.add(SERVICE, &Envelope::family(&FACTS, fact, &region, task.to_string(), &event), chrono::Utc::now());
+    }
+    let mut tx = pool.begin().await.unwrap();
+    batch.insert(&mut tx).await.unwrap();
+    let head_updates: i64 = sqlx::query_scalar(
+        "SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'audit_head' AND schemaname = current_schema()",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!(head_updates, 1, "three records, one step of the head");
+    tx.commit().await.unwrap();
+
+    let v = audit::verify(&pool, SERVICE).await.unwrap();
+    assert_eq!((v.records, v.last, v.broken), (4, Some(4), None));
+    let all = audit::export(&pool, SERVICE, &audit::Selection::default()).await.unwrap();
+    let order: Vec<(i64, &str, Option<i64>)> = all.iter().map(|r| (r.seq, r.aggregate.as_str(), r.previous)).collect();
+    assert_eq!(order, [(1, "task-1", None), (2, "task-2", None), (3, "task-1", Some(1)), (4, "task-2", Some(2))]);
+    let head: i64 = sqlx::query_scalar("SELECT seq FROM audit_head").fetch_one(&pool).await.unwrap();
+    assert_eq!(head, 4);
 }
