@@ -335,7 +335,7 @@ struct Meter {
     cpu: procs::Snapshot,
     pg: Option<PgCounters>,
     rows: Option<i64>,
-    seq: Option<HashMap<String, i64>>,
+    tables: Option<HashMap<String, statements::TableCounts>>,
     statements: bool,
 }
 
@@ -344,9 +344,9 @@ impl Meter {
         if statements && let Err(e) = statements::reset(up).await {
             eprintln!("civicgrid-bench: pg_stat_statements_reset: {e:#}");
         }
-        let (pg, rows, seq) =
-            (pg.pg_counters().await, statements::rows_written(up).await, statements::seq_reads(up).await);
-        Meter { pg, rows, seq, statements, cpu: procs.snapshot() }
+        let (pg, rows, tables) =
+            (pg.pg_counters().await, statements::rows_written(up).await, statements::table_counts(up).await);
+        Meter { pg, rows, tables, statements, cpu: procs.snapshot() }
     }
 
     /// Adds the phase's CPU, its PostgreSQL commits and rows and its ratio to the raw commit
@@ -355,10 +355,11 @@ impl Meter {
         let cpu = procs.usage(&self.cpu, &procs.snapshot());
         // Backends publish their statistics about once a second.
         probe::settle().await;
-        let (end, rows, seq) =
-            (pg.pg_counters().await, statements::rows_written(up).await, statements::seq_reads(up).await);
-        if let (Some(a), Some(b)) = (&self.seq, &seq) {
-            f.seq_rows_per_report = statements::seq_per_report(a, b, f.accepted);
+        let (end, rows, tables) =
+            (pg.pg_counters().await, statements::rows_written(up).await, statements::table_counts(up).await);
+        if let (Some(a), Some(b)) = (&self.tables, &tables) {
+            f.seq_rows_per_report = statements::per_report(a, b, f.accepted, 4, |t| t.seq_read);
+            f.written_per_report = statements::per_report(a, b, f.accepted, 8, |t| t.written);
         }
         f.pg = Some(probe::pg_line(self.pg, end, cpu.secs));
         let per_report = |n: i64| n.max(0) as f64 / f.accepted.max(1) as f64;

@@ -100,6 +100,8 @@ pub struct PhaseFigures {
     pub rows_per_report: Option<f64>,
     /// Rows read by sequential scans per report, by table (the most first).
     pub seq_rows_per_report: Vec<(String, f64)>,
+    /// Rows inserted, updated and deleted per report, by table (the eight with the most).
+    pub written_per_report: Vec<(String, f64)>,
     /// PostgreSQL's execution time per report (`--statements`), ms.
     pub statements_ms_per_report: Option<f64>,
     /// The statements with the most execution time (`--statements`).
@@ -270,9 +272,19 @@ impl PhaseFigures {
             field("postgres", format!("{pg}{per} per report"));
         }
         if !self.seq_rows_per_report.is_empty() {
-            let seq: Vec<String> =
-                self.seq_rows_per_report.iter().map(|(t, n)| format!("{t} {}", int(*n as u64))).collect();
-            field("seq-scanned rows", format!("{} per report", seq.join(" · ")));
+            field("seq-scanned rows", format!("{} per report", tables_line(&self.seq_rows_per_report)));
+        }
+        if !self.written_per_report.is_empty() {
+            field("rows written", format!("{} per report", tables_line(&self.written_per_report)));
         }
     }
+}
+
+/// `schema.table n · …`: whole numbers from 10 up, one decimal below.
+pub fn tables_line(tables: &[(String, f64)]) -> String {
+    tables
+        .iter()
+        .map(|(t, n)| if *n >= 10.0 { format!("{t} {}", int(n.round() as u64)) } else { format!("{t} {n:.1}") })
+        .collect::<Vec<_>>()
+        .join(" · ")
 }

@@ -111,12 +111,13 @@ pub fn summary(f: &mut LoopFigures) {
     }
     for p in f.phases.iter().chain(&f.saturation) {
         let rows = p.rows_per_report.map(|r| format!("{r:.1}")).unwrap_or_else(|| "–".into());
-        let seq: Vec<String> = p.seq_rows_per_report.iter().map(|(t, n)| format!("{t} {}", int(*n as u64))).collect();
+        let tables = |t: &[(String, f64)]| if t.is_empty() { "none".to_string() } else { super::phase::tables_line(t) };
         println!(
-            "PostgreSQL at {}: {} commits and {rows} rows written per report; rows read by sequential scans per report: {}",
+            "PostgreSQL at {}: {} commits and {rows} rows written per report ({}); rows read by sequential scans per report: {}",
             p.name,
             p.commits_per_report.map(|c| format!("{c:.2}")).unwrap_or_else(|| "–".into()),
-            if seq.is_empty() { "none".to_string() } else { seq.join(" · ") }
+            tables(&p.written_per_report),
+            tables(&p.seq_rows_per_report)
         );
     }
 

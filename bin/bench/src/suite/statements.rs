@@ -118,28 +118,49 @@ pub async fn rows_written(up: &Up) -> Option<i64> {
     n
 }
 
-/// Rows read by sequential scans so far, per table of the suite's database (`schema.table`):
-/// a table scanned whole for each message costs more the longer the suite runs.
-pub async fn seq_reads(up: &Up) -> Option<HashMap<String, i64>> {
-    let mut conn = PgConnection::connect(&url(up)).await.ok()?;
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT schemaname || '.' || relname, seq_tup_read FROM pg_stat_user_tables")
-            .fetch_all(&mut conn)
-            .await
-            .ok()?;
-    let _ = conn.close().await;
-    Some(rows.into_iter().collect())
+/// What PostgreSQL counted of one table so far.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TableCounts {
+    /// Rows read by sequential scans.
+    pub seq_read: i64,
+    /// Rows inserted, updated and deleted.
+    pub written: i64,
 }
 
-/// The tables whose sequential scans read the most rows between `a` and `b`, per report.
-pub fn seq_per_report(a: &HashMap<String, i64>, b: &HashMap<String, i64>, reports: u64) -> Vec<(String, f64)> {
+/// Counts so far per table of the suite's database (`schema.table`, `pg_stat_user_tables`): a
+/// table scanned whole for each message costs more the longer the suite runs, and the rows
+/// written by table say where a report's writes go.
+pub async fn table_counts(up: &Up) -> Option<HashMap<String, TableCounts>> {
+    let mut conn = PgConnection::connect(&url(up)).await.ok()?;
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT schemaname || '.' || relname, seq_tup_read, (n_tup_ins + n_tup_upd + n_tup_del)::int8 \
+         FROM pg_stat_user_tables",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .ok()?;
+    let _ = conn.close().await;
+    Some(rows.into_iter().map(|(t, seq_read, written)| (t, TableCounts { seq_read, written })).collect())
+}
+
+/// The `top` tables with the most of `count` between `a` and `b`, per report (at least one).
+pub fn per_report(
+    a: &HashMap<String, TableCounts>,
+    b: &HashMap<String, TableCounts>,
+    reports: u64,
+    top: usize,
+    count: impl Fn(&TableCounts) -> i64,
+) -> Vec<(String, f64)> {
     let mut v: Vec<(String, f64)> = b
         .iter()
-        .map(|(t, n)| (t.clone(), (n - a.get(t).copied().unwrap_or(0)).max(0) as f64 / reports.max(1) as f64))
+        .map(|(t, n)| {
+            let before = a.get(t).map(&count).unwrap_or(0);
+            (t.clone(), (count(n) - before).max(0) as f64 / reports.max(1) as f64)
+        })
         .filter(|(_, n)| *n >= 1.0)
         .collect();
-    v.sort_by(|x, y| y.1.total_cmp(&x.1));
-    v.truncate(4);
+    v.sort_by(|x, y| y.1.total_cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
+    v.truncate(top);
     v
 }
 
