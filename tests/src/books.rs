@@ -244,8 +244,8 @@ pub async fn count(suite: &Suite, accepted: &[String], patience: Duration) -> Re
         }
     }
     let js = jetstream::new(suite.nats().await);
-    let reported = subjects_on(&js, "CIVICGRID_INTAKE", "civicgrid.intake.event-reported.>").await?;
-    let assigned = subjects_on(&js, "CIVICGRID_DISPATCH", "civicgrid.dispatch.task-assigned.>").await?;
+    let reported = subjects_on_patiently(&js, "CIVICGRID_INTAKE", "civicgrid.intake.event-reported.>").await?;
+    let assigned = subjects_on_patiently(&js, "CIVICGRID_DISPATCH", "civicgrid.dispatch.task-assigned.>").await?;
     let all_tasks: HashSet<&String> = tasks.values().flatten().map(|(t, _)| t).collect();
     let departments: HashSet<&String> = tasks.values().flatten().map(|(_, d)| d).collect();
     let told = notifications(suite, &departments, &all_tasks, deadline).await?;
@@ -319,6 +319,28 @@ async fn outbox_pending(suite: &Suite, service: &str) -> Option<f64> {
         .find(|l| l.starts_with("civicgrid_outbox_pending{") || l.starts_with("civicgrid_outbox_pending "))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
+}
+
+/// [`subjects_on`], counted again from the start for up to a minute while JetStream's API
+/// requests fail: right after a cluster node was killed, a replicated stream may still be
+/// electing its leader, and a request then times out (seen on a slow machine in
+/// `cluster::a_cluster_node_killed_again_and_again_loses_nothing`).
+async fn subjects_on_patiently(
+    js: &jetstream::Context,
+    stream: &str,
+    filter: &str,
+) -> Result<HashMap<String, usize>, String> {
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        match subjects_on(js, stream, filter).await {
+            Ok(counts) => return Ok(counts),
+            Err(e) if Instant::now() < until => {
+                eprintln!("books: counting {stream} failed ({e}); counting again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Every message's `ce-subject` on `stream` under `filter`, counted.
