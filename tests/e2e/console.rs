@@ -114,7 +114,10 @@ async fn a_duty_officer_watches_drills_assigns_and_tracks_in_the_browser() {
     browser.wait_for_text("#triage-result", "1", LONG).await.unwrap();
     assert_eq!(browser.count(&format!("#list tr[data-task='{task_id}']")).await.unwrap(), 0, "it left the queue");
     let task = dispatch.get_task(as_(GetTaskRequest { task_id: task_id.clone() }, &admin)).await.unwrap().into_inner();
-    assert_eq!((task.status(), task.department_id.as_str()), (TaskStatus::Assigned, "411602-chengguan"));
+    // Assigned to the department the officer chose; the demo traffic's departments (on in this
+    // suite) may have signed for it already, as they do for every task they see assigned.
+    assert_eq!(task.department_id, "411602-chengguan");
+    assert!(matches!(task.status(), TaskStatus::Assigned | TaskStatus::Signed), "{:?}", task.status());
     let listed = dispatch
         .list_tasks(as_(ListTasksRequest { event_id: submitted.event_id.clone(), ..Default::default() }, &admin))
         .await
