@@ -24,7 +24,9 @@ pub async fn without_statistics(conn: &mut PgConnection, tables: &[&str]) -> Res
 
 /// Rows read by sequential scans of `table` (of the connection's schema) in the current
 /// transaction so far (`pg_stat_xact_user_tables`: exact and immediate, unlike the cumulative
-/// statistics, which backends publish about once a second).
+/// statistics, which backends publish about once a second). Since PostgreSQL 15 the figure also
+/// holds the connection's earlier transactions that were not published yet: to count one
+/// statement's reads, subtract a reading taken just before it.
 pub async fn seq_rows_read(conn: &mut PgConnection, table: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT coalesce(sum(seq_tup_read), 0)::int8 FROM pg_stat_xact_user_tables \

@@ -17,15 +17,24 @@ use sqlx::PgPool;
 const SERVICE: &str = "audittest";
 const FACTS: FactFamily<TaskEvent> = FactFamily::new(SERVICE, &["task-assigned", "task-closed"]);
 
-async fn pool() -> PgPool {
+/// A fresh database with the bus tables and the first `trail` of the trail's migrations.
+async fn pool_with(trail: usize) -> PgPool {
     let url = testing::database().await.expect("database");
     let settings =
         DatabaseSettings { url: Some(url.into()), schema: None, max_connections: 5, acquire_timeout_secs: 10 };
     let pool = db::connect(&settings, SERVICE).await.expect("pool");
-    let mut migrations = vec![db::migration(1, "bus tables", bus::TABLES_SQL)];
-    migrations.extend(audit::migrations());
-    db::migrate(&pool, SERVICE, migrations).await.expect("migrations");
+    migrate(&pool, trail).await;
     pool
+}
+
+async fn migrate(pool: &PgPool, trail: usize) {
+    let mut migrations = vec![db::migration(1, "bus tables", bus::TABLES_SQL)];
+    migrations.extend(audit::migrations().into_iter().take(trail));
+    db::migrate(pool, SERVICE, migrations).await.expect("migrations");
+}
+
+async fn pool() -> PgPool {
+    pool_with(usize::MAX).await
 }
 
 async fn publish(pool: &PgPool, task: &str, fact: &str, commit: bool) {
@@ -39,6 +48,36 @@ async fn publish(pool: &PgPool, task: &str, fact: &str, commit: bool) {
     } else {
         tx.rollback().await.unwrap();
     }
+}
+
+/// Publishes `facts` (task, fact) in one outbox statement and commits; returns how often the
+/// chain's head moved for them.
+async fn publish_batch(pool: &PgPool, facts: &[(&str, &str)]) -> i64 {
+    let region = RegionPath { city: "411600".into(), county: "411602".into(), ..Default::default() };
+    let mut batch = bus::OutboxBatch::default();
+    for (task, fact) in facts {
+        let event = TaskEvent { task_id: task.to_string(), fact: fact.to_string(), ..Default::default() };
+        batch.add(SERVICE, &Envelope::family(&FACTS, fact, &region, task.to_string(), &event), chrono::Utc::now());
+    }
+    let mut tx = pool.begin().await.unwrap();
+    // The transaction's counters may still hold the connection's earlier, unpublished
+    // transactions (PostgreSQL 15): the difference is this statement's.
+    let before = head_updates(&mut tx).await;
+    batch.insert(&mut tx).await.unwrap();
+    let steps = head_updates(&mut tx).await - before;
+    tx.commit().await.unwrap();
+    steps
+}
+
+/// Updates of the chain's head counted by the transaction so far.
+async fn head_updates(tx: &mut sqlx::PgConnection) -> i64 {
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(n_tup_upd), 0)::int8 FROM pg_stat_xact_user_tables \
+         WHERE relname = 'audit_head' AND schemaname = current_schema()",
+    )
+    .fetch_one(tx)
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -131,22 +170,10 @@ async fn a_record_not_to_publish_is_chained_and_never_reaches_the_outbox() {
 async fn a_batch_in_one_statement_is_chained_in_order_moving_the_head_once() {
     let pool = pool().await;
     publish(&pool, "task-1", "task-assigned", true).await;
-    let region = RegionPath { city: "411600".into(), county: "411602".into(), ..Default::default() };
-    let mut batch = bus::OutboxBatch::default();
-    for (task, fact) in [("task-2", "task-assigned"), ("task-1", "task-closed"), ("task-2", "task-closed")] {
-        let event = TaskEvent { task_id: task.into(), fact: fact.into(), ..Default::default() };
-        batch.add(SERVICE, &Envelope::family(&FACTS, fact, &region, task.to_string(), &event), chrono::Utc::now());
-    }
-    let mut tx = pool.begin().await.unwrap();
-    batch.insert(&mut tx).await.unwrap();
-    let head_updates: i64 = sqlx::query_scalar(
-        "SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'audit_head' AND schemaname = current_schema()",
-    )
-    .fetch_one(&mut *tx)
-    .await
-    .unwrap();
-    assert_eq!(head_updates, 1, "three records, one step of the head");
-    tx.commit().await.unwrap();
+    let steps =
+        publish_batch(&pool, &[("task-2", "task-assigned"), ("task-1", "task-closed"), ("task-2", "task-closed")])
+            .await;
+    assert_eq!(steps, 1, "three records, one step of the head");
 
     let v = audit::verify(&pool, SERVICE).await.unwrap();
     assert_eq!((v.records, v.last, v.broken), (4, Some(4), None));
@@ -155,4 +182,31 @@ async fn a_batch_in_one_statement_is_chained_in_order_moving_the_head_once() {
     assert_eq!(order, [(1, "task-1", None), (2, "task-2", None), (3, "task-1", Some(1)), (4, "task-2", Some(2))]);
     let head: i64 = sqlx::query_scalar("SELECT seq FROM audit_head").fetch_one(&pool).await.unwrap();
     assert_eq!(head, 4);
+}
+
+/// A database whose chain the row trigger (900) started keeps one unbroken chain when 901 takes
+/// over: records written before and after the switch link to each other and `verify` passes.
+#[tokio::test]
+async fn a_chain_started_by_the_row_trigger_goes_on_unbroken_after_the_upgrade() {
+    let pool = pool_with(1).await;
+    publish(&pool, "task-1", "task-assigned", true).await;
+    publish(&pool, "task-2", "task-assigned", true).await;
+
+    migrate(&pool, usize::MAX).await;
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(&pool).await.unwrap();
+    assert_eq!(versions, [1, 900, 901]);
+
+    publish(&pool, "task-1", "task-closed", true).await;
+    let steps = publish_batch(&pool, &[("task-2", "task-closed"), ("task-3", "task-assigned")]).await;
+    assert_eq!(steps, 1, "after the upgrade only the statement trigger records");
+
+    let v = audit::verify(&pool, SERVICE).await.unwrap();
+    assert_eq!((v.records, v.first, v.last, v.broken), (5, Some(1), Some(5), None));
+    let all = audit::export(&pool, SERVICE, &audit::Selection::default()).await.unwrap();
+    let order: Vec<(i64, &str, Option<i64>)> = all.iter().map(|r| (r.seq, r.aggregate.as_str(), r.previous)).collect();
+    assert_eq!(
+        order,
+        [(1, "task-1", None), (2, "task-2", None), (3, "task-1", Some(1)), (4, "task-2", Some(2)), (5, "task-3", None)]
+    );
 }
