@@ -6,7 +6,8 @@
 //! is stopped, spread over `--departments` duty desks that each registered one webhook endpoint
 //! on the receiver. Then notify starts (in-process, its defaults) and the clock runs until the
 //! receiver has had one call per fact. Every fact makes one notification with two deliveries:
-//! the inbox entry (written in the consumer's transaction) and the webhook call.
+//! the inbox entry (the notification itself, written in the consumer's transaction) and the
+//! webhook call.
 
 use std::{
     process::ExitCode,
@@ -294,7 +295,9 @@ async fn backlog(env: &Env, probe: &Probe, args: &NotifyArgs, receiver: &Receive
     tokio::time::sleep(Duration::from_secs(2)).await;
     let pool = store.pool();
     let notifications: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications").fetch_one(pool).await?;
-    let delivered: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 4").fetch_one(pool).await?;
+    // Each notification is its own inbox delivery (no row of its own); the rest are pushes.
+    let pushed: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 4").fetch_one(pool).await?;
+    let delivered = notifications + pushed;
     let webhook_delivered: i64 =
         sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 4 AND channel = 2").fetch_one(pool).await?;
     let failed: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 5").fetch_one(pool).await?;

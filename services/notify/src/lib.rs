@@ -62,6 +62,11 @@ impl Service for Notify {
                 include_str!("../migrations/0003_claims_and_indexes.sql"),
             ),
             db::migration(4, "delivery trace context", include_str!("../migrations/0004_delivery_traces.sql")),
+            db::migration(
+                5,
+                "inbox deliveries are their notifications",
+                include_str!("../migrations/0005_inbox_deliveries.sql"),
+            ),
         ]
     }
 

@@ -18,7 +18,7 @@
 pub(crate) mod deliveries;
 pub(crate) mod digests;
 pub(crate) mod endpoints;
-pub(crate) mod notifications;
+pub mod notifications;
 pub(crate) mod outbox;
 pub(crate) mod pending;
 pub(crate) mod preferences;

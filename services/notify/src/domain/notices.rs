@@ -1,5 +1,9 @@
 //! A notification before its row is written ([`Draft`]), and the deliveries it fans out to
 //! ([`Draft::deliveries`]): which channels, which endpoints, and when each goes out.
+//!
+//! The inbox delivery has no row of its own: the notification is the inbox entry, delivered by
+//! the commit that writes it. Listings and facts show it under the notification's id
+//! ([`INBOX_ATTEMPTS`], `store/deliveries.rs`).
 
 use chrono::{DateTime, FixedOffset, Utc};
 use civicgrid_proto::v1::{Channel, DeliveryStatus};
@@ -53,19 +57,20 @@ pub struct NewDelivery {
     pub channel: Channel,
     /// The webhook endpoint, for a webhook delivery.
     pub endpoint_id: Option<Uuid>,
-    /// Pending, deferred (quiet hours), in a digest, or delivered (the inbox).
+    /// Pending, deferred (quiet hours) or in a digest.
     pub status: DeliveryStatus,
     /// When it is next due.
     pub next_attempt_at: Option<DateTime<Utc>>,
-    /// When it was delivered (the inbox entry: at once).
-    pub delivered_at: Option<DateTime<Utc>>,
 }
 
+/// The attempts an inbox delivery counts: one, the commit that wrote its notification.
+pub const INBOX_ATTEMPTS: i32 = 1;
+
 impl Draft {
-    /// The deliveries of this notification, written at `now`: its inbox entry, delivered by the
-    /// commit that writes it; one per active webhook `endpoints` of the recipient, when their
-    /// channels include webhooks; and an SMS, when they include SMS and a phone is stored. The
-    /// pushed ones go out when [`plan`] says: at once, after quiet hours, or with the digest.
+    /// The pushed deliveries of this notification, written at `now`: one per active webhook
+    /// `endpoints` of the recipient, when their channels include webhooks; and an SMS, when they
+    /// include SMS and a phone is stored. They go out when [`plan`] says: at once, after quiet
+    /// hours, or with the digest. (Its inbox delivery is the notification itself.)
     pub fn deliveries(
         &self,
         prefs: &Prefs,
@@ -78,7 +83,7 @@ impl Draft {
             Plan::Defer(at) => (DeliveryStatus::Deferred, Some(at)),
             Plan::Digest(at) => (DeliveryStatus::InDigest, Some(at)),
         };
-        let delivery = |channel: Channel, endpoint_id: Option<Uuid>, status, next, delivered_at| NewDelivery {
+        let delivery = |channel: Channel, endpoint_id: Option<Uuid>| NewDelivery {
             fact: self.fact,
             id: Uuid::now_v7(),
             notification_id: self.id,
@@ -87,17 +92,15 @@ impl Draft {
             endpoint_id,
             status,
             next_attempt_at: next,
-            delivered_at,
         };
-        // The inbox entry exists from this commit on: that is its delivery.
-        let mut out = vec![delivery(Channel::Inbox, None, DeliveryStatus::Delivered, None, Some(now))];
+        let mut out = Vec::new();
         if prefs.channels.contains(&Channel::Webhook) {
             for e in endpoints {
-                out.push(delivery(Channel::Webhook, Some(*e), status, next, None));
+                out.push(delivery(Channel::Webhook, Some(*e)));
             }
         }
         if prefs.channels.contains(&Channel::Sms) && prefs.phone_masked.is_some() {
-            out.push(delivery(Channel::Sms, None, status, next, None));
+            out.push(delivery(Channel::Sms, None));
         }
         out
     }
@@ -140,7 +143,7 @@ mod tests {
     }
 
     #[test]
-    fn the_inbox_is_delivered_at_once_and_webhooks_go_to_every_endpoint() {
+    fn webhooks_go_to_every_endpoint_and_the_inbox_needs_no_delivery_row() {
         let d = draft("department:cg", Priority::High);
         let prefs = Prefs::defaults("department:cg", "zh-CN");
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
@@ -148,15 +151,13 @@ mod tests {
         assert_eq!(
             shape(&out),
             [
-                (Channel::Inbox, None, DeliveryStatus::Delivered, None),
                 (Channel::Webhook, Some(a), DeliveryStatus::Pending, Some(night())),
                 (Channel::Webhook, Some(b), DeliveryStatus::Pending, Some(night())),
             ]
         );
-        assert_eq!(out[0].delivered_at, Some(night()));
         assert!(out.iter().all(|o| o.fact == 3 && o.notification_id == d.id && o.recipient == "department:cg"));
         let person = Prefs::defaults("reporter:r1", "zh-CN");
-        assert_eq!(d.deliveries(&person, &[a], night(), offset()).len(), 1, "no webhook channel: inbox only");
+        assert!(d.deliveries(&person, &[a], night(), offset()).is_empty(), "no webhook channel: the inbox only");
     }
 
     #[test]
@@ -165,20 +166,17 @@ mod tests {
         prefs.channels = vec![Channel::Inbox, Channel::Sms];
         prefs.quiet = Some(("22:00".into(), "07:00".into()));
         let normal = draft("reporter:r1", Priority::Normal);
-        assert_eq!(normal.deliveries(&prefs, &[], night(), offset()).len(), 1, "SMS needs a stored phone");
+        assert!(normal.deliveries(&prefs, &[], night(), offset()).is_empty(), "SMS needs a stored phone");
         prefs.phone_masked = Some("138****5678".into());
         let morning = DateTime::parse_from_rfc3339("2026-11-23T07:00:00+08:00").unwrap().to_utc();
         assert_eq!(
             shape(&normal.deliveries(&prefs, &[], night(), offset())),
-            [
-                (Channel::Inbox, None, DeliveryStatus::Delivered, None),
-                (Channel::Sms, None, DeliveryStatus::Deferred, Some(morning)),
-            ]
+            [(Channel::Sms, None, DeliveryStatus::Deferred, Some(morning))]
         );
         prefs.digest_minutes = 60;
         let low = draft("reporter:r1", Priority::Low).deliveries(&prefs, &[], night(), offset());
-        assert_eq!(low[1].status, DeliveryStatus::InDigest);
+        assert_eq!(low[0].status, DeliveryStatus::InDigest);
         let critical = draft("reporter:r1", Priority::Critical).deliveries(&prefs, &[], night(), offset());
-        assert_eq!(critical[1].status, DeliveryStatus::Pending, "critical ones are never held");
+        assert_eq!(critical[0].status, DeliveryStatus::Pending, "critical ones are never held");
     }
 }

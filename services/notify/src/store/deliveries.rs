@@ -1,7 +1,8 @@
 //! Deliveries (`deliveries`) and their attempts (`delivery_attempts`): writing a new
 //! notification's deliveries, the queue (claims under a lease, outcomes recorded only by the
 //! claim that holds them), the inbox deliveries an acknowledgement settles, the deliveries a
-//! removed endpoint fails, and the listing. Digest deliveries are formed in `store/digests.rs`.
+//! removed endpoint fails, and the listing. An inbox delivery has no row: it is read from its
+//! notification (`domain/notices.rs`). Digest deliveries are formed in `store/digests.rs`.
 
 use std::collections::HashMap;
 
@@ -12,7 +13,10 @@ use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
 use uuid::Uuid;
 
 use super::{Store, StoreError, channel_of, endpoints::Endpoint, region_of, status_of};
-use crate::domain::{facts::Fact, notices::NewDelivery};
+use crate::domain::{
+    facts::Fact,
+    notices::{INBOX_ATTEMPTS, NewDelivery},
+};
 
 /// A claimed delivery, with what is needed to send it.
 #[derive(Debug, Clone)]
@@ -91,24 +95,26 @@ pub(crate) struct DeliveryRow {
     pub traceparent: Option<String>,
 }
 
-/// Writes `deliveries` (of notifications about `facts`, by index) created at `now`.
+/// Writes the pushed `deliveries` (of notifications about `facts`, by index) created at `now`.
+/// No statement for none (a notification only in the inbox).
 pub(crate) async fn insert(
     tx: &mut PgConnection,
     deliveries: &[NewDelivery],
     facts: &[Fact],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    if deliveries.is_empty() {
+        return Ok(());
+    }
     let fact_of = |d: &NewDelivery| &facts[d.fact];
     sqlx::query(
         "INSERT INTO deliveries (id, notification_id, recipient, channel, endpoint_id, status, next_attempt_at, \
-           delivered_at, attempt_count, fact, created_at, city, county, township, village, traceparent) \
-         SELECT d.id, d.notification_id, d.recipient, d.channel, d.endpoint_id, d.status, d.next_at, d.delivered_at, \
-           CASE WHEN d.delivered_at IS NULL THEN 0 ELSE 1 END, d.fact, $9, d.city, d.county, d.township, d.village, \
-           d.traceparent \
+           fact, created_at, city, county, township, village, traceparent) \
+         SELECT d.id, d.notification_id, d.recipient, d.channel, d.endpoint_id, d.status, d.next_at, d.fact, $8, \
+           d.city, d.county, d.township, d.village, d.traceparent \
          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::uuid[], $6::smallint[], \
-                     $7::timestamptz[], $8::timestamptz[], $10::text[], $11::text[], $12::text[], $13::text[], \
-                     $14::text[], $15::text[]) \
-              AS d(id, notification_id, recipient, channel, endpoint_id, status, next_at, delivered_at, fact, \
+                     $7::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) \
+              AS d(id, notification_id, recipient, channel, endpoint_id, status, next_at, fact, \
                    city, county, township, village, traceparent)",
     )
     .bind(deliveries.iter().map(|d| d.id).collect::<Vec<_>>())
@@ -118,20 +124,13 @@ pub(crate) async fn insert(
     .bind(deliveries.iter().map(|d| d.endpoint_id).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| d.status as i16).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| d.next_attempt_at).collect::<Vec<_>>())
-    .bind(deliveries.iter().map(|d| d.delivered_at).collect::<Vec<_>>())
     .bind(now)
     .bind(deliveries.iter().map(|d| fact_of(d).fact.clone()).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| fact_of(d).region.city.clone()).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| fact_of(d).region.county.clone()).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| fact_of(d).region.township.clone()).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| fact_of(d).region.village.clone()).collect::<Vec<_>>())
-    // Only what is pushed later needs it; the inbox entry is delivered by this commit.
-    .bind(
-        deliveries
-            .iter()
-            .map(|d| fact_of(d).traceparent.clone().filter(|_| d.channel != Channel::Inbox))
-            .collect::<Vec<_>>(),
-    )
+    .bind(deliveries.iter().map(|d| fact_of(d).traceparent.clone()).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -253,13 +252,11 @@ pub(crate) async fn insert_attempts(
     Ok(())
 }
 
-/// The inbox deliveries of `notifications`.
+/// The inbox deliveries of `notifications`: the notifications themselves (`domain/notices.rs`).
 pub(crate) async fn inbox_of(tx: &mut PgConnection, notifications: &[Uuid]) -> Result<Vec<DeliveryRow>, StoreError> {
     let rows = sqlx::query(
-        "SELECT d.id, d.notification_id, d.recipient, d.fact, n.source_event_id, d.city, d.county, d.township, \
-           d.village \
-         FROM deliveries d JOIN notifications n ON n.id = d.notification_id \
-         WHERE d.notification_id = ANY($1) AND d.channel = 1",
+        "SELECT id, recipient, fact, source_event_id, city, county, township, village \
+         FROM notifications WHERE id = ANY($1)",
     )
     .bind(notifications)
     .fetch_all(&mut *tx)
@@ -268,12 +265,11 @@ pub(crate) async fn inbox_of(tx: &mut PgConnection, notifications: &[Uuid]) -> R
         .iter()
         .map(|r| DeliveryRow {
             id: r.get("id"),
-            notification_id: Some(r.get("notification_id")),
+            notification_id: Some(r.get("id")),
             recipient: r.get("recipient"),
             channel: Channel::Inbox,
             endpoint_id: None,
-            // The inbox entry was delivered by the commit that wrote it: one attempt.
-            attempts: 1,
+            attempts: INBOX_ATTEMPTS,
             digest: false,
             fact: r.get("fact"),
             source_event_id: r.get("source_event_id"),
@@ -345,13 +341,23 @@ impl Store {
             }
             None => Vec::new(),
         };
+        // The inbox deliveries are the notifications themselves, under their ids: each branch
+        // reads its newest `limit` by index, and the merge keeps the newest of both.
         let rows = sqlx::query(
-            "SELECT id, notification_id, recipient, channel, endpoint_id, status, attempt_count, next_attempt_at, \
+            "(SELECT id, notification_id, recipient, channel, endpoint_id, status, attempt_count, next_attempt_at, \
                delivered_at, last_error, digest_id, created_at, fact, digest_size \
              FROM deliveries \
              WHERE ($1::uuid IS NULL OR notification_id = $1 OR id = ANY($6)) \
                AND ($2::text IS NULL OR recipient = $2) AND ($3::smallint IS NULL OR status = $3) \
                AND ($4::uuid IS NULL OR id < $4) \
+             ORDER BY id DESC LIMIT $5) \
+             UNION ALL \
+             (SELECT id, id, recipient, $7::smallint, NULL::uuid, $8::smallint, $9::int, NULL::timestamptz, \
+               created_at, ''::text, NULL::uuid, created_at, fact, 0 \
+             FROM notifications \
+             WHERE ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR recipient = $2) \
+               AND ($3::smallint IS NULL OR $3 = $8) AND ($4::uuid IS NULL OR id < $4) \
+             ORDER BY id DESC LIMIT $5) \
              ORDER BY id DESC LIMIT $5",
         )
         .bind(notification)
@@ -360,6 +366,9 @@ impl Store {
         .bind(before)
         .bind(limit)
         .bind(&digests)
+        .bind(Channel::Inbox as i16)
+        .bind(DeliveryStatus::Delivered as i16)
+        .bind(INBOX_ATTEMPTS)
         .fetch_all(&self.pool)
         .await?;
         let ids: Vec<Uuid> = rows.iter().map(|r| r.get("id")).collect();

@@ -112,14 +112,19 @@ pub(crate) async fn insert(
 }
 
 /// The notifications `ids`, by id (no statement for none).
-pub(crate) async fn by_ids<'e>(
-    db: impl PgExecutor<'e>,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, pb::Notification>, StoreError> {
+///
+/// One primary-key probe per id, whatever the planner knows: with `id = ANY($1)`, before the
+/// table's first ANALYZE, a batch of ids was planned as a read of the whole table (the worker
+/// asks for every round's notifications). `OFFSET 0` keeps the lateral from being pulled up
+/// into a hash join.
+pub async fn by_ids<'e>(db: impl PgExecutor<'e>, ids: &[Uuid]) -> Result<HashMap<Uuid, pb::Notification>, StoreError> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let q = format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE id = ANY($1)");
+    let q = format!(
+        "SELECT n.* FROM unnest($1::uuid[]) k(id) \
+         CROSS JOIN LATERAL (SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE id = k.id OFFSET 0) n"
+    );
     let rows = sqlx::query(sqlx::AssertSqlSafe(q)).bind(ids).fetch_all(db).await?;
     Ok(rows.iter().map(|row| (row.get("id"), notification_of(row))).collect())
 }

@@ -1,6 +1,6 @@
 //! Recording a batch of facts: intake's facts teach their events' reporters, the rules decide
-//! who hears of each fact and in which words, and each new notification is written with its
-//! inbox entry and its deliveries, in the consumer's transaction.
+//! who hears of each fact and in which words, and each new notification (its own inbox entry)
+//! is written with its pushed deliveries, in the consumer's transaction.
 
 use std::collections::HashSet;
 
@@ -30,7 +30,7 @@ impl Store {
 
     /// Turns `facts` (in delivery order) into notifications inside `tx`: remembers intake
     /// events' reporters, finds the rules and recipients, and writes each new notification with
-    /// its inbox entry and its deliveries. A fact seen before (same ce-id) writes nothing. The
+    /// its pushed deliveries. A fact seen before (same ce-id) writes nothing. The
     /// whole batch costs the same few statements as one fact: one per table. Returns the
     /// notifications written.
     ///
@@ -90,10 +90,10 @@ impl Store {
             })
             .collect();
         deliveries::insert(&mut *tx, &deliveries, facts, now).await?;
-        // The inbox deliveries are not announced on the bus: the notification is the inbox entry,
-        // and WatchInbox is how to follow it. (A notice that asks for acknowledgement is
-        // announced when it is acknowledged, or when it is not in time.) Leaving out one message
-        // per notification halves what the relay publishes.
+        // The inbox deliveries are neither written nor announced on the bus: the notification is
+        // the inbox entry, and WatchInbox is how to follow it. (A notice that asks for
+        // acknowledgement is announced when it is acknowledged, or when it is not in time.)
+        // Leaving out one message and one row per notification halves what the relay publishes.
         Ok(inserted.len())
     }
 

@@ -3,7 +3,7 @@
 //! as received, and webhooks cannot point into the cluster.
 
 use civicgrid_kit::{clock::Clock, grpc::field_violations, time::to_proto};
-use civicgrid_proto::v1::{AcknowledgeRequest, Preferences, RegisterWebhookRequest, SetPreferencesRequest};
+use civicgrid_proto::v1::{AcknowledgeRequest, Channel, Preferences, RegisterWebhookRequest, SetPreferencesRequest};
 use tonic::Code;
 
 use crate::helpers::*;
@@ -77,6 +77,13 @@ async fn a_notice_that_asks_for_acknowledgement_is_received_when_acknowledged() 
         })
         .await;
     assert_eq!(delivered.recipient, format!("center:{COUNTY}"));
+    // The inbox delivery is the notification itself: listed, and reported, under its id.
+    assert_eq!((delivered.delivery_id.as_str(), delivered.channel), (notice.id.as_str(), Channel::Inbox as i32));
+    let listed = app.deliveries_of(&notice.id).await;
+    assert_eq!(
+        listed.iter().map(|d| (d.id.as_str(), d.channel)).collect::<Vec<_>>(),
+        [(notice.id.as_str(), Channel::Inbox as i32)]
+    );
 
     // The leaders never acknowledge: after 30 minutes their copy is reported failed.
     let leaders = app.wait_inbox(&format!("leaders:{COUNTY}"), 1).await.remove(0);
@@ -87,6 +94,7 @@ async fn a_notice_that_asks_for_acknowledgement_is_received_when_acknowledged() 
         })
         .await;
     assert_eq!(failed.error, "not acknowledged in time");
+    assert_eq!(failed.delivery_id, leaders.id);
 }
 
 #[tokio::test]

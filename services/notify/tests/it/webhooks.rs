@@ -390,3 +390,57 @@ async fn registering_is_idempotent_and_checks_every_field() {
     assert_eq!(err.code(), Code::PermissionDenied, "another department's desk");
     assert_eq!(app.webhooks(&desk, true).await.len(), 1, "nothing refused was stored");
 }
+
+#[tokio::test]
+async fn a_recipients_deliveries_list_the_inbox_entries_beside_the_pushes_in_pages() {
+    let app = spawn_app(Clock::manual(monday_9am())).await;
+    let (receiver, desk, endpoint) = desk_with_receiver(&app).await;
+    let mut notes = Vec::new();
+    for seen in 0..3 {
+        notes.push(assign(&app, &desk, seen).await.2);
+    }
+    receiver.wait_calls(3).await;
+    for note in &notes {
+        app.wait_webhook(note, "delivered", |d| d.status == DeliveryStatus::Delivered as i32).await;
+    }
+    let inbox = app.inbox(&desk, &admin()).await;
+
+    // Pages of two, newest first, across both kinds: each notification's inbox delivery (its own
+    // id, delivered when written, one attempt) and its webhook delivery.
+    let mut c = app.client.clone();
+    let (mut listed, mut token) = (Vec::new(), String::new());
+    loop {
+        let req =
+            ListDeliveriesRequest { recipient: desk.clone(), page_size: 2, page_token: token, ..Default::default() };
+        let page = c.list_deliveries(authed(req, &department(DEPT))).await.expect("a page").into_inner();
+        assert!(page.deliveries.len() <= 2);
+        listed.extend(page.deliveries);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(listed.len(), 6, "{listed:#?}");
+    let ids: Vec<uuid::Uuid> = listed.iter().map(|d| d.id.parse().expect("a uuid")).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first, no repeats: {ids:?}");
+    for note in &notes {
+        let of_note: Vec<&civicgrid_proto::v1::Delivery> =
+            listed.iter().filter(|d| &d.notification_id == note).collect();
+        let channels: Vec<i32> = of_note.iter().map(|d| d.channel).collect();
+        assert_eq!(channels, [Channel::Webhook as i32, Channel::Inbox as i32], "{of_note:#?}");
+        let entry = of_note[1];
+        let written = inbox.iter().find(|n| &n.id == note).expect("in the inbox");
+        assert_eq!((entry.id.as_str(), entry.endpoint_id.as_str()), (note.as_str(), ""));
+        assert_eq!((entry.status, entry.attempt_count), (DeliveryStatus::Delivered as i32, 1));
+        assert_eq!((&entry.delivered_at, &entry.created_at), (&written.created_at, &written.created_at));
+        assert_eq!((entry.fact.as_str(), of_note[0].endpoint_id.as_str()), ("task-assigned", endpoint.as_str()));
+        assert_eq!(app.deliveries_of(note).await, of_note.into_iter().cloned().collect::<Vec<_>>());
+    }
+
+    // A status filter applies to both kinds.
+    for (status, n) in [(DeliveryStatus::Delivered, 6), (DeliveryStatus::Pending, 0)] {
+        let req = ListDeliveriesRequest { recipient: desk.clone(), status: status as i32, ..Default::default() };
+        let got = c.list_deliveries(authed(req, &department(DEPT))).await.expect("filtered").into_inner();
+        assert_eq!(got.deliveries.len(), n, "{status:?}");
+    }
+}

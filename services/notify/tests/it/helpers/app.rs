@@ -85,9 +85,13 @@ pub fn settings_for(nats_url: &str, db_url: &str, extra: &str) -> Settings {
 
 /// Starts notify on `clock` with extra TOML settings layered over the test defaults.
 pub async fn spawn_app_with(clock: Clock, extra: &str) -> TestApp {
+    spawn_app_on(clock, &testing::database().await.expect("database"), extra).await
+}
+
+/// Starts notify on the database at `db_url` (one a test prepared: an older schema, say).
+pub async fn spawn_app_on(clock: Clock, db_url: &str, extra: &str) -> TestApp {
     let nats = testing::nats().await.expect("nats-server");
-    let db_url = testing::database().await.expect("database");
-    let settings = settings_for(&nats.url(), &db_url, extra);
+    let settings = settings_for(&nats.url(), db_url, extra);
     let js = jetstream::new(async_nats::connect(nats.url()).await.expect("nats client"));
     // The producers' streams exist before notify consumes them, as in a deployment.
     for producer in [
