@@ -1,11 +1,12 @@
--- An inbox delivery has no row of its own any more: the notification is the inbox entry,
--- delivered by the commit that wrote it, and ListDeliveries and the notify facts show it under
--- the notification's id. This saves a row and its index entries for every notification.
+-- An inbox delivery has no row of its own any more: the notification is the inbox entry, and
+-- ListDeliveries and the notify facts show it under the notification's id. This saves a row and
+-- its index entries for every notification.
 --
 -- A recipient's deliveries are listed newest first from both tables: the notifications by
 -- (recipient, id) as the deliveries are.
+--
+-- The rows an older notify wrote for inbox deliveries (channel 1) stay: notify ignores them from
+-- this migration on, and a notify of the release before, still running during a rolling
+-- update, finds the rows it wrote. A later release's migration removes them
+-- (docs/operations.md, "Upgrade notes").
 CREATE INDEX notifications_recipient_id ON notifications (recipient, id);
--- The rows written for inbox deliveries before (status delivered, at the notification's
--- creation) say nothing their notifications do not; they had no attempt rows.
-DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE channel = 1);
-DELETE FROM deliveries WHERE channel = 1;

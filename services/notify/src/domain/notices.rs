@@ -2,8 +2,9 @@
 //! ([`Draft::deliveries`]): which channels, which endpoints, and when each goes out.
 //!
 //! The inbox delivery has no row of its own: the notification is the inbox entry, delivered by
-//! the commit that writes it. Listings and facts show it under the notification's id
-//! ([`INBOX_ATTEMPTS`], `store/deliveries.rs`).
+//! the commit that writes it — or, for a notice that asks for acknowledgement, when it is
+//! acknowledged, and failed ([`NOT_ACKNOWLEDGED`]) when it was not in time. Listings and facts
+//! show it under the notification's id ([`INBOX_ATTEMPTS`], `store/deliveries.rs`).
 
 use chrono::{DateTime, FixedOffset, Utc};
 use civicgrid_proto::v1::{Channel, DeliveryStatus};
@@ -65,6 +66,9 @@ pub struct NewDelivery {
 
 /// The attempts an inbox delivery counts: one, the commit that wrote its notification.
 pub const INBOX_ATTEMPTS: i32 = 1;
+
+/// The error of the inbox delivery of a notice nobody acknowledged in time (`notify-failed`).
+pub const NOT_ACKNOWLEDGED: &str = "not acknowledged in time";
 
 impl Draft {
     /// The pushed deliveries of this notification, written at `now`: one per active webhook

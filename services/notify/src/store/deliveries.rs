@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::{Store, StoreError, channel_of, endpoints::Endpoint, region_of, status_of};
 use crate::domain::{
     facts::Fact,
-    notices::{INBOX_ATTEMPTS, NewDelivery},
+    notices::{INBOX_ATTEMPTS, NOT_ACKNOWLEDGED, NewDelivery},
 };
 
 /// A claimed delivery, with what is needed to send it.
@@ -255,8 +255,10 @@ pub(crate) async fn insert_attempts(
 /// The inbox deliveries of `notifications`: the notifications themselves (`domain/notices.rs`).
 pub(crate) async fn inbox_of(tx: &mut PgConnection, notifications: &[Uuid]) -> Result<Vec<DeliveryRow>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, recipient, fact, source_event_id, city, county, township, village \
-         FROM notifications WHERE id = ANY($1)",
+        // One primary-key probe per id, as `notifications::by_ids`.
+        "SELECT n.* FROM unnest($1::uuid[]) k(id) CROSS JOIN LATERAL ( \
+           SELECT id, recipient, fact, source_event_id, city, county, township, village \
+           FROM notifications WHERE id = k.id OFFSET 0) n",
     )
     .bind(notifications)
     .fetch_all(&mut *tx)
@@ -341,22 +343,33 @@ impl Store {
             }
             None => Vec::new(),
         };
-        // The inbox deliveries are the notifications themselves, under their ids: each branch
-        // reads its newest `limit` by index, and the merge keeps the newest of both.
+        // The inbox deliveries are the notifications themselves, under their ids (rows an older
+        // notify wrote for them, channel 1, are left out): each branch reads its newest `limit`
+        // by index, and the merge keeps the newest of both. A notice that asks for
+        // acknowledgement is pending until acknowledged, delivered then, failed once re-escalated
+        // (the verdicts `Acknowledge` and re-escalation publish).
         let rows = sqlx::query(
             "(SELECT id, notification_id, recipient, channel, endpoint_id, status, attempt_count, next_attempt_at, \
                delivered_at, last_error, digest_id, created_at, fact, digest_size \
              FROM deliveries \
              WHERE ($1::uuid IS NULL OR notification_id = $1 OR id = ANY($6)) \
                AND ($2::text IS NULL OR recipient = $2) AND ($3::smallint IS NULL OR status = $3) \
-               AND ($4::uuid IS NULL OR id < $4) \
+               AND ($4::uuid IS NULL OR id < $4) AND channel <> $7 \
              ORDER BY id DESC LIMIT $5) \
              UNION ALL \
-             (SELECT id, id, recipient, $7::smallint, NULL::uuid, $8::smallint, $9::int, NULL::timestamptz, \
-               created_at, ''::text, NULL::uuid, created_at, fact, 0 \
-             FROM notifications \
-             WHERE ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR recipient = $2) \
-               AND ($3::smallint IS NULL OR $3 = $8) AND ($4::uuid IS NULL OR id < $4) \
+             (SELECT * FROM ( \
+               SELECT id, id AS notification_id, recipient, $7::smallint AS channel, NULL::uuid AS endpoint_id, \
+                 CASE WHEN reescalated_at IS NOT NULL THEN $10::smallint \
+                      WHEN ack_required AND acked_at IS NULL THEN $11::smallint ELSE $8::smallint END AS status, \
+                 $9::int AS attempt_count, NULL::timestamptz AS next_attempt_at, \
+                 CASE WHEN reescalated_at IS NOT NULL THEN NULL \
+                      WHEN ack_required THEN acked_at ELSE created_at END AS delivered_at, \
+                 CASE WHEN reescalated_at IS NOT NULL THEN $12::text ELSE '' END AS last_error, \
+                 NULL::uuid AS digest_id, created_at, fact, 0 AS digest_size \
+               FROM notifications \
+               WHERE ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR recipient = $2) \
+                 AND ($4::uuid IS NULL OR id < $4)) inbox \
+             WHERE ($3::smallint IS NULL OR status = $3) \
              ORDER BY id DESC LIMIT $5) \
              ORDER BY id DESC LIMIT $5",
         )
@@ -369,6 +382,9 @@ impl Store {
         .bind(Channel::Inbox as i16)
         .bind(DeliveryStatus::Delivered as i16)
         .bind(INBOX_ATTEMPTS)
+        .bind(DeliveryStatus::Failed as i16)
+        .bind(DeliveryStatus::Pending as i16)
+        .bind(NOT_ACKNOWLEDGED)
         .fetch_all(&self.pool)
         .await?;
         let ids: Vec<Uuid> = rows.iter().map(|r| r.get("id")).collect();

@@ -8,7 +8,10 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
-    domain::facts::{self, Fact},
+    domain::{
+        facts::{self, Fact},
+        notices::NOT_ACKNOWLEDGED,
+    },
     store::{Store, StoreError, deliveries, notifications, outbox},
 };
 
@@ -41,7 +44,7 @@ impl Store {
         let facts: Vec<Fact> = due.iter().map(|(_, u)| facts::unacknowledged(u, self.offset)).collect();
         self.record_facts(&mut tx, &facts, now).await?;
         notifications::mark_reescalated(&mut tx, &ids, now).await?;
-        let verdicts = inbox_verdicts(&mut tx, &ids, "notify-failed", "not acknowledged in time", now).await?;
+        let verdicts = inbox_verdicts(&mut tx, &ids, "notify-failed", NOT_ACKNOWLEDGED, now).await?;
         outbox::insert(&mut tx, &verdicts).await?;
         let n = ids.len();
         tx.commit().await?;

@@ -3,7 +3,9 @@
 //! as received, and webhooks cannot point into the cluster.
 
 use civicgrid_kit::{clock::Clock, grpc::field_violations, time::to_proto};
-use civicgrid_proto::v1::{AcknowledgeRequest, Channel, Preferences, RegisterWebhookRequest, SetPreferencesRequest};
+use civicgrid_proto::v1::{
+    AcknowledgeRequest, Channel, DeliveryStatus, Preferences, RegisterWebhookRequest, SetPreferencesRequest,
+};
 use tonic::Code;
 
 use crate::helpers::*;
@@ -68,22 +70,29 @@ async fn a_notice_that_asks_for_acknowledgement_is_received_when_acknowledged() 
         !app.published().await.iter().any(|(_, e)| e.notification_id == notice.id),
         "an unacknowledged notice was reported delivered"
     );
+    // Until acknowledged its inbox delivery waits, under the notification's id.
+    let waiting = app.deliveries_of(&notice.id).await;
+    let shape = |d: &[civicgrid_proto::v1::Delivery]| -> Vec<(String, i32, i32)> {
+        d.iter().map(|d| (d.id.clone(), d.channel, d.status)).collect()
+    };
+    let inbox = Channel::Inbox as i32;
+    assert_eq!(shape(&waiting), [(notice.id.clone(), inbox, DeliveryStatus::Pending as i32)]);
+    assert!(waiting[0].delivered_at.is_none());
     let mut c = app.client.clone();
     let ack = AcknowledgeRequest { notification_id: notice.id.clone(), request_id: "ack-guards-0001".into() };
-    c.acknowledge(authed(ack, &center(COUNTY))).await.expect("ack");
+    let acked = c.acknowledge(authed(ack, &center(COUNTY))).await.expect("ack").into_inner();
     let delivered = app
         .wait_published("notify-delivered on acknowledgement", |_, e| {
             e.notification_id == notice.id && e.fact == "notify-delivered"
         })
         .await;
     assert_eq!(delivered.recipient, format!("center:{COUNTY}"));
-    // The inbox delivery is the notification itself: listed, and reported, under its id.
-    assert_eq!((delivered.delivery_id.as_str(), delivered.channel), (notice.id.as_str(), Channel::Inbox as i32));
+    // The inbox delivery is the notification itself: listed, and reported, under its id,
+    // delivered when acknowledged.
+    assert_eq!((delivered.delivery_id.as_str(), delivered.channel), (notice.id.as_str(), inbox));
     let listed = app.deliveries_of(&notice.id).await;
-    assert_eq!(
-        listed.iter().map(|d| (d.id.as_str(), d.channel)).collect::<Vec<_>>(),
-        [(notice.id.as_str(), Channel::Inbox as i32)]
-    );
+    assert_eq!(shape(&listed), [(notice.id.clone(), inbox, DeliveryStatus::Delivered as i32)]);
+    assert_eq!(listed[0].delivered_at, acked.acked_at);
 
     // The leaders never acknowledge: after 30 minutes their copy is reported failed.
     let leaders = app.wait_inbox(&format!("leaders:{COUNTY}"), 1).await.remove(0);
@@ -95,6 +104,9 @@ async fn a_notice_that_asks_for_acknowledgement_is_received_when_acknowledged() 
         .await;
     assert_eq!(failed.error, "not acknowledged in time");
     assert_eq!(failed.delivery_id, leaders.id);
+    let listed = app.deliveries_of(&leaders.id).await;
+    assert_eq!(shape(&listed), [(leaders.id.clone(), inbox, DeliveryStatus::Failed as i32)]);
+    assert_eq!((listed[0].last_error.as_str(), listed[0].delivered_at.is_none()), ("not acknowledged in time", true));
 }
 
 #[tokio::test]
