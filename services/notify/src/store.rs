@@ -15,7 +15,7 @@
 //! [`Store::form_digests`], [`Store::acknowledge`], [`Store::reescalate_due`] and
 //! [`Store::delete_webhook`].
 
-pub(crate) mod deliveries;
+pub mod deliveries;
 pub(crate) mod digests;
 pub(crate) mod endpoints;
 pub mod notifications;

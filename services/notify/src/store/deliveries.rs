@@ -192,15 +192,21 @@ pub(crate) async fn release(pool: &PgPool, claim: Uuid) -> Result<(), StoreError
 /// Writes `outcomes` to the deliveries still held by `claim`, releasing them; returns the ids
 /// written (a delivery another claim took over is left alone).
 ///
-/// Not prepared (planned at every execution): a plan cached by a connection while `deliveries`
-/// was nearly empty scans the whole table and is kept until the first ANALYZE
-/// (docs/performance.md, "The whole loop").
-pub(crate) async fn record_outcomes(
+/// A round is at most `notify.worker_batch` ids, so a primary-key probe for each is the right
+/// plan at every size of `deliveries`. The planner cannot be told so for an `UPDATE … FROM`:
+/// before the table's first ANALYZE it guessed a hash join over the whole table, kept in a
+/// connection's cached plan (docs/performance.md, "The whole loop" and "The fourth round").
+/// So the statement is planned with sequential scans, hash and merge joins switched off, for it
+/// alone.
+pub async fn record_outcomes(
     tx: &mut PgConnection,
     claim: Uuid,
     outcomes: &[Outcome],
 ) -> Result<Vec<Uuid>, StoreError> {
-    Ok(sqlx::query_scalar(
+    sqlx::raw_sql("SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+        .execute(&mut *tx)
+        .await?;
+    let written = sqlx::query_scalar(
         "UPDATE deliveries d SET status = u.status, attempt_count = u.attempts, next_attempt_at = u.next_at, \
            delivered_at = CASE WHEN u.status = 4 THEN u.at ELSE d.delivered_at END, last_error = u.error, \
            claimed_until = NULL, claim = NULL \
@@ -209,7 +215,6 @@ pub(crate) async fn record_outcomes(
          WHERE d.id = u.id AND d.claim = $7 \
          RETURNING d.id",
     )
-    .persistent(false)
     .bind(outcomes.iter().map(|o| o.id).collect::<Vec<_>>())
     .bind(outcomes.iter().map(|o| o.status as i16).collect::<Vec<_>>())
     .bind(outcomes.iter().map(|o| o.attempts).collect::<Vec<_>>())
@@ -223,7 +228,14 @@ pub(crate) async fn record_outcomes(
     )
     .bind(claim)
     .fetch_all(&mut *tx)
-    .await?)
+    .await?;
+    sqlx::raw_sql(
+        "SET LOCAL enable_seqscan TO DEFAULT; SET LOCAL enable_hashjoin TO DEFAULT; \
+         SET LOCAL enable_mergejoin TO DEFAULT",
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(written)
 }
 
 /// Records `attempts`, by delivery id; an attempt recorded already stays as it is. No
