@@ -15,6 +15,7 @@ use std::{
 };
 
 use async_nats::jetstream::{self, consumer::pull};
+use backon::{ConstantBuilder, Retryable};
 use civicgrid_proto::v1::{
     EventSource, GeoPoint, ListInboxRequest, ListTasksRequest, Location, Reporter, SubmitEventRequest,
     dispatch_service_client::DispatchServiceClient, intake_service_client::IntakeServiceClient,
@@ -321,26 +322,20 @@ async fn outbox_pending(suite: &Suite, service: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// [`subjects_on`], counted again from the start for up to a minute while JetStream's API
-/// requests fail: right after a cluster node was killed, a replicated stream may still be
-/// electing its leader, and a request then times out (seen on a slow machine in
+/// [`subjects_on`], counted again from the start, a second apart, for about a minute while
+/// JetStream's API requests fail: right after a cluster node was killed, a replicated stream may
+/// still be electing its leader, and a request then times out (seen on a slow machine in
 /// `cluster::a_cluster_node_killed_again_and_again_loses_nothing`).
 async fn subjects_on_patiently(
     js: &jetstream::Context,
     stream: &str,
     filter: &str,
 ) -> Result<HashMap<String, usize>, String> {
-    let until = Instant::now() + Duration::from_secs(60);
-    loop {
-        match subjects_on(js, stream, filter).await {
-            Ok(counts) => return Ok(counts),
-            Err(e) if Instant::now() < until => {
-                eprintln!("books: counting {stream} failed ({e}); counting again");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    (|| subjects_on(js, stream, filter))
+        .retry(ConstantBuilder::new().with_delay(Duration::from_secs(1)).with_max_times(60))
+        .sleep(tokio::time::sleep)
+        .notify(|e, _| eprintln!("books: counting {stream} failed ({e}); counting again"))
+        .await
 }
 
 /// Every message's `ce-subject` on `stream` under `filter`, counted.
