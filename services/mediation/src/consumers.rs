@@ -1,7 +1,8 @@
 //! The bus handler of consumer `mediation-dispatch` (contract
 //! `civicgrid_contracts::mediation::DISPATCH`): dispatch's `task-assigned` facts of a dispute
 //! item (`mediation.dispute_items`) to a justice office (`mediation.justice_office_kinds`) open
-//! a case, once per task. Every other fact is acknowledged and left alone.
+//! a case, once per task. Every other fact is acknowledged and left alone, without a
+//! transaction ([`Handler::concerns`]).
 
 use std::{
     collections::BTreeMap,
@@ -52,6 +53,15 @@ impl DispatchHandler {
         self.dispute_items.get(&task.item_code).and_then(|name| dispute_type_of(name))
     }
 
+    /// Whether `msg` is a task fact that opens a case, or cannot be read (to be dead-lettered).
+    fn opens_a_case(&self, msg: &Incoming) -> bool {
+        match msg.ce_type() {
+            None => true,
+            Some(_) if !msg.carries::<TaskEvent>() => false,
+            Some(_) => msg.decode::<TaskEvent>().map_or(true, |task| self.dispute_of(&task).is_some()),
+        }
+    }
+
     async fn apply_one(&self, tx: &mut PgConnection, msg: &Incoming) -> Result<(), HandleError> {
         match msg.ce_type() {
             None => return Err(HandleError::Permanent("no ce-type header".into())),
@@ -79,6 +89,12 @@ impl DispatchHandler {
 impl Handler for DispatchHandler {
     fn apply<'a>(&'a self, tx: &'a mut PgConnection, msg: &'a Incoming) -> BoxFuture<'a, Result<(), HandleError>> {
         Box::pin(self.apply_one(tx, msg))
+    }
+
+    /// Only a dispute dispatched to a justice office: every other task fact (nearly all of
+    /// them) is acknowledged without a transaction.
+    fn concerns(&self, msg: &Incoming) -> bool {
+        self.opens_a_case(msg)
     }
 
     fn committed(&self) {

@@ -1,6 +1,6 @@
 //! Bus handlers: the facts of the other services become notifications.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use civicgrid_kit::{
     bus::{HandleError, Handler, Incoming, inbox::BoxFuture},
@@ -11,16 +11,38 @@ use sqlx::PgConnection;
 
 use crate::{
     domain::{facts, mediation, patrol},
+    rules::apply,
     store::Store,
+    use_cases::record_facts::Recorded,
 };
 
 /// Applies the facts of intake, dispatch, mediation and patrol (consumer contracts
-/// `civicgrid_contracts::notify::INTAKE`, `DISPATCH`, `MEDIATION` and `PATROL`).
+/// `civicgrid_contracts::notify::INTAKE`, `DISPATCH`, `MEDIATION` and `PATROL`). One per
+/// consumer: the runner applies a consumer's batches one after another, so what the batch in
+/// hand wrote is known when it commits.
 pub struct FactHandler {
     /// The store.
     pub store: Arc<Store>,
     /// The time source.
     pub clock: Clock,
+    /// What the transaction in hand wrote (notices; deliveries due at once), told to the store
+    /// at its commit so that it wakes only the watchers or the worker that have something to do.
+    written: Mutex<Recorded>,
+}
+
+impl FactHandler {
+    /// The handler of one consumer.
+    pub fn new(store: Arc<Store>, clock: Clock) -> Self {
+        FactHandler { store, clock, written: Mutex::default() }
+    }
+
+    /// Adds what a batch (or a message) wrote to the transaction's account.
+    fn wrote(&self, recorded: Recorded) {
+        if let Ok(mut w) = self.written.lock() {
+            w.notices += recorded.notices;
+            w.due_now += recorded.due_now;
+        }
+    }
 }
 
 impl FactHandler {
@@ -49,7 +71,7 @@ impl Handler for FactHandler {
     fn apply<'a>(&'a self, tx: &'a mut PgConnection, msg: &'a Incoming) -> BoxFuture<'a, Result<(), HandleError>> {
         Box::pin(async move {
             let fact = self.fact_of(msg)?;
-            self.store.record_fact(tx, &fact, self.clock.now()).await?;
+            self.wrote(self.store.record_fact(tx, &fact, self.clock.now()).await?);
             Ok(())
         })
     }
@@ -64,14 +86,25 @@ impl Handler for FactHandler {
     ) -> BoxFuture<'a, Result<(), HandleError>> {
         Box::pin(async move {
             let facts = msgs.iter().map(|m| self.fact_of(m)).collect::<Result<Vec<_>, _>>()?;
-            self.store.record_facts(tx, &facts, self.clock.now()).await?;
+            self.wrote(self.store.record_facts(tx, &facts, self.clock.now()).await?);
             Ok(())
         })
     }
 
+    /// A fact no rule names (a task signed for, a blue warning) and that teaches no reporter
+    /// writes nothing: it is acknowledged without a transaction.
+    fn concerns(&self, msg: &Incoming) -> bool {
+        let Ok(fact) = self.fact_of(msg) else { return true };
+        let facts = std::slice::from_ref(&fact);
+        !apply::reporters_taught(facts).is_empty()
+            || !self.store.rules().matched(facts, self.clock.now(), self.store.max_fact_age).is_empty()
+    }
+
     fn committed(&self) {
         // Facts become notifications and deliveries here, never outbox rows (those come from
-        // the worker and re-escalation): the relay is not woken for nothing.
-        self.store.notifications_committed();
+        // the worker and re-escalation): the relay is not woken for nothing. What a batch that
+        // failed had written is counted too (a wake for nothing then, never one missed).
+        let written = self.written.lock().map(|mut w| std::mem::take(&mut *w)).unwrap_or_default();
+        self.store.notifications_committed(written);
     }
 }

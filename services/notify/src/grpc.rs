@@ -42,7 +42,7 @@ impl NotifyApi {
     /// Handlers over `store`; WatchInbox polls every `watch_poll` and ends when `stopping` is
     /// cancelled, so a watching client cannot hold up a shutdown.
     pub fn new(store: Arc<Store>, clock: Clock, watch_poll: Duration, stopping: Shutdown) -> Self {
-        let follow = Follow { wake: store.work_signal(), poll: watch_poll, stopping, batch: 200 };
+        let follow = Follow { wake: store.inbox_signal(), poll: watch_poll, stopping, batch: 200 };
         NotifyApi { store, clock, follow, allow_private_webhooks: false }
     }
 

@@ -84,7 +84,7 @@ impl Service for Notify {
             ctx.calls_stopping.clone(),
         )
         .allow_private_webhooks(n.allow_private_webhooks);
-        let handler = || consumers::FactHandler { store: store.clone(), clock: ctx.clock.clone() };
+        let handler = || consumers::FactHandler::new(store.clone(), ctx.clock.clone());
         Ok(Assembly::new()
             .grpc(NotifyServiceServer::new(api), &access::ACCESS)
             .consumer(civicgrid_contracts::notify::INTAKE, handler())

@@ -1,5 +1,5 @@
-//! notify's own metrics: deliveries by channel and outcome (counted by the worker), and the
-//! webhook endpoints whose circuit is open (counted at every scrape).
+//! notify's own metrics: deliveries by channel and outcome and the worker's rounds (counted by
+//! the worker), and the webhook endpoints whose circuit is open (counted at every scrape).
 
 use civicgrid_kit::metrics::{CounterFamily, Metrics};
 use prometheus_client::metrics::gauge::Gauge;
@@ -15,6 +15,19 @@ pub fn deliveries(metrics: &Metrics) -> CounterFamily {
         deliveries.clone(),
     );
     deliveries
+}
+
+/// Registers `civicgrid_notify_worker_rounds_total{found}` and returns it for the worker: its
+/// rounds of the queue, by whether the claim found deliveries due (`some`) or not (`none`).
+/// Rounds that find nothing are the worker's timed look and wake-ups for nothing.
+pub fn rounds(metrics: &Metrics) -> CounterFamily {
+    let rounds = CounterFamily::default();
+    metrics.register(
+        "notify_worker_rounds",
+        "Rounds of the delivery worker by whether the claim found deliveries due (some) or none",
+        rounds.clone(),
+    );
+    rounds
 }
 
 /// Registers `civicgrid_notify_circuits_open`.

@@ -70,6 +70,8 @@ pub struct Worker {
     pub policy: WorkerPolicy,
     /// `civicgrid_notify_deliveries_total{channel, outcome}`.
     pub deliveries: CounterFamily,
+    /// `civicgrid_notify_worker_rounds_total{found}`.
+    pub rounds: CounterFamily,
 }
 
 /// The outcome label of a recorded attempt: `delivered`, `failed` (for good), `retry`, or
@@ -201,6 +203,7 @@ impl Worker {
                 linger: StdDuration::from_millis(settings.common.bus.linger_ms),
             },
             deliveries: crate::metrics::deliveries(metrics),
+            rounds: crate::metrics::rounds(metrics),
         })
     }
 
@@ -262,6 +265,8 @@ impl Worker {
     pub async fn round(&self) -> Result<usize, StoreError> {
         let now = self.clock.now();
         let (claim, claimed) = self.store.claim_due(now, self.policy.batch, self.policy.lease).await?;
+        let found = if claimed.is_empty() { "none" } else { "some" };
+        self.rounds.get_or_create(&labels([("found", found)])).inc();
         if claimed.is_empty() {
             return Ok(0);
         }

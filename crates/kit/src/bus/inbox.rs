@@ -9,6 +9,9 @@
 //! [`Handler::apply`]) so a single bad message cannot block the rest. A message that is [`HandleError::Permanent`] (it cannot be decoded or can never apply),
 //! or that has failed on its last delivery (`bus.max_deliver`), is published to the consumer's
 //! dead-letter subject with the reason and then terminated; it is never dropped silently.
+//! A message the handler says does not concern the service ([`Handler::concerns`]: a fact
+//! about something it does not keep) is acknowledged at once, without a transaction or an
+//! inbox row.
 //!
 //! Every message gets a span of its own when it is received (`process <fact>`, the child of its
 //! `traceparent`): [`Handler::apply`] runs in it, and a batch handler makes each message's
@@ -87,6 +90,16 @@ pub trait Handler: Send + Sync + 'static {
             }
             Ok(())
         })
+    }
+
+    /// Whether `msg` may change anything this service keeps. A message that cannot (a fact of a
+    /// kind the service ignores, or about something it does not handle) is acknowledged without
+    /// a transaction and leaves no inbox row: there is no effect to apply once, so none to
+    /// guard. Decide from the message alone (no I/O); when unsure — it does not decode — say
+    /// `true`, so that [`apply`](Self::apply) rejects it and it is dead-lettered with its
+    /// reason. Counted in `civicgrid_consumer_passed_over_total`.
+    fn concerns(&self, _msg: &Incoming) -> bool {
+        true
     }
 
     /// Called after a transaction that applied messages has committed (e.g. to wake a relay).
@@ -268,12 +281,30 @@ impl<H: Handler> Runner<H> {
         tracing::info!(durable = %self.spec.durable, "consumer stopped");
     }
 
-    /// Applies a batch in one transaction; on failure, one by one.
-    async fn process(&self, msgs: Vec<jetstream::Message>) {
-        let incoming: Vec<Incoming> =
-            msgs.iter().map(|m| Incoming::from_jetstream(m).received_by(self.spec.durable)).collect();
-        for inc in &incoming {
+    /// Acknowledges the messages that concern nothing here ([`Handler::concerns`]), then
+    /// applies the others in one transaction; on failure, one by one.
+    async fn process(&self, received: Vec<jetstream::Message>) {
+        let mut msgs = Vec::with_capacity(received.len());
+        let mut incoming = Vec::with_capacity(received.len());
+        let mut passed = 0;
+        for m in received {
+            let inc = Incoming::from_jetstream(&m).received_by(self.spec.durable);
             self.metrics.bus().delivered(self.spec.durable, inc.delivered);
+            if self.handler.concerns(&inc) {
+                msgs.push(m);
+                incoming.push(inc);
+            } else {
+                if let Err(e) = m.ack().await {
+                    tracing::warn!(error = %e, "ack failed; the message will be redelivered and passed over again");
+                }
+                passed += 1;
+            }
+        }
+        if passed > 0 {
+            self.metrics.bus().passed_over(self.spec.durable, passed);
+        }
+        if msgs.is_empty() {
+            return;
         }
         if msgs.len() > 1 {
             match self.apply_batch(&incoming).await {

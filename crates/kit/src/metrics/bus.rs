@@ -16,6 +16,7 @@ pub struct BusMetrics {
     published: CounterFamily,
     deliveries: CounterFamily,
     redeliveries: CounterFamily,
+    passed_over: CounterFamily,
     dead_letters: CounterFamily,
     lag: GaugeFamily,
     /// `civicgrid_db_pool_connections{state}`: `idle` and `in_use` connections.
@@ -30,6 +31,7 @@ impl BusMetrics {
             published: Default::default(),
             deliveries: Default::default(),
             redeliveries: Default::default(),
+            passed_over: Default::default(),
             dead_letters: Default::default(),
             lag: Default::default(),
             pool: Default::default(),
@@ -54,6 +56,11 @@ impl BusMetrics {
             "consumer_redeliveries",
             "Messages a durable consumer received again (after a failure, a nak or an ack timeout)",
             m.redeliveries.clone(),
+        );
+        registry.register(
+            "consumer_passed_over",
+            "Messages a durable consumer acknowledged without a transaction: they concern nothing the service keeps",
+            m.passed_over.clone(),
         );
         registry.register(
             "consumer_dead_letters",
@@ -94,6 +101,11 @@ impl BusMetrics {
         }
     }
 
+    /// Counts `n` messages `durable` passed over (acknowledged without a transaction).
+    pub fn passed_over(&self, durable: &str, n: u64) {
+        self.passed_over.get_or_create(&labels([("durable", durable)])).inc_by(n);
+    }
+
     /// Counts one dead letter of `durable`.
     pub fn dead_lettered(&self, durable: &str) {
         self.dead_letters.get_or_create(&labels([("durable", durable)])).inc();
@@ -109,6 +121,7 @@ impl BusMetrics {
         let l = labels([("durable", durable)]);
         self.deliveries.get_or_create(&l).inc_by(0);
         self.redeliveries.get_or_create(&l).inc_by(0);
+        self.passed_over.get_or_create(&l).inc_by(0);
         self.dead_letters.get_or_create(&l).inc_by(0);
         self.lag.get_or_create(&l).set(0);
     }

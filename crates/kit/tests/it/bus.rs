@@ -412,6 +412,85 @@ async fn a_batch_handler_writes_whole_batches_and_poison_still_goes_alone() {
     handle.await.unwrap();
 }
 
+/// Applies only the tasks whose id starts with `mine-`; every other fact concerns it not.
+struct Picky;
+
+impl Handler for Picky {
+    fn apply<'a>(&'a self, tx: &'a mut PgConnection, msg: &'a Incoming) -> BoxFuture<'a, Result<(), HandleError>> {
+        Box::pin(async move {
+            let event = TaskEvent::decode(msg.payload.clone())?;
+            assert!(event.task_id.starts_with("mine-"), "{} was applied", event.task_id);
+            record_batch(tx, &[msg]).await
+        })
+    }
+
+    fn concerns(&self, msg: &Incoming) -> bool {
+        // Unreadable: let `apply` say why, so it is dead-lettered.
+        TaskEvent::decode(msg.payload.clone()).map_or(true, |e| e.task_id.starts_with("mine-"))
+    }
+}
+
+/// A message the handler says does not concern it is acknowledged without a transaction: it
+/// leaves no inbox row, is not delivered again, and is counted; the others of its batch are
+/// applied as before, and an unreadable one is still dead-lettered.
+#[tokio::test]
+async fn a_message_that_concerns_nothing_is_acknowledged_without_a_transaction() {
+    let s = setup().await;
+    sqlx::query("CREATE TABLE batches (size integer NOT NULL)").execute(&s.pool).await.unwrap();
+    // A backlog, so that both kinds arrive in the same batches.
+    for i in 0..20 {
+        let task = if i % 2 == 0 { format!("mine-{i:02}") } else { format!("other-{i:02}") };
+        let payload = TaskEvent { task_id: task, ..Default::default() }.encode_to_vec();
+        publish_raw(&s.js, &format!("fact-p-{i}"), &format!("m-p-{i}"), payload).await;
+    }
+    publish_raw(&s.js, "fact-p-poison", "m-p-poison", vec![0xff, 0xff, 0xff, 0xff]).await;
+    let (stop, m) = (Shutdown::new(), metrics());
+    let handle = bus::run_consumer(
+        s.pool.clone(),
+        s.js.clone(),
+        consumer("picky"),
+        Picky,
+        &bus_settings(),
+        m.clone(),
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    wait_for("one dead letter", || async { stream_count(&s.js, bus::DEADLETTER_STREAM).await == 1 }).await;
+    let durable = || async {
+        let mut c: jetstream::consumer::PullConsumer =
+            s.js.get_consumer_from_stream("picky", STREAM.name()).await.unwrap();
+        let info = c.info().await.unwrap();
+        (info.num_pending, info.num_ack_pending, info.num_redelivered)
+    };
+    wait_for("every message acknowledged", || async { matches!(durable().await, (0, 0, _)) }).await;
+    // Past the ack wait: nothing comes back.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(durable().await, (0, 0, 0), "pending, waiting for an ack, redelivered");
+
+    let applied: Vec<String> =
+        sqlx::query_scalar("SELECT task_id FROM applied ORDER BY task_id").fetch_all(&s.pool).await.unwrap();
+    assert_eq!(applied, (0..20).step_by(2).map(|i| format!("mine-{i:02}")).collect::<Vec<_>>());
+    let inbox: Vec<String> =
+        sqlx::query_scalar("SELECT message_id FROM inbox WHERE consumer = 'picky' ORDER BY message_id")
+            .fetch_all(&s.pool)
+            .await
+            .unwrap();
+    let mut mine: Vec<String> = (0..20).step_by(2).map(|i| format!("fact-p-{i}")).collect();
+    mine.sort();
+    assert_eq!(inbox, mine, "an inbox row for each applied message, none for the others");
+    let text = m.render().await;
+    assert!(
+        text.lines().any(|l| l.starts_with("civicgrid_consumer_passed_over_total{")
+            && l.contains(r#"durable="picky""#)
+            && l.ends_with(" 10")),
+        "passed over:\n{}",
+        text.lines().filter(|l| l.contains("passed_over")).collect::<Vec<_>>().join("\n")
+    );
+    stop.cancel();
+    handle.await.unwrap();
+}
+
 #[tokio::test]
 async fn a_durable_made_with_older_filters_follows_the_contract() {
     let s = setup().await;

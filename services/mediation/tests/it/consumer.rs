@@ -1,5 +1,6 @@
 //! dispatch's `task-assigned` facts: a dispute item dispatched to a justice office opens one
-//! case per task (a republished fact opens nothing more); anything else is left alone.
+//! case per task (a republished fact opens nothing more); anything else is left alone, without
+//! a transaction.
 
 use civicgrid_kit::clock::Clock;
 use civicgrid_proto::v1::{CaseSource, CaseState, ListCasesRequest};
@@ -33,6 +34,20 @@ async fn disputes_dispatched_to_a_justice_office_open_one_case_per_task() {
     // The last one, a labour dispute, goes to the county's labour committee.
     let labour = app.case_of_task(&last.task_id).await;
     assert_eq!(labour.organisation_id, "411602-labour");
+    // Only the facts that open a case took a transaction, each leaving its inbox row (the
+    // republish has a ce-id of its own); the two other `task-assigned` were acknowledged
+    // without one, and counted (the consumer does not receive `task-signed` at all).
+    let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM mediation.inbox WHERE consumer = 'mediation-dispatch'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(inbox, 3, "inbox rows of mediation-dispatch");
+    let scrape = civicgrid_dev::testing::metrics::scrape(app.metrics_addr).await;
+    assert_eq!(
+        scrape.value("civicgrid_consumer_passed_over_total", &[("durable", "mediation-dispatch")]),
+        Some(2.0),
+        "facts passed over"
+    );
     let all = app.list(ListCasesRequest::default(), &admin()).await;
     assert_eq!(all.len(), 2, "{all:?}");
     // The justice office sees them; the case waits for its parties before acceptance.

@@ -42,14 +42,14 @@ impl Store {
         }
         let ids: Vec<Uuid> = due.iter().map(|(id, _)| *id).collect();
         let facts: Vec<Fact> = due.iter().map(|(_, u)| facts::unacknowledged(u, self.offset)).collect();
-        self.record_facts(&mut tx, &facts, now).await?;
+        let recorded = self.record_facts(&mut tx, &facts, now).await?;
         notifications::mark_reescalated(&mut tx, &ids, now).await?;
         let verdicts = inbox_verdicts(&mut tx, &ids, "notify-failed", NOT_ACKNOWLEDGED, now).await?;
         outbox::insert(&mut tx, &verdicts).await?;
         let n = ids.len();
         tx.commit().await?;
         if n > 0 {
-            self.committed();
+            self.committed(recorded);
         }
         Ok(n)
     }

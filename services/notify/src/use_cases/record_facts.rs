@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
+use civicgrid_proto::v1::DeliveryStatus;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -17,6 +18,16 @@ use crate::{
     store::{Store, StoreError, deliveries, endpoints, notifications, pending, reporters},
 };
 
+/// What [`Store::record_facts`] wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// New notifications (each its recipient's inbox entry).
+    pub notices: usize,
+    /// Pushed deliveries (webhook, SMS) due at once: only these need the delivery worker now;
+    /// deferred and digested ones are found by its timed look.
+    pub due_now: usize,
+}
+
 impl Store {
     /// Turns `fact` into notifications inside `tx` (see [`record_facts`](Self::record_facts)).
     pub async fn record_fact(
@@ -24,15 +35,15 @@ impl Store {
         tx: &mut PgConnection,
         fact: &Fact,
         now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Recorded, StoreError> {
         self.record_facts(tx, std::slice::from_ref(fact), now).await
     }
 
     /// Turns `facts` (in delivery order) into notifications inside `tx`: remembers intake
     /// events' reporters, finds the rules and recipients, and writes each new notification with
     /// its pushed deliveries. A fact seen before (same ce-id) writes nothing. The
-    /// whole batch costs the same few statements as one fact: one per table. Returns the
-    /// notifications written.
+    /// whole batch costs the same few statements as one fact: one per table. Returns what was
+    /// written.
     ///
     /// Locks, in this order and held to the commit: `REPORTERS_LOCK` when the batch teaches or
     /// needs reporters (`store/reporters.rs`), then `INBOX_LOCK` to number the notifications
@@ -42,7 +53,7 @@ impl Store {
         tx: &mut PgConnection,
         facts: &[Fact],
         now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Recorded, StoreError> {
         // Facts that were waiting for the reporters this batch teaches are recorded with it.
         let replayed;
         let facts = match self.remember_reporters(&mut *tx, facts).await? {
@@ -54,7 +65,7 @@ impl Store {
         };
         let matched: Vec<Matched> = self.rules.matched(facts, now, self.max_fact_age);
         if matched.is_empty() {
-            return Ok(0);
+            return Ok(Recorded::default());
         }
         let needing = apply::events_needing_reporters(facts, &matched);
         // Read under REPORTERS_LOCK, held to the commit: an intake fact committing meanwhile
@@ -65,7 +76,7 @@ impl Store {
         pending::park(&mut *tx, &waiting, now).await?;
         let targets = apply::targets(facts, &matched, &known);
         if targets.is_empty() {
-            return Ok(0);
+            return Ok(Recorded::default());
         }
         let recipients = apply::recipients(&targets);
         let prefs = self.prefs_of(&mut *tx, &recipients).await?;
@@ -77,7 +88,7 @@ impl Store {
             targets.iter().map(|t| self.rules.draft(t, &facts[t.fact], &prefs[&t.recipient].locale, now)).collect();
         let inserted = notifications::insert(&mut *tx, &drafts, facts, now).await?;
         if inserted.is_empty() {
-            return Ok(0);
+            return Ok(Recorded::default());
         }
         let inserted: HashSet<Uuid> = inserted.into_iter().collect();
 
@@ -90,12 +101,13 @@ impl Store {
             })
             .collect();
         deliveries::insert(&mut *tx, &deliveries, facts, now).await?;
+        let due_now = deliveries.iter().filter(|d| d.status == DeliveryStatus::Pending).count();
         // The inbox deliveries are neither written nor announced on the bus: the notification is
         // the inbox entry, and WatchInbox is how to follow it. (A notice that asks for
         // acknowledgement is announced when it is acknowledged, or when it is not in time.)
         // Leaving out one message per notification halves what the relay publishes; leaving out
         // the row, a delivery row per notification.
-        Ok(inserted.len())
+        Ok(Recorded { notices: inserted.len(), due_now })
     }
 
     /// Records the reporters of intake's facts (first, so a closure later in the same batch

@@ -78,3 +78,73 @@ async fn deliveries_by_channel_and_outcome_are_scraped() {
     }
     app.stop().await;
 }
+
+/// The delivery worker is woken only by deliveries due at once: facts that make inbox entries
+/// alone cost it no round (each consumer commit used to wake it, twice), and a fact no rule
+/// names is acknowledged without a transaction. Its timed look is set far off, so every round
+/// counted here was a wake-up.
+#[tokio::test]
+async fn only_deliveries_due_at_once_wake_the_worker() {
+    let port = free_port().expect("a free port");
+    let app = spawn_app_with(
+        Clock::manual(monday_9am()),
+        &format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n[notify]\nworker_interval_ms = 600000\n"),
+    )
+    .await;
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // The pass the worker makes as it starts.
+    let start = scrape_until(addr, "the first round", |s| rounds(s, "none") >= 1.0).await;
+    let idle = rounds(&start, "none");
+
+    // Five new tasks for a desk without a webhook: inbox entries only.
+    let desk = format!("department:{DEPT}");
+    for _ in 0..5 {
+        app.publish_task(&task_fact("task-assigned", &new_id(), &new_id())).await;
+    }
+    app.wait_inbox(&desk, 5).await;
+    // Five facts no rule names.
+    for _ in 0..5 {
+        app.publish_task(&task_fact("task-signed", &new_id(), &new_id())).await;
+    }
+    let passed = |s: &metrics::Scrape| {
+        s.value("civicgrid_consumer_passed_over_total", &[("durable", "notify-dispatch")]).unwrap_or(0.0)
+    };
+    let after = scrape_until(addr, "five facts passed over", |s| passed(s) >= 5.0).await;
+    assert_eq!(passed(&after), 5.0);
+    assert_eq!((rounds(&after, "none"), rounds(&after, "some")), (idle, 0.0), "rounds that found nothing, something");
+
+    // A webhook delivery due at once wakes it.
+    let receiver = Receiver::start().await;
+    register(&app, &desk, &receiver.url, "wake-secret-0123456789").await;
+    app.publish_task(&task_fact("task-assigned", &new_id(), &new_id())).await;
+    receiver.wait_calls(1).await;
+    let woken = scrape_until(addr, "a round that found it", |s| rounds(s, "some") >= 1.0).await;
+    assert_eq!(rounds(&woken, "none"), idle, "no round found nothing");
+    let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox WHERE consumer = 'notify-dispatch'")
+        .fetch_one(&app.db().await)
+        .await
+        .unwrap();
+    assert_eq!(inbox, 6, "an inbox row for each task-assigned, none for the facts passed over");
+}
+
+/// The worker's rounds that found deliveries due (`some`) or none.
+fn rounds(scrape: &metrics::Scrape, found: &str) -> f64 {
+    scrape.value("civicgrid_notify_worker_rounds_total", &[("found", found)]).unwrap_or(0.0)
+}
+
+/// Scrapes `addr` until `ok` holds (for up to 20 s); returns that scrape.
+async fn scrape_until(
+    addr: std::net::SocketAddr,
+    what: &str,
+    ok: impl Fn(&metrics::Scrape) -> bool,
+) -> metrics::Scrape {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let scrape = metrics::scrape(addr).await;
+        if ok(&scrape) {
+            return scrape;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
