@@ -58,4 +58,11 @@ impl Handler for TaskStatusHandler {
             }
         })
     }
+
+    /// A task fact is applied only when its `version` is newer than the one `event_tasks` holds
+    /// for the task, read under the event row's lock (`FOR UPDATE`): a fact applied again is
+    /// stale and writes nothing, so the consumer keeps no inbox rows (one a task fact).
+    fn idempotent(&self) -> bool {
+        true
+    }
 }

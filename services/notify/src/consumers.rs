@@ -100,6 +100,15 @@ impl Handler for FactHandler {
             || !self.store.rules().matched(facts, self.clock.now(), self.store.max_fact_age).is_empty()
     }
 
+    /// Every write is keyed by the fact: a notification by `<ce-id>/<rule>/<recipient>`
+    /// (`ON CONFLICT (dedup_key) DO NOTHING`, and its deliveries only when it is new), a reporter
+    /// by event and reporter, a parked fact by event and `ce-id`; and the batch holds the inbox
+    /// advisory lock. So a fact applied again writes nothing, and the consumers keep no inbox
+    /// rows (two a report, and a statement a batch).
+    fn idempotent(&self) -> bool {
+        true
+    }
+
     fn committed(&self) {
         // Facts become notifications and deliveries here, never outbox rows (those come from
         // the worker and re-escalation): the relay is not woken for nothing. What a batch that

@@ -11,7 +11,8 @@
 //! dead-letter subject with the reason and then terminated; it is never dropped silently.
 //! A message the handler says does not concern the service ([`Handler::concerns`]: a fact
 //! about something it does not keep) is acknowledged at once, without a transaction or an
-//! inbox row.
+//! inbox row; a handler whose writes are keyed by the message ([`Handler::idempotent`]) gets
+//! its batches without inbox rows, its own keys making a repeat change nothing.
 //!
 //! Every message gets a span of its own when it is received (`process <fact>`, the child of its
 //! `traceparent`): [`Handler::apply`] runs in it, and a batch handler makes each message's
@@ -100,6 +101,15 @@ pub trait Handler: Send + Sync + 'static {
     /// reason. Counted in `civicgrid_consumer_passed_over_total`.
     fn concerns(&self, _msg: &Incoming) -> bool {
         true
+    }
+
+    /// Whether the handler's writes guard themselves against a repeat: each is keyed by the
+    /// message (a unique key derived from its `ce-id`, written with `ON CONFLICT DO NOTHING`, on
+    /// which a concurrent second application waits), so applying a message again changes
+    /// nothing. Then the runner writes no inbox row: a redelivered message is applied again and
+    /// finds its effects there. Default `false`: the inbox row is the guard.
+    fn idempotent(&self) -> bool {
+        false
     }
 
     /// Called after a transaction that applied messages has committed (e.g. to wake a relay).
@@ -340,15 +350,19 @@ impl<H: Handler> Runner<H> {
             }
         }
         let mut tx = self.pool.begin().await?;
-        let fresh: HashSet<String> = sqlx::query_scalar(
-            "INSERT INTO inbox (consumer, message_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING message_id",
-        )
-        .bind(self.spec.durable)
-        .bind(&unique)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
+        let fresh: HashSet<String> = if self.handler.idempotent() {
+            unique.iter().map(|id| id.to_string()).collect()
+        } else {
+            sqlx::query_scalar(
+                "INSERT INTO inbox (consumer, message_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING message_id",
+            )
+            .bind(self.spec.durable)
+            .bind(&unique)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect()
+        };
         // The first copy of each new id, in delivery order; a repeat (a publisher's retry with
         // the same ce-id) is skipped as if it came later.
         let mut todo = Vec::with_capacity(fresh.len());
@@ -370,13 +384,14 @@ impl<H: Handler> Runner<H> {
     /// Records the message id and applies the handler if the id is new.
     async fn apply_in(&self, tx: &mut PgConnection, inc: &Incoming) -> Result<(), HandleError> {
         let id = message_id(inc)?;
-        let fresh = sqlx::query("INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(self.spec.durable)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
+        let fresh = self.handler.idempotent()
+            || sqlx::query("INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(self.spec.durable)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
         if fresh {
             self.handler.apply(tx, inc).await?;
         } else {

@@ -126,6 +126,34 @@ async fn stored_messages(js: &jetstream::Context, stream: &str, max: usize) -> V
     out
 }
 
+/// Runs `handler` as the durable consumer `durable` of the test stream until the returned
+/// token is cancelled.
+async fn consume<H: Handler>(
+    s: &Setup,
+    durable: &'static str,
+    handler: H,
+    metrics: Metrics,
+) -> (Shutdown, tokio::task::JoinHandle<()>) {
+    let stop = Shutdown::new();
+    let handle = bus::run_consumer(
+        s.pool.clone(),
+        s.js.clone(),
+        consumer(durable),
+        handler,
+        &bus_settings(),
+        metrics,
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    (stop, handle)
+}
+
+/// The one number `sql` selects.
+async fn count(pool: &PgPool, sql: &'static str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await.unwrap()
+}
+
 async fn wait_for<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
@@ -371,22 +399,8 @@ async fn a_batch_handler_writes_whole_batches_and_poison_still_goes_alone() {
     }
     let again = TaskEvent { task_id: "b-07".into(), ..Default::default() }.encode_to_vec();
     publish_raw(&s.js, "fact-b-7", "m-b-7-again", again).await;
-    let stop = Shutdown::new();
-    let handle = bus::run_consumer(
-        s.pool.clone(),
-        s.js.clone(),
-        consumer("batcher"),
-        BatchRecorder,
-        &bus_settings(),
-        metrics(),
-        stop.clone(),
-    )
-    .await
-    .unwrap();
-    let count = |sql: &'static str| {
-        let pool = s.pool.clone();
-        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() }
-    };
+    let (stop, handle) = consume(&s, "batcher", BatchRecorder, metrics()).await;
+    let count = |sql: &'static str| count(&s.pool, sql);
     wait_for("the backlog applied", || async { count("SELECT count(*) FROM applied").await >= 40 }).await;
     let most: i32 = sqlx::query_scalar("SELECT max(size) FROM batches").fetch_one(&s.pool).await.unwrap();
     assert!(most > 1, "the backlog came in batches, the largest of {most}");
@@ -444,18 +458,8 @@ async fn a_message_that_concerns_nothing_is_acknowledged_without_a_transaction()
         publish_raw(&s.js, &format!("fact-p-{i}"), &format!("m-p-{i}"), payload).await;
     }
     publish_raw(&s.js, "fact-p-poison", "m-p-poison", vec![0xff, 0xff, 0xff, 0xff]).await;
-    let (stop, m) = (Shutdown::new(), metrics());
-    let handle = bus::run_consumer(
-        s.pool.clone(),
-        s.js.clone(),
-        consumer("picky"),
-        Picky,
-        &bus_settings(),
-        m.clone(),
-        stop.clone(),
-    )
-    .await
-    .unwrap();
+    let m = metrics();
+    let (stop, handle) = consume(&s, "picky", Picky, m.clone()).await;
     wait_for("one dead letter", || async { stream_count(&s.js, bus::DEADLETTER_STREAM).await == 1 }).await;
     let durable = || async {
         let mut c: jetstream::consumer::PullConsumer =
@@ -487,6 +491,72 @@ async fn a_message_that_concerns_nothing_is_acknowledged_without_a_transaction()
         "passed over:\n{}",
         text.lines().filter(|l| l.contains("passed_over")).collect::<Vec<_>>().join("\n")
     );
+    stop.cancel();
+    handle.await.unwrap();
+}
+
+/// Writes each message under a key of its own (its ce-id), so a repeat changes nothing.
+struct Keyed;
+
+async fn record_keyed(tx: &mut PgConnection, msgs: &[&Incoming]) -> Result<(), HandleError> {
+    for msg in msgs {
+        let event = TaskEvent::decode(msg.payload.clone())?;
+        sqlx::query("INSERT INTO keyed (message_id, task_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(msg.message_id().unwrap_or_default())
+            .bind(&event.task_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO applied (message_id, task_id) VALUES ($1, $2)")
+            .bind(msg.message_id().unwrap_or_default())
+            .bind(&event.task_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+impl Handler for Keyed {
+    fn apply<'a>(&'a self, tx: &'a mut PgConnection, msg: &'a Incoming) -> BoxFuture<'a, Result<(), HandleError>> {
+        Box::pin(async move { record_keyed(tx, &[msg]).await })
+    }
+
+    fn idempotent(&self) -> bool {
+        true
+    }
+}
+
+/// A handler whose writes are keyed by the message gets no inbox rows: a copy of a message
+/// (same ce-id) is handed to it again — in the same batch once only — and its own key makes the
+/// copy change nothing; poison is still dead-lettered.
+#[tokio::test]
+async fn an_idempotent_handler_is_handed_repeats_and_keeps_no_inbox_rows() {
+    let s = setup().await;
+    sqlx::query("CREATE TABLE keyed (message_id text PRIMARY KEY, task_id text NOT NULL)")
+        .execute(&s.pool)
+        .await
+        .unwrap();
+    let task = |t: &str| TaskEvent { task_id: t.into(), ..Default::default() }.encode_to_vec();
+    // A backlog with a copy inside it (one batch); then a copy among later messages, with poison.
+    publish_raw(&s.js, "fact-k-1", "m-k-1", task("k-1")).await;
+    publish_raw(&s.js, "fact-k-1", "m-k-1-copy", task("k-1")).await;
+    publish_raw(&s.js, "fact-k-2", "m-k-2", task("k-2")).await;
+    let (stop, handle) = consume(&s, "keyed", Keyed, metrics()).await;
+    let count = |sql: &'static str| count(&s.pool, sql);
+    wait_for("both applied", || async { count("SELECT count(*) FROM keyed").await == 2 }).await;
+    publish_raw(&s.js, "fact-k-2", "m-k-2-later", task("k-2")).await;
+    publish_raw(&s.js, "fact-k-3", "m-k-3", vec![0xff, 0xff, 0xff, 0xff]).await;
+    publish_raw(&s.js, "fact-k-4", "m-k-4", task("k-4")).await;
+    wait_for("one dead letter", || async { stream_count(&s.js, bus::DEADLETTER_STREAM).await == 1 }).await;
+    wait_for("the last applied", || async { count("SELECT count(*) FROM keyed").await == 3 }).await;
+
+    // The copy in the batch was handed over once; the later one again, and its key held.
+    let handed: Vec<(String, i64)> =
+        sqlx::query_as("SELECT task_id, count(*) FROM applied GROUP BY task_id ORDER BY task_id")
+            .fetch_all(&s.pool)
+            .await
+            .unwrap();
+    assert_eq!(handed, vec![("k-1".to_string(), 1), ("k-2".to_string(), 2), ("k-4".to_string(), 1)]);
+    assert_eq!(count("SELECT count(*) FROM inbox").await, 0, "inbox rows");
     stop.cancel();
     handle.await.unwrap();
 }

@@ -105,11 +105,11 @@ async fn task_facts_update_public_status_once_in_order_and_poison_is_dead_letter
     let facts: Vec<&str> = event.history.iter().map(|h| h.fact.as_str()).collect();
     assert_eq!(facts, ["task-assigned", "task-signed"], "each fact applied once, the late one ignored");
     let db = app.db().await;
-    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox WHERE consumer = 'intake-task-status'")
+    let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox WHERE consumer = 'intake-task-status'")
         .fetch_one(&db)
         .await
         .unwrap();
-    assert_eq!(applied, 3, "f-1, f-2 and f-1-late recorded; the repeat of f-2 was skipped");
+    assert_eq!(inbox, 0, "the task's version is the guard: the repeat of f-2 was applied again as stale");
 
     // Closing goes all the way through.
     publish_fact(&app.js, "f-3", "n-6", &fact(&id, "task-closed", TaskStatus::Closed, 3)).await;

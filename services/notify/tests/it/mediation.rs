@@ -134,6 +134,8 @@ async fn warnings_reach_the_mediator_and_the_organisation_by_how_late_they_are()
 #[tokio::test]
 async fn a_redelivered_case_fact_notifies_nobody_twice() {
     let app = spawn_app(Clock::manual(monday_9am())).await;
+    let receiver = Receiver::start().await;
+    register(&app, &justice_office(), &receiver.url, "again-secret-0123456789").await;
     let opened = case_fact("case-opened", &new_id());
     let ce_id = uuid::Uuid::now_v7();
     app.publish_case_as(&opened, ce_id).await;
@@ -145,6 +147,14 @@ async fn a_redelivered_case_fact_notifies_nobody_twice() {
     for recipient in [justice_office(), organisation()] {
         assert_eq!(app.inbox(&recipient, &admin()).await.len(), 1, "{recipient} was told twice");
     }
+    // Nor called twice: the copy is applied again (notify keeps no inbox rows; its writes are
+    // keyed by the fact) and finds its notifications there, so it makes no delivery.
+    receiver.wait_calls(1).await;
+    let db = app.db().await;
+    let webhooks: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries").fetch_one(&db).await.unwrap();
+    assert_eq!(webhooks, 1, "one webhook delivery");
+    let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox").fetch_one(&db).await.unwrap();
+    assert_eq!(inbox, 0, "inbox rows");
 }
 
 #[tokio::test]
