@@ -7,7 +7,8 @@
 //! - intake's and dispatch's relays after publishing, before deleting the rows (they are
 //!   published again: JetStream must drop the repeats);
 //! - dispatch's and notify's consumers after applying a batch, before acking it (JetStream
-//!   redelivers it: the inbox must skip it).
+//!   redelivers it: dispatch's inbox must skip it; notify keeps no inbox rows, and its
+//!   notifications' keys must make it change nothing).
 //!
 //! Each point fires once, in the service's process it names (`@<life>`); then the books must
 //! balance as after any other fault.

@@ -139,8 +139,8 @@ impl Store {
     /// committed (the consumers': facts become notices, never facts): wakes the inbox watchers
     /// when there are notices, and the delivery worker only when deliveries are due at once —
     /// not the relay, which would find nothing. (A commit that wrote only inbox entries used
-    /// to wake the worker too, and each wake made two rounds: at 25 reports/s four of a
-    /// report's eight notify transactions were claims that found nothing.)
+    /// to wake the worker too, and each wake made two rounds: at 25 reports/s notify made four
+    /// claims per report, most of them finding nothing, of its eight transactions.)
     pub fn notifications_committed(&self, recorded: Recorded) {
         if recorded.notices > 0 {
             self.inbox.notify_waiters();

@@ -5,14 +5,14 @@
 //! multi-row insert, hands the messages whose row is new to [`Handler::apply_batch`] (by default
 //! [`Handler::apply`] on each, in order); one commit, then the batch is acked (a crash between
 //! the two is kill point `inbox.before_ack`, [`crate::faults`]: the redelivered batch is
-//! skipped). If the batch fails, its messages are retried one by one (each in its own transaction, through
+//! skipped by the inbox, or, for an idempotent handler, applied again and changes nothing). If the batch fails, its messages are retried one by one (each in its own transaction, through
 //! [`Handler::apply`]) so a single bad message cannot block the rest. A message that is [`HandleError::Permanent`] (it cannot be decoded or can never apply),
 //! or that has failed on its last delivery (`bus.max_deliver`), is published to the consumer's
 //! dead-letter subject with the reason and then terminated; it is never dropped silently.
 //! A message the handler says does not concern the service ([`Handler::concerns`]: a fact
 //! about something it does not keep) is acknowledged at once, without a transaction or an
-//! inbox row; a handler whose writes are keyed by the message ([`Handler::idempotent`]) gets
-//! its batches without inbox rows, its own keys making a repeat change nothing.
+//! inbox row; a handler whose writes guard themselves against a repeat ([`Handler::idempotent`]:
+//! keyed by the message, or by a version it carries) gets its batches without inbox rows.
 //!
 //! Every message gets a span of its own when it is received (`process <fact>`, the child of its
 //! `traceparent`): [`Handler::apply`] runs in it, and a batch handler makes each message's
@@ -103,11 +103,12 @@ pub trait Handler: Send + Sync + 'static {
         true
     }
 
-    /// Whether the handler's writes guard themselves against a repeat: each is keyed by the
-    /// message (a unique key derived from its `ce-id`, written with `ON CONFLICT DO NOTHING`, on
-    /// which a concurrent second application waits), so applying a message again changes
-    /// nothing. Then the runner writes no inbox row: a redelivered message is applied again and
-    /// finds its effects there. Default `false`: the inbox row is the guard.
+    /// Whether the handler's writes guard themselves against a repeat, so that applying a
+    /// message again changes nothing: each is keyed by the message (a unique key derived from its
+    /// `ce-id`, written with `ON CONFLICT DO NOTHING`, on which a concurrent second application
+    /// waits), or applied only when a version the message carries is newer than the stored one,
+    /// read under a row lock. Then the runner writes no inbox row: a redelivered message is
+    /// applied again and finds its effects there. Default `false`: the inbox row is the guard.
     fn idempotent(&self) -> bool {
         false
     }
@@ -300,7 +301,8 @@ impl<H: Handler> Runner<H> {
         for m in received {
             let inc = Incoming::from_jetstream(&m).received_by(self.spec.durable);
             self.metrics.bus().delivered(self.spec.durable, inc.delivered);
-            if self.handler.concerns(&inc) {
+            // A message without an id is poison whatever it says: it goes on to be dead-lettered.
+            if message_id(&inc).is_err() || self.handler.concerns(&inc) {
                 msgs.push(m);
                 incoming.push(inc);
             } else {
@@ -321,7 +323,8 @@ impl<H: Handler> Runner<H> {
                 Ok(()) => {
                     self.handler.committed();
                     // Applied and committed, not acked: after a crash here JetStream redelivers
-                    // the batch, and the inbox must skip every message of it.
+                    // the batch, and the inbox (or the idempotent handler's keys) must make every
+                    // message of it change nothing.
                     crate::faults::point(self.spec.service, "inbox.before_ack");
                     for m in &msgs {
                         if let Err(e) = m.ack().await {

@@ -133,19 +133,13 @@ async fn consume<H: Handler>(
     durable: &'static str,
     handler: H,
     metrics: Metrics,
+    settings: &BusSettings,
 ) -> (Shutdown, tokio::task::JoinHandle<()>) {
     let stop = Shutdown::new();
-    let handle = bus::run_consumer(
-        s.pool.clone(),
-        s.js.clone(),
-        consumer(durable),
-        handler,
-        &bus_settings(),
-        metrics,
-        stop.clone(),
-    )
-    .await
-    .unwrap();
+    let handle =
+        bus::run_consumer(s.pool.clone(), s.js.clone(), consumer(durable), handler, settings, metrics, stop.clone())
+            .await
+            .unwrap();
     (stop, handle)
 }
 
@@ -399,7 +393,7 @@ async fn a_batch_handler_writes_whole_batches_and_poison_still_goes_alone() {
     }
     let again = TaskEvent { task_id: "b-07".into(), ..Default::default() }.encode_to_vec();
     publish_raw(&s.js, "fact-b-7", "m-b-7-again", again).await;
-    let (stop, handle) = consume(&s, "batcher", BatchRecorder, metrics()).await;
+    let (stop, handle) = consume(&s, "batcher", BatchRecorder, metrics(), &bus_settings()).await;
     let count = |sql: &'static str| count(&s.pool, sql);
     wait_for("the backlog applied", || async { count("SELECT count(*) FROM applied").await >= 40 }).await;
     let most: i32 = sqlx::query_scalar("SELECT max(size) FROM batches").fetch_one(&s.pool).await.unwrap();
@@ -459,7 +453,7 @@ async fn a_message_that_concerns_nothing_is_acknowledged_without_a_transaction()
     }
     publish_raw(&s.js, "fact-p-poison", "m-p-poison", vec![0xff, 0xff, 0xff, 0xff]).await;
     let m = metrics();
-    let (stop, handle) = consume(&s, "picky", Picky, m.clone()).await;
+    let (stop, handle) = consume(&s, "picky", Picky, m.clone(), &bus_settings()).await;
     wait_for("one dead letter", || async { stream_count(&s.js, bus::DEADLETTER_STREAM).await == 1 }).await;
     let durable = || async {
         let mut c: jetstream::consumer::PullConsumer =
@@ -540,7 +534,9 @@ async fn an_idempotent_handler_is_handed_repeats_and_keeps_no_inbox_rows() {
     publish_raw(&s.js, "fact-k-1", "m-k-1", task("k-1")).await;
     publish_raw(&s.js, "fact-k-1", "m-k-1-copy", task("k-1")).await;
     publish_raw(&s.js, "fact-k-2", "m-k-2", task("k-2")).await;
-    let (stop, handle) = consume(&s, "keyed", Keyed, metrics()).await;
+    // A linger long enough that the backlog is surely one batch.
+    let settings = BusSettings { linger_ms: 300, ..bus_settings() };
+    let (stop, handle) = consume(&s, "keyed", Keyed, metrics(), &settings).await;
     let count = |sql: &'static str| count(&s.pool, sql);
     wait_for("both applied", || async { count("SELECT count(*) FROM keyed").await == 2 }).await;
     publish_raw(&s.js, "fact-k-2", "m-k-2-later", task("k-2")).await;
