@@ -53,6 +53,11 @@ pub(crate) async fn lead_task(dispatch: &mut DispatchServiceClient<Channel>, eve
 #[tokio::test(flavor = "multi_thread")]
 async fn a_report_travels_the_closed_loop_and_a_dissatisfied_callback_reopens_it() {
     let suite = tokio::task::spawn_blocking(|| Suite::up(&["--no-demo", "--quiet"])).await.unwrap();
+    travel_the_closed_loop(&suite).await;
+}
+
+/// A report goes round the whole loop on `suite`, and a dissatisfied callback reopens its task.
+pub(crate) async fn travel_the_closed_loop(suite: &Suite) {
     let mut intake = IntakeServiceClient::connect(format!("http://{}", suite.intake)).await.unwrap();
     let mut dispatch = DispatchServiceClient::connect(format!("http://{}", suite.dispatch)).await.unwrap();
 

@@ -18,6 +18,7 @@ mod fuzz;
 mod killpoints;
 mod mediation;
 mod natsauth;
+mod one_process;
 mod open311;
 mod patrol;
 mod poison;

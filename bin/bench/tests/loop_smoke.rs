@@ -32,3 +32,19 @@ fn the_loop_completes_and_its_books_balance() {
     assert_eq!(outside["k6_events_found"], outside["k6"]["accepted"], "k6's events on the bus: {outside:#}");
     assert!(outside["ratio"].as_f64().is_some_and(|r| r > 0.0), "no k6 ÷ ours: {outside:#}");
 }
+
+/// `--one-process`: the services run in one process, accounted for as `services`; the books
+/// balance as they do with a process each.
+#[test]
+fn the_loop_with_every_service_in_one_process_balances() {
+    let args = ["--one-process", "--k6-secs", "0"];
+    let common::Run { figures, output } = common::smoke_with("loop", &args, true, &[], Duration::from_secs(300));
+    assert_eq!(figures["books_balanced"], true, "the books do not balance:\n{output}");
+    assert_eq!(figures["drained"], true, "not every report reached the webhook:\n{output}");
+    let lines = figures["services"].as_array().cloned().unwrap_or_default();
+    let one =
+        lines.iter().find(|l| l["service"] == "services").unwrap_or_else(|| panic!("no `services` line:\n{output}"));
+    assert!(one["idle_mib"].as_f64().is_some_and(|m| m > 0.0), "the process's memory: {one:#}");
+    assert!(one["load_cores"].as_f64().is_some_and(|c| c > 0.0), "the process's CPU: {one:#}");
+    assert!(lines.iter().filter(|l| l["service"] != "services").all(|l| l["idle_mib"].is_null()), "{lines:#?}");
+}

@@ -4,7 +4,8 @@
 //!   city) and prints where it listens. Development machinery: built only with the default
 //!   `dev` feature (container images are built without it).
 //! - `civicgrid service <name>` runs one service, configured by `CIVICGRID__…` variables or a
-//!   TOML file; this is what containers run.
+//!   TOML file; this is what containers run. `civicgrid service <name> <name>…` runs several in
+//!   one process, for small deployments.
 //! - `civicgrid console` runs the command center's web console (docs/console.md).
 //! - `civicgrid token` signs a bearer token for a role and region.
 //! - `civicgrid topology` prints the bus contracts and the services (`--json` for tools).
@@ -43,11 +44,12 @@ enum Command {
     /// Run the whole suite on this machine, with a demo city.
     #[cfg(feature = "dev")]
     Up(up::UpArgs),
-    /// Run one service (what a container runs).
+    /// Run one service (what a container runs), or several in one process (a small deployment:
+    /// `CIVICGRID_<SERVICE>__…` variables then set one service's own settings).
     Service {
-        /// The service.
-        #[arg(value_parser = clap::builder::PossibleValuesParser::new(registry::SERVICES.iter().map(|e| e.name)))]
-        name: String,
+        /// The service, or services.
+        #[arg(required = true, num_args = 1.., value_parser = clap::builder::PossibleValuesParser::new(registry::SERVICES.iter().map(|e| e.name)))]
+        names: Vec<String>,
         /// A TOML configuration file (also `CIVICGRID_CONFIG`); environment variables override it.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -83,7 +85,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             #[cfg(feature = "dev")]
             Command::Up(args) => up::run(args).await,
-            Command::Service { name, config } => service::run(&name, config).await,
+            Command::Service { names, config } => service::run(&names, config).await,
             Command::Console { config } => console::run(config).await,
             Command::Token(args) => token::run(args),
             Command::Topology(args) => topology::run(args),

@@ -2,10 +2,11 @@
 //! roles and schemas, generated keys, settings) and `civicgrid topology`. Adding a service adds
 //! one entry here (docs/development.md, "Adding a service").
 
-use std::{future::Future, path::PathBuf, pin::Pin};
+use std::{future::Future, path::Path, pin::Pin};
 
 use civicgrid_kit::{
     Shutdown,
+    config::{ServiceSettings, TelemetrySettings},
     runtime::{self, Service, StartError},
 };
 
@@ -18,8 +19,19 @@ pub struct GeneratedKey {
     pub file_name: &'static str,
 }
 
-/// Runs a service until `shutdown`.
-pub type RunFn = fn(Option<PathBuf>, Shutdown) -> Pin<Box<dyn Future<Output = Result<(), StartError>> + Send>>;
+/// A service until `shutdown`, once its settings are loaded.
+pub type Serving = Pin<Box<dyn Future<Output = Result<(), StartError>> + Send>>;
+
+/// A service whose settings were loaded and checked, not yet started.
+pub struct Prepared {
+    /// Its logging and tracing settings (a process starts telemetry once, before serving).
+    pub telemetry: TelemetrySettings,
+    /// Serves it until the shutdown it is given.
+    pub serve: Box<dyn FnOnce(Shutdown) -> Serving + Send>,
+}
+
+/// Loads a service's settings (defaults → file → environment) and checks them.
+pub type PrepareFn = fn(Option<&Path>) -> Result<Prepared, StartError>;
 
 /// One service the binary runs.
 pub struct Entry {
@@ -46,15 +58,16 @@ pub struct Entry {
     /// Whether one process at a time runs it, its other replicas standing by
     /// (`Service::SINGLETON`).
     pub singleton: bool,
-    /// Runs it until `shutdown`: settings from the defaults, a file, the environment.
-    pub run: RunFn,
+    /// Loads its settings from the defaults, a file, the environment; then it can be served.
+    pub prepare: PrepareFn,
 }
 
-fn run<S: Service>(
-    config: Option<PathBuf>,
-    shutdown: Shutdown,
-) -> Pin<Box<dyn Future<Output = Result<(), StartError>> + Send>> {
-    Box::pin(async move { runtime::run::<S>(config.as_deref(), shutdown).await })
+fn prepare<S: Service>(config: Option<&Path>) -> Result<Prepared, StartError> {
+    let settings = runtime::load_settings::<S>(config)?;
+    Ok(Prepared {
+        telemetry: settings.common().telemetry.clone(),
+        serve: Box::new(move |shutdown| Box::pin(runtime::serve::<S>(settings, shutdown))),
+    })
 }
 
 /// Every service, in the order `up` starts them.
@@ -75,7 +88,7 @@ pub const SERVICES: &[Entry] = &[
         ],
         peers: &[],
         singleton: <civicgrid_intake::Intake as Service>::SINGLETON,
-        run: run::<civicgrid_intake::Intake>,
+        prepare: prepare::<civicgrid_intake::Intake>,
     },
     Entry {
         name: civicgrid_dispatch::SERVICE,
@@ -88,7 +101,7 @@ pub const SERVICES: &[Entry] = &[
         up_settings: &[],
         peers: &[],
         singleton: <civicgrid_dispatch::Dispatch as Service>::SINGLETON,
-        run: run::<civicgrid_dispatch::Dispatch>,
+        prepare: prepare::<civicgrid_dispatch::Dispatch>,
     },
     Entry {
         name: civicgrid_notify::SERVICE,
@@ -102,7 +115,7 @@ pub const SERVICES: &[Entry] = &[
         up_settings: &[("notify.allow_private_webhooks", "true")],
         peers: &[],
         singleton: <civicgrid_notify::Notify as Service>::SINGLETON,
-        run: run::<civicgrid_notify::Notify>,
+        prepare: prepare::<civicgrid_notify::Notify>,
     },
     Entry {
         name: civicgrid_mediation::SERVICE,
@@ -116,7 +129,7 @@ pub const SERVICES: &[Entry] = &[
         // Cases that came from dispatch keep their task in step through dispatch's gRPC API.
         peers: &[("mediation.dispatch_url", "dispatch")],
         singleton: <civicgrid_mediation::Mediation as Service>::SINGLETON,
-        run: run::<civicgrid_mediation::Mediation>,
+        prepare: prepare::<civicgrid_mediation::Mediation>,
     },
     Entry {
         name: civicgrid_patrol::SERVICE,
@@ -131,7 +144,7 @@ pub const SERVICES: &[Entry] = &[
         // Findings seen on patrol are submitted to intake through its gRPC API.
         peers: &[("patrol.intake_url", "intake")],
         singleton: <civicgrid_patrol::Patrol as Service>::SINGLETON,
-        run: run::<civicgrid_patrol::Patrol>,
+        prepare: prepare::<civicgrid_patrol::Patrol>,
     },
 ];
 

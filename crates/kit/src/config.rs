@@ -2,8 +2,11 @@
 //!
 //! Every service's settings are a [`CommonSettings`] plus its own section. Environment variables
 //! use the prefix `CIVICGRID` and `__` between keys: `CIVICGRID__DATABASE__URL`,
-//! `CIVICGRID__INTAKE__DUPLICATE_RADIUS_M`. The TOML file is named by `CIVICGRID_CONFIG` (or
-//! the `--config` flag of the binary). Every key is documented in `docs/configuration.md`.
+//! `CIVICGRID__INTAKE__DUPLICATE_RADIUS_M`. A variable with the service's name in its prefix,
+//! `CIVICGRID_INTAKE__GRPC__LISTEN`, applies to that service only and wins over the shared one:
+//! several services in one process (`civicgrid service intake,dispatch`) share an environment.
+//! The TOML file is named by `CIVICGRID_CONFIG` (or the `--config` flag of the binary). Every key
+//! is documented in `docs/configuration.md`.
 
 use std::path::Path;
 
@@ -367,9 +370,10 @@ pub trait ServiceSettings: DeserializeOwned + std::fmt::Debug + Clone + Send + S
         Ok(())
     }
 
-    /// Loads defaults → `file` (or `CIVICGRID_CONFIG`) → environment, then [`check`](Self::check)s.
-    fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        let settings: Self = load(Self::DEFAULTS, file)?;
+    /// Loads defaults → `file` (or `CIVICGRID_CONFIG`) → environment (`CIVICGRID__…`, then
+    /// `CIVICGRID_<SERVICE>__…`), then [`check`](Self::check)s.
+    fn load(service: &str, file: Option<&Path>) -> Result<Self, ConfigError> {
+        let settings: Self = load_for(service, Self::DEFAULTS, file)?;
         settings.check()?;
         Ok(settings)
     }
@@ -388,6 +392,27 @@ pub trait ServiceSettings: DeserializeOwned + std::fmt::Debug + Clone + Send + S
 /// Loads settings of type `T` from `defaults` (TOML), then `file` when given, then the
 /// environment. `T` normally flattens [`CommonSettings`] and adds the service's section.
 pub fn load<T: DeserializeOwned>(defaults: &str, file: Option<&Path>) -> Result<T, ConfigError> {
+    Ok(builder(defaults, file).build()?.try_deserialize()?)
+}
+
+/// As [`load`], for service `service`: variables named `CIVICGRID_<SERVICE>__…` come last and
+/// win over `CIVICGRID__…` (the service's own listeners, database login, keys when several
+/// services run in one process).
+pub fn load_for<T: DeserializeOwned>(service: &str, defaults: &str, file: Option<&Path>) -> Result<T, ConfigError> {
+    let own = service_env_prefix(service);
+    let builder = builder(defaults, file)
+        .add_source(config::Environment::with_prefix(&own).prefix_separator("__").separator("__").try_parsing(true));
+    Ok(builder.build()?.try_deserialize()?)
+}
+
+/// `intake` → `CIVICGRID_INTAKE`: the prefix (before `__`) of the variables that apply to one
+/// service only.
+pub fn service_env_prefix(service: &str) -> String {
+    format!("CIVICGRID_{}", service.replace('-', "_").to_ascii_uppercase())
+}
+
+/// Defaults → file → the shared environment.
+fn builder(defaults: &str, file: Option<&Path>) -> config::ConfigBuilder<config::builder::DefaultState> {
     let mut builder = config::Config::builder()
         .add_source(config::File::from_str(COMMON_DEFAULTS, config::FileFormat::Toml))
         .add_source(config::File::from_str(defaults, config::FileFormat::Toml));
@@ -396,10 +421,9 @@ pub fn load<T: DeserializeOwned>(defaults: &str, file: Option<&Path>) -> Result<
     } else if let Ok(path) = std::env::var("CIVICGRID_CONFIG") {
         builder = builder.add_source(config::File::with_name(&path).required(true));
     }
-    builder = builder.add_source(
+    builder.add_source(
         config::Environment::with_prefix("CIVICGRID").prefix_separator("__").separator("__").try_parsing(true),
-    );
-    Ok(builder.build()?.try_deserialize()?)
+    )
 }
 
 /// Settings from TOML layers only (no file, no environment): for tests, which must not be
@@ -438,6 +462,23 @@ mod tests {
         assert_eq!(s.common.grpc.listen, "127.0.0.1:1");
         assert_eq!(s.common.bus.max_deliver, 5);
         assert!(s.common.database.require_url().is_err() || s.common.database.url.is_some());
+    }
+
+    #[test]
+    fn a_service_own_variables_win_over_the_shared_ones() {
+        // Names no other test uses: the environment is shared by the test threads.
+        // SAFETY: only this test reads or writes these variables.
+        unsafe {
+            std::env::set_var("CIVICGRID__METRICS__LISTEN", "127.0.0.1:9");
+            std::env::set_var("CIVICGRID_CFGTEST_A__DEMO__RADIUS", "20.5");
+            std::env::set_var("CIVICGRID_CFGTEST_A__GRPC__LISTEN", "127.0.0.1:7");
+        }
+        let a: S = load_for("cfgtest-a", "[demo]\nradius = 1.0\n", None).unwrap();
+        let b: S = load_for("cfgtest-b", "[demo]\nradius = 1.0\n", None).unwrap();
+        assert_eq!((a.demo.radius, a.common.grpc.listen.as_str()), (20.5, "127.0.0.1:7"));
+        assert_eq!((b.demo.radius, b.common.grpc.listen.as_str()), (1.0, "0.0.0.0:50051"));
+        assert_eq!(a.common.metrics.listen, "127.0.0.1:9", "a shared variable applies to both");
+        assert_eq!(service_env_prefix("cfgtest-a"), "CIVICGRID_CFGTEST_A");
     }
 
     #[test]

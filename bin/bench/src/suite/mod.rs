@@ -93,6 +93,10 @@ pub struct LoopArgs {
     /// Keep `up`'s state directory (its logs and data) after the run.
     #[arg(long)]
     pub keep_state: bool,
+    /// Run the services as `civicgrid up --one-process` does, all in one process (the
+    /// start-up trials are then skipped: a restart restarts them all).
+    #[arg(long)]
+    pub one_process: bool,
     /// Also write the figures as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -124,7 +128,7 @@ impl LoopArgs {
 /// Runs `civicgrid-bench loop`.
 pub async fn run(args: LoopArgs) -> Result<ExitCode> {
     let args = args.effective();
-    let opening = opening::open("loop", args.smoke, &args.log, args.keep_state).await?;
+    let opening = opening::open("loop", args.smoke, &args.log, args.keep_state, args.one_process).await?;
     let result = measure(&args, &opening.up).await;
     if let Err(e) = &result {
         eprintln!("civicgrid-bench: {e:#}\n{}", opening.up.tail());
@@ -304,7 +308,9 @@ async fn measure(args: &LoopArgs, up: &up::Up) -> Result<LoopFigures> {
     receiver.stop();
 
     let mut restarts: HashMap<String, Vec<procs::Restart>> = HashMap::new();
-    if args.startup_trials > 0 {
+    if args.startup_trials > 0 && args.one_process {
+        heading("start-up: skipped (--one-process: stopping one service's process stops them all)");
+    } else if args.startup_trials > 0 {
         heading(&format!(
             "start-up: each service stopped (SIGTERM) {} time(s) and timed from up's spawn of the next process to health SERVING",
             args.startup_trials

@@ -71,8 +71,9 @@ impl Opening {
 }
 
 /// Prints the scenario's heading and the run's facts, then starts `civicgrid up` (the binary
-/// beside the bench, or `CIVICGRID_BIN`) with the services logging at `log`.
-pub async fn open(scenario: &str, smoke: bool, log: &str, keep_state: bool) -> Result<Opening> {
+/// beside the bench, or `CIVICGRID_BIN`) with the services logging at `log`, all of them in one
+/// process when `one_process`.
+pub async fn open(scenario: &str, smoke: bool, log: &str, keep_state: bool, one_process: bool) -> Result<Opening> {
     let machine = Machine::describe();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     println!("civicgrid-bench {scenario}{}", if smoke { " (smoke)" } else { "" });
@@ -88,12 +89,13 @@ pub async fn open(scenario: &str, smoke: bool, log: &str, keep_state: bool) -> R
     let binary = up::binary()?;
     field("civicgrid", binary.display());
     let started = Instant::now();
-    let up = up::Up::start(binary, log, keep_state, Duration::from_secs(300)).await?;
+    let up = up::Up::start(binary, log, keep_state, one_process, Duration::from_secs(300)).await?;
     field(
         "civicgrid up",
         format!(
-            "up in {:.1} s (--no-demo --quiet; services log at {log}); state in {}{}",
+            "up in {:.1} s (--no-demo --quiet{}; services log at {log}); state in {}{}",
             up.up_secs,
+            if one_process { " --one-process: every service in one process" } else { "" },
             up.state_path.display(),
             if keep_state { " (kept)" } else { "" }
         ),

@@ -15,13 +15,14 @@ use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus,
 
 use super::{
     figures::rss_mib,
-    up::{self, SERVICES},
+    up::{self, ONE_PROCESS, SERVICES},
 };
 
-/// The processes accounted for: the services, the servers, `up` itself (which also runs the
-/// console) and this bench (load, bus watcher, webhook receiver).
-pub const ACCOUNTED: [&str; 9] =
-    ["intake", "dispatch", "notify", "mediation", "patrol", "nats-server", "postgres", "up", "bench"];
+/// The processes accounted for: the services (`services` when `up --one-process` runs them all
+/// in one), the servers, `up` itself (which also runs the console) and this bench (load, bus
+/// watcher, webhook receiver).
+pub const ACCOUNTED: [&str; 10] =
+    ["intake", "dispatch", "notify", "mediation", "patrol", "services", "nats-server", "postgres", "up", "bench"];
 
 /// Reads the suite's processes.
 #[derive(Clone)]
@@ -314,14 +315,18 @@ pub fn service_lines(
     cpu: Option<&CpuFigures>,
     mut restarts: HashMap<String, Vec<Restart>>,
 ) -> Vec<ServiceLine> {
+    // With `--one-process` the services' one process has a line of its own.
+    let one = idle.contains_key(ONE_PROCESS).then_some(ONE_PROCESS);
     SERVICES
         .iter()
+        .copied()
+        .chain(one)
         .map(|s| ServiceLine {
             service: s.to_string(),
-            idle_mib: idle.get(*s).copied(),
-            load_mib: load.get(*s).copied(),
-            load_cores: cpu.and_then(|c| c.cores.get(*s).copied()),
-            restarts: restarts.remove(*s).unwrap_or_default(),
+            idle_mib: idle.get(s).copied(),
+            load_mib: load.get(s).copied(),
+            load_cores: cpu.and_then(|c| c.cores.get(s).copied()),
+            restarts: restarts.remove(s).unwrap_or_default(),
         })
         .collect()
 }

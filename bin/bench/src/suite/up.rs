@@ -17,6 +17,9 @@ use civicgrid_dev::infra;
 /// The services `up` runs, in its order.
 pub const SERVICES: [&str; 5] = ["intake", "dispatch", "notify", "mediation", "patrol"];
 
+/// The name of the process (its pid file) that runs every service under `up --one-process`.
+pub const ONE_PROCESS: &str = "services";
+
 /// The NATS administrator `up` makes (bin/civicgrid/src/up/nats_users.rs).
 const OPERATOR: &str = "operator";
 
@@ -63,9 +66,16 @@ fn free_port() -> Result<u16> {
 }
 
 impl Up {
-    /// Starts `binary up --no-demo --quiet` on free ports with services logging at `log`, and
-    /// waits (up to `patience`) until it has printed "civicgrid is up".
-    pub async fn start(binary: PathBuf, log: &str, keep_state: bool, patience: Duration) -> Result<Up> {
+    /// Starts `binary up --no-demo --quiet` (and `--one-process` when `one_process`) on free
+    /// ports with services logging at `log`, and waits (up to `patience`) until it has printed
+    /// "civicgrid is up".
+    pub async fn start(
+        binary: PathBuf,
+        log: &str,
+        keep_state: bool,
+        one_process: bool,
+        patience: Duration,
+    ) -> Result<Up> {
         let state =
             tempfile::Builder::new().prefix("civicgrid-bench-up-").tempdir_in("/tmp").context("state directory")?;
         {
@@ -85,6 +95,7 @@ impl Up {
             .arg("--state-dir")
             .arg(&state_path)
             .args(["--no-demo", "--quiet"])
+            .args(one_process.then_some("--one-process"))
             .args(["--nats-port", &nats_port.to_string(), "--postgres-port", &postgres_port.to_string()])
             .args(["--console-port", &console_port.to_string(), "--open311-port", &open311_port.to_string()]);
         for name in SERVICES {

@@ -21,12 +21,20 @@ pub struct Run {
 /// Runs `civicgrid-bench <scenario> --smoke --json …` with `env` set (and `civicgrid up`'s
 /// binary when `with_up`), fails the test if it does not succeed within `bound`.
 pub fn smoke(scenario: &str, with_up: bool, env: &[(&str, &str)], bound: Duration) -> Run {
+    smoke_with(scenario, &[], with_up, env, bound)
+}
+
+/// As [`smoke`], with `args` after `--smoke`.
+#[allow(dead_code)] // each smoke is its own crate, and not every one passes arguments
+pub fn smoke_with(scenario: &str, args: &[&str], with_up: bool, env: &[(&str, &str)], bound: Duration) -> Run {
     let dir = tempfile::tempdir().expect("temp dir");
     let json = dir.path().join(format!("{scenario}.json"));
     let log = dir.path().join(format!("{scenario}.out"));
     let mut command = Command::new(env!("CARGO_BIN_EXE_civicgrid-bench"));
     command
-        .args([scenario, "--smoke", "--json"])
+        .args([scenario, "--smoke"])
+        .args(args)
+        .arg("--json")
         .arg(&json)
         // Servers of its own; a developer's URLs must not leak in.
         .env_remove("CIVICGRID__NATS__URL")

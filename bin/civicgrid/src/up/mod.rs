@@ -8,6 +8,7 @@
 //! unless `--fresh` is given.
 
 mod nats_users;
+mod one_process;
 mod replicas;
 mod secrets;
 mod supervise;
@@ -102,6 +103,11 @@ pub struct UpArgs {
     /// replicas stand by until its leader dies (docs/operations.md, "Replicas").
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=4))]
     pub replicas: u16,
+    /// Run every service in one process (`civicgrid service intake dispatch …`), as a small
+    /// deployment would: each keeps its schema, NATS user, ports and metrics; they share the
+    /// process's threads. Its log is `services.log`, its pid `services.pid`.
+    #[arg(long, conflicts_with = "replicas")]
+    pub one_process: bool,
 }
 
 /// The default seed of the demo city.
@@ -277,14 +283,25 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
     let exe = std::env::current_exe().context("locating the civicgrid binary")?;
     let mut supervisors = Vec::new();
-    for spec in services.iter() {
-        supervisors.push(tokio::spawn(supervise(
-            exe.clone(),
-            spec.name,
-            spec.env.clone(),
-            logs.join(format!("{}.log", spec.name)),
-            shutdown.clone(),
-        )));
+    let log_of = |name: &str| logs.join(format!("{}.log", if args.one_process { one_process::LOG } else { name }));
+    // Pid files of an earlier run in the other mode would name processes that are gone.
+    for stale in services.iter().map(|s| s.name).chain([one_process::LOG]) {
+        let _ = std::fs::remove_file(logs.join(format!("{stale}.pid")));
+    }
+    if args.one_process {
+        let names: Vec<&'static str> = services.iter().map(|s| s.name).collect();
+        let env = services.iter().flat_map(|s| one_process::env_of(s.name, &s.env)).collect();
+        supervisors.push(tokio::spawn(supervise(exe.clone(), names, env, log_of(""), shutdown.clone())));
+    } else {
+        for spec in services.iter() {
+            supervisors.push(tokio::spawn(supervise(
+                exe.clone(),
+                vec![spec.name],
+                spec.env.clone(),
+                log_of(spec.name),
+                shutdown.clone(),
+            )));
+        }
     }
     for spec in &services {
         wait_serving(spec.name, spec.port, &shutdown).await?;
@@ -296,7 +313,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             let replica = replicas::replica_of(spec.name, &spec.env, k);
             supervisors.push(tokio::spawn(supervise(
                 exe.clone(),
-                spec.name,
+                vec![spec.name],
                 replica.env,
                 logs.join(format!("{}-{k}.log", spec.name)),
                 shutdown.clone(),
@@ -359,7 +376,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             spec.name,
             spec.port,
             spec.metrics_port,
-            logs.join(format!("{}.log", spec.name)).display()
+            log_of(spec.name).display()
         );
     }
     let (intake_port, dispatch_port, notify_port, mediation_port, patrol_port) = (

@@ -6,21 +6,24 @@ use anyhow::bail;
 use civicgrid_dev::infra::{self, NatsServer, PostgresServer};
 use civicgrid_kit::Shutdown;
 
-/// Runs `civicgrid service <name>` until shutdown, restarting it when it dies. Each process is
-/// told how many restarts came before it (`CIVICGRID_LIFE`).
+/// Runs `civicgrid service <names>…` (one process, one or more services) until shutdown,
+/// restarting it when it dies. Each process is told how many restarts came before it
+/// (`CIVICGRID_LIFE`). Its pid goes beside `log`, as `<log name>.pid`.
 pub(super) async fn supervise(
     exe: PathBuf,
-    name: &'static str,
+    names: Vec<&'static str>,
     env: Vec<(String, String)>,
     log: PathBuf,
     shutdown: Shutdown,
 ) {
+    let name = names.join("+");
     let mut restarts = 0u32;
     loop {
         let spawned = std::fs::OpenOptions::new().create(true).append(true).open(&log).and_then(|file| {
             let err = file.try_clone()?;
             tokio::process::Command::new(&exe)
-                .args(["service", name])
+                .arg("service")
+                .args(&names)
                 .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                 // Which process of the service this is: kill points armed for the first one
                 // (CIVICGRID_FAULT, crates/kit/src/faults.rs) do not fire again in its restarts.

@@ -378,11 +378,22 @@ async fn register_gauges<T>(ctx: &Context<T>) {
 }
 
 /// Runs service `S` the way a container does: loads its settings (defaults → `config` or
-/// `CIVICGRID_CONFIG` → environment), starts telemetry, (for a [`Service::SINGLETON`]) waits
-/// for its turn to lead, builds it on the system clock and serves until `shutdown`.
+/// `CIVICGRID_CONFIG` → environment), starts telemetry, then [`serve`]s it until `shutdown`.
 pub async fn run<S: Service>(config: Option<&Path>, shutdown: Shutdown) -> Result<(), StartError> {
-    let settings = S::Settings::load(config)?;
+    let settings = S::Settings::load(S::NAME, config)?;
     let _telemetry = crate::telemetry::init(S::NAME, &settings.common().telemetry);
+    serve::<S>(settings, shutdown).await
+}
+
+/// Loads service `S`'s settings as [`run`] does, without starting telemetry: for a process that
+/// runs several services and starts telemetry once for all of them.
+pub fn load_settings<S: Service>(config: Option<&Path>) -> Result<S::Settings, StartError> {
+    Ok(S::Settings::load(S::NAME, config)?)
+}
+
+/// Serves service `S` with `settings` on the system clock until `shutdown`; a
+/// [`Service::SINGLETON`] first waits for its turn to lead. Telemetry is the caller's.
+pub async fn serve<S: Service>(settings: S::Settings, shutdown: Shutdown) -> Result<(), StartError> {
     if !S::SINGLETON {
         let app = Application::<S>::build(settings, Clock::System).await?;
         return app.run_until_stopped(shutdown).await;

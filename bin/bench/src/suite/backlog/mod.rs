@@ -91,7 +91,7 @@ impl BacklogArgs {
 /// Runs `civicgrid-bench backlog`.
 pub async fn run(args: BacklogArgs) -> Result<ExitCode> {
     let args = args.effective();
-    let opening = opening::open("backlog", args.smoke, &args.log, args.keep_state).await?;
+    let opening = opening::open("backlog", args.smoke, &args.log, args.keep_state, false).await?;
     let result = measure(&args, &opening.up).await;
     if let Err(e) = &result {
         eprintln!("civicgrid-bench: {e:#}\n{}", opening.up.tail());
