@@ -26,6 +26,8 @@ pub type Serving = Pin<Box<dyn Future<Output = Result<(), StartError>> + Send>>;
 pub struct Prepared {
     /// Its logging and tracing settings (a process starts telemetry once, before serving).
     pub telemetry: TelemetrySettings,
+    /// Where it listens: (`grpc.listen`, its address) and (`metrics.listen`, its address).
+    pub listens: [(&'static str, String); 2],
     /// Serves it until the shutdown it is given.
     pub serve: Box<dyn FnOnce(Shutdown) -> Serving + Send>,
 }
@@ -64,8 +66,10 @@ pub struct Entry {
 
 fn prepare<S: Service>(config: Option<&Path>) -> Result<Prepared, StartError> {
     let settings = runtime::load_settings::<S>(config)?;
+    let common = settings.common();
     Ok(Prepared {
-        telemetry: settings.common().telemetry.clone(),
+        telemetry: common.telemetry.clone(),
+        listens: [("grpc.listen", common.grpc.listen.clone()), ("metrics.listen", common.metrics.listen.clone())],
         serve: Box::new(move |shutdown| Box::pin(runtime::serve::<S>(settings, shutdown))),
     })
 }

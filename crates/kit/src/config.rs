@@ -4,7 +4,7 @@
 //! use the prefix `CIVICGRID` and `__` between keys: `CIVICGRID__DATABASE__URL`,
 //! `CIVICGRID__INTAKE__DUPLICATE_RADIUS_M`. A variable with the service's name in its prefix,
 //! `CIVICGRID_INTAKE__GRPC__LISTEN`, applies to that service only and wins over the shared one:
-//! several services in one process (`civicgrid service intake,dispatch`) share an environment.
+//! several services in one process (`civicgrid service intake dispatch`) share an environment.
 //! The TOML file is named by `CIVICGRID_CONFIG` (or the `--config` flag of the binary). Every key
 //! is documented in `docs/configuration.md`.
 
@@ -372,8 +372,12 @@ pub trait ServiceSettings: DeserializeOwned + std::fmt::Debug + Clone + Send + S
 
     /// Loads defaults → `file` (or `CIVICGRID_CONFIG`) → environment (`CIVICGRID__…`, then
     /// `CIVICGRID_<SERVICE>__…`), then [`check`](Self::check)s.
+    /// The servers' URLs are required here too, so that a process of several services stops
+    /// before any of them starts when one lacks them.
     fn load(service: &str, file: Option<&Path>) -> Result<Self, ConfigError> {
         let settings: Self = load_for(service, Self::DEFAULTS, file)?;
+        settings.common().nats.require_url()?;
+        settings.common().database.require_url()?;
         settings.check()?;
         Ok(settings)
     }
@@ -392,16 +396,28 @@ pub trait ServiceSettings: DeserializeOwned + std::fmt::Debug + Clone + Send + S
 /// Loads settings of type `T` from `defaults` (TOML), then `file` when given, then the
 /// environment. `T` normally flattens [`CommonSettings`] and adds the service's section.
 pub fn load<T: DeserializeOwned>(defaults: &str, file: Option<&Path>) -> Result<T, ConfigError> {
-    Ok(builder(defaults, file).build()?.try_deserialize()?)
+    Ok(builder(defaults, file, None).build()?.try_deserialize()?)
 }
 
 /// As [`load`], for service `service`: variables named `CIVICGRID_<SERVICE>__…` come last and
 /// win over `CIVICGRID__…` (the service's own listeners, database login, keys when several
 /// services run in one process).
 pub fn load_for<T: DeserializeOwned>(service: &str, defaults: &str, file: Option<&Path>) -> Result<T, ConfigError> {
+    load_for_env(service, defaults, file, None)
+}
+
+/// As [`load_for`], with the variables of `env` in place of the process's environment when
+/// given (tests: the process's environment is shared by every test thread).
+fn load_for_env<T: DeserializeOwned>(
+    service: &str,
+    defaults: &str,
+    file: Option<&Path>,
+    env: Option<config::Map<String, String>>,
+) -> Result<T, ConfigError> {
     let own = service_env_prefix(service);
-    let builder = builder(defaults, file)
-        .add_source(config::Environment::with_prefix(&own).prefix_separator("__").separator("__").try_parsing(true));
+    let builder = builder(defaults, file, env.clone()).add_source(
+        config::Environment::with_prefix(&own).prefix_separator("__").separator("__").try_parsing(true).source(env),
+    );
     Ok(builder.build()?.try_deserialize()?)
 }
 
@@ -411,18 +427,30 @@ pub fn service_env_prefix(service: &str) -> String {
     format!("CIVICGRID_{}", service.replace('-', "_").to_ascii_uppercase())
 }
 
-/// Defaults → file → the shared environment.
-fn builder(defaults: &str, file: Option<&Path>) -> config::ConfigBuilder<config::builder::DefaultState> {
+/// Defaults → file → the shared environment (`env` in place of the process's, when given).
+fn builder(
+    defaults: &str,
+    file: Option<&Path>,
+    env: Option<config::Map<String, String>>,
+) -> config::ConfigBuilder<config::builder::DefaultState> {
     let mut builder = config::Config::builder()
         .add_source(config::File::from_str(COMMON_DEFAULTS, config::FileFormat::Toml))
         .add_source(config::File::from_str(defaults, config::FileFormat::Toml));
+    let named = match &env {
+        Some(env) => env.get("CIVICGRID_CONFIG").cloned(),
+        None => std::env::var("CIVICGRID_CONFIG").ok(),
+    };
     if let Some(path) = file {
         builder = builder.add_source(config::File::from(path).required(true));
-    } else if let Ok(path) = std::env::var("CIVICGRID_CONFIG") {
+    } else if let Some(path) = named {
         builder = builder.add_source(config::File::with_name(&path).required(true));
     }
     builder.add_source(
-        config::Environment::with_prefix("CIVICGRID").prefix_separator("__").separator("__").try_parsing(true),
+        config::Environment::with_prefix("CIVICGRID")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .source(env),
     )
 }
 
@@ -466,17 +494,20 @@ mod tests {
 
     #[test]
     fn a_service_own_variables_win_over_the_shared_ones() {
-        // Names no other test uses: the environment is shared by the test threads.
-        // SAFETY: only this test reads or writes these variables.
-        unsafe {
-            std::env::set_var("CIVICGRID__METRICS__LISTEN", "127.0.0.1:9");
-            std::env::set_var("CIVICGRID_CFGTEST_A__DEMO__RADIUS", "20.5");
-            std::env::set_var("CIVICGRID_CFGTEST_A__GRPC__LISTEN", "127.0.0.1:7");
-        }
-        let a: S = load_for("cfgtest-a", "[demo]\nradius = 1.0\n", None).unwrap();
-        let b: S = load_for("cfgtest-b", "[demo]\nradius = 1.0\n", None).unwrap();
-        assert_eq!((a.demo.radius, a.common.grpc.listen.as_str()), (20.5, "127.0.0.1:7"));
-        assert_eq!((b.demo.radius, b.common.grpc.listen.as_str()), (1.0, "0.0.0.0:50051"));
+        let env: config::Map<String, String> = [
+            ("CIVICGRID__GRPC__LISTEN", "127.0.0.1:1"),
+            ("CIVICGRID__METRICS__LISTEN", "127.0.0.1:9"),
+            ("CIVICGRID_CFGTEST_A__GRPC__LISTEN", "127.0.0.1:7"),
+            ("CIVICGRID_CFGTEST_A__DEMO__RADIUS", "20.5"),
+            ("CIVICGRID_LIFE", "3"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let load = |service: &str| load_for_env::<S>(service, "[demo]\nradius = 1.0\n", None, Some(env.clone()));
+        let (a, b) = (load("cfgtest-a").unwrap(), load("cfgtest-b").unwrap());
+        assert_eq!((a.demo.radius, a.common.grpc.listen.as_str()), (20.5, "127.0.0.1:7"), "its own win");
+        assert_eq!((b.demo.radius, b.common.grpc.listen.as_str()), (1.0, "127.0.0.1:1"), "another's do not apply");
         assert_eq!(a.common.metrics.listen, "127.0.0.1:9", "a shared variable applies to both");
         assert_eq!(service_env_prefix("cfgtest-a"), "CIVICGRID_CFGTEST_A");
     }

@@ -90,6 +90,11 @@ pub struct LoopArgs {
     /// per cent; take the figures from a run without it).
     #[arg(long)]
     pub statements: bool,
+    /// With `--statements`: how many statements of each phase the JSON keeps, the largest
+    /// first (the output prints 15). A census of every statement, `BEGIN`s and `COMMIT`s
+    /// included: `--statements --statements-keep 1000 --json FILE`.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub statements_keep: u32,
     /// Keep `up`'s state directory (its logs and data) after the run.
     #[arg(long)]
     pub keep_state: bool,
@@ -241,7 +246,7 @@ async fn measure(args: &LoopArgs, up: &up::Up) -> Result<LoopFigures> {
             "open loop: {rate}/s for {} s on a fixed timetable (≤ {cap} in flight), times from each scheduled send",
             args.rate_secs
         ));
-        let start = Meter::start(up, &procs, &pg, args.statements).await;
+        let start = Meter::start(up, &procs, &pg, args.statements.then_some(args.statements_keep)).await;
         let sent =
             drive::open_loop(&clients, &reports, &timeline, i + 1, rate, Duration::from_secs(args.rate_secs), cap)
                 .await?;
@@ -262,7 +267,7 @@ async fn measure(args: &LoopArgs, up: &up::Up) -> Result<LoopFigures> {
             args.saturation_secs
         ));
         let sampler = procs.sample_rss();
-        let start = Meter::start(up, &procs, &pg, args.statements).await;
+        let start = Meter::start(up, &procs, &pg, args.statements.then_some(args.statements_keep)).await;
         let sent = drive::closed_loop(
             &clients,
             &reports,
@@ -342,12 +347,15 @@ struct Meter {
     pg: Option<PgCounters>,
     rows: Option<i64>,
     tables: Option<HashMap<String, statements::TableCounts>>,
-    statements: bool,
+    /// With `--statements`: how many to keep.
+    statements: Option<u32>,
 }
 
 impl Meter {
-    async fn start(up: &up::Up, procs: &Procs, pg: &Probe, statements: bool) -> Meter {
-        if statements && let Err(e) = statements::reset(up).await {
+    async fn start(up: &up::Up, procs: &Procs, pg: &Probe, statements: Option<u32>) -> Meter {
+        if statements.is_some()
+            && let Err(e) = statements::reset(up).await
+        {
             eprintln!("civicgrid-bench: pg_stat_statements_reset: {e:#}");
         }
         let (pg, rows, tables) =
@@ -378,8 +386,8 @@ impl Meter {
         f.cpu = Some(cpu);
         f.ratio_to_raw = raw_commits.map(|r| f.loop_per_sec / r);
         f.print();
-        if self.statements {
-            match statements::top(up, 15).await {
+        if let Some(keep) = self.statements {
+            match statements::top(up, i64::from(keep)).await {
                 Ok((total, top)) => {
                     statements::print(total, &top, f.accepted);
                     f.statements_ms_per_report = Some(total / f.accepted.max(1) as f64);

@@ -288,3 +288,15 @@ pub fn tables_line(tables: &[(String, f64)]) -> String {
         .collect::<Vec<_>>()
         .join(" · ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_line_rounds_large_counts_and_keeps_a_decimal_for_small() {
+        let line = tables_line(&[("intake.events".into(), 1234.4), ("notify.outbox".into(), 2.04)]);
+        assert_eq!(line, "intake.events 1,234 · notify.outbox 2.0");
+        assert_eq!(tables_line(&[]), "");
+    }
+}

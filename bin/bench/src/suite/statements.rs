@@ -164,14 +164,14 @@ pub fn per_report(
     v
 }
 
-/// Prints a phase's statements per accepted report.
+/// Prints a phase's statements per accepted report: the 15 with the most execution time.
 pub fn print(total_ms: f64, statements: &[Statement], reports: u64) {
     let per = |v: f64| v / reports.max(1) as f64;
     crate::field(
         "statements",
         format!("{:.3} ms of execution per report in all statements (pg_stat_statements); the most:", per(total_ms)),
     );
-    for s in statements {
+    for s in statements.iter().take(15) {
         crate::field(
             "",
             format!(
@@ -182,5 +182,36 @@ pub fn print(total_ms: f64, statements: &[Statement], reports: u64) {
                 s.query
             ),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(rows: &[(&str, i64)]) -> HashMap<String, TableCounts> {
+        rows.iter().map(|(t, n)| (t.to_string(), TableCounts { seq_read: 0, written: *n })).collect()
+    }
+
+    #[test]
+    fn tables_are_ranked_by_what_each_report_cost_them() {
+        let before = counts(&[("intake.events", 100), ("notify.deliveries", 50), ("dispatch.tasks", 10)]);
+        let after = counts(&[
+            ("intake.events", 300),     // 2 a report
+            ("notify.deliveries", 350), // 3 a report
+            ("dispatch.tasks", 15),     // 0.05 a report: under one, left out
+            ("notify.outbox", 200),     // new since `before`: 2 a report
+        ]);
+        let top = per_report(&before, &after, 100, 10, |c| c.written);
+        assert_eq!(
+            top,
+            vec![("notify.deliveries".into(), 3.0), ("intake.events".into(), 2.0), ("notify.outbox".into(), 2.0)],
+            "most first, ties by name"
+        );
+        assert_eq!(per_report(&before, &after, 100, 1, |c| c.written).len(), 1, "at most `top`");
+        // Counters reset (a restarted server) count as nothing, not as a negative cost.
+        assert!(per_report(&after, &before, 100, 10, |c| c.written).is_empty());
+        // No report: per one, not a division by zero.
+        assert_eq!(per_report(&before, &after, 0, 1, |c| c.written)[0].1, 300.0);
     }
 }

@@ -8,7 +8,7 @@
 //! unless `--fresh` is given.
 
 mod nats_users;
-mod one_process;
+mod processes;
 mod replicas;
 mod secrets;
 mod supervise;
@@ -28,8 +28,9 @@ use crate::{
     service::cancel_on_signals,
 };
 use nats_users::{Centers, NatsUsers, OPERATOR};
+use processes::Layout;
 use secrets::Secrets;
-use supervise::{Infra, keep_infra_alive, supervise, wait_serving};
+use supervise::{Infra, keep_infra_alive};
 
 /// The NATS user of patrol's positions feed publisher (deploy/nats/gen-auth.py names it after
 /// the stream CIVICGRID_PATROL_POSITIONS): the demo's walkers publish as it.
@@ -133,7 +134,7 @@ fn service_port(text: &str) -> Result<(String, u16), String> {
     Ok((name.to_string(), port))
 }
 
-/// One supervised service process.
+/// A service as `up` runs it: its ports and its settings (as `CIVICGRID__…` variables).
 struct ServiceSpec {
     name: &'static str,
     port: u16,
@@ -282,47 +283,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let infra_task = tokio::spawn(keep_infra_alive(infra, logs.clone(), shutdown.clone()));
 
     let exe = std::env::current_exe().context("locating the civicgrid binary")?;
-    let mut supervisors = Vec::new();
-    let log_of = |name: &str| logs.join(format!("{}.log", if args.one_process { one_process::LOG } else { name }));
-    // Pid files of an earlier run in the other mode would name processes that are gone.
-    for stale in services.iter().map(|s| s.name).chain([one_process::LOG]) {
-        let _ = std::fs::remove_file(logs.join(format!("{stale}.pid")));
-    }
-    if args.one_process {
-        let names: Vec<&'static str> = services.iter().map(|s| s.name).collect();
-        let env = services.iter().flat_map(|s| one_process::env_of(s.name, &s.env)).collect();
-        supervisors.push(tokio::spawn(supervise(exe.clone(), names, env, log_of(""), shutdown.clone())));
-    } else {
-        for spec in services.iter() {
-            supervisors.push(tokio::spawn(supervise(
-                exe.clone(),
-                vec![spec.name],
-                spec.env.clone(),
-                log_of(spec.name),
-                shutdown.clone(),
-            )));
-        }
-    }
-    for spec in &services {
-        wait_serving(spec.name, spec.port, &shutdown).await?;
-    }
-    // Extra replicas start once the first of each serves: a singleton's first process is
-    // then its leader, and the ports the demo and the console use lead to it.
-    for k in 2..=args.replicas {
-        for spec in &services {
-            let replica = replicas::replica_of(spec.name, &spec.env, k);
-            supervisors.push(tokio::spawn(supervise(
-                exe.clone(),
-                vec![spec.name],
-                replica.env,
-                logs.join(format!("{}-{k}.log", spec.name)),
-                shutdown.clone(),
-            )));
-            if !registry::find(spec.name).is_some_and(|e| e.singleton) {
-                wait_serving(spec.name, replica.port, &shutdown).await?;
-            }
-        }
-    }
+    let layout = if args.one_process { Layout::OneProcess } else { Layout::Apart { replicas: args.replicas } };
+    let supervisors = processes::start(&exe, &services, &logs, layout, &shutdown).await?;
 
     // The generated demo city, loaded through the services' own reference interfaces; its
     // geometry goes to a file for the console to draw.
@@ -376,7 +338,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             spec.name,
             spec.port,
             spec.metrics_port,
-            log_of(spec.name).display()
+            processes::log_of(&logs, spec.name, layout).display()
         );
     }
     let (intake_port, dispatch_port, notify_port, mediation_port, patrol_port) = (

@@ -377,16 +377,9 @@ async fn register_gauges<T>(ctx: &Context<T>) {
         .await;
 }
 
-/// Runs service `S` the way a container does: loads its settings (defaults → `config` or
-/// `CIVICGRID_CONFIG` → environment), starts telemetry, then [`serve`]s it until `shutdown`.
-pub async fn run<S: Service>(config: Option<&Path>, shutdown: Shutdown) -> Result<(), StartError> {
-    let settings = S::Settings::load(S::NAME, config)?;
-    let _telemetry = crate::telemetry::init(S::NAME, &settings.common().telemetry);
-    serve::<S>(settings, shutdown).await
-}
-
-/// Loads service `S`'s settings as [`run`] does, without starting telemetry: for a process that
-/// runs several services and starts telemetry once for all of them.
+/// Loads service `S`'s settings: defaults → `config` (or `CIVICGRID_CONFIG`) → environment
+/// (`CIVICGRID__…`, then `CIVICGRID_<SERVICE>__…`), checked. The caller starts telemetry once
+/// per process (`crate::telemetry::init`), then [`serve`]s.
 pub fn load_settings<S: Service>(config: Option<&Path>) -> Result<S::Settings, StartError> {
     Ok(S::Settings::load(S::NAME, config)?)
 }
