@@ -25,6 +25,7 @@ mod poison;
 mod readme;
 mod replicas;
 mod supervision;
+mod systemd;
 mod tour;
 mod traces;
 mod trail;

@@ -20,6 +20,8 @@ installs them into its cache and sets PYTHONPATH.
     nats-config ROOT NATS_SERVER FILE...       nats-server -t on the rendered NATS config
     nats-perms ROOT NATS_SERVER                a real nats-server enforces the permissions
     dockerfile ROOT                            structure of deploy/Dockerfile and its ignore file
+    systemd ROOT                               deploy/systemd's unit and environment against the
+                                               code (one process for a small deployment)
 
 The commands that need the services and the bus read the topology from --topology FILE
 (deploy/check gets it once per run with `topology`); without it, they get it themselves.
@@ -46,6 +48,7 @@ from checks.dockerfile import cmd_dockerfile  # noqa: E402
 from checks.natsauth import cmd_auth_fresh, cmd_code_drift, cmd_emit_secret, cmd_nats_config  # noqa: E402
 from checks.natsperms import cmd_nats_perms  # noqa: E402
 from checks.render import cmd_kustomize_fallback  # noqa: E402
+from checks.systemd import cmd_systemd  # noqa: E402
 from checks.validate import cmd_k8s_validate  # noqa: E402
 from checks.yamlfiles import cmd_yaml  # noqa: E402
 
@@ -74,6 +77,7 @@ def main() -> int:
             "nats-config": lambda: cmd_nats_config(args[0], args[1], args[2:]),
             "nats-perms": lambda: cmd_nats_perms(args[0], args[1]),
             "dockerfile": lambda: cmd_dockerfile(args[0]),
+            "systemd": lambda: cmd_systemd(args[0]),
         }[cmd]()
     finally:
         if not given and topology.TOPOLOGY_FILE is not None:
