@@ -1,7 +1,8 @@
 //! deploy/systemd as written: the unit's `ExecStart` with the variables of `civicgrid.env`,
 //! only its CHANGE-ME placeholders, servers and ports replaced by the suite's, serves every
 //! service from one process (patrol standing by: the suite's own patrol leads) and stops cleanly
-//! on SIGTERM, as systemd stops it.
+//! on SIGTERM, as systemd stops it. The database URLs become the suite's administrator URL:
+//! the file's roles are checked by deploy/check (each service its own), not logged in with here.
 
 use std::{
     collections::HashMap,
@@ -12,6 +13,18 @@ use std::{
 use civicgrid_dev::{infra, testing::raw};
 use civicgrid_e2e::{Suite, civicgrid_binary, fuzz::serving, workspace_root};
 use tonic::transport::Channel;
+
+/// The process under test, killed if the test fails before it stops it.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
 
 /// Whether `addr` answers a health check at all (a standby answers NOT_SERVING).
 async fn answers(addr: &str) -> bool {
@@ -59,6 +72,7 @@ async fn the_systemd_unit_and_its_environment_serve_every_service_from_one_proce
         } else if key.ends_with("__CONTACT_KEY") {
             secret("CONTACT_KEY")
         } else {
+            // The token secret: a placeholder left in it is refused (kit `refuse_placeholder`).
             assert!(!value.contains("CHANGE-ME") || key.ends_with("HS256_SECRET"), "{key} left unreplaced");
             value.replace("CHANGE-ME", "systemd-test-secret")
         };
@@ -79,15 +93,17 @@ async fn the_systemd_unit_and_its_environment_serve_every_service_from_one_proce
     assert_eq!(grpc.len(), args.len() - 1, "a gRPC port for every service the unit runs");
 
     let log = suite.state.path().join("systemd-example.log");
-    let mut process = Command::new(civicgrid_binary())
-        .args(&args)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(std::fs::File::create(log.with_extension("err")).unwrap())
-        .spawn()
-        .unwrap();
+    let mut process = Running(
+        Command::new(civicgrid_binary())
+            .args(&args)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(log.with_extension("err")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(90);
     for (service, addr) in &grpc {
         loop {
@@ -96,7 +112,7 @@ async fn the_systemd_unit_and_its_environment_serve_every_service_from_one_proce
             if up {
                 break;
             }
-            let exited = process.try_wait().unwrap();
+            let exited = process.0.try_wait().unwrap();
             assert!(
                 exited.is_none() && Instant::now() < deadline,
                 "{service} on {addr} did not come up ({exited:?}): {}",
@@ -107,14 +123,14 @@ async fn the_systemd_unit_and_its_environment_serve_every_service_from_one_proce
     }
     // SIGTERM, as systemd stops it: every service drains and the process exits 0.
     // SAFETY: kill has no memory-safety preconditions.
-    unsafe { libc::kill(process.id() as i32, libc::SIGTERM) };
+    unsafe { libc::kill(process.0.id() as i32, libc::SIGTERM) };
     let deadline = Instant::now() + Duration::from_secs(40);
     let status = loop {
-        if let Some(status) = process.try_wait().unwrap() {
+        if let Some(status) = process.0.try_wait().unwrap() {
             break status;
         }
         assert!(Instant::now() < deadline, "the process did not stop within TimeoutStopSec");
-        std::thread::sleep(Duration::from_millis(100));
+        tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(status.success(), "{status}: {}", std::fs::read_to_string(log.with_extension("err")).unwrap_or_default());
 }

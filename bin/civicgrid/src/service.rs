@@ -34,7 +34,8 @@ pub fn cancel_on_signals(shutdown: Shutdown) {
     });
 }
 
-/// Runs services `names` (one or more, each once) until a signal, then drains each in order.
+/// Runs services `names` (one or more, each once) until a signal, then drains them side by
+/// side, each in its own order.
 pub async fn run(names: &[String], config: Option<PathBuf>) -> anyhow::Result<()> {
     let mut entries = Vec::new();
     for name in names {
@@ -111,7 +112,7 @@ async fn serve_all(prepared: Vec<(&'static str, Prepared)>, shutdown: Shutdown) 
     while let Some(ended) = running.join_next_with_id().await {
         let (id, result) = match ended {
             Ok((id, result)) => (id, result.map_err(anyhow::Error::new)),
-            Err(e) => (e.id(), Err(anyhow::anyhow!("it panicked: {e}"))),
+            Err(e) => (e.id(), Err(anyhow::anyhow!("{e}"))),
         };
         let name = names.get(&id).copied().unwrap_or("?");
         let on_its_own = !shutdown.is_cancelled();

@@ -65,6 +65,18 @@ fn two_services_on_one_address_are_refused_before_either_starts() {
     assert!(!out.status.success() && text.contains("service dispatch's grpc.listen (127.0.0.1:50051)"), "{text}");
 }
 
+#[test]
+fn a_token_secret_left_at_the_templates_placeholder_is_refused() {
+    let env = [
+        ("CIVICGRID__NATS__URL", "nats://127.0.0.1:1"),
+        ("CIVICGRID__DATABASE__URL", "postgres://nobody@127.0.0.1:1/none"),
+        ("CIVICGRID__AUTH__HS256_SECRET", "CHANGE-ME"),
+    ];
+    let out = civicgrid(&["service", "dispatch"], &env);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("auth.hs256_secret"), "{}", stderr(&out));
+}
+
 #[cfg(feature = "dev")]
 #[test]
 fn up_runs_one_process_or_replicas_not_both() {

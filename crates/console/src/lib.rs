@@ -101,9 +101,12 @@ keep_finished_days = 7
 "#;
 
 impl Settings {
-    /// Defaults, then `file` (or `CIVICGRID_CONFIG`), then `CIVICGRID__…` variables.
+    /// Defaults, then `file` (or `CIVICGRID_CONFIG`), then `CIVICGRID__…` variables; a token
+    /// secret left at a template's placeholder is refused.
     pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
-        civicgrid_kit::config::load(DEFAULTS, file)
+        let settings: Settings = civicgrid_kit::config::load(DEFAULTS, file)?;
+        settings.auth.refuse_placeholder()?;
+        Ok(settings)
     }
 }
 

@@ -378,6 +378,7 @@ pub trait ServiceSettings: DeserializeOwned + std::fmt::Debug + Clone + Send + S
         let settings: Self = load_for(service, Self::DEFAULTS, file)?;
         settings.common().nats.require_url()?;
         settings.common().database.require_url()?;
+        settings.common().auth.refuse_placeholder()?;
         settings.check()?;
         Ok(settings)
     }
@@ -390,6 +391,26 @@ pub trait ServiceSettings: DeserializeOwned + std::fmt::Debug + Clone + Send + S
         let settings: Self = from_toml(&all)?;
         settings.check()?;
         Ok(settings)
+    }
+}
+
+/// How the shipped templates (deploy/systemd/civicgrid.env, deploy/k8s/base/secrets) mark a
+/// value to replace.
+pub const PLACEHOLDER: &str = "CHANGE-ME";
+
+impl AuthSettings {
+    /// Refuses a token secret left at a template's placeholder: unlike a key or a password, a
+    /// placeholder secret would work — and anyone who read the template could sign tokens.
+    pub fn refuse_placeholder(&self) -> Result<(), ConfigError> {
+        match &self.hs256_secret {
+            Some(s) if s.expose_secret().starts_with(PLACEHOLDER) => Err(ConfigError::Invalid {
+                key: "auth.hs256_secret",
+                reason: format!(
+                    "still the template's {PLACEHOLDER}…: set a secret of your own (`openssl rand -base64 32`)"
+                ),
+            }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -510,6 +531,16 @@ mod tests {
         assert_eq!((b.demo.radius, b.common.grpc.listen.as_str()), (1.0, "127.0.0.1:1"), "another's do not apply");
         assert_eq!(a.common.metrics.listen, "127.0.0.1:9", "a shared variable applies to both");
         assert_eq!(service_env_prefix("cfgtest-a"), "CIVICGRID_CFGTEST_A");
+    }
+
+    #[test]
+    fn a_token_secret_left_at_the_placeholder_is_refused() {
+        let with =
+            |secret: &str| from_toml::<S>(&[&format!("[demo]\nradius = 1.0\n[auth]\nhs256_secret = \"{secret}\"\n")]);
+        let err = with("CHANGE-ME").unwrap().common.auth.refuse_placeholder().unwrap_err().to_string();
+        assert!(err.contains("auth.hs256_secret") && err.contains("CHANGE-ME"), "{err}");
+        assert!(with("a-real-secret").unwrap().common.auth.refuse_placeholder().is_ok());
+        assert!(from_toml::<S>(&["[demo]\nradius = 1.0\n"]).unwrap().common.auth.refuse_placeholder().is_ok());
     }
 
     #[test]

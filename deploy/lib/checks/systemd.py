@@ -36,6 +36,24 @@ def _env_file(path: Path) -> dict[str, str]:
     return env
 
 
+def _seconds(value: str) -> float | None:
+    """A systemd time span (`40`, `40s`, `1min 30s`, `infinity`) in seconds; None if unreadable."""
+    value = value.strip()
+    if value == "infinity":
+        return float("inf")
+    units = {"": 1, "s": 1, "sec": 1, "second": 1, "seconds": 1, "m": 60, "min": 60, "minute": 60,
+             "minutes": 60, "h": 3600, "hr": 3600, "hour": 3600, "hours": 3600, "ms": 0.001, "msec": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([a-z]*)", value)
+    if not parts or re.sub(r"[\d.\sa-z]", "", value) or any(u not in units for _, u in parts):
+        return None
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def _user_of(url: str) -> str:
+    m = re.match(r"\w+://([^:@/]+)", url or "")
+    return m.group(1) if m else ""
+
+
 def cmd_systemd(root: str) -> None:
     root_p = Path(root)
     folder = root_p / "deploy/systemd"
@@ -55,9 +73,6 @@ def cmd_systemd(root: str) -> None:
     check(service.get("Restart") in ("on-failure", "always"), "Restart=on-failure: a failed process starts again")
     check(service.get("User", "root") != "root", f"it runs as its own user ({service.get('User')})")
     model = ConfigModel(root_p)
-    drain = int(model.defaults.get("CIVICGRID__RUNTIME__DRAIN_TIMEOUT_SECS", "25"))
-    stop = int(re.sub(r"s$", "", service.get("TimeoutStopSec", "0")) or 0)
-    check(stop > drain, f"TimeoutStopSec {stop} s exceeds the drain limit ({drain} s)")
     check(service.get("EnvironmentFile", "").endswith("/civicgrid.env"), "its settings come from civicgrid.env")
 
     env = _env_file(folder / "civicgrid.env")
@@ -75,8 +90,16 @@ def cmd_systemd(root: str) -> None:
         unknown = sorted(prefix + k[len("CIVICGRID__"):] for k in own if k not in common and k not in (models[name].own or set()))
         check(not unknown, f"civicgrid.env: its {len(own)} variables for {name} are settings of {name}{': not ' + ', '.join(unknown) if unknown else ''}")
         effective[name] = {**models[name].defaults, **shared, **own}
-    strays = sorted(k for k in env if not k.startswith("CIVICGRID__") and not any(k.startswith(p) for p in prefixes))
-    check(not strays, f"civicgrid.env: every other variable is for a service the unit runs{': not ' + ', '.join(strays) if strays else ''}")
+    # Other variables (CIVICGRID_CONFIG, RUST_LOG, OTEL_…) are not settings; a per-service one
+    # for a service the unit does not run would be silently ignored.
+    strays = sorted(k for k in env if re.match(r"CIVICGRID_[A-Z0-9_]+?__", k) and not k.startswith("CIVICGRID__")
+                    and not any(k.startswith(p) for p in prefixes))
+    check(not strays, f"civicgrid.env: every per-service variable is for a service the unit runs{': not ' + ', '.join(strays) if strays else ''}")
+    drains = {n: _seconds(effective[n].get("CIVICGRID__RUNTIME__DRAIN_TIMEOUT_SECS", "25")) or 0 for n in names}
+    drain = max(drains.values(), default=0)
+    stop = _seconds(service.get("TimeoutStopSec", "0"))
+    check(stop is not None and stop > drain,
+          f"TimeoutStopSec ({service.get('TimeoutStopSec')}) exceeds the longest drain limit of the services ({drain:g} s)")
 
     ports: dict[int, str] = {}
     for name in names:
@@ -87,7 +110,10 @@ def cmd_systemd(root: str) -> None:
         }
         missing = sorted(k for k in needed if not e.get(k))
         check(not missing, f"{name} has every key it cannot start without{': missing ' + ', '.join(missing) if missing else ''}")
-        for key in ("CIVICGRID__GRPC__LISTEN", "CIVICGRID__METRICS__LISTEN"):
+        # Every listener: gRPC, metrics, and any of the service's own (intake's Open311 facade).
+        listeners = ["CIVICGRID__GRPC__LISTEN", "CIVICGRID__METRICS__LISTEN"] + sorted(
+            k for k, v in e.items() if k.endswith("__LISTEN") and v and k not in ("CIVICGRID__GRPC__LISTEN", "CIVICGRID__METRICS__LISTEN"))
+        for key in listeners:
             port = listen_port(e.get(key))
             clash = ports.get(port) if port else None
             check(port is not None and clash is None,
@@ -95,6 +121,8 @@ def cmd_systemd(root: str) -> None:
             if port:
                 ports[port] = f"{name}'s {key}"
         check(e.get("CIVICGRID__NATS__USER") == name, f"{name} logs in to NATS as its own user")
+        check(_user_of(e.get("CIVICGRID__DATABASE__URL", "")) == name,
+              f"{name} logs in to PostgreSQL as its own role ({_user_of(e.get('CIVICGRID__DATABASE__URL', ''))})")
         for setting, peer in known[name].get("peers", []):
             url = e.get(setting, "")
             want = listen_port(effective.get(peer, {}).get("CIVICGRID__GRPC__LISTEN"))
