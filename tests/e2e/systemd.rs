@@ -1,8 +1,8 @@
 //! deploy/systemd as written: the unit's `ExecStart` with the variables of `civicgrid.env`,
 //! only its CHANGE-ME placeholders, servers and ports replaced by the suite's, serves every
 //! service from one process (patrol standing by: the suite's own patrol leads) and stops cleanly
-//! on SIGTERM, as systemd stops it. The database URLs become the suite's administrator URL:
-//! the file's roles are checked by deploy/check (each service its own), not logged in with here.
+//! on SIGTERM, as systemd stops it. Each service logs in to the suite's PostgreSQL as the role
+//! the file names for it, in its own schema.
 
 use std::{
     collections::HashMap,
@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use civicgrid_dev::{infra, testing::raw};
+use civicgrid_dev::{infra, provision, testing::raw};
 use civicgrid_e2e::{Suite, civicgrid_binary, fuzz::serving, workspace_root};
 use tonic::transport::Channel;
 
@@ -59,7 +59,10 @@ async fn the_systemd_unit_and_its_environment_serve_every_service_from_one_proce
             moved.insert(port, free.clone());
             format!("127.0.0.1:{free}")
         } else if key.ends_with("__DATABASE__URL") {
-            admin_db.clone()
+            // The role the file names, as `up` made it on the suite's server (trust auth there,
+            // so the file's password placeholder is dropped with the rest of its URL).
+            let role = value.split_once("://").and_then(|(_, rest)| rest.split([':', '@']).next()).unwrap();
+            provision::provision_service(&admin_db, role).await.unwrap()
         } else if key == "CIVICGRID__NATS__URL" {
             suite.nats_addr.clone()
         } else if key.ends_with("__NATS__PASSWORD") {
