@@ -25,8 +25,9 @@ pub struct FactHandler {
     pub store: Arc<Store>,
     /// The time source.
     pub clock: Clock,
-    /// What the transaction in hand wrote (notices; deliveries due at once), told to the store
-    /// at its commit so that it wakes only the watchers or the worker that have something to do.
+    /// What the transaction in hand wrote (notices; deliveries due at once, claimed for the
+    /// worker or not), told to the store at its commit so that it wakes only the watchers or
+    /// the worker that have something to do, and hands the worker its deliveries.
     written: Mutex<Recorded>,
 }
 
@@ -38,10 +39,12 @@ impl FactHandler {
 
     /// Adds what a batch (or a message) wrote to the transaction's account.
     fn wrote(&self, recorded: Recorded) {
-        if let Ok(mut w) = self.written.lock() {
-            w.notices += recorded.notices;
-            w.due_now += recorded.due_now;
-        }
+        self.written.lock().unwrap_or_else(|p| p.into_inner()).absorb(recorded);
+    }
+
+    /// Takes the transaction's account.
+    fn take_written(&self) -> Recorded {
+        std::mem::take(&mut *self.written.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
@@ -111,9 +114,16 @@ impl Handler for FactHandler {
 
     fn committed(&self) {
         // Facts become notifications and deliveries here, never outbox rows (those come from
-        // the worker and re-escalation): the relay is not woken for nothing. What a batch that
-        // failed had written is counted too (a wake for nothing then, never one missed).
-        let written = self.written.lock().map(|mut w| std::mem::take(&mut *w)).unwrap_or_default();
-        self.store.notifications_committed(written);
+        // the worker and re-escalation): the relay is not woken for nothing. The deliveries
+        // written claimed for the worker are handed to it now, and only now: before the commit
+        // they might not exist.
+        self.store.notifications_committed(self.take_written());
+    }
+
+    fn discarded(&self) {
+        // Rolled back, or the commit failed: hand nothing over (the places in hand are given
+        // back). Should a failed commit have committed after all, its deliveries are claimed
+        // rows whose lease runs out, then claimed as after a crash.
+        drop(self.take_written());
     }
 }

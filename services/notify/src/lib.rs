@@ -8,8 +8,8 @@
 //!   read them, quiet hours, digests and retry delays, the circuit breaker, the webhook signature;
 //! - [`store`]: all SQL, one module per aggregate; [`use_cases`]: what spans aggregates
 //!   (recording facts, the delivery queue, digests, acknowledgement, removing an endpoint);
-//! - [`consumers`]: the bus handlers; [`worker`]: the delivery worker; [`channels`]: webhooks
-//!   and SMS; [`grpc`]: the NotifyService handlers; [`metrics`].
+//! - [`consumers`]: the bus handlers; [`worker`]: the delivery worker, and [`handoff`], how
+//!   deliveries due at once reach it without a claim; [`channels`]: webhooks and SMS; [`grpc`]: the NotifyService handlers; [`metrics`].
 
 pub mod access;
 pub mod channels;
@@ -17,6 +17,7 @@ pub mod config;
 pub mod consumers;
 pub mod domain;
 pub mod grpc;
+pub mod handoff;
 pub mod metrics;
 pub mod rules;
 pub mod store;

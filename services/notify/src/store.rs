@@ -35,7 +35,7 @@ pub use crate::domain::preferences::{NewPrefs, Prefs, mask_phone};
 pub use deliveries::{Claimed, Outcome};
 pub use endpoints::{Endpoint, open_circuits};
 
-use crate::{rules::Rules, use_cases::record_facts::Recorded};
+use crate::{handoff::Handoff, rules::Rules, use_cases::record_facts::Recorded};
 
 /// The storage of notify.
 pub struct Store {
@@ -51,6 +51,9 @@ pub struct Store {
     /// that a watcher never takes the worker's wake, nor the watchers' wake-ups a round.
     inbox: std::sync::Arc<tokio::sync::Notify>,
     pub(crate) max_fact_age: Option<Duration>,
+    /// The running worker's handoff (`crate::handoff`): deliveries due at once are written
+    /// claimed for it and handed over at commit. `None` while no worker runs.
+    handoff: std::sync::Mutex<Option<std::sync::Arc<Handoff>>>,
 }
 
 impl Store {
@@ -94,6 +97,7 @@ impl Store {
             work: Default::default(),
             inbox: Default::default(),
             max_fact_age: None,
+            handoff: Default::default(),
         }
     }
 
@@ -129,6 +133,21 @@ impl Store {
         self.inbox.clone()
     }
 
+    /// Makes `handoff` the worker's: deliveries due at once are handed to it from now on.
+    pub fn open_handoff(&self, handoff: std::sync::Arc<Handoff>) {
+        *self.handoff.lock().unwrap_or_else(|p| p.into_inner()) = Some(handoff);
+    }
+
+    /// Stops handing deliveries over: from now on they are written unclaimed, for claims.
+    pub fn close_handoff(&self) {
+        self.handoff.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    /// The running worker's handoff, if any.
+    pub(crate) fn handoff(&self) -> Option<std::sync::Arc<Handoff>> {
+        self.handoff.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// To call after a transaction that wrote notifications or outbox rows committed.
     pub fn committed(&self, recorded: Recorded) {
         self.signal.wake();
@@ -141,12 +160,23 @@ impl Store {
     /// not the relay, which would find nothing. (A commit that wrote only inbox entries used
     /// to wake the worker too, and each wake made two rounds: at 25 reports/s notify made four
     /// claims per report, most of them finding nothing, of its eight transactions.)
+    ///
+    /// Deliveries written claimed for the worker are handed to it now; any whose worker has
+    /// stopped meanwhile are released in the background, for the next claim.
     pub fn notifications_committed(&self, recorded: Recorded) {
         if recorded.notices > 0 {
             self.inbox.notify_waiters();
         }
         if recorded.due_now > 0 {
             self.work.notify_one();
+        }
+        for (claim, ids) in recorded.held.hand_over() {
+            let pool = self.pool.clone();
+            tokio::spawn(async move {
+                if let Err(e) = deliveries::release_ids(&pool, claim, &ids).await {
+                    tracing::warn!(error = %e, "releasing deliveries of a stopped worker failed; their lease will run out");
+                }
+            });
         }
     }
 }

@@ -115,6 +115,13 @@ pub trait Handler: Send + Sync + 'static {
 
     /// Called after a transaction that applied messages has committed (e.g. to wake a relay).
     fn committed(&self) {}
+
+    /// Called after a transaction that applied messages was rolled back, or whose commit
+    /// failed: nothing it wrote may be taken as written (a handler that keeps what its
+    /// transaction wrote, to act on at [`committed`](Self::committed), forgets it here). A
+    /// failed commit may still have committed; what the handler kept must then be found again
+    /// from the database, as after a crash.
+    fn discarded(&self) {}
 }
 
 /// Creates (or binds to) the durable consumer of contract `spec` and applies its messages
@@ -333,7 +340,10 @@ impl<H: Handler> Runner<H> {
                     }
                     return;
                 }
-                Err(e) => tracing::debug!(error = %e, "batch failed; applying its messages one by one"),
+                Err(e) => {
+                    self.handler.discarded();
+                    tracing::debug!(error = %e, "batch failed; applying its messages one by one")
+                }
             }
         }
         for (m, inc) in msgs.iter().zip(&incoming) {
@@ -415,6 +425,9 @@ impl<H: Handler> Runner<H> {
             inc.span().clone(),
         )
         .await;
+        if result.is_err() {
+            self.handler.discarded();
+        }
         match result {
             Ok(()) => {
                 self.handler.committed();

@@ -29,7 +29,7 @@ const fn consumer(durable: &'static str) -> Consumer {
     Consumer { service: SERVICE, durable, source: SERVICE, subscription: Subscription::Facts(&["task-assigned"]) }
 }
 
-fn metrics() -> Metrics {
+pub(crate) fn metrics() -> Metrics {
     Metrics::new(SERVICE)
 }
 
@@ -60,13 +60,13 @@ pub(crate) fn bus_settings() -> BusSettings {
     }
 }
 
-struct Setup {
+pub(crate) struct Setup {
     nats: testing::TestNats,
-    pool: PgPool,
-    js: jetstream::Context,
+    pub(crate) pool: PgPool,
+    pub(crate) js: jetstream::Context,
 }
 
-async fn setup() -> Setup {
+pub(crate) async fn setup() -> Setup {
     let nats = testing::nats().await.expect("nats-server");
     let url = testing::database().await.expect("database");
     let settings =
@@ -102,7 +102,7 @@ async fn enqueue_n(pool: &PgPool, n: usize, tag: &str) {
     tx.commit().await.unwrap();
 }
 
-async fn stream_count(js: &jetstream::Context, stream: &str) -> u64 {
+pub(crate) async fn stream_count(js: &jetstream::Context, stream: &str) -> u64 {
     match js.get_stream(stream).await {
         Ok(mut s) => s.info().await.map(|i| i.state.messages).unwrap_or(0),
         Err(_) => 0,
@@ -128,7 +128,7 @@ async fn stored_messages(js: &jetstream::Context, stream: &str, max: usize) -> V
 
 /// Runs `handler` as the durable consumer `durable` of the test stream until the returned
 /// token is cancelled.
-async fn consume<H: Handler>(
+pub(crate) async fn consume<H: Handler>(
     s: &Setup,
     durable: &'static str,
     handler: H,
@@ -144,11 +144,11 @@ async fn consume<H: Handler>(
 }
 
 /// The one number `sql` selects.
-async fn count(pool: &PgPool, sql: &'static str) -> i64 {
+pub(crate) async fn count(pool: &PgPool, sql: &'static str) -> i64 {
     sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await.unwrap()
 }
 
-async fn wait_for<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn wait_for<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -274,7 +274,7 @@ impl Handler for Recorder {
     }
 }
 
-async fn publish_raw(js: &jetstream::Context, ce_id: &str, msg_id: &str, payload: Vec<u8>) {
+pub(crate) async fn publish_raw(js: &jetstream::Context, ce_id: &str, msg_id: &str, payload: Vec<u8>) {
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("ce-id", ce_id);
     headers.insert("Nats-Msg-Id", msg_id);

@@ -4,6 +4,7 @@
 
 mod audit;
 mod bus;
+mod bus_discarded;
 mod feed;
 mod jwks;
 mod tls;

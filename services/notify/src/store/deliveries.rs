@@ -13,9 +13,12 @@ use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
 use uuid::Uuid;
 
 use super::{Store, StoreError, channel_of, endpoints::Endpoint, region_of, status_of};
-use crate::domain::{
-    facts::Fact,
-    notices::{INBOX_ATTEMPTS, NOT_ACKNOWLEDGED, NewDelivery},
+use crate::{
+    domain::{
+        facts::Fact,
+        notices::{INBOX_ATTEMPTS, NOT_ACKNOWLEDGED, NewDelivery},
+    },
+    handoff::Held,
 };
 
 /// A claimed delivery, with what is needed to send it.
@@ -95,27 +98,53 @@ pub(crate) struct DeliveryRow {
     pub traceparent: Option<String>,
 }
 
-/// Writes the pushed `deliveries` (of notifications about `facts`, by index) created at `now`.
-/// No statement for none (a notification only in the inbox).
+impl DeliveryRow {
+    /// The row of `d`, a new delivery of a notification about `fact`, as written.
+    pub(crate) fn written(d: &NewDelivery, fact: &Fact) -> Self {
+        DeliveryRow {
+            id: d.id,
+            notification_id: Some(d.notification_id),
+            recipient: d.recipient.clone(),
+            channel: d.channel,
+            endpoint_id: d.endpoint_id,
+            attempts: 0,
+            digest: false,
+            fact: fact.fact.clone(),
+            source_event_id: String::new(),
+            region: fact.region.clone(),
+            traceparent: fact.traceparent.clone(),
+        }
+    }
+}
+
+/// Writes the pushed `deliveries` (of notifications about `facts`, by index) created at `now`;
+/// those in `held` are written claimed for the worker, as [`claim`] would leave them
+/// (`crate::handoff`). No statement for none (a notification only in the inbox).
 pub(crate) async fn insert(
     tx: &mut PgConnection,
     deliveries: &[NewDelivery],
     facts: &[Fact],
     now: DateTime<Utc>,
+    held: &Held,
 ) -> Result<(), StoreError> {
     if deliveries.is_empty() {
         return Ok(());
     }
     let fact_of = |d: &NewDelivery| &facts[d.fact];
+    let claim = held.claim();
+    let held: std::collections::HashSet<Uuid> = held.ids().collect();
     sqlx::query(
         "INSERT INTO deliveries (id, notification_id, recipient, channel, endpoint_id, status, next_attempt_at, \
-           fact, created_at, city, county, township, village, traceparent) \
+           fact, created_at, city, county, township, village, traceparent, claim, claimed_until) \
          SELECT d.id, d.notification_id, d.recipient, d.channel, d.endpoint_id, d.status, d.next_at, d.fact, $8, \
-           d.city, d.county, d.township, d.village, d.traceparent \
+           d.city, d.county, d.township, d.village, d.traceparent, \
+           CASE WHEN d.held THEN $16::uuid END, \
+           CASE WHEN d.held THEN now() + make_interval(secs => $17) END \
          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::uuid[], $6::smallint[], \
-                     $7::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) \
+                     $7::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], \
+                     $15::bool[]) \
               AS d(id, notification_id, recipient, channel, endpoint_id, status, next_at, fact, \
-                   city, county, township, village, traceparent)",
+                   city, county, township, village, traceparent, held)",
     )
     .bind(deliveries.iter().map(|d| d.id).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| d.notification_id).collect::<Vec<_>>())
@@ -131,6 +160,9 @@ pub(crate) async fn insert(
     .bind(deliveries.iter().map(|d| fact_of(d).region.township.clone()).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| fact_of(d).region.village.clone()).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| fact_of(d).traceparent.clone()).collect::<Vec<_>>())
+    .bind(deliveries.iter().map(|d| held.contains(&d.id)).collect::<Vec<_>>())
+    .bind(claim.map(|(c, _)| c))
+    .bind(claim.map(|(_, lease)| lease.num_seconds() as f64).unwrap_or(0.0))
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -183,6 +215,16 @@ pub(crate) async fn claim(
 /// Releases the deliveries held by `claim` at once, for the next round to claim.
 pub(crate) async fn release(pool: &PgPool, claim: Uuid) -> Result<(), StoreError> {
     sqlx::query("UPDATE deliveries SET claimed_until = NULL, claim = NULL WHERE claim = $1")
+        .bind(claim)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Releases the deliveries `ids` that `claim` still holds, for the next round to claim.
+pub(crate) async fn release_ids(pool: &PgPool, claim: Uuid, ids: &[Uuid]) -> Result<(), StoreError> {
+    sqlx::query("UPDATE deliveries SET claimed_until = NULL, claim = NULL WHERE id = ANY($1) AND claim = $2")
+        .bind(ids)
         .bind(claim)
         .execute(pool)
         .await?;

@@ -51,7 +51,7 @@ impl Store {
     }
 
     /// What the claimed `rows` need to be sent: their notifications, endpoints and phones.
-    async fn load_claimed(&self, rows: Vec<DeliveryRow>) -> Result<Vec<Claimed>, StoreError> {
+    pub(crate) async fn load_claimed(&self, rows: Vec<DeliveryRow>) -> Result<Vec<Claimed>, StoreError> {
         let single: Vec<Uuid> = rows.iter().filter_map(|r| r.notification_id).collect();
         let digests: Vec<Uuid> = rows.iter().filter(|r| r.digest).map(|r| r.id).collect();
         let notes = notifications::by_ids(&self.pool, &single).await?;

@@ -14,18 +14,35 @@ use crate::{
         facts::Fact,
         notices::{Draft, NewDelivery},
     },
+    handoff::Held,
     rules::apply::{self, Matched},
-    store::{Store, StoreError, deliveries, endpoints, notifications, pending, reporters},
+    store::{
+        Store, StoreError,
+        deliveries::{self, DeliveryRow},
+        endpoints, notifications, pending, reporters,
+    },
 };
 
 /// What [`Store::record_facts`] wrote.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Recorded {
     /// New notifications (each its recipient's inbox entry).
     pub notices: usize,
-    /// Pushed deliveries (webhook, SMS) due at once: only these need the delivery worker now;
-    /// deferred and digested ones are found by its timed look.
+    /// Pushed deliveries (webhook, SMS) due at once and written unclaimed: they need the
+    /// delivery worker's claim now; deferred and digested ones are found by its timed look.
     pub due_now: usize,
+    /// Pushed deliveries due at once written claimed for the running worker: handed to it when
+    /// the transaction commits ([`crate::handoff`]).
+    pub held: Held,
+}
+
+impl Recorded {
+    /// Adds `other` (a later batch of the same transaction).
+    pub fn absorb(&mut self, other: Recorded) {
+        self.notices += other.notices;
+        self.due_now += other.due_now;
+        self.held.absorb(other.held);
+    }
 }
 
 impl Store {
@@ -100,14 +117,24 @@ impl Store {
                 d.deliveries(&prefs[&d.recipient], endpoints, now, self.offset)
             })
             .collect();
-        deliveries::insert(&mut *tx, &deliveries, facts, now).await?;
-        let due_now = deliveries.iter().filter(|d| d.status == DeliveryStatus::Pending).count();
+        let due: Vec<&NewDelivery> = deliveries.iter().filter(|d| d.status == DeliveryStatus::Pending).collect();
+        // Due at once: claimed for the running worker, as many as it has room for in hand.
+        let reserved = self.handoff().filter(|_| !due.is_empty()).and_then(|h| h.reserve(due.len()));
+        let (held, due_now) = match reserved {
+            Some(reserved) => {
+                let n = reserved.len();
+                let rows = due[..n].iter().map(|d| DeliveryRow::written(d, &facts[d.fact])).collect();
+                (Held::new(rows, reserved), due.len() - n)
+            }
+            None => (Held::default(), due.len()),
+        };
+        deliveries::insert(&mut *tx, &deliveries, facts, now, &held).await?;
         // The inbox deliveries are neither written nor announced on the bus: the notification is
         // the inbox entry, and WatchInbox is how to follow it. (A notice that asks for
         // acknowledgement is announced when it is acknowledged, or when it is not in time.)
         // Leaving out one message per notification halves what the relay publishes; leaving out
         // the row, a delivery row per notification.
-        Ok(Recorded { notices: inserted.len(), due_now })
+        Ok(Recorded { notices: inserted.len(), due_now, held })
     }
 
     /// Records the reporters of intake's facts (first, so a closure later in the same batch

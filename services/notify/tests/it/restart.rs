@@ -157,6 +157,48 @@ async fn a_stop_and_a_crash_mid_batch_lose_nothing_and_double_nothing() {
     assert_eq!(delivered.into_iter().collect::<HashSet<_>>(), hook_ids);
 }
 
+/// Deliveries handed to the worker as they were written, and not sent when notify stops, are
+/// released by the stop: the next start sends them at once, not after their claim lease (the
+/// default, 120 s, here).
+#[tokio::test]
+async fn a_stop_releases_the_deliveries_handed_over_and_not_sent() {
+    // Rounds of two, one call at a time: up to four deliveries in hand (a round being sent, the
+    // next waiting).
+    let mut app =
+        spawn_app_with(Clock::manual(monday_9am()), "[notify]\nworker_batch = 2\nworker_concurrency = 1\n").await;
+    let receiver = Receiver::start().await;
+    let desk = format!("department:{DEPT}");
+    register(&app, &desk, &receiver.url, HOOK_SECRET).await;
+    receiver.script(&[Answer::Slow(std::time::Duration::from_secs(2))]);
+    let db = app.db().await;
+    let held = async || -> Result<i64, String> {
+        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE recipient = $1 AND claim IS NOT NULL")
+            .bind(&desk)
+            .fetch_one(&db)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    // The first delivery is being sent (its answer takes 2 s) when two more are handed over.
+    backlog(&app, 1).await;
+    receiver.wait_calls(1).await;
+    backlog(&app, 2).await;
+    eventually("three deliveries in hand", async || match held().await? {
+        3 => Ok(()),
+        n => Err(format!("{n} held")),
+    })
+    .await;
+    app.stop().await;
+    assert_eq!(receiver.calls().len(), 1, "the stop finished the round in flight, and only it");
+    assert_eq!(held().await, Ok(0), "nothing is left held by the stopped worker");
+
+    let restarted = std::time::Instant::now();
+    app.start().await;
+    receiver.wait_calls(3).await;
+    assert!(restarted.elapsed() < std::time::Duration::from_secs(60), "sent at once, not after the lease");
+    let ids: HashSet<String> = receiver.calls().iter().map(|c| c.header("X-Civicgrid-Delivery").to_string()).collect();
+    assert_eq!(ids.len(), 3, "each once");
+}
+
 #[tokio::test]
 async fn a_poison_message_is_dead_lettered_and_the_facts_behind_it_go_through() {
     let app = spawn_app(Clock::manual(monday_9am())).await;

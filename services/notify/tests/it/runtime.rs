@@ -80,9 +80,9 @@ async fn deliveries_by_channel_and_outcome_are_scraped() {
 }
 
 /// The delivery worker is woken only by deliveries due at once: facts that make inbox entries
-/// alone cost it no round (each consumer commit used to wake it, twice), and a fact no rule
-/// names is acknowledged without a transaction. Its timed look is set far off, so every round
-/// counted here was a wake-up.
+/// alone cost it no round (each consumer commit used to wake it, twice), a fact no rule names
+/// is acknowledged without a transaction, and a delivery due at once is handed over without a
+/// claim. Its timed look is set far off, so every round counted here was a wake-up.
 #[tokio::test]
 async fn only_deliveries_due_at_once_wake_the_worker() {
     let port = free_port().expect("a free port");
@@ -113,13 +113,22 @@ async fn only_deliveries_due_at_once_wake_the_worker() {
     assert_eq!(passed(&after), 5.0);
     assert_eq!((rounds(&after, "none"), rounds(&after, "some")), (idle, 0.0), "rounds that found nothing, something");
 
-    // A webhook delivery due at once wakes it.
+    // A webhook delivery due at once is handed to the worker as its transaction commits: sent
+    // in a round of its own, with no claim (no round that found some, none that found nothing).
     let receiver = Receiver::start().await;
     register(&app, &desk, &receiver.url, "wake-secret-0123456789").await;
     app.publish_task(&task_fact("task-assigned", &new_id(), &new_id())).await;
     receiver.wait_calls(1).await;
-    let woken = scrape_until(addr, "a round that found it", |s| rounds(s, "some") >= 1.0).await;
-    assert_eq!(rounds(&woken, "none"), idle, "no round found nothing");
+    let handed = scrape_until(addr, "a round of handed deliveries", |s| rounds(s, "handed") >= 1.0).await;
+    assert_eq!((rounds(&handed, "none"), rounds(&handed, "some")), (idle, 0.0), "no claim");
+    let delivery: (i16, Option<uuid::Uuid>, bool) = sqlx::query_as(
+        "SELECT status, claim, claimed_until IS NULL FROM deliveries WHERE recipient = $1 AND channel = 2",
+    )
+    .bind(&desk)
+    .fetch_one(&app.db().await)
+    .await
+    .unwrap();
+    assert_eq!(delivery, (DeliveryStatus::Delivered as i16, None, true), "delivered, and no longer held");
     let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox WHERE consumer = 'notify-dispatch'")
         .fetch_one(&app.db().await)
         .await
@@ -127,7 +136,8 @@ async fn only_deliveries_due_at_once_wake_the_worker() {
     assert_eq!(inbox, 0, "notify's writes are keyed by the fact: its consumers keep no inbox rows");
 }
 
-/// The worker's rounds that found deliveries due (`some`) or none.
+/// The worker's rounds that found deliveries due (`some`) or none, or sent deliveries handed
+/// over (`handed`).
 fn rounds(scrape: &metrics::Scrape, found: &str) -> f64 {
     scrape.value("civicgrid_notify_worker_rounds_total", &[("found", found)]).unwrap_or(0.0)
 }

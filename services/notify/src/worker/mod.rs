@@ -12,12 +12,15 @@ use civicgrid_kit::{
     Shutdown,
     clock::Clock,
     metrics::{CounterFamily, labels},
-    time::to_proto,
 };
-use civicgrid_proto::v1::{Channel, DeliveryAttempt, DeliveryStatus, NotifyEvent};
+use civicgrid_proto::v1::Channel;
 use futures::StreamExt;
 use tracing::Instrument;
 use uuid::Uuid;
+
+mod outcomes;
+
+use outcomes::{attempt_span, channel_label, outcome_label, record_answer};
 
 use crate::{
     channels::{
@@ -25,11 +28,12 @@ use crate::{
         sms::SmsGateway,
         webhook::{Call, WebhookClient},
     },
-    domain::{
-        breaker::{BreakerPolicy, Circuit, Permit},
-        schedule::retry_delay,
+    domain::breaker::{BreakerPolicy, Circuit, Permit},
+    handoff::{Handed, Handoff},
+    store::{
+        Claimed, Outcome, Store, StoreError,
+        deliveries::{self, DeliveryRow},
     },
-    store::{Claimed, Outcome, Store, StoreError},
 };
 
 /// How the worker works.
@@ -72,63 +76,6 @@ pub struct Worker {
     pub deliveries: CounterFamily,
     /// `civicgrid_notify_worker_rounds_total{found}`.
     pub rounds: CounterFamily,
-}
-
-/// The outcome label of a recorded attempt: `delivered`, `failed` (for good), `retry`, or
-/// `held` (not sent: the endpoint's circuit is open).
-fn outcome_label(o: &Outcome) -> &'static str {
-    match (o.attempt.is_some(), o.status) {
-        (false, _) => "held",
-        (true, DeliveryStatus::Delivered) => "delivered",
-        (true, DeliveryStatus::Failed) => "failed",
-        _ => "retry",
-    }
-}
-
-/// The channel label of a delivery.
-fn channel_label(channel: Channel) -> &'static str {
-    match channel {
-        Channel::Webhook => "webhook",
-        Channel::Sms => "sms",
-        Channel::Inbox => "inbox",
-        _ => "other",
-    }
-}
-
-/// The span of one attempt (`webhook <fact>`, `sms <fact>`, kind client): the child of the
-/// trace the delivery was queued with, so the call is the end of the trace of the report that
-/// caused it, although the worker makes it later, from the queue. A webhook call sends the
-/// span's context on as `traceparent`.
-fn attempt_span(c: &Claimed) -> tracing::Span {
-    let fact = if c.digest { "digest" } else { c.fact.as_str() };
-    let span = tracing::info_span!(
-        parent: None,
-        "deliver",
-        otel.name = %format!("{} {fact}", channel_label(c.channel)),
-        otel.kind = %"client",
-        delivery = %c.id,
-        http.response.status_code = tracing::field::Empty,
-        otel.status_code = tracing::field::Empty,
-        otel.status_description = tracing::field::Empty,
-    );
-    civicgrid_kit::telemetry::set_parent_traceparent(&span, c.traceparent.as_deref());
-    span
-}
-
-/// The channel's answer, on the attempt's span.
-fn record_answer(span: &tracing::Span, result: &Result<Sent, Failed>) {
-    match result {
-        Ok(sent) => {
-            span.record("http.response.status_code", sent.http_status);
-        }
-        Err(failed) => {
-            if failed.http_status != 0 {
-                span.record("http.response.status_code", failed.http_status);
-            }
-            span.record("otel.status_code", "error");
-            span.record("otel.status_description", failed.error.as_str());
-        }
-    }
 }
 
 /// What became of a delivery that was due to be sent.
@@ -208,25 +155,94 @@ impl Worker {
     }
 
     /// Runs until `stop`: forms due digests, re-escalates due notices, then works off the queue
-    /// in rounds; sleeps until woken by new work or the interval passes.
-    /// Digests and re-escalations are due by the clock, so they are looked for once an interval;
-    /// a wake by new deliveries (after each commit that made some) only works off the queue.
+    /// in rounds; sends what the consumers hand over as they commit ([`crate::handoff`]);
+    /// sleeps until handed deliveries, a wake or the interval.
+    /// Digests and re-escalations are due by the clock, so they are looked for once an interval,
+    /// with a claim round; a wake (after a commit that wrote deliveries due at once unclaimed)
+    /// claims; handed deliveries need no claim. On `stop`, what was handed over and not sent is
+    /// released for the next claim.
     pub async fn run(self, stop: Shutdown) {
         let wake = self.store.work_signal();
-        let mut timed_at: Option<tokio::time::Instant> = None;
+        let (handoff, mut handed) = Handoff::open(self.policy.lease, self.policy.batch.max(1) as usize);
+        self.store.open_handoff(handoff.clone());
+        let mut timed_at = tokio::time::Instant::now();
+        // The first look claims whatever an earlier life or another replica left due.
+        let (mut timed, mut claim) = (true, true);
         loop {
             let notified = wake.notified();
-            if timed_at.is_none_or(|t| t.elapsed() >= self.policy.interval) {
-                timed_at = Some(tokio::time::Instant::now());
+            if timed || timed_at.elapsed() >= self.policy.interval {
+                timed_at = tokio::time::Instant::now();
                 self.timed_work().await;
+                claim = true;
             }
-            self.work_off(&stop).await;
+            if claim {
+                self.work_off(&stop).await;
+            }
+            (timed, claim) = (false, false);
             tokio::select! {
-                _ = notified => tokio::time::sleep(self.policy.linger).await,
-                _ = tokio::time::sleep(self.policy.interval) => {}
-                _ = stop.cancelled() => return,
+                biased;
+                _ = stop.cancelled() => break,
+                Some(first) = handed.recv() => self.deliver_handed(&handoff, first, &mut handed).await,
+                _ = notified => {
+                    tokio::time::sleep(self.policy.linger).await;
+                    claim = true;
+                }
+                _ = tokio::time::sleep_until(timed_at + self.policy.interval) => timed = true,
             }
         }
+        self.store.close_handoff();
+        handed.close();
+        while handed.try_recv().is_ok() {}
+        if let Err(e) = deliveries::release(self.store.pool(), handoff.claim).await {
+            tracing::warn!(error = %e, "releasing the deliveries handed over and not sent failed; their lease will run out");
+        }
+    }
+
+    /// Sends `first` and whatever else is waiting in `handed`, up to a batch, as one round:
+    /// they were written claimed, so there is nothing to claim. Deliveries that waited half
+    /// their lease are released instead (a claim may take them over soon).
+    async fn deliver_handed(
+        &self,
+        handoff: &Handoff,
+        first: Handed,
+        handed: &mut tokio::sync::mpsc::UnboundedReceiver<Handed>,
+    ) {
+        let mut batch = vec![first];
+        let mut n = batch[0].rows.len();
+        while (n as i64) < self.policy.batch {
+            match handed.try_recv() {
+                Ok(more) => {
+                    n += more.rows.len();
+                    batch.push(more);
+                }
+                Err(_) => break,
+            }
+        }
+        let fresh_for = (handoff.lease / 2).to_std().unwrap_or_default();
+        let (fresh, stale): (Vec<Handed>, Vec<Handed>) = batch.into_iter().partition(|h| h.at.elapsed() < fresh_for);
+        let stale: Vec<Uuid> = stale.iter().flat_map(|h| h.rows.iter().map(|r| r.id)).collect();
+        let rows: Vec<DeliveryRow> = fresh.iter().flat_map(|h| h.rows.iter().cloned()).collect();
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        self.rounds.get_or_create(&labels([("found", "handed")])).inc();
+        let result = async {
+            let claimed = self.store.load_claimed(rows).await?;
+            self.deliver(handoff.claim, claimed, self.clock.now()).await
+        }
+        .await;
+        let release = match result {
+            Ok(()) => stale,
+            Err(e) => {
+                tracing::warn!(error = %e, "sending handed deliveries failed; they are released for a claim");
+                stale.into_iter().chain(ids).collect()
+            }
+        };
+        if !release.is_empty()
+            && let Err(e) = deliveries::release_ids(self.store.pool(), handoff.claim, &release).await
+        {
+            tracing::warn!(error = %e, "releasing handed deliveries failed; their lease will run out");
+        }
+        // The places in hand are given back only now (`fresh` is dropped here).
+        drop(fresh);
     }
 
     /// One pass over everything due now; a stop ends it after the round in flight, so a
@@ -267,9 +283,16 @@ impl Worker {
         let (claim, claimed) = self.store.claim_due(now, self.policy.batch, self.policy.lease).await?;
         let found = if claimed.is_empty() { "none" } else { "some" };
         self.rounds.get_or_create(&labels([("found", found)])).inc();
-        if claimed.is_empty() {
-            return Ok(0);
+        let n = claimed.len();
+        if n > 0 {
+            self.deliver(claim, claimed, now).await?;
         }
+        Ok(n)
+    }
+
+    /// Sends the deliveries `claim` holds (at most as many at once as the policy allows, each
+    /// endpoint's circuit consulted before each call) and records their outcomes.
+    async fn deliver(&self, claim: Uuid, claimed: Vec<Claimed>, now: DateTime<Utc>) -> Result<(), StoreError> {
         let seen: HashMap<Uuid, Circuit> =
             claimed.iter().filter_map(|c| c.endpoint.as_ref().map(|e| (e.id, e.circuit))).collect();
         let live = std::sync::Mutex::new(RoundCircuits { circuits: seen.clone(), trials: Default::default() });
@@ -319,32 +342,16 @@ impl Worker {
             .into_iter()
             .filter_map(|(id, new)| seen.get(&id).filter(|old| **old != new).map(|old| (id, (*old, new))))
             .collect();
-        let n = claimed.len();
         self.store.record_outcomes(claim, &outcomes, &changed).await?;
         let channels: HashMap<Uuid, Channel> = claimed.iter().map(|c| (c.id, c.channel)).collect();
         for o in &outcomes {
             let channel = channels.get(&o.id).copied().map(channel_label).unwrap_or("other");
             self.deliveries.get_or_create(&labels([("channel", channel), ("outcome", outcome_label(o))])).inc();
         }
-        Ok(n)
+        Ok(())
     }
 
     /// The outcome of a delivery that cannot be sent at all, or `None` when it can.
-    fn unsendable(&self, c: &Claimed, now: DateTime<Utc>) -> Option<Outcome> {
-        if let Some(problem) = &c.problem {
-            return Some(self.given_up(c, now, problem));
-        }
-        match c.channel {
-            Channel::Webhook => match &c.endpoint {
-                Some(e) if e.active => None,
-                _ => Some(self.given_up(c, now, "endpoint removed")),
-            },
-            Channel::Sms if c.phone.is_none() => Some(self.given_up(c, now, "no phone number for SMS")),
-            Channel::Sms => None,
-            _ => Some(self.given_up(c, now, "not a push channel")),
-        }
-    }
-
     async fn send(&self, c: &Claimed) -> Result<Sent, Failed> {
         let id = c.id.to_string();
         match (c.channel, &c.endpoint, &c.phone) {
@@ -368,106 +375,6 @@ impl Worker {
                 self.sms.send(phone, &body::sms_text(c.digest, &c.notifications), &id).await
             }
             _ => Err(Failed { http_status: 0, error: "nothing to send with".into(), duration_ms: 0 }),
-        }
-    }
-
-    fn event(&self, c: &Claimed, fact: &str, attempts: i32, error: &str, at: DateTime<Utc>) -> NotifyEvent {
-        let first = c.notifications.first();
-        NotifyEvent {
-            fact: fact.into(),
-            delivery_id: c.id.to_string(),
-            notification_id: if c.digest { String::new() } else { first.map(|n| n.id.clone()).unwrap_or_default() },
-            recipient: c.recipient.clone(),
-            channel: c.channel as i32,
-            endpoint_id: c.endpoint.as_ref().map(|e| e.id.to_string()).unwrap_or_default(),
-            source_event_id: if c.digest {
-                String::new()
-            } else {
-                first.map(|n| n.source_event_id.clone()).unwrap_or_default()
-            },
-            source_fact: c.fact.clone(),
-            attempts,
-            error: error.into(),
-            region: Some(c.region.clone()),
-            occurred_at: Some(to_proto(at)),
-        }
-    }
-
-    fn held(&self, c: &Claimed, until: DateTime<Utc>, why: &str) -> Outcome {
-        Outcome {
-            id: c.id,
-            status: DeliveryStatus::Pending,
-            attempts: c.attempts,
-            next_attempt_at: Some(until),
-            attempt: None,
-            error: why.into(),
-            publish: None,
-            region: c.region.clone(),
-            span: tracing::Span::none(),
-        }
-    }
-
-    fn given_up(&self, c: &Claimed, now: DateTime<Utc>, why: &str) -> Outcome {
-        Outcome {
-            id: c.id,
-            status: DeliveryStatus::Failed,
-            attempts: c.attempts,
-            next_attempt_at: None,
-            attempt: None,
-            error: why.into(),
-            publish: Some(self.event(c, "notify-failed", c.attempts, why, now)),
-            region: c.region.clone(),
-            span: tracing::Span::none(),
-        }
-    }
-
-    fn outcome_of(&self, c: &Claimed, result: Result<Sent, Failed>, now: DateTime<Utc>) -> Outcome {
-        let number = c.attempts + 1;
-        match result {
-            Ok(sent) => Outcome {
-                id: c.id,
-                status: DeliveryStatus::Delivered,
-                attempts: number,
-                next_attempt_at: None,
-                attempt: Some(DeliveryAttempt {
-                    number,
-                    at: Some(to_proto(now)),
-                    outcome: "delivered".into(),
-                    http_status: sent.http_status,
-                    error: String::new(),
-                    duration_ms: sent.duration_ms,
-                }),
-                error: String::new(),
-                publish: Some(self.event(c, "notify-delivered", number, "", now)),
-                region: c.region.clone(),
-                span: tracing::Span::none(),
-            },
-            Err(failed) => {
-                let last = number >= self.policy.max_attempts.max(1);
-                let attempt = DeliveryAttempt {
-                    number,
-                    at: Some(to_proto(now)),
-                    outcome: if last { "gave-up" } else { "failed" }.into(),
-                    http_status: failed.http_status,
-                    error: failed.error.clone(),
-                    duration_ms: failed.duration_ms,
-                };
-                if last {
-                    tracing::warn!(delivery = %c.id, recipient = %c.recipient, error = %failed.error, "delivery failed for good");
-                }
-                Outcome {
-                    id: c.id,
-                    status: if last { DeliveryStatus::Failed } else { DeliveryStatus::Pending },
-                    attempts: number,
-                    next_attempt_at: (!last)
-                        .then(|| now + retry_delay(number, self.policy.retry_initial, self.policy.retry_max)),
-                    attempt: Some(attempt),
-                    error: failed.error.clone(),
-                    publish: last.then(|| self.event(c, "notify-failed", number, &failed.error, now)),
-                    region: c.region.clone(),
-                    span: tracing::Span::none(),
-                }
-            }
         }
     }
 }
