@@ -122,8 +122,7 @@ impl Handler for FactHandler {
 
     fn discarded(&self) {
         // Rolled back, or the commit failed: hand nothing over (the places in hand are given
-        // back). Should a failed commit have committed after all, its deliveries are claimed
-        // rows whose lease runs out, then claimed as after a crash.
-        drop(self.take_written());
+        // back), and release what the transaction may have written held.
+        self.store.discarded(self.take_written());
     }
 }

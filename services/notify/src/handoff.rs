@@ -49,12 +49,29 @@ pub struct Handoff {
 pub struct Handed {
     /// The deliveries, as written.
     pub(crate) rows: Vec<DeliveryRow>,
-    /// When they were handed over: a batch that waited half its lease is released, not sent
-    /// (another claim may take it over soon after).
-    pub(crate) at: Instant,
     /// Their places in hand, given back when the worker is done with them (dropped).
-    #[expect(dead_code, reason = "held for its Drop")]
     reserved: Reserved,
+}
+
+impl Handed {
+    /// How long ago their places were reserved, before they were written: their lease began
+    /// later. A batch that waited half its lease is released, not sent (another claim may take
+    /// it over soon after).
+    pub(crate) fn age(&self) -> std::time::Duration {
+        self.reserved.at.elapsed()
+    }
+
+    /// Splits off the deliveries after the first `k`, with their places, for a later round.
+    pub(crate) fn split_off(&mut self, k: usize) -> Option<Handed> {
+        if k >= self.rows.len() {
+            return None;
+        }
+        let rows = self.rows.split_off(k);
+        let moved = rows.len();
+        self.reserved.n -= moved;
+        let reserved = Reserved { handoff: self.reserved.handoff.clone(), n: moved, at: self.reserved.at };
+        Some(Handed { rows, reserved })
+    }
 }
 
 /// Places in hand reserved for deliveries being written; given back when dropped.
@@ -62,6 +79,8 @@ pub struct Handed {
 pub struct Reserved {
     handoff: Arc<Handoff>,
     n: usize,
+    /// When they were reserved.
+    at: Instant,
 }
 
 impl Drop for Reserved {
@@ -124,7 +143,7 @@ impl Held {
         for reserved in self.reserved {
             let batch: Vec<DeliveryRow> = rows.by_ref().take(reserved.n).collect();
             let handoff = reserved.handoff.clone();
-            let handed = Handed { rows: batch, at: Instant::now(), reserved };
+            let handed = Handed { rows: batch, reserved };
             if let Err(mpsc::error::SendError(back)) = handoff.to_worker.send(handed) {
                 orphans.push((handoff.claim, back.rows.iter().map(|r| r.id).collect()));
             }
@@ -154,7 +173,7 @@ impl Handoff {
                 return None;
             }
             match self.in_hand.compare_exchange_weak(current, current + free, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return Some(Reserved { handoff: self.clone(), n: free }),
+                Ok(_) => return Some(Reserved { handoff: self.clone(), n: free, at: Instant::now() }),
                 Err(seen) => current = seen,
             }
         }
@@ -217,6 +236,21 @@ mod tests {
         assert!(held.hand_over().is_empty());
         let sizes = [worker.try_recv().unwrap().rows.len(), worker.try_recv().unwrap().rows.len()];
         assert_eq!(sizes, [1, 2]);
+        assert_eq!(handoff.in_hand(), 0);
+    }
+
+    #[test]
+    fn a_batch_split_for_two_rounds_keeps_its_places_apart() {
+        let (handoff, mut worker) = Handoff::open(Duration::seconds(60), 10);
+        let held = Held::new(vec![row(), row(), row()], handoff.reserve(3).unwrap());
+        assert!(held.hand_over().is_empty());
+        let mut first = worker.try_recv().unwrap();
+        assert!(first.split_off(3).is_none(), "nothing after the last");
+        let rest = first.split_off(1).expect("two more");
+        assert_eq!((first.rows.len(), rest.rows.len()), (1, 2));
+        drop(first);
+        assert_eq!(handoff.in_hand(), 2, "the first round's place given back alone");
+        drop(rest);
         assert_eq!(handoff.in_hand(), 0);
     }
 

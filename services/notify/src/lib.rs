@@ -9,7 +9,8 @@
 //! - [`store`]: all SQL, one module per aggregate; [`use_cases`]: what spans aggregates
 //!   (recording facts, the delivery queue, digests, acknowledgement, removing an endpoint);
 //! - [`consumers`]: the bus handlers; [`worker`]: the delivery worker, and [`handoff`], how
-//!   deliveries due at once reach it without a claim; [`channels`]: webhooks and SMS; [`grpc`]: the NotifyService handlers; [`metrics`].
+//!   deliveries due at once reach it without a claim; [`channels`]: webhooks and SMS;
+//!   [`grpc`]: the NotifyService handlers; [`metrics`].
 
 pub mod access;
 pub mod channels;

@@ -18,13 +18,14 @@ pub fn deliveries(metrics: &Metrics) -> CounterFamily {
 }
 
 /// Registers `civicgrid_notify_worker_rounds_total{found}` and returns it for the worker: its
-/// rounds of the queue, by whether the claim found deliveries due (`some`) or not (`none`).
-/// Rounds that find nothing are the worker's timed look and wake-ups for nothing.
+/// rounds of deliveries handed over at their creation (`handed`), and its claim rounds, by
+/// whether the claim found deliveries due (`some`) or not (`none`). Claim rounds that find
+/// nothing are the worker's timed look and wake-ups for nothing.
 pub fn rounds(metrics: &Metrics) -> CounterFamily {
     let rounds = CounterFamily::default();
     metrics.register(
         "notify_worker_rounds",
-        "Rounds of the delivery worker by whether the claim found deliveries due (some) or none",
+        "Rounds of the delivery worker: of deliveries handed over at their creation (handed), or claims that found deliveries due (some) or none",
         rounds.clone(),
     );
     rounds

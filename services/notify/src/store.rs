@@ -148,6 +148,27 @@ impl Store {
         self.handoff.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// To call after a transaction that wrote `recorded` did not commit (rolled back, or its
+    /// commit failed): nothing is handed over. Should a failed commit have committed after all,
+    /// its deliveries would be held for the worker until their lease ran out; they are released
+    /// in the background instead (a release of rows that do not exist changes nothing).
+    pub fn discarded(&self, recorded: Recorded) {
+        if let Some((claim, _)) = recorded.held.claim() {
+            let ids: Vec<uuid::Uuid> = recorded.held.ids().collect();
+            self.release_in_background(claim, ids);
+        }
+    }
+
+    /// Releases `ids`, held by `claim`, in a task of their own.
+    fn release_in_background(&self, claim: uuid::Uuid, ids: Vec<uuid::Uuid>) {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            if let Err(e) = deliveries::release_ids(&pool, claim, &ids).await {
+                tracing::warn!(error = %e, "releasing held deliveries failed; their lease will run out");
+            }
+        });
+    }
+
     /// To call after a transaction that wrote notifications or outbox rows committed.
     pub fn committed(&self, recorded: Recorded) {
         self.signal.wake();
@@ -171,12 +192,7 @@ impl Store {
             self.work.notify_one();
         }
         for (claim, ids) in recorded.held.hand_over() {
-            let pool = self.pool.clone();
-            tokio::spawn(async move {
-                if let Err(e) = deliveries::release_ids(&pool, claim, &ids).await {
-                    tracing::warn!(error = %e, "releasing deliveries of a stopped worker failed; their lease will run out");
-                }
-            });
+            self.release_in_background(claim, ids);
         }
     }
 }

@@ -116,8 +116,9 @@ pub trait Handler: Send + Sync + 'static {
     /// Called after a transaction that applied messages has committed (e.g. to wake a relay).
     fn committed(&self) {}
 
-    /// Called after a transaction that applied messages was rolled back, or whose commit
-    /// failed: nothing it wrote may be taken as written (a handler that keeps what its
+    /// Called after an attempt to apply messages did not commit — its transaction rolled back,
+    /// its commit failed, or it never began (the database unreachable, a message without an
+    /// id): nothing the handler wrote may be taken as written (a handler that keeps what its
     /// transaction wrote, to act on at [`committed`](Self::committed), forgets it here). A
     /// failed commit may still have committed; what the handler kept must then be found again
     /// from the database, as after a crash.

@@ -139,7 +139,7 @@ pub(crate) async fn insert(
          SELECT d.id, d.notification_id, d.recipient, d.channel, d.endpoint_id, d.status, d.next_at, d.fact, $8, \
            d.city, d.county, d.township, d.village, d.traceparent, \
            CASE WHEN d.held THEN $16::uuid END, \
-           CASE WHEN d.held THEN now() + make_interval(secs => $17) END \
+           CASE WHEN d.held THEN clock_timestamp() + make_interval(secs => $17) END \
          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[], $5::uuid[], $6::smallint[], \
                      $7::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], \
                      $15::bool[]) \

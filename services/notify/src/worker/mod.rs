@@ -156,11 +156,12 @@ impl Worker {
 
     /// Runs until `stop`: forms due digests, re-escalates due notices, then works off the queue
     /// in rounds; sends what the consumers hand over as they commit ([`crate::handoff`]);
-    /// sleeps until handed deliveries, a wake or the interval.
+    /// sleeps until a wake, handed deliveries or the interval.
     /// Digests and re-escalations are due by the clock, so they are looked for once an interval,
-    /// with a claim round; a wake (after a commit that wrote deliveries due at once unclaimed)
-    /// claims; handed deliveries need no claim. On `stop`, what was handed over and not sent is
-    /// released for the next claim.
+    /// with a claim round; a wake (after a commit that wrote deliveries due at once unclaimed,
+    /// the worker having two rounds' worth in hand) claims, after `bus.linger_ms`; handed
+    /// deliveries need no claim. On `stop`, what was handed over and not sent is released for
+    /// the next claim.
     pub async fn run(self, stop: Shutdown) {
         let wake = self.store.work_signal();
         let (handoff, mut handed) = Handoff::open(self.policy.lease, self.policy.batch.max(1) as usize);
@@ -168,6 +169,8 @@ impl Worker {
         let mut timed_at = tokio::time::Instant::now();
         // The first look claims whatever an earlier life or another replica left due.
         let (mut timed, mut claim) = (true, true);
+        // What did not fit in the last round of handed deliveries.
+        let mut next: Option<Handed> = None;
         loop {
             let notified = wake.notified();
             if timed || timed_at.elapsed() >= self.policy.interval {
@@ -179,19 +182,27 @@ impl Worker {
                 self.work_off(&stop).await;
             }
             (timed, claim) = (false, false);
+            if stop.is_cancelled() {
+                break;
+            }
+            if let Some(first) = next.take() {
+                next = self.deliver_handed(&handoff, first, &mut handed).await;
+                continue;
+            }
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => break,
-                Some(first) = handed.recv() => self.deliver_handed(&handoff, first, &mut handed).await,
                 _ = notified => {
                     tokio::time::sleep(self.policy.linger).await;
                     claim = true;
                 }
+                Some(first) = handed.recv() => next = self.deliver_handed(&handoff, first, &mut handed).await,
                 _ = tokio::time::sleep_until(timed_at + self.policy.interval) => timed = true,
             }
         }
         self.store.close_handoff();
         handed.close();
+        drop(next);
         while handed.try_recv().is_ok() {}
         if let Err(e) = deliveries::release(self.store.pool(), handoff.claim).await {
             tracing::warn!(error = %e, "releasing the deliveries handed over and not sent failed; their lease will run out");
@@ -199,50 +210,63 @@ impl Worker {
     }
 
     /// Sends `first` and whatever else is waiting in `handed`, up to a batch, as one round:
-    /// they were written claimed, so there is nothing to claim. Deliveries that waited half
-    /// their lease are released instead (a claim may take them over soon).
+    /// they were written claimed, so there is nothing to claim. Returns what did not fit, for
+    /// the next round. Deliveries that waited half their lease are released instead (a claim
+    /// may take them over soon).
     async fn deliver_handed(
         &self,
         handoff: &Handoff,
         first: Handed,
         handed: &mut tokio::sync::mpsc::UnboundedReceiver<Handed>,
-    ) {
-        let mut batch = vec![first];
-        let mut n = batch[0].rows.len();
-        while (n as i64) < self.policy.batch {
-            match handed.try_recv() {
-                Ok(more) => {
-                    n += more.rows.len();
-                    batch.push(more);
-                }
-                Err(_) => break,
-            }
+    ) -> Option<Handed> {
+        let batch = self.policy.batch.max(1) as usize;
+        let mut round = vec![first];
+        let mut next = round[0].split_off(batch);
+        let mut n = round[0].rows.len();
+        while next.is_none() && n < batch {
+            let Ok(mut more) = handed.try_recv() else { break };
+            next = more.split_off(batch - n);
+            n += more.rows.len();
+            round.push(more);
         }
         let fresh_for = (handoff.lease / 2).to_std().unwrap_or_default();
-        let (fresh, stale): (Vec<Handed>, Vec<Handed>) = batch.into_iter().partition(|h| h.at.elapsed() < fresh_for);
+        let (fresh, stale): (Vec<Handed>, Vec<Handed>) = round.into_iter().partition(|h| h.age() < fresh_for);
         let stale: Vec<Uuid> = stale.iter().flat_map(|h| h.rows.iter().map(|r| r.id)).collect();
-        let rows: Vec<DeliveryRow> = fresh.iter().flat_map(|h| h.rows.iter().cloned()).collect();
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        self.rounds.get_or_create(&labels([("found", "handed")])).inc();
-        let result = async {
-            let claimed = self.store.load_claimed(rows).await?;
-            self.deliver(handoff.claim, claimed, self.clock.now()).await
+        if !stale.is_empty() {
+            tracing::warn!(deliveries = stale.len(), "handed deliveries waited half their lease; released for a claim");
+            self.release(handoff, &stale).await;
         }
-        .await;
-        let release = match result {
-            Ok(()) => stale,
+        let rows: Vec<DeliveryRow> = fresh.iter().flat_map(|h| h.rows.iter().cloned()).collect();
+        if rows.is_empty() {
+            return next;
+        }
+        self.rounds.get_or_create(&labels([("found", "handed")])).inc();
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        match self.store.load_claimed(rows).await {
+            // Nothing was sent: they go back to the queue at once.
             Err(e) => {
-                tracing::warn!(error = %e, "sending handed deliveries failed; they are released for a claim");
-                stale.into_iter().chain(ids).collect()
+                tracing::warn!(error = %e, "reading handed deliveries failed; they are released for a claim");
+                self.release(handoff, &ids).await;
             }
-        };
-        if !release.is_empty()
-            && let Err(e) = deliveries::release_ids(self.store.pool(), handoff.claim, &release).await
-        {
+            // A round whose outcomes could not be recorded keeps its deliveries held until the
+            // lease runs out, as a claimed round does: they were sent, and sending them again at
+            // once would repeat every call.
+            Ok(claimed) => {
+                if let Err(e) = self.deliver(handoff.claim, claimed, self.clock.now()).await {
+                    tracing::warn!(error = %e, "recording a round of handed deliveries failed; they go again after their lease");
+                }
+            }
+        }
+        // The places in hand are given back only now.
+        drop(fresh);
+        next
+    }
+
+    /// Releases `ids`, held by `handoff`'s claim, for the next claim.
+    async fn release(&self, handoff: &Handoff, ids: &[Uuid]) {
+        if let Err(e) = deliveries::release_ids(self.store.pool(), handoff.claim, ids).await {
             tracing::warn!(error = %e, "releasing handed deliveries failed; their lease will run out");
         }
-        // The places in hand are given back only now (`fresh` is dropped here).
-        drop(fresh);
     }
 
     /// One pass over everything due now; a stop ends it after the round in flight, so a
@@ -351,7 +375,7 @@ impl Worker {
         Ok(())
     }
 
-    /// The outcome of a delivery that cannot be sent at all, or `None` when it can.
+    /// Sends `c` on its channel: the signed webhook call, or the text message.
     async fn send(&self, c: &Claimed) -> Result<Sent, Failed> {
         let id = c.id.to_string();
         match (c.channel, &c.endpoint, &c.phone) {

@@ -70,6 +70,7 @@ pub(super) fn record_answer(span: &tracing::Span, result: &Result<Sent, Failed>)
 }
 
 impl Worker {
+    /// The outcome of a delivery that cannot be sent at all, or `None` when it can.
     pub(super) fn unsendable(&self, c: &Claimed, now: DateTime<Utc>) -> Option<Outcome> {
         if let Some(problem) = &c.problem {
             return Some(self.given_up(c, now, problem));

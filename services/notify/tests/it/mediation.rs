@@ -71,7 +71,7 @@ async fn a_new_case_reaches_the_justice_office_and_the_organisation_and_an_assig
 #[tokio::test]
 async fn an_escalation_must_be_acknowledged_by_the_township_center_and_the_police_station() {
     let app = spawn_app(Clock::manual(monday_9am())).await;
-    let probe = Probe::register(&app).await;
+    let probe = Probe;
     let mut escalated = case_fact("case-escalated", &new_id());
     escalated.risk = RiskLevel::High as i32;
     escalated.reason = "threats of violence".into();

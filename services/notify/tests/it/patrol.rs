@@ -110,7 +110,7 @@ async fn a_late_tour_reaches_the_township_center_too_and_a_finding_its_tracking_
 #[tokio::test]
 async fn an_offline_member_nobody_acknowledged_in_15_minutes_reaches_the_township_center() {
     let app = spawn_app(Clock::manual(monday_9am())).await;
-    let probe = Probe::register(&app).await;
+    let probe = Probe;
     let shift = new_id();
     app.publish_patrol(&patrol_fact("member-offline", &shift)).await;
     let first = app.wait_inbox(&supervisor(0), 1).await.remove(0);

@@ -169,7 +169,9 @@ async fn a_stop_releases_the_deliveries_handed_over_and_not_sent() {
     let receiver = Receiver::start().await;
     let desk = format!("department:{DEPT}");
     register(&app, &desk, &receiver.url, HOOK_SECRET).await;
-    receiver.script(&[Answer::Slow(std::time::Duration::from_secs(2))]);
+    // Below the webhook timeout (5 s), and long enough for the stop to reach the worker while
+    // the call is still being answered.
+    receiver.script(&[Answer::Slow(std::time::Duration::from_secs(4))]);
     let db = app.db().await;
     let held = async || -> Result<i64, String> {
         sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE recipient = $1 AND claim IS NOT NULL")
@@ -178,7 +180,7 @@ async fn a_stop_releases_the_deliveries_handed_over_and_not_sent() {
             .await
             .map_err(|e| e.to_string())
     };
-    // The first delivery is being sent (its answer takes 2 s) when two more are handed over.
+    // The first delivery is being sent (its answer takes 4 s) when two more are handed over.
     backlog(&app, 1).await;
     receiver.wait_calls(1).await;
     backlog(&app, 2).await;
@@ -231,7 +233,7 @@ async fn a_poison_message_is_dead_lettered_and_the_facts_behind_it_go_through() 
     assert_eq!(dead.payload.as_ref(), b"not protobuf");
 
     // It notified nobody, and is not retried.
-    let probe = Probe::register(&app).await;
+    let probe = Probe;
     probe.pass(&app).await;
     assert_eq!(app.inbox(&desk, &admin()).await.len(), 4);
     let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications WHERE dedup_key LIKE $1 || '/%'")

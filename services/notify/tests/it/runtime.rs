@@ -9,7 +9,7 @@ use civicgrid_dev::{infra::free_port, testing::metrics};
 use civicgrid_kit::clock::Clock;
 use civicgrid_proto::v1::DeliveryStatus;
 
-use crate::helpers::{Answer, DEPT, Receiver, monday_9am, new_id, register, spawn_app_with, task_fact};
+use crate::helpers::{Answer, DEPT, Receiver, eventually, monday_9am, new_id, register, spawn_app_with, task_fact};
 
 #[tokio::test]
 async fn a_graceful_stop_publishes_the_facts_of_the_deliveries_in_flight() {
@@ -121,19 +121,63 @@ async fn only_deliveries_due_at_once_wake_the_worker() {
     receiver.wait_calls(1).await;
     let handed = scrape_until(addr, "a round of handed deliveries", |s| rounds(s, "handed") >= 1.0).await;
     assert_eq!((rounds(&handed, "none"), rounds(&handed, "some")), (idle, 0.0), "no claim");
-    let delivery: (i16, Option<uuid::Uuid>, bool) = sqlx::query_as(
-        "SELECT status, claim, claimed_until IS NULL FROM deliveries WHERE recipient = $1 AND channel = 2",
-    )
-    .bind(&desk)
-    .fetch_one(&app.db().await)
-    .await
-    .unwrap();
-    assert_eq!(delivery, (DeliveryStatus::Delivered as i16, None, true), "delivered, and no longer held");
+    // Its outcome is recorded after the call, and the claim cleared with it.
+    let db = app.db().await;
+    eventually("the delivery recorded and no longer held", async || {
+        let delivery: (i16, Option<uuid::Uuid>, bool) = sqlx::query_as(
+            "SELECT status, claim, claimed_until IS NULL FROM deliveries WHERE recipient = $1 AND channel = 2",
+        )
+        .bind(&desk)
+        .fetch_one(&db)
+        .await
+        .map_err(|e| e.to_string())?;
+        if delivery == (DeliveryStatus::Delivered as i16, None, true) { Ok(()) } else { Err(format!("{delivery:?}")) }
+    })
+    .await;
     let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox WHERE consumer = 'notify-dispatch'")
         .fetch_one(&app.db().await)
         .await
         .unwrap();
     assert_eq!(inbox, 0, "notify's writes are keyed by the fact: its consumers keep no inbox rows");
+}
+
+/// A worker with two rounds' worth in hand gets no more: the deliveries written meanwhile are
+/// left unclaimed, and it claims them (rounds that found some) once it is free. Each is sent
+/// once.
+#[tokio::test]
+async fn deliveries_beyond_two_rounds_in_hand_are_left_for_a_claim() {
+    // Rounds of one, one call at a time: two deliveries in hand at most.
+    let mut app =
+        spawn_app_with(Clock::manual(monday_9am()), "[notify]\nworker_batch = 1\nworker_concurrency = 1\n").await;
+    let receiver = Receiver::start().await;
+    let desk = format!("department:{DEPT}");
+    register(&app, &desk, &receiver.url, "overflow-secret-0123456789").await;
+    receiver.script(&[Answer::Slow(Duration::from_secs(3))]);
+    app.publish_task(&task_fact("task-assigned", &new_id(), &new_id())).await;
+    receiver.wait_calls(1).await;
+    // While the first is being answered: one more fits in hand, three do not.
+    for _ in 0..4 {
+        app.publish_task(&task_fact("task-assigned", &new_id(), &new_id())).await;
+    }
+    let db = app.db().await;
+    eventually("one held and three left unclaimed", async || {
+        let (held, unclaimed): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE claim IS NOT NULL), count(*) FILTER (WHERE claim IS NULL AND status = 1) \
+             FROM deliveries WHERE recipient = $1",
+        )
+        .bind(&desk)
+        .fetch_one(&db)
+        .await
+        .map_err(|e| e.to_string())?;
+        if (held, unclaimed) == (2, 3) { Ok(()) } else { Err(format!("{held} held, {unclaimed} unclaimed")) }
+    })
+    .await;
+    let calls = receiver.wait_calls(5).await;
+    let ids: HashSet<&str> = calls.iter().map(|c| c.header("X-Civicgrid-Delivery")).collect();
+    assert_eq!(ids.len(), 5, "each once");
+    let after = scrape_until(app.metrics, "the claims", |s| rounds(s, "some") >= 1.0).await;
+    assert!(rounds(&after, "handed") >= 2.0, "the first two were handed over");
+    app.stop().await;
 }
 
 /// The worker's rounds that found deliveries due (`some`) or none, or sent deliveries handed

@@ -26,7 +26,7 @@ async fn setup(start: chrono::DateTime<chrono::Utc>, desk_prefs: Preferences) ->
     let app =
         spawn_app_with(Clock::manual(start), &format!("[notify.sms]\nprovider = \"http\"\nurl = \"{}\"\n", sms.url))
             .await;
-    let probe = Probe::register(&app).await;
+    let probe = Probe;
     let hooks = Receiver::start().await;
     let desk = format!("department:{DEPT}");
     register(&app, &desk, &hooks.url, HOOK_SECRET).await;
@@ -188,7 +188,7 @@ async fn low_notices_go_out_together_in_one_digest() {
 #[tokio::test]
 async fn an_unacknowledged_escalation_rises_one_level_once_and_an_acknowledged_one_not_at_all() {
     let app = spawn_app(Clock::manual(monday_9am())).await;
-    let probe = Probe::register(&app).await;
+    let probe = Probe;
     let fact = escalated(&new_id(), &new_id());
     app.publish_task(&fact).await;
     let county_center = app.wait_inbox(&format!("center:{COUNTY}"), 1).await.remove(0);

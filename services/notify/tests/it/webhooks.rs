@@ -238,7 +238,7 @@ async fn after_the_last_attempt_the_delivery_fails_and_notify_failed_is_publishe
     assert_eq!(subjects, [format!("civicgrid.notify.notify-failed.{CITY}.{COUNTY}.{TOWNSHIP}.{VILLAGE}")]);
 
     // Given up means given up: time passing calls nobody.
-    let probe = Probe::register(&app).await;
+    let probe = Probe;
     app.advance(chrono::Duration::hours(2));
     probe.pass(&app).await;
     assert_eq!(receiver.calls().len(), 2);
@@ -280,7 +280,7 @@ async fn deleting_an_endpoint_fails_its_waiting_deliveries() {
     let (_, _, later) = assign(&app, &desk, 1).await;
     let deliveries = app.deliveries_of(&later).await;
     assert_eq!(deliveries.iter().map(|d| d.channel).collect::<Vec<_>>(), [Channel::Inbox as i32]);
-    let probe = Probe::register(&app).await;
+    let probe = Probe;
     probe.pass(&app).await;
     assert_eq!(receiver.calls().len(), 1);
 }
@@ -299,7 +299,7 @@ async fn deleting_an_endpoint_leaves_a_call_in_flight_to_finish() {
     assert_eq!((hook.attempt_count, hook.last_error.as_str()), (1, ""));
     // Its one fact is notify-delivered: the delete did not also give it up.
     app.wait_published("notify-delivered", |_, e| e.delivery_id == hook.id).await;
-    let probe = Probe::register(&app).await;
+    let probe = Probe;
     probe.pass(&app).await;
     let facts: Vec<String> =
         app.published().await.into_iter().filter(|(_, e)| e.delivery_id == hook.id).map(|(_, e)| e.fact).collect();

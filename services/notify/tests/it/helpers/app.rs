@@ -55,6 +55,8 @@ pub struct TestApp {
     pub clock: Clock,
     pub settings: Settings,
     pub shutdown: Shutdown,
+    /// Where the running notify serves `GET /metrics`.
+    pub metrics: std::net::SocketAddr,
     pub handle: Option<tokio::task::JoinHandle<Result<(), StartError>>>,
     /// notify's own runtime: every task notify spawns (worker, consumers, relay) lives in it, so
     /// [`TestApp::crash`] can drop them all at once, as a killed process would.
@@ -109,6 +111,7 @@ pub async fn spawn_app_on(clock: Clock, db_url: &str, extra: &str) -> TestApp {
         clock,
         settings,
         shutdown: Shutdown::new(),
+        metrics: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         handle: None,
         runtime: None,
     };
@@ -138,14 +141,15 @@ impl TestApp {
         // Built inside its runtime: the pool's and the NATS client's tasks must die with it.
         self.handle = Some(runtime.spawn(async move {
             let app = Application::build(settings, clock).await?;
-            let _ = built.send(app.addr());
+            let _ = built.send((app.addr(), app.metrics_addr()));
             app.run_until_stopped(shutdown).await
         }));
         self.runtime = Some(runtime);
-        let Ok(addr) = addr.await else {
+        let Ok((addr, metrics)) = addr.await else {
             let h = self.handle.take().expect("handle");
             panic!("build notify: {:?}", h.await.expect("join").err());
         };
+        self.metrics = metrics;
         self.client = NotifyServiceClient::connect(format!("http://{addr}")).await.expect("connect");
     }
 

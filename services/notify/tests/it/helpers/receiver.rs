@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use super::{TestApp, WITHIN, admin, authed, new_id, task_fact};
+use super::{TestApp, WITHIN, admin, authed, new_id};
 
 /// One call the receiver got.
 #[derive(Debug, Clone)]
@@ -117,33 +117,29 @@ pub async fn register(app: &TestApp, recipient: &str, url: &str, secret: &str) -
     c.register_webhook(authed(req, &admin())).await.expect("register webhook").into_inner().id
 }
 
-/// Proves that the delivery worker has made a whole pass (digests, re-escalations, sends)
-/// after the moment it is called, without sleeping: a fact for a desk of its own goes out as a
-/// webhook call, twice. The worker's pass ends with the round that sends the first call, so the
-/// second call is sent by a pass that began after the first one was seen.
-pub struct Probe {
-    receiver: Receiver,
-}
-
-/// The department the probe's facts are for.
-pub const PROBE_DEPT: &str = "probe-411602";
+/// Proves that the delivery worker has made a whole pass (digests, re-escalations, a claim of
+/// what is due) after the moment it is called, without sleeping: it reads the worker's claim
+/// rounds (`civicgrid_notify_worker_rounds_total{found="none"|"some"}`) and waits until two
+/// more have been made. The first may have begun before the call; the second began after it,
+/// with the timed look before it (in these tests every claim round is part of a timed look: no
+/// worker has two rounds' worth in hand, so none is woken to claim). A delivery handed to the
+/// worker at its creation is no proof: it is sent without a claim.
+pub struct Probe;
 
 impl Probe {
-    /// Registers the probe's receiver for [`PROBE_DEPT`].
-    pub async fn register(app: &TestApp) -> Probe {
-        let receiver = Receiver::start().await;
-        register(app, &format!("department:{PROBE_DEPT}"), &receiver.url, "probe-secret-0123456789").await;
-        Probe { receiver }
-    }
-
     /// Returns once the worker has made a pass that began after this call.
     pub async fn pass(&self, app: &TestApp) {
-        for _ in 0..2 {
-            let seen = self.receiver.calls().len();
-            let mut fact = task_fact("task-assigned", &new_id(), &new_id());
-            fact.department_id = PROBE_DEPT.into();
-            app.publish_task(&fact).await;
-            self.receiver.wait_calls(seen + 1).await;
+        let claims = |s: &civicgrid_dev::testing::metrics::Scrape| {
+            ["none", "some"]
+                .iter()
+                .map(|f| s.value("civicgrid_notify_worker_rounds_total", &[("found", f)]).unwrap_or(0.0))
+                .sum::<f64>()
+        };
+        let before = claims(&civicgrid_dev::testing::metrics::scrape(app.metrics).await);
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        while claims(&civicgrid_dev::testing::metrics::scrape(app.metrics).await) < before + 2.0 {
+            assert!(tokio::time::Instant::now() < deadline, "the worker made no pass");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }
