@@ -213,6 +213,7 @@ impl<S: Service> Application<S> {
         let common = ctx.settings.common().clone();
         let drain_limit = Duration::from_secs(common.runtime.drain_timeout_secs.max(1));
         let calls = ctx.calls_stopping.clone();
+        let stop_requested = shutdown.clone();
         {
             let calls = calls.clone();
             tokio::spawn(async move {
@@ -313,7 +314,10 @@ impl<S: Service> Application<S> {
         });
         let mut served: Result<(), StartError> = Ok(());
         tokio::select! {
-            _ = calls.cancelled() => {}
+            // A stop ends the server too: both may be ready at once, and then the stop is the
+            // reason. (A server that fails cancels `calls` itself: that is not a stop.)
+            biased;
+            _ = stop_requested.cancelled() => {}
             ended = &mut grpc_task => {
                 // The server ended on its own (its error is logged): stop the rest in order.
                 served = Err(StartError::Serve(match ended {
