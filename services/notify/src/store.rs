@@ -197,8 +197,8 @@ impl Store {
     }
 }
 
-/// Takes the transaction-scoped advisory lock `key` (`notifications::INBOX_LOCK`,
-/// `reporters::REPORTERS_LOCK`); it is released by the commit or rollback.
+/// Takes the transaction-scoped advisory lock `key` (`reporters::REPORTERS_LOCK`); it is
+/// released by the commit or rollback.
 async fn advisory_lock(tx: &mut PgConnection, key: i64) -> Result<(), StoreError> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key).execute(&mut *tx).await?;
     Ok(())

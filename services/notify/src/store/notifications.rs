@@ -1,5 +1,5 @@
-//! Notifications (`notifications`), which are the inbox: writing a batch of them under
-//! `INBOX_LOCK`, the inbox pages and feed, reading, acknowledging, and the notices due for
+//! Notifications (`notifications`), which are the inbox: writing a batch of them under their
+//! recipients' inbox locks, the inbox pages and feed, reading, acknowledging, and the notices due for
 //! acknowledgement.
 
 use std::collections::{BTreeMap, HashMap};
@@ -11,17 +11,22 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgExecutor, Row, postgres::PgRow, types::Json};
 use uuid::Uuid;
 
-use super::{Store, StoreError, advisory_lock, region_of};
+use super::{Store, StoreError, region_of};
 use crate::domain::{
     facts::{Fact, Unacknowledged},
     notices::Draft,
     schedule::Priority,
 };
 
-/// Orders inbox cursors: every transaction that creates notifications takes it just before
-/// numbering them, so cursors become visible in increasing order and a watcher that has seen
-/// cursor n never later finds a committed n-1 it skipped.
-const INBOX_LOCK: i64 = 7_305_003;
+/// Orders each recipient's inbox cursors: a transaction that creates notifications takes, just
+/// before numbering them, the advisory lock `(INBOX_LOCKS, hashtext(recipient))` of every
+/// recipient it writes to, held to its commit. So a recipient's cursors become visible in
+/// increasing order — a watcher of that recipient that has seen cursor n never later finds a
+/// committed n-1 it skipped — while transactions writing to different recipients number side by
+/// side (one lock for all used to queue notify's consumers behind each other's commits). Every
+/// cursor read is of one recipient. The locks are taken in key order, so two transactions never
+/// wait on each other crosswise; recipients whose hashes collide merely share a lock.
+const INBOX_LOCKS: i32 = 7_305_003;
 
 const NOTIFICATION_COLUMNS: &str = "id, recipient, rule, template, priority, locale, title, body, source_type, \
      source_event_id, fact, subject_id, city, county, township, village, data, created_at, read_at, ack_required, \
@@ -59,9 +64,24 @@ fn notification_of(row: &PgRow) -> pb::Notification {
     }
 }
 
+/// Takes the inbox locks of `recipients` ([`INBOX_LOCKS`]), held by `tx` to its commit.
+async fn lock_inboxes(tx: &mut PgConnection, recipients: &[&str]) -> Result<(), StoreError> {
+    // Sorted and without repeats before the locks are taken, one after another, in that order
+    // (`OFFSET 0` keeps the sorted subquery whole under the aggregate).
+    sqlx::query(
+        "SELECT count(pg_advisory_xact_lock($2, k)) FROM ( \
+           SELECT DISTINCT hashtext(r) AS k FROM unnest($1::text[]) AS r ORDER BY k OFFSET 0) AS s",
+    )
+    .bind(recipients)
+    .bind(INBOX_LOCKS)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 /// Writes `drafts` (about `facts`, by index) created at `now`, numbering their cursors in
-/// batch order under `INBOX_LOCK`, which `tx` holds from then on; a draft whose dedup key is
-/// written already is left out. Returns the ids written.
+/// batch order under their recipients' inbox locks ([`INBOX_LOCKS`]), which `tx` holds from
+/// then on; a draft whose dedup key is written already is left out. Returns the ids written.
 pub(crate) async fn insert(
     tx: &mut PgConnection,
     drafts: &[Draft],
@@ -69,8 +89,10 @@ pub(crate) async fn insert(
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, StoreError> {
     let fact_of = |d: &Draft| &facts[d.fact];
-    // Numbered last, under the inbox lock, in batch order, so cursors commit in order.
-    advisory_lock(&mut *tx, INBOX_LOCK).await?;
+    // Numbered last, under the recipients' inbox locks, in batch order, so each recipient's
+    // cursors commit in order.
+    let recipients: Vec<&str> = drafts.iter().map(|d| d.recipient.as_str()).collect();
+    lock_inboxes(&mut *tx, &recipients).await?;
     Ok(sqlx::query_scalar(
         "INSERT INTO notifications (id, dedup_key, recipient, rule, template, priority, locale, title, body, \
            source_type, source_event_id, fact, subject_id, city, county, township, village, data, created_at, \

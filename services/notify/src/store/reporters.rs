@@ -10,7 +10,7 @@ use super::{StoreError, advisory_lock};
 /// Orders the two sides of a closure that overtakes its report: the transaction that records
 /// an event's reporters and takes the facts waiting for them, and the one that finds no
 /// reporters and parks its fact. Without it each could miss the other's uncommitted row and the
-/// parked fact would wait forever. Taken before `INBOX_LOCK` on both sides.
+/// parked fact would wait forever. Taken before the inbox locks on both sides.
 const REPORTERS_LOCK: i64 = 7_305_004;
 
 /// Records (event, reporter) `pairs` under `REPORTERS_LOCK`, which `tx` holds from then on: the

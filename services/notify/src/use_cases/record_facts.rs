@@ -63,8 +63,8 @@ impl Store {
     /// written.
     ///
     /// Locks, in this order and held to the commit: `REPORTERS_LOCK` when the batch teaches or
-    /// needs reporters (`store/reporters.rs`), then `INBOX_LOCK` to number the notifications
-    /// (`store/notifications.rs`).
+    /// needs reporters (`store/reporters.rs`), then the inbox locks of the recipients it writes
+    /// to, to number the notifications (`store/notifications.rs`).
     pub async fn record_facts(
         &self,
         tx: &mut PgConnection,
@@ -99,7 +99,7 @@ impl Store {
         let prefs = self.prefs_of(&mut *tx, &recipients).await?;
         let endpoints = endpoints::active_of(&mut *tx, &recipients).await?;
 
-        // Each notice in its recipient's language; written (and numbered, under INBOX_LOCK) in
+        // Each notice in its recipient's language; written (and numbered, under their inbox locks) in
         // batch order.
         let drafts: Vec<Draft> =
             targets.iter().map(|t| self.rules.draft(t, &facts[t.fact], &prefs[&t.recipient].locale, now)).collect();

@@ -7,6 +7,7 @@
 mod guards;
 mod helpers;
 mod inbox;
+mod inbox_locks;
 mod mediation;
 mod patrol;
 mod plans;
