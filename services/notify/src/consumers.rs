@@ -105,8 +105,8 @@ impl Handler for FactHandler {
 
     /// Every write is keyed by the fact: a notification by `<ce-id>/<rule>/<recipient>`
     /// (`ON CONFLICT (dedup_key) DO NOTHING`, and its deliveries only when it is new), a reporter
-    /// by event and reporter, a parked fact by event and `ce-id`; and the batch holds the inbox
-    /// advisory lock. So a fact applied again writes nothing, and the consumers keep no inbox
+    /// by event and reporter, a parked fact by event and `ce-id`; and the batch holds its
+    /// recipients' inbox locks. So a fact applied again writes nothing, and the consumers keep no inbox
     /// rows (two a report, and a statement a batch).
     fn idempotent(&self) -> bool {
         true

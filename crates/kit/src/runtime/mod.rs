@@ -207,7 +207,9 @@ impl<S: Service> Application<S> {
     }
 
     /// Serves until `shutdown` is cancelled, then drains in order within
-    /// `runtime.drain_timeout_secs`.
+    /// `runtime.drain_timeout_secs`. Returns `Ok` after a stop (a gRPC server failing in the
+    /// same instant is only logged), and `Err` when the gRPC server ended without one — the
+    /// rest is drained in order then too.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> Result<(), StartError> {
         let Application { ctx, listener, addr, metrics_listener, metrics_addr, assembly } = self;
         let common = ctx.settings.common().clone();

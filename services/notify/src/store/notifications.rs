@@ -28,6 +28,18 @@ use crate::domain::{
 /// wait on each other crosswise; recipients whose hashes collide merely share a lock.
 const INBOX_LOCKS: i32 = 7_305_003;
 
+/// The lock of every inbox (one key, apart from [`INBOX_LOCKS`]' pairs): taken shared before
+/// the recipients' locks, and alone, exclusive, by a batch for more than [`MANY_RECIPIENTS`]
+/// recipients. Exclusive, it is also the lock an older notify took for every batch: during a
+/// rolling update the two kinds of replica exclude each other, as they must.
+const INBOX_LOCK: i64 = 7_305_003;
+
+/// Beyond this many recipients a batch locks every inbox at once rather than each of its own:
+/// advisory locks take room in PostgreSQL's shared lock table (`max_locks_per_transaction` ×
+/// connections, shared by every service on the server), and a backlog's batch can name
+/// hundreds.
+const MANY_RECIPIENTS: usize = 64;
+
 const NOTIFICATION_COLUMNS: &str = "id, recipient, rule, template, priority, locale, title, body, source_type, \
      source_event_id, fact, subject_id, city, county, township, village, data, created_at, read_at, ack_required, \
      ack_due_at, acked_at, cursor";
@@ -64,15 +76,22 @@ fn notification_of(row: &PgRow) -> pb::Notification {
     }
 }
 
-/// Takes the inbox locks of `recipients` ([`INBOX_LOCKS`]), held by `tx` to its commit.
+/// Takes the inbox locks of `recipients` ([`INBOX_LOCKS`], after [`INBOX_LOCK`] shared; or
+/// [`INBOX_LOCK`] exclusive for more than [`MANY_RECIPIENTS`]), held by `tx` to its commit.
 async fn lock_inboxes(tx: &mut PgConnection, recipients: &[&str]) -> Result<(), StoreError> {
-    // Sorted and without repeats before the locks are taken, one after another, in that order
-    // (`OFFSET 0` keeps the sorted subquery whole under the aggregate).
+    let distinct: std::collections::BTreeSet<&str> = recipients.iter().copied().collect();
+    if distinct.len() > MANY_RECIPIENTS {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(INBOX_LOCK).execute(&mut *tx).await?;
+        return Ok(());
+    }
+    sqlx::query("SELECT pg_advisory_xact_lock_shared($1)").bind(INBOX_LOCK).execute(&mut *tx).await?;
+    // The keys sorted, without repeats, in an array (`array_agg … ORDER BY` keeps its order),
+    // and locked in that order as `unnest` yields them.
     sqlx::query(
-        "SELECT count(pg_advisory_xact_lock($2, k)) FROM ( \
-           SELECT DISTINCT hashtext(r) AS k FROM unnest($1::text[]) AS r ORDER BY k OFFSET 0) AS s",
+        "SELECT count(pg_advisory_xact_lock($2, k)) FROM unnest(( \
+           SELECT array_agg(DISTINCT hashtext(r) ORDER BY hashtext(r)) FROM unnest($1::text[]) AS r)) AS k",
     )
-    .bind(recipients)
+    .bind(distinct.into_iter().collect::<Vec<_>>())
     .bind(INBOX_LOCKS)
     .execute(&mut *tx)
     .await?;
