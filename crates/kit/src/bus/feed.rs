@@ -23,7 +23,7 @@ use civicgrid_contracts::Feed;
 use futures::StreamExt;
 use tokio::task::JoinHandle;
 
-use super::{BusError, HandleError, Incoming, inbox::BoxFuture, inbox::DeadLetter};
+use super::{BusError, HandleError, Incoming, deadletter::DeadLetter, inbox::BoxFuture};
 use crate::{
     Shutdown,
     config::{BusSettings, NatsSettings},

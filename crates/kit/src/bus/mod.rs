@@ -9,6 +9,7 @@
 //! `docs/events.md`. A [`feed`] is a stream of inputs taken in at a high rate (patrol's
 //! positions), read in batches without an inbox table.
 
+mod deadletter;
 pub mod envelope;
 pub mod feed;
 pub mod inbox;
