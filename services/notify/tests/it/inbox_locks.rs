@@ -158,10 +158,20 @@ async fn many_inboxes_and_an_older_notify_take_the_lock_of_every_inbox() {
     // An older notify's batch: the one lock, exclusive, around its insert.
     let mut old = pool.begin().await.unwrap();
     sqlx::query("SELECT pg_advisory_xact_lock(7305003::bigint)").execute(&mut *old).await.unwrap();
-    let new = spawn_writer(&store, &pool, vec![assigned_to("z")]);
+    let new = spawn_writer(&store, &pool, vec![assigned_to("z"), assigned_to("y")]);
     until_waiting(&pool, false).await;
     assert_eq!(count(&pool, "department:z").await, 1, "the new writer waits for the old one");
+    // It waits holding no recipient's lock: the lock of every inbox comes first, so a writer
+    // queued behind an exclusive holder blocks no other writer's inbox meanwhile.
+    let held: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 7305003 \
+           AND objsubid = 2 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(held, 0, "no recipient's lock is taken before the lock of every inbox");
     old.commit().await.unwrap();
     tokio::time::timeout(Duration::from_secs(5), new).await.expect("the new writer went on").unwrap();
-    assert_eq!(count(&pool, "department:z").await, 2);
+    assert_eq!((count(&pool, "department:z").await, count(&pool, "department:y").await), (2, 1));
 }
