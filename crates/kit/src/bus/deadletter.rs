@@ -24,6 +24,9 @@ impl DeadLetter<'_> {
     pub(crate) async fn send(&self, m: &jetstream::Message, inc: &Incoming, reason: &str) {
         tracing::error!(subject = %inc.subject, %reason, "dead-lettering message");
         let mut headers = inc.headers.clone();
+        // The copy is a new message: JetStream's own headers of the original (how it was
+        // stored, as `Nats-Batch-Id` of an atomic batch) would make the server refuse it.
+        headers.retain(|name, _| !name.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("nats-")));
         let dlq_id = format!(
             "dlq-{}-{}",
             self.durable,

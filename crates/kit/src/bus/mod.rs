@@ -14,6 +14,7 @@ pub mod envelope;
 pub mod feed;
 pub mod inbox;
 pub mod outbox;
+mod publish;
 
 use std::time::Duration;
 
@@ -123,6 +124,8 @@ pub async fn ensure_streams(js: &jetstream::Context, own: &Stream, settings: &Na
             name: own.name(),
             subjects: own.subjects(),
             description: Some(format!("facts published by civicgrid {}", own.service)),
+            // The relay publishes a long claim as atomic batches (bus::publish).
+            allow_atomic_publish: true,
             ..base.clone()
         },
         stream::Config {

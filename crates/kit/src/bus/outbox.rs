@@ -2,8 +2,10 @@
 //!
 //! A service writes its state change and the outgoing message in one transaction ([`enqueue`]),
 //! then wakes the relay ([`OutboxSignal::wake`]). The relay claims a batch of unpublished rows
-//! (`FOR UPDATE SKIP LOCKED`, so several replicas share the work), publishes them all with the
-//! acks awaited concurrently, and deletes the acknowledged rows in one statement, so the
+//! (`FOR UPDATE SKIP LOCKED`, so several replicas share the work), publishes them (a long claim
+//! as atomic batches, one ack and a few `fsync` calls in JetStream each; a short one, or a batch
+//! the server refuses, one message at a time: `publish`), and deletes the acknowledged rows in
+//! one statement, so the
 //! outbox holds only what is not yet published. With a backlog it claims and sends the next
 //! batch while the acks of the previous one come back (`bus.relay_batches_in_flight`). A crash
 //! before that commit republishes the rows, and JetStream drops the repeat by `Nats-Msg-Id`
@@ -22,13 +24,15 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use async_nats::jetstream;
 use chrono::{DateTime, Utc};
-use futures::future::join_all;
 use sqlx::{PgConnection, PgPool, types::Json};
 use tokio::{sync::Notify, task::JoinHandle};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
 
-use super::envelope::{Envelope, to_header_map};
+use super::{
+    envelope::{Envelope, to_header_map},
+    publish::{self, Group, Message},
+};
 use crate::{Shutdown, config::BusSettings, metrics::Metrics};
 
 /// Wakes the relay after a commit that wrote outbox rows.
@@ -165,14 +169,14 @@ struct Row {
 }
 
 /// A claimed batch whose messages are sent and whose acks are awaited: the claiming
-/// transaction (it holds the rows' locks) and an ack future per message.
+/// transaction (it holds the rows' locks), the messages and the groups they were sent in.
 struct Sent {
     tx: sqlx::Transaction<'static, sqlx::Postgres>,
-    /// Each sent row: its id, its fact (the subject's third token), its ack and its publish
-    /// span (ended when the ack is settled).
-    pending: Vec<(Uuid, String, jetstream::context::PublishAckFuture, tracing::Span)>,
-    /// Rows claimed, whether or not all could be sent.
-    claimed: usize,
+    /// Each claimed row: its id, its fact (the subject's third token) and its publish span
+    /// (ended when the ack is settled).
+    rows: Vec<(Uuid, String, tracing::Span)>,
+    /// The groups sent, covering the first rows ([`publish::send`]).
+    groups: Vec<Group>,
     /// Why sending stopped early.
     send_error: Option<String>,
 }
@@ -198,22 +202,24 @@ async fn claim_and_send(
     }
     // The rows are committed and not yet on the bus: a crash here must lose none of them.
     crate::faults::point(service, "relay.before_publish");
-    // Send in order over one connection; the acks are awaited later, together.
-    let mut pending = Vec::with_capacity(rows.len());
-    let mut send_error = None;
-    for row in &rows {
-        let fact = row.subject.split('.').nth(2).unwrap_or("").to_string();
-        let (span, headers) = publish_span(row, &fact);
-        match js.publish_with_headers(row.subject.clone(), to_header_map(&headers), row.payload.clone().into()).await {
-            Ok(ack) => pending.push((row.id, fact, ack, span)),
-            Err(e) => {
-                span.set_status(opentelemetry::trace::Status::error(e.to_string()));
-                send_error = Some(e.to_string());
-                break;
-            }
-        }
+    // Send in order over one connection; the acks are awaited later.
+    let (rows, messages): (Vec<_>, Vec<_>) = rows
+        .into_iter()
+        .map(|row| {
+            let fact = row.subject.split('.').nth(2).unwrap_or("").to_string();
+            let (span, headers) = publish_span(&row, &fact);
+            let message =
+                Message { subject: row.subject, headers: to_header_map(&headers), payload: row.payload.into() };
+            ((row.id, fact, span), message)
+        })
+        .unzip();
+    let (groups, send_error) = publish::send(js, &messages).await;
+    if let Some(e) = &send_error {
+        // The rows never sent: their spans end with the error that stopped the sending.
+        let sent: usize = groups.iter().map(Group::len).sum();
+        rows[sent..].iter().for_each(|(_, _, span)| span.set_status(opentelemetry::trace::Status::error(e.clone())));
     }
-    Ok(Some(Sent { tx, pending, claimed: rows.len(), send_error }))
+    Ok(Some(Sent { tx, rows, groups, send_error }))
 }
 
 /// The span of one row's publish (`publish <fact>`, kind producer) and the headers to send. The
@@ -236,29 +242,20 @@ fn publish_span(row: &Row, fact: &str) -> (tracing::Span, HashMap<String, String
 /// Awaits the acks of a sent batch, deletes the acknowledged rows and commits; returns how many
 /// were published. Each published fact is counted in `metrics` once committed.
 async fn settle(sent: Sent, metrics: Option<Metrics>) -> Result<usize, RelayError> {
-    let Sent { mut tx, pending, claimed: _, send_error } = sent;
+    let Sent { mut tx, rows, groups, send_error } = sent;
     let mut first_error = send_error;
-    let mut spans = Vec::with_capacity(pending.len());
-    let (ids, rest): (Vec<Uuid>, Vec<_>) = pending
-        .into_iter()
-        .map(|(id, fact, ack, span)| {
-            spans.push(span);
-            (id, (fact, ack))
-        })
-        .unzip();
-    let (facts, acks): (Vec<String>, Vec<_>) = rest.into_iter().unzip();
-    let results = join_all(acks.into_iter().map(|f| f.into_future())).await;
-    let mut acked = Vec::with_capacity(ids.len());
-    let mut acked_facts = Vec::with_capacity(ids.len());
-    for (((id, fact), result), span) in ids.into_iter().zip(facts).zip(results).zip(&spans) {
+    let results = publish::settle(groups).await;
+    let mut acked = Vec::with_capacity(results.len());
+    let mut acked_facts = Vec::with_capacity(results.len());
+    for ((id, fact, span), result) in rows.iter().zip(results) {
         match result {
-            Ok(_) => {
-                acked.push(id);
-                acked_facts.push(fact);
+            Ok(()) => {
+                acked.push(*id);
+                acked_facts.push(fact.clone());
             }
             Err(e) => {
-                span.set_status(opentelemetry::trace::Status::error(e.to_string()));
-                first_error.get_or_insert(e.to_string());
+                span.set_status(opentelemetry::trace::Status::error(e.clone()));
+                first_error.get_or_insert(e);
             }
         }
     }
@@ -274,7 +271,7 @@ async fn settle(sent: Sent, metrics: Option<Metrics>) -> Result<usize, RelayErro
     }
     tx.commit().await?;
     // The publish spans end here, with the ack and the row's delete.
-    drop(spans);
+    drop(rows);
     if let Some(m) = &metrics {
         m.bus().published(&acked_facts);
     }
@@ -309,7 +306,7 @@ pub async fn relay_pending(
                 break;
             }
         };
-        let more = sent.claimed as i64 >= batch && sent.send_error.is_none();
+        let more = sent.rows.len() as i64 >= batch && sent.send_error.is_none();
         settling.push_back(tokio::spawn(settle(sent, metrics.cloned())));
         if !more {
             break;

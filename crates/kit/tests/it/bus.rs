@@ -18,7 +18,7 @@ use futures::StreamExt;
 use prost::Message;
 use sqlx::{PgConnection, PgPool};
 
-const SERVICE: &str = "kittest";
+pub(crate) const SERVICE: &str = "kittest";
 
 /// The test service's one fact family, and its stream.
 const FACTS: FactFamily<TaskEvent> = FactFamily::new(SERVICE, &["task-assigned"]);
@@ -92,7 +92,7 @@ fn region() -> RegionPath {
     RegionPath { city: "411600".into(), county: "411602".into(), township: String::new(), village: String::new() }
 }
 
-async fn enqueue_n(pool: &PgPool, n: usize, tag: &str) {
+pub(crate) async fn enqueue_n(pool: &PgPool, n: usize, tag: &str) {
     let mut tx = pool.begin().await.unwrap();
     for i in 0..n {
         let event = TaskEvent { task_id: format!("{tag}-{i}"), ..Default::default() };
@@ -110,7 +110,7 @@ pub(crate) async fn stream_count(js: &jetstream::Context, stream: &str) -> u64 {
 }
 
 /// Up to `max` messages of `stream`, from its start, through a new ephemeral consumer.
-async fn stored_messages(js: &jetstream::Context, stream: &str, max: usize) -> Vec<jetstream::Message> {
+pub(crate) async fn stored_messages(js: &jetstream::Context, stream: &str, max: usize) -> Vec<jetstream::Message> {
     let consumer = js
         .get_stream(stream)
         .await
@@ -255,7 +255,7 @@ async fn outbox_survives_relay_restart_and_nats_restart_without_loss_or_duplicat
 }
 
 /// Records each applied message; fails with a transient error for task ids starting "flaky".
-struct Recorder;
+pub(crate) struct Recorder;
 
 impl Handler for Recorder {
     fn apply<'a>(&'a self, tx: &'a mut PgConnection, msg: &'a Incoming) -> BoxFuture<'a, Result<(), HandleError>> {

@@ -7,5 +7,6 @@ mod bus;
 mod bus_discarded;
 mod feed;
 mod jwks;
+mod relay_batches;
 mod tls;
 mod traces;
