@@ -5,9 +5,9 @@
 //! (`FOR UPDATE SKIP LOCKED`, so several replicas share the work), publishes them (a long claim
 //! as atomic batches, one ack and a few `fsync` calls in JetStream each; a short one, or a batch
 //! the server refuses, one message at a time: `publish`), and deletes the acknowledged rows in
-//! one statement, so the
-//! outbox holds only what is not yet published. With a backlog it claims and sends the next
-//! batch while the acks of the previous one come back (`bus.relay_batches_in_flight`). A crash
+//! one statement, so the outbox holds only what is not yet published. With a backlog it claims
+//! and sends the next batch while the previous one's acks come back (sent one by one) or its
+//! delete commits (`bus.relay_batches_in_flight`). A crash
 //! before that commit republishes the rows, and JetStream drops the repeat by `Nats-Msg-Id`
 //! (within `nats.duplicate_window_secs`); a crash before the publish loses nothing because the
 //! rows stay. The fault tests crash the relay at both places (kill points `relay.after_publish`
@@ -181,8 +181,9 @@ struct Sent {
     send_error: Option<String>,
 }
 
-/// Claims up to `batch` unpublished rows and sends them, in order, without waiting for the
-/// acks. `None` when nothing is pending. `service` names the relay's kill points.
+/// Claims up to `batch` unpublished rows and sends them, in order, without waiting for the acks
+/// of those sent one by one (an atomic batch is settled before anything after it is sent:
+/// `publish::send`). `None` when nothing is pending. `service` names the relay's kill points.
 async fn claim_and_send(
     pool: &PgPool,
     js: &jetstream::Context,
@@ -282,7 +283,7 @@ async fn settle(sent: Sent, metrics: Option<Metrics>) -> Result<usize, RelayErro
 }
 
 /// Publishes everything pending, keeping up to `in_flight` batches between send and commit:
-/// while the acks of one batch come back, the next is already claimed and sent. The claims are
+/// while one batch's acks come back or its delete commits, the next is already claimed and sent. The claims are
 /// made one after another and each skips the rows the earlier ones hold, so messages still
 /// reach JetStream in outbox order. Returns how many rows were published, or the first error
 /// (after the batches in flight are settled).
