@@ -32,7 +32,10 @@ async fn every_services_trail_verifies_and_a_tasks_history_exports() {
     let url = printed.split_whitespace().nth(1).unwrap().to_string();
     let host = url.split('@').nth(1).unwrap().split('/').next().unwrap().to_string();
     let block = &blocks_of("docs/reliability.md", "## The audit trail", "sh")[0];
-    let out = readme::run(&suite, &block.replace("127.0.0.1:15432", &host));
+    // A fact is recorded when its service's relay takes it out of the outbox, a moment after
+    // it is published: the report's record may be a moment behind the task.
+    let out =
+        until(|| readme::run(&suite, &block.replace("127.0.0.1:15432", &host)), |out| out.contains(event.as_str()));
     for service in ["dispatch", "intake", "mediation", "notify", "patrol"] {
         assert!(out.lines().any(|l| l.starts_with(service) && l.ends_with("chain intact")), "{service}: {out}");
     }
@@ -44,9 +47,14 @@ async fn every_services_trail_verifies_and_a_tasks_history_exports() {
     assert_eq!(reported["hash"].as_str().unwrap().len(), 64);
 
     // One task's history: each record points at the one before.
-    let history = readme::run(
-        &suite,
-        &format!("civicgrid audit export --database-url {url} --service dispatch --aggregate {task}"),
+    let history = until(
+        || {
+            readme::run(
+                &suite,
+                &format!("civicgrid audit export --database-url {url} --service dispatch --aggregate {task}"),
+            )
+        },
+        |history| !history.trim().is_empty(),
     );
     let records: Vec<Value> = history.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(!records.is_empty(), "{history}");
@@ -55,4 +63,17 @@ async fn every_services_trail_verifies_and_a_tasks_history_exports() {
         assert_eq!(pair[1]["previous"], pair[0]["seq"], "{history}");
     }
     assert!(records.iter().all(|r| r["payload"]["task_id"] == task.as_str()), "{history}");
+}
+
+/// The output of `run` once `done` says it is complete, tried for up to 10 s.
+fn until(mut run: impl FnMut() -> String, done: impl Fn(&str) -> bool) -> String {
+    let mut out = String::new();
+    for _ in 0..40 {
+        out = run();
+        if done(&out) {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("not recorded within 10 s; last output:\n{out}")
 }

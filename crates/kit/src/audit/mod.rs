@@ -1,18 +1,20 @@
 //! The audit trail: who changed what, when, from what to what, kept append-only and
 //! hash-chained in each service's schema.
 //!
-//! Every state change a service makes public leaves through its transactional outbox, so a
-//! trigger on the outbox (`audit.sql`, then `statement.sql`, which records a statement's
-//! messages at once; applied by the runtime to every service) copies each message into
-//! `audit_log` in the same transaction: the fact's subject, its aggregate (`ce-subject`: the
-//! task, event or case), the headers (`ce-type`, `ce-time`, `traceparent`: the request), the
-//! payload (the actor and the state after) and `previous`, the aggregate's record before this
-//! one (the state before). Each row carries the hash of the one before it; [`verify`] recomputes
-//! the chain and names the first broken link. Rows cannot be changed, and
-//! are removed only past 180 days, oldest first ([`purge`]), so what remains is still a chain.
+//! Every state change a service makes public leaves through its transactional outbox, so the
+//! trail records what leaves the outbox: the relay, when it removes the messages JetStream has
+//! acknowledged, appends them to `audit_log` in the transaction of that removal ([`seal`]; kit
+//! migrations 900–902, applied by the runtime to every service). A change that commits is
+//! therefore recorded (its message waits in the outbox until then) and one that rolls back is
+//! not. A record holds the fact's subject, its aggregate (`ce-subject`: the task, event or case),
+//! the headers (`ce-type`, `ce-time`, `traceparent`: the request), the payload (the actor and the
+//! state after) and `previous`, the aggregate's record before this one (the state before). Each
+//! row carries the hash of the one before it; [`verify`] recomputes the chain and names the first
+//! broken link. Rows cannot be changed, and are removed only past 180 days, oldest first
+//! ([`purge`]), so what remains is still a chain.
 //!
 //! What must be on the record but not on the bus (a reveal of personal data) goes in with
-//! [`record`]: the same trigger records it, and the relay never sees it.
+//! [`record`], sealed at once in the caller's transaction; the relay never sees it.
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -21,25 +23,35 @@ use uuid::Uuid;
 
 use crate::bus::Envelope;
 
+mod seal;
+
+pub use seal::{Removal, Sealed, seal};
+
 /// The SQL of the trail: tables, the outbox trigger, the append-only guard.
 pub const AUDIT_SQL: &str = include_str!("audit.sql");
 
 /// The trail's second version: the outbox trigger records a statement's messages at once.
 pub const STATEMENT_SQL: &str = include_str!("statement.sql");
 
+/// The trail's third version: the relay seals the chain ([`seal`]); the trigger is gone, and
+/// outbox rows are removed only by a transaction that seals them.
+pub const SEALED_SQL: &str = include_str!("sealed.sql");
+
 /// The trail's first migration version in every service: past any service's own numbering, so
-/// the runtime can add the trail's after them (900, 901).
+/// the runtime can add the trail's after them (900, 901, 902).
 pub const MIGRATION_VERSION: i64 = 900;
 
 /// The shortest retention the database allows (`audit_guard` refuses younger deletions).
 pub const MIN_RETENTION_DAYS: u64 = 180;
 
 /// The trail's migrations, which the runtime appends to every service's own: the tables and the
-/// row trigger (900), then the statement trigger that replaces it (901).
+/// row trigger (900), the statement trigger that replaced it (901), then the relay's sealing
+/// that replaced the trigger (902).
 pub fn migrations() -> Vec<Migration> {
     vec![
         crate::db::migration(MIGRATION_VERSION, "audit trail (kit)", AUDIT_SQL),
         crate::db::migration(MIGRATION_VERSION + 1, "audit trail: one chain step per statement (kit)", STATEMENT_SQL),
+        crate::db::migration(MIGRATION_VERSION + 2, "audit trail: sealed by the relay (kit)", SEALED_SQL),
     ]
 }
 
@@ -82,26 +94,26 @@ pub struct Record {
 /// Records `envelope`, sent by `service` at `at`, in the trail of the schema `conn` works in,
 /// without publishing it; returns its `ce-id`. Call it inside the transaction whose commit
 /// makes the recorded act final (or before answering, for a read): it commits or rolls back
-/// with it.
-///
-/// The row is written to the outbox and deleted again within one transaction (a savepoint
-/// when `conn` is in one already). The outbox trigger has recorded it by then, with the one
-/// hashing the whole trail uses; the relay reads only committed rows, so it never sees it.
+/// with it (a savepoint when `conn` is in a transaction already). It holds the chain's head
+/// until then, as the relay does while it seals.
 pub async fn record(
     conn: &mut PgConnection,
     service: &str,
     envelope: &Envelope,
     at: DateTime<Utc>,
 ) -> Result<Uuid, sqlx::Error> {
+    let row = crate::bus::outbox::OutboxRow::new(service, envelope, at);
     let mut tx = conn.begin().await?;
-    let id = crate::bus::outbox::enqueue(&mut tx, service, envelope, at).await?;
-    sqlx::query("DELETE FROM outbox WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    // The hash covers the headers as the `jsonb` column prints them.
+    let headers: String = sqlx::query_scalar("SELECT $1::jsonb::text").bind(&row.headers).fetch_one(&mut *tx).await?;
+    let sealed = Sealed::new(None, row.id, row.subject, &row.headers.0, headers, row.payload);
+    seal(&mut tx, &[&sealed], Removal::Refused).await?;
     tx.commit().await?;
-    Ok(id)
+    Ok(sealed.id)
 }
 
-/// The hash of a record after `prev_hash`: what `audit_append_statement` computes in the
-/// database.
+/// The hash of a record after `prev_hash`: what [`seal`] stores (and the triggers of kit
+/// migrations 900 and 901 computed in the database before).
 pub fn row_hash(prev_hash: &[u8], r: &Record) -> Vec<u8> {
     let mut h = Sha256::new();
     h.update(prev_hash);
@@ -216,11 +228,14 @@ pub async fn verify(pool: &PgPool, schema: &str) -> Result<Verification, AuditEr
             .await?;
     let mut checker = Checker::default();
     let mut after = 0i64;
+    // Up to the head read above: records sealed meanwhile are past it, and are the next run's.
+    let through = head.as_ref().map_or(i64::MAX, |(seq, _)| *seq);
     loop {
         let page: Vec<Record> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM \"{schema}\".audit_log WHERE seq > $1 ORDER BY seq LIMIT 5000"
+            "SELECT {COLUMNS} FROM \"{schema}\".audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT 5000"
         )))
         .bind(after)
+        .bind(through)
         .fetch_all(pool)
         .await?;
         let Some(last) = page.last() else { break };

@@ -4,8 +4,10 @@
 //! then wakes the relay ([`OutboxSignal::wake`]). The relay claims a batch of unpublished rows
 //! (`FOR UPDATE SKIP LOCKED`, so several replicas share the work), publishes them (a long claim
 //! as atomic batches, one ack and a few `fsync` calls in JetStream each; a short one, or a batch
-//! the server refuses, one message at a time: `publish`), and deletes the acknowledged rows in
-//! one statement, so the outbox holds only what is not yet published. With a backlog it claims
+//! the server refuses, one message at a time: `publish`), records the acknowledged rows in the
+//! audit trail ([`crate::audit::seal`]) and deletes them in one statement, so the outbox holds
+//! only what is not yet published and nothing leaves it unrecorded (the database refuses a
+//! removal that does not record). Claims in flight together record in claim order. With a backlog it claims
 //! and sends the next batch while the previous one's acks come back (sent one by one) or its
 //! delete commits (`bus.relay_batches_in_flight`). A crash
 //! before that commit republishes the rows, and JetStream drops the repeat by `Nats-Msg-Id`
@@ -25,7 +27,10 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use async_nats::jetstream;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool, types::Json};
-use tokio::{sync::Notify, task::JoinHandle};
+use tokio::{
+    sync::{Notify, oneshot},
+    task::JoinHandle,
+};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
 
@@ -33,7 +38,7 @@ use super::{
     envelope::{Envelope, to_header_map},
     publish::{self, Group, Message},
 };
-use crate::{Shutdown, config::BusSettings, metrics::Metrics};
+use crate::{Shutdown, audit::Sealed, config::BusSettings, metrics::Metrics};
 
 /// Wakes the relay after a commit that wrote outbox rows.
 #[derive(Clone, Default)]
@@ -162,9 +167,11 @@ impl FromIterator<OutboxRow> for OutboxBatch {
 
 #[derive(sqlx::FromRow)]
 struct Row {
+    seq: i64,
     id: Uuid,
     subject: String,
-    headers: Json<HashMap<String, String>>,
+    /// As the `jsonb` column prints it: the audit trail's hash covers that text.
+    headers: String,
     payload: Vec<u8>,
 }
 
@@ -172,9 +179,9 @@ struct Row {
 /// transaction (it holds the rows' locks), the messages and the groups they were sent in.
 struct Sent {
     tx: sqlx::Transaction<'static, sqlx::Postgres>,
-    /// Each claimed row: its id, its fact (the subject's third token) and its publish span
-    /// (ended when the ack is settled).
-    rows: Vec<(Uuid, String, tracing::Span)>,
+    /// Each claimed row: what the audit trail records of it, its fact (the subject's third
+    /// token) and its publish span (ended when the ack is settled).
+    rows: Vec<(Sealed, String, tracing::Span)>,
     /// The groups sent, covering the first rows ([`publish::send`]).
     groups: Vec<Group>,
     /// Why sending stopped early.
@@ -192,7 +199,7 @@ async fn claim_and_send(
 ) -> Result<Option<Sent>, RelayError> {
     let mut tx = pool.begin().await?;
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, subject, headers, payload FROM outbox WHERE published_at IS NULL \
+        "SELECT seq, id, subject, headers::text AS headers, payload FROM outbox WHERE published_at IS NULL \
          ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
     .bind(batch)
@@ -204,54 +211,70 @@ async fn claim_and_send(
     // The rows are committed and not yet on the bus: a crash here must lose none of them.
     crate::faults::point(service, "relay.before_publish");
     // Send in order over one connection; the acks are awaited later.
-    let (rows, messages): (Vec<_>, Vec<_>) = rows
-        .into_iter()
-        .map(|row| {
-            let fact = row.subject.split('.').nth(2).unwrap_or("").to_string();
-            let (span, headers) = publish_span(&row, &fact);
-            let message =
-                Message { subject: row.subject, headers: to_header_map(&headers), payload: row.payload.into() };
-            ((row.id, fact, span), message)
-        })
-        .unzip();
+    let mut claimed = Vec::with_capacity(rows.len());
+    let mut messages = Vec::with_capacity(rows.len());
+    for row in rows {
+        let headers: HashMap<String, String> =
+            serde_json::from_str(&row.headers).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        let fact = row.subject.split('.').nth(2).unwrap_or("").to_string();
+        let span = publish_span(&row, &headers, &fact);
+        let sealed = Sealed::new(Some(row.seq), row.id, row.subject, &headers, row.headers, row.payload);
+        let mut sent_headers = headers;
+        // Without an OpenTelemetry layer there is no context: the row's own stays.
+        sent_headers.extend(crate::telemetry::trace_headers_of(&span));
+        messages.push(Message {
+            subject: sealed.subject.clone(),
+            headers: to_header_map(&sent_headers),
+            payload: sealed.payload.clone().into(),
+        });
+        claimed.push((sealed, fact, span));
+    }
     let (groups, send_error) = publish::send(js, &messages).await;
     if let Some(e) = &send_error {
         // The rows never sent: their spans end with the error that stopped the sending.
         let sent: usize = groups.iter().map(Group::len).sum();
-        rows[sent..].iter().for_each(|(_, _, span)| span.set_status(opentelemetry::trace::Status::error(e.clone())));
+        claimed[sent..].iter().for_each(|(_, _, span)| span.set_status(opentelemetry::trace::Status::error(e.clone())));
     }
-    Ok(Some(Sent { tx, rows, groups, send_error }))
+    Ok(Some(Sent { tx, rows: claimed, groups, send_error }))
 }
 
-/// The span of one row's publish (`publish <fact>`, kind producer) and the headers to send. The
-/// row's headers hold the trace context of the span that wrote it (a gRPC call, a consumed
-/// message: [`OutboxRow::new`]), so the span is that context's child although the relay runs
-/// later in a task of its own, and the message carries the span's context on to its consumers.
-fn publish_span(row: &Row, fact: &str) -> (tracing::Span, HashMap<String, String>) {
+/// The span of one row's publish (`publish <fact>`, kind producer). The row's `headers` hold
+/// the trace context of the span that wrote it (a gRPC call, a consumed message:
+/// [`OutboxRow::new`]), so the span is that context's child although the relay runs later in a
+/// task of its own, and the message carries the span's context on to its consumers.
+fn publish_span(row: &Row, headers: &HashMap<String, String>, fact: &str) -> tracing::Span {
     let span =
         tracing::info_span!(parent: None, "publish", otel.name = %format!("publish {fact}"), otel.kind = %"producer");
-    crate::telemetry::set_parent_from(&span, &row.headers.0);
+    crate::telemetry::set_parent_from(&span, headers);
     span.set_attribute("messaging.system", "nats");
     span.set_attribute("messaging.destination.name", row.subject.clone());
     span.set_attribute("messaging.message.id", row.id.to_string());
-    let mut headers = row.headers.0.clone();
-    // Without an OpenTelemetry layer there is no context: the row's own stays.
-    headers.extend(crate::telemetry::trace_headers_of(&span));
-    (span, headers)
+    span
 }
 
-/// Awaits the acks of a sent batch, deletes the acknowledged rows and commits; returns how many
-/// were published. Each published fact is counted in `metrics` once committed.
-async fn settle(sent: Sent, metrics: Option<Metrics>) -> Result<usize, RelayError> {
+/// Whose turn it is to seal: a claim seals after the claim before it has committed or failed
+/// (its sender dropped), so the audit trail records a relay's claims in outbox order even with
+/// several in flight.
+struct Turn {
+    /// Closed when the claim before is done.
+    after: Option<oneshot::Receiver<()>>,
+    /// Dropped when this one is done.
+    _done: oneshot::Sender<()>,
+}
+
+/// Awaits the acks of a sent batch, records the acknowledged rows in the audit trail, deletes
+/// them and commits; returns how many were published. Each published fact is counted in
+/// `metrics` once committed.
+async fn settle(sent: Sent, turn: Turn, metrics: Option<Metrics>) -> Result<usize, RelayError> {
     let Sent { mut tx, rows, groups, send_error } = sent;
     let mut first_error = send_error;
     let results = publish::settle(groups).await;
     let mut acked = Vec::with_capacity(results.len());
     let mut acked_facts = Vec::with_capacity(results.len());
-    for ((id, fact, span), result) in rows.iter().zip(results) {
+    for ((sealed, fact, span), result) in rows.iter().zip(results) {
         match result {
             Ok(()) => {
-                acked.push(*id);
+                acked.push(sealed);
                 acked_facts.push(fact.clone());
             }
             Err(e) => {
@@ -260,25 +283,35 @@ async fn settle(sent: Sent, metrics: Option<Metrics>) -> Result<usize, RelayErro
             }
         }
     }
+    if let Some(after) = turn.after {
+        // Nothing is sent on it: it closes when the claim before is done, committed or not
+        // (a failed claim's rows are claimed again later and recorded after these). Awaited
+        // even when nothing here was acknowledged, so the order holds past this claim.
+        let _ = after.await;
+    }
     if !acked.is_empty() {
         // On the bus and still in the outbox: a crash here republishes them, and JetStream
         // must drop the repeats.
         if let Some(m) = &metrics {
             crate::faults::point(m.service(), "relay.after_publish");
         }
+        // Recorded as they leave the outbox (crates/kit/src/audit): one statement for the claim.
+        crate::audit::seal(&mut tx, &acked, crate::audit::Removal::Allowed).await?;
         // Deleted, not marked: one write per message instead of an update now and a delete
         // later (measured: the outbox's updates were a visible share of PostgreSQL's work).
-        sqlx::query("DELETE FROM outbox WHERE id = ANY($1)").bind(&acked).execute(&mut *tx).await?;
+        let ids: Vec<Uuid> = acked.iter().map(|s| s.id).collect();
+        sqlx::query("DELETE FROM outbox WHERE id = ANY($1)").bind(&ids).execute(&mut *tx).await?;
     }
     tx.commit().await?;
+    let published = acked.len();
     // The publish spans end here, with the ack and the row's delete.
     drop(rows);
     if let Some(m) = &metrics {
         m.bus().published(&acked_facts);
     }
     match first_error {
-        Some(e) => Err(RelayError::Publish { published: acked.len(), reason: e }),
-        None => Ok(acked.len()),
+        Some(e) => Err(RelayError::Publish { published, reason: e }),
+        None => Ok(published),
     }
 }
 
@@ -296,6 +329,7 @@ pub async fn relay_pending(
 ) -> Result<usize, RelayError> {
     let mut settling: std::collections::VecDeque<JoinHandle<Result<usize, RelayError>>> =
         std::collections::VecDeque::new();
+    let mut previous: Option<oneshot::Receiver<()>> = None;
     let mut published = 0;
     let mut first_error = None;
     loop {
@@ -308,7 +342,9 @@ pub async fn relay_pending(
             }
         };
         let more = sent.rows.len() as i64 >= batch && sent.send_error.is_none();
-        settling.push_back(tokio::spawn(settle(sent, metrics.cloned())));
+        let (done, next) = oneshot::channel();
+        let turn = Turn { after: previous.replace(next), _done: done };
+        settling.push_back(tokio::spawn(settle(sent, turn, metrics.cloned())));
         if !more {
             break;
         }

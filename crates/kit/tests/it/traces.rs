@@ -135,7 +135,9 @@ async fn each_row_of_a_shared_transaction_and_of_a_batch_keeps_its_own_trace() {
     let settings =
         DatabaseSettings { url: Some(url.into()), schema: None, max_connections: 5, acquire_timeout_secs: 10 };
     let pool = db::connect(&settings, SERVICE).await.expect("pool");
-    db::migrate(&pool, SERVICE, vec![db::migration(1, "bus tables", bus::TABLES_SQL)]).await.expect("migrations");
+    let mut migrations = vec![db::migration(1, "bus tables", bus::TABLES_SQL)];
+    migrations.extend(civicgrid_kit::audit::migrations());
+    db::migrate(&pool, SERVICE, migrations).await.expect("migrations");
     let js = jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
     bus::ensure_streams(&js, &STREAM, &nats_settings(nats.url())).await.expect("streams");
 

@@ -92,11 +92,12 @@ async fn every_reveal_of_the_parties_is_recorded_with_who_what_when_and_why() {
     assert_eq!(who[1].0, JUSTICE_OFFICE);
     assert_eq!(who[2], ("", request_id.as_str()));
 
-    // Recorded in the chain, never published.
+    // Recorded in the chain, never published. (The case's own facts are recorded as the relay
+    // takes them out of the outbox: `published` waits for that.)
+    let published = app.published().await;
     let v = audit::verify(&app.db, "mediation").await.unwrap();
     assert_eq!(v.broken, None);
     assert!(v.records >= 6, "{v:?}");
-    let published = app.published().await;
     assert!(published.iter().all(|m| !m.subject.contains("pii-revealed")), "a reveal on the bus");
     assert!(app.facts_of(&case.id).await.iter().all(|f| f.fact.starts_with("case-")));
     app.stop().await;
