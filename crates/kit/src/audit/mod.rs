@@ -222,27 +222,31 @@ pub async fn verify(pool: &PgPool, schema: &str) -> Result<Verification, AuditEr
     if !has_trail(pool, schema).await? {
         return Err(AuditError::NoTrail(schema.to_string()));
     }
+    // One snapshot for the head and every page: records sealed meanwhile are neither read nor
+    // taken for a cut-off end, and records past the head (written behind the guard's back)
+    // are still read and reported.
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
     let head: Option<(i64, Vec<u8>)> =
         sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT seq, hash FROM \"{schema}\".audit_head")))
-            .fetch_optional(pool)
+            .fetch_optional(&mut *tx)
             .await?;
     let mut checker = Checker::default();
     let mut after = 0i64;
-    // Up to the head read above: records sealed meanwhile are past it, and are the next run's.
-    let through = head.as_ref().map_or(i64::MAX, |(seq, _)| *seq);
     loop {
         let page: Vec<Record> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM \"{schema}\".audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT 5000"
+            "SELECT {COLUMNS} FROM \"{schema}\".audit_log WHERE seq > $1 ORDER BY seq LIMIT 5000"
         )))
         .bind(after)
-        .bind(through)
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         page.iter().for_each(|r| checker.push(r));
     }
-    Ok(checker.finish(head.filter(|(seq, _)| *seq > 0)))
+    tx.commit().await?;
+    // The head as it is, 0 included: records forged into an empty chain are past it.
+    Ok(checker.finish(head))
 }
 
 /// Which records [`export`] reads; every set field narrows it (AND).

@@ -80,9 +80,13 @@ const TAKE_HEAD: &str = "SELECT seq, hash, recorded_through, date_trunc('microse
      FROM audit_head FOR UPDATE";
 
 /// Writes the records and moves the head. `previous` is the aggregate's record before: an
-/// earlier one of the same statement, else the last one already in the trail.
+/// earlier one of the same statement, else the last one already in the trail. Once no row the
+/// triggers recorded is left in the outbox, `recorded_through` is cleared, so a sequence that
+/// ever starts again low (a restore, `RESTART IDENTITY`) cannot hide new rows from the trail.
 const APPEND: &str = "\
-WITH head AS (UPDATE audit_head SET seq = $10, hash = $11) \
+WITH head AS (UPDATE audit_head SET seq = $10, hash = $11, \
+                recorded_through = CASE WHEN recorded_through > 0 AND NOT EXISTS \
+                    (SELECT 1 FROM outbox o WHERE o.seq <= audit_head.recorded_through) THEN 0 ELSE recorded_through END) \
 INSERT INTO audit_log (seq, at, message_id, subject, aggregate, previous, headers, payload, prev_hash, hash) \
 SELECT r.seq, $9, r.id, r.subject, r.aggregate, \
        CASE WHEN r.aggregate <> '' THEN coalesce( \

@@ -314,4 +314,48 @@ async fn a_chain_started_by_the_triggers_goes_on_unbroken_when_the_relay_seals()
             (6, "task-3", Some(4)),
         ])
     );
+
+    // Once none of the rows the triggers recorded is left, the boundary is cleared: a sequence
+    // that started again low could not hide new rows from the trail.
+    publish(pool, "task-4", "task-assigned", true).await;
+    assert_eq!(t.relay(100).await, 1);
+    let through: i64 = sqlx::query_scalar("SELECT recorded_through FROM audit_head").fetch_one(pool).await.unwrap();
+    assert_eq!(through, 0);
+    assert_eq!(audit::verify(pool, SERVICE).await.unwrap().records, 7);
+}
+
+/// A record added by hand past the chain's head (the guard stops changes and removals, not
+/// additions), even one that carries the right hashes, is reported: the head no longer matches
+/// the last record.
+#[tokio::test]
+async fn a_record_forged_past_the_head_is_reported() {
+    let t = Trail::new().await;
+    publish(&t.pool, "task-1", "task-assigned", true).await;
+    publish(&t.pool, "task-1", "task-closed", true).await;
+    assert_eq!(t.relay(100).await, 2);
+    let mut last = audit::export(&t.pool, SERVICE, &audit::Selection::default()).await.unwrap().pop().unwrap();
+    last.prev_hash = last.hash.clone();
+    last.seq += 1;
+    last.message_id = uuid::Uuid::now_v7();
+    last.hash = audit::row_hash(&last.prev_hash, &last);
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at, message_id, subject, aggregate, previous, headers, payload, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10)",
+    )
+    .bind(last.seq)
+    .bind(last.at)
+    .bind(last.message_id)
+    .bind(&last.subject)
+    .bind(&last.aggregate)
+    .bind(last.previous)
+    .bind(&last.headers)
+    .bind(&last.payload)
+    .bind(&last.prev_hash)
+    .bind(&last.hash)
+    .execute(&t.pool)
+    .await
+    .unwrap();
+    let broken = audit::verify(&t.pool, SERVICE).await.unwrap().broken.expect("a broken link");
+    assert_eq!(broken.seq, 2, "{broken:?}");
+    assert!(broken.reason.contains("head"), "{broken:?}");
 }
