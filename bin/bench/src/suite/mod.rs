@@ -86,8 +86,8 @@ pub struct LoopArgs {
     #[arg(long)]
     pub skip_raw: bool,
     /// Profile PostgreSQL: after the raw ceilings, restart up's PostgreSQL with
-    /// pg_stat_statements and print each phase's statements by execution time (it costs a few
-    /// per cent; take the figures from a run without it).
+    /// pg_stat_statements (planning tracked too) and print each phase's statements by execution
+    /// and planning time (it costs a few per cent; take the figures from a run without it).
     #[arg(long)]
     pub statements: bool,
     /// With `--statements`: how many statements of each phase the JSON keeps, the largest
@@ -388,9 +388,10 @@ impl Meter {
         f.print();
         if let Some(keep) = self.statements {
             match statements::top(up, i64::from(keep)).await {
-                Ok((total, top)) => {
-                    statements::print(total, &top, f.accepted);
-                    f.statements_ms_per_report = Some(total / f.accepted.max(1) as f64);
+                Ok((totals, top)) => {
+                    statements::print(totals, &top, f.accepted);
+                    f.statements_ms_per_report = Some(totals.exec_ms / f.accepted.max(1) as f64);
+                    f.statements_plan_ms_per_report = Some(totals.plan_ms / f.accepted.max(1) as f64);
                     f.statements = top;
                 }
                 Err(e) => eprintln!("civicgrid-bench: pg_stat_statements: {e:#}"),

@@ -104,6 +104,8 @@ pub struct PhaseFigures {
     pub written_per_report: Vec<(String, f64)>,
     /// PostgreSQL's execution time per report (`--statements`), ms.
     pub statements_ms_per_report: Option<f64>,
+    /// PostgreSQL's planning time per report (`--statements`), ms.
+    pub statements_plan_ms_per_report: Option<f64>,
     /// The statements with the most execution time (`--statements`).
     pub statements: Vec<super::statements::Statement>,
 }

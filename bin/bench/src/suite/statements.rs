@@ -1,7 +1,11 @@
 //! Where PostgreSQL's time goes, statement by statement (`loop --statements`): `up`'s
 //! PostgreSQL is restarted with `pg_stat_statements` loaded (stopped with SIGINT, a fast
 //! shutdown; `up` starts it again as it does a server that died, and the services' pools
-//! reconnect), and each phase prints its statements by total execution time.
+//! reconnect), and each phase prints its statements by total execution time, with the time spent
+//! planning them (`pg_stat_statements.track_planning`: a statement planned at every execution
+//! shows it there, not in its execution time). Only statements sent by a client are listed:
+//! what a statement runs inside it (foreign-key checks, triggers), planning included, counts in
+//! its execution time.
 
 use std::{
     collections::HashMap,
@@ -23,6 +27,11 @@ pub struct Statement {
     pub calls: i64,
     /// Total execution time, ms.
     pub total_ms: f64,
+    /// Total planning time, ms (what planning a statement cost at its executions that were
+    /// planned; a kept plan costs none).
+    pub plan_ms: f64,
+    /// How many times it was planned.
+    pub plans: i64,
     /// Rows it returned or changed.
     pub rows: i64,
     /// Its text, whitespace folded, cut at 110 characters.
@@ -48,6 +57,11 @@ pub async fn enable(up: &Up) -> Result<()> {
         let restarted = up::pid_in(&up.state_path, "postgres").is_some_and(|p| p != old);
         if restarted && let Ok(mut conn) = PgConnection::connect(&url(up)).await {
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").await.context("pg_stat_statements")?;
+            // Known only once the library is loaded; every backend takes it at the reload.
+            conn.execute("ALTER SYSTEM SET pg_stat_statements.track_planning = on")
+                .await
+                .context("pg_stat_statements.track_planning")?;
+            conn.execute("SELECT pg_reload_conf()").await.context("reloading PostgreSQL's settings")?;
             let _ = conn.close().await;
             break;
         }
@@ -78,20 +92,30 @@ pub async fn reset(up: &Up) -> Result<()> {
     Ok(())
 }
 
-/// The `n` statements with the most execution time since the last reset, and the total of all.
-pub async fn top(up: &Up, n: i64) -> Result<(f64, Vec<Statement>)> {
+/// What every statement of the suite's database cost since the last reset, ms.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Totals {
+    /// Execution.
+    pub exec_ms: f64,
+    /// Planning.
+    pub plan_ms: f64,
+}
+
+/// The `n` statements with the most execution and planning time since the last reset, and the
+/// totals of all.
+pub async fn top(up: &Up, n: i64) -> Result<(Totals, Vec<Statement>)> {
     let mut conn = PgConnection::connect(&url(up)).await?;
     let db = "(SELECT oid FROM pg_database WHERE datname = 'civicgrid')";
-    let total: Option<f64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT sum(total_exec_time) FROM pg_stat_statements WHERE dbid = {db}"
+    let (exec_ms, plan_ms): (Option<f64>, Option<f64>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT sum(total_exec_time), sum(total_plan_time) FROM pg_stat_statements WHERE dbid = {db}"
     )))
     .fetch_one(&mut conn)
     .await?;
-    let rows: Vec<(String, i64, f64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT r.rolname::text, s.calls, s.total_exec_time, s.rows, \
+    let rows: Vec<(String, i64, f64, f64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT r.rolname::text, s.calls, s.total_exec_time, s.total_plan_time, s.plans, s.rows, \
          left(regexp_replace(s.query, '\\s+', ' ', 'g'), 110) \
          FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid \
-         WHERE s.dbid = {db} ORDER BY s.total_exec_time DESC LIMIT $1"
+         WHERE s.dbid = {db} ORDER BY s.total_exec_time + s.total_plan_time DESC LIMIT $1"
     )))
     .bind(n)
     .fetch_all(&mut conn)
@@ -99,9 +123,17 @@ pub async fn top(up: &Up, n: i64) -> Result<(f64, Vec<Statement>)> {
     let _ = conn.close().await;
     let statements = rows
         .into_iter()
-        .map(|(role, calls, total_ms, rows, query)| Statement { role, calls, total_ms, rows, query })
+        .map(|(role, calls, total_ms, plan_ms, plans, rows, query)| Statement {
+            role,
+            calls,
+            total_ms,
+            plan_ms,
+            plans,
+            rows,
+            query,
+        })
         .collect();
-    Ok((total.unwrap_or(0.0), statements))
+    Ok((Totals { exec_ms: exec_ms.unwrap_or(0.0), plan_ms: plan_ms.unwrap_or(0.0) }, statements))
 }
 
 /// Rows inserted, updated and deleted in the suite's database so far (`pg_stat_database`;
@@ -164,20 +196,28 @@ pub fn per_report(
     v
 }
 
-/// Prints a phase's statements per accepted report: the 15 with the most execution time.
-pub fn print(total_ms: f64, statements: &[Statement], reports: u64) {
+/// Prints a phase's statements per accepted report: the 15 with the most execution and
+/// planning time.
+pub fn print(totals: Totals, statements: &[Statement], reports: u64) {
     let per = |v: f64| v / reports.max(1) as f64;
     crate::field(
         "statements",
-        format!("{:.3} ms of execution per report in all statements (pg_stat_statements); the most:", per(total_ms)),
+        format!(
+            "{:.3} ms of execution and {:.3} ms of planning per report in all statements (pg_stat_statements); \
+             the most (execution, planning, calls and plans per report):",
+            per(totals.exec_ms),
+            per(totals.plan_ms)
+        ),
     );
     for s in statements.iter().take(15) {
         crate::field(
             "",
             format!(
-                "{:>6.3} ms {:>5.2} calls /report  {:<9} {}",
+                "{:>6.3} {:>6.3} ms {:>5.2} {:>5.2} /report  {:<9} {}",
                 per(s.total_ms),
+                per(s.plan_ms),
                 per(s.calls as f64),
+                per(s.plans as f64),
                 s.role,
                 s.query
             ),

@@ -55,6 +55,8 @@ pub struct Store {
     window: Duration,
     /// Tracking sequences known to exist, so each is created once per process.
     sequences: Mutex<HashSet<String>>,
+    /// Whether a batch's row-writing statement may keep its plans yet.
+    write_plans: batch::WritePlans,
 }
 
 impl Store {
@@ -67,7 +69,16 @@ impl Store {
         radius_m: f64,
         window: Duration,
     ) -> Self {
-        Store { pool, cipher, signal, offset, radius_m, window, sequences: Mutex::new(HashSet::new()) }
+        Store {
+            pool,
+            cipher,
+            signal,
+            offset,
+            radius_m,
+            window,
+            sequences: Mutex::new(HashSet::new()),
+            write_plans: batch::WritePlans::default(),
+        }
     }
 
     /// The pool.

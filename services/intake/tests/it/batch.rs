@@ -176,6 +176,71 @@ async fn tracking_numbers_increase_along_a_batch_in_each_county() {
     app.stop().await;
 }
 
+/// The batch plans its statements at every execution on purpose (`force_custom_plan`): a plan kept
+/// from a young table's statistics goes wrong as the table grows. Its row-writing statement, whose
+/// plans (inserts from arrays, foreign-key look-ups by primary key) no growth can make wrong once
+/// `events` and `reporters` have statistics of some size, then runs under the connection's default
+/// (here the database's setting), so that PostgreSQL keeps its plans and those of the checks. A
+/// trigger notes the setting that the row-writing statement ran under.
+#[tokio::test]
+async fn a_batch_writes_its_rows_under_the_databases_plan_cache_setting_once_the_tables_have_grown() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    sqlx::raw_sql(
+        "CREATE TABLE seen_mode (n serial, mode text); \
+         CREATE FUNCTION note_mode() RETURNS trigger LANGUAGE plpgsql AS \
+           $$ BEGIN INSERT INTO seen_mode (mode) VALUES (current_setting('plan_cache_mode')); RETURN NULL; END $$; \
+         CREATE TRIGGER note_mode AFTER INSERT ON reports FOR EACH STATEMENT EXECUTE FUNCTION note_mode(); \
+         DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET plan_cache_mode = force_generic_plan', current_database()); END $$",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    // A new pool, whose connections start with the database's setting.
+    let store = store(&app).await;
+    let young = ok(store
+        .submit_batch(&[
+            submission(&report("mode-0001", "01.02.003", 32.0, 114.02)),
+            submission(&report("mode-0002", "01.02.003", 33.0, 114.02)),
+        ])
+        .await);
+    // Closed events and reporters enough for a few hundred pages each, then their statistics.
+    sqlx::raw_sql(
+        "INSERT INTO reporters (id, account_id) SELECT gen_random_uuid(), repeat('r', 400) FROM generate_series(1, 3000); \
+         INSERT INTO events (id, tracking_number, source, item_code, city, county, description, occurred_at, reported_at, status) \
+           SELECT gen_random_uuid(), 'filler-' || g, 1, '09.09.009', '411600', '411602', repeat('d', 400), now(), now(), 6 \
+           FROM generate_series(1, 3000) g; \
+         ANALYZE events; ANALYZE reporters",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    // The store looks at the tables again every 64 batches while they are young
+    // (`plans::CHECK_EVERY`), then keeps what it saw; the first batch merges into a stored event
+    // (statement 3 updates it).
+    let mut merged = None;
+    for n in 0..67 {
+        let lat = 40.0 + f64::from(n) * 0.01;
+        let first = if n == 0 {
+            report("mode-merge", "01.02.003", 32.0002, 114.02)
+        } else {
+            report(&format!("mode-a{n:03}"), "01.02.003", lat, 114.02)
+        };
+        let second = report(&format!("mode-b{n:03}"), "01.02.003", lat, 116.0);
+        let answers = ok(store.submit_batch(&[submission(&first), submission(&second)]).await);
+        merged.get_or_insert(answers[0].merged);
+    }
+    let seen: Vec<String> = sqlx::query_scalar("SELECT mode FROM seen_mode ORDER BY n").fetch_all(&db).await.unwrap();
+    assert!(young.iter().all(|a| !a.merged) && merged == Some(true), "{young:?} {merged:?}");
+    assert_eq!(seen.len(), 68);
+    assert!(seen[..64].iter().all(|m| m == "force_custom_plan"), "young tables, and until the next look: {seen:?}");
+    assert!(
+        seen[64..].iter().all(|m| m == "force_generic_plan"),
+        "grown tables: the connection's default, kept: {seen:?}"
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_submission_the_database_refuses_fails_alone() {
     let app = spawn_app().await;

@@ -13,8 +13,10 @@
 //! 4. reporters, events, reports, outbox rows and answers, written together.
 //!
 //! What each submission becomes is decided in between by `domain::batch::plan`. This module
-//! holds the steps; `statements` holds statements 1, 3 and 4.
+//! holds the steps; `statements` holds statements 1, 3 and 4; `plans` decides whether
+//! statement 4 keeps its plans.
 
+mod plans;
 mod statements;
 
 use std::collections::{HashMap, HashSet};
@@ -35,6 +37,7 @@ use crate::domain::{
     tracking,
     validate::NewReport,
 };
+pub(super) use plans::WritePlans;
 use statements::Rows;
 
 /// One validated submission waiting to be written.
@@ -130,7 +133,9 @@ impl Store {
             tx.rollback().await?;
             return Ok(answers_of(&decisions, answers));
         }
-        let (mut targets, numbers) = statements::merge_and_number(&mut tx, &merge_ids, &merge_counts, &needs).await?;
+        let write_plan_cache_mode = self.write_plans.write_plan_cache_mode(&mut tx).await?;
+        let (mut targets, numbers) =
+            statements::merge_and_number(&mut tx, &merge_ids, &merge_counts, &needs, write_plan_cache_mode).await?;
 
         let mut rows = Rows::default();
         // The id, tracking number and region of each event opened by this batch, by submission.

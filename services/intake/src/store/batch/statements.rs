@@ -22,16 +22,17 @@ use crate::{
 };
 
 /// Statement 1: which keys were answered before (1-based positions in `$1`/`$2`) and their stored
-/// answers, while the duplicate locks are taken in the order of their ids. It also makes statements 2–4 be planned
-/// anew at every execution (`force_custom_plan`), with the table sizes of the moment.
+/// answers, while the duplicate locks are taken in the order of their ids. It also makes the
+/// statements after it be planned anew at every execution (`force_custom_plan`), with the table
+/// sizes of the moment; statement 3 may give statement 4 back the connection's default.
 ///
 /// Why not PostgreSQL's default, which after five executions may settle on one generic plan per
-/// connection and keep it: a generic plan made while the tables of a new database were still
-/// nearly empty, where every index costs the same, was kept while they grew. Measured in fresh
-/// clusters: in some runs statement 2 searched by the wrong index (from 2,800 to 8,600 buffers a
-/// batch within 30 s), in others statement 3 scanned all of `events`, and accepted/s fell from
-/// 4,000 to under 1,500 until autovacuum analysed the tables a minute or more later. Planning
-/// each time costs about 1.4 ms of PostgreSQL CPU per batch (about 0.1 ms per submission).
+/// connection and keep it until the table's statistics change: a generic plan made while the
+/// tables of a new database were still nearly empty, where every index costs the same, was kept
+/// while they grew. Measured in fresh clusters: in some runs statement 2 searched by the wrong
+/// index (from 2,800 to 8,600 buffers a batch within 30 s), in others statement 3 scanned all of
+/// `events`, and accepted/s fell from 4,000 to under 1,500 until autovacuum analysed the tables a
+/// minute or more later.
 ///
 /// Each key is looked up on its own (a lateral `LIMIT 1`) for the same reason: this statement
 /// itself runs under the default, and a plain join was planned as a hash join over a scan of
@@ -79,15 +80,21 @@ pub(super) async fn lock_and_look(
 /// Statement 3: count the merges into stored events (what each looks like afterwards comes
 /// back), and draw one tracking number per new event from its county's sequence, in order.
 /// `e.id = ANY($1)` gives the plan an index condition on the events' key.
+/// One extra row, always one, sets `plan_cache_mode` for statement 4, which is planned after this
+/// one has run: `$4`, or when it is `NULL` the connection's default, its `RESET` value
+/// (`plans::WritePlans`).
 const MERGE_AND_NUMBER: &str = "\
 WITH merged AS (UPDATE events e SET report_count = e.report_count + d.k, version = e.version + d.k \
     FROM unnest($1::uuid[], $2::int4[]) AS d (id, k) WHERE e.id = ANY($1::uuid[]) AND e.id = d.id \
     RETURNING e.id, e.tracking_number, e.report_count, e.version, e.city, e.county, e.township, e.village) \
 SELECT id, tracking_number, report_count, version, city, county, township, village, \
-       NULL::text AS sequence, NULL::int8 AS number FROM merged \
+       NULL::text AS sequence, NULL::int8 AS number, NULL::text AS plan_cache_mode FROM merged \
 UNION ALL \
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, s.name, nextval(s.name::regclass) \
-FROM unnest($3::text[]) WITH ORDINALITY AS s (name, n)";
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, s.name, nextval(s.name::regclass), NULL \
+FROM unnest($3::text[]) WITH ORDINALITY AS s (name, n) \
+UNION ALL \
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+       set_config('plan_cache_mode', $4, true)";
 
 /// A stored event as statement 3 left it, and how many of the batch's reports merged into it.
 pub(super) struct StoredTarget {
@@ -98,12 +105,14 @@ pub(super) struct StoredTarget {
 
 /// Statement 3: the stored events merged into, as they are afterwards, with the count and
 /// version each merge gives them; and one tracking number per entry of `needs`, increasing
-/// along it per sequence.
+/// along it per sequence. Statement 4 is then planned under `write_plan_cache_mode` (`None`: the
+/// connection's default).
 pub(super) async fn merge_and_number(
     tx: &mut PgConnection,
     merge_ids: &[Uuid],
     merge_counts: &HashMap<Uuid, usize>,
     needs: &[&str],
+    write_plan_cache_mode: Option<&str>,
 ) -> Result<(HashMap<Uuid, StoredTarget>, Vec<i64>), StoreError> {
     type Row = (
         Option<Uuid>,
@@ -116,10 +125,16 @@ pub(super) async fn merge_and_number(
         Option<String>,
         Option<String>,
         Option<i64>,
+        Option<String>,
     );
     let ks: Vec<i32> = merge_ids.iter().map(|id| merge_counts.get(id).copied().unwrap_or(0) as i32).collect();
-    let rows: Vec<Row> =
-        sqlx::query_as(MERGE_AND_NUMBER).bind(merge_ids).bind(&ks).bind(needs).fetch_all(&mut *tx).await?;
+    let rows: Vec<Row> = sqlx::query_as(MERGE_AND_NUMBER)
+        .bind(merge_ids)
+        .bind(&ks)
+        .bind(needs)
+        .bind(write_plan_cache_mode)
+        .fetch_all(&mut *tx)
+        .await?;
     let mut targets = HashMap::new();
     let mut drawn: HashMap<String, Vec<i64>> = HashMap::new();
     for row in rows {
@@ -135,6 +150,7 @@ pub(super) async fn merge_and_number(
                 Some(village),
                 _,
                 _,
+                _,
             ) => {
                 let merges = merge_counts.get(&id).copied().unwrap_or(0);
                 let steps = batch::merge_steps(count, version, merges).into_iter();
@@ -143,7 +159,10 @@ pub(super) async fn merge_and_number(
                     StoredTarget { tracking_number, region: RegionPath { city, county, township, village }, steps },
                 );
             }
-            (_, _, _, _, _, _, _, _, Some(sequence), Some(number)) => drawn.entry(sequence).or_default().push(number),
+            (_, _, _, _, _, _, _, _, Some(sequence), Some(number), _) => {
+                drawn.entry(sequence).or_default().push(number)
+            }
+            (_, _, _, _, _, _, _, _, _, _, Some(_plan_cache_mode)) => {}
             _ => return Err(StoreError::Corrupt("unexpected row from merge/number statement".into())),
         }
     }
