@@ -141,16 +141,23 @@ where
     }
 }
 
-/// Waits (up to 5 s) until the outbox of `schema` in the database of `pool` is empty, so that
+/// Waits (up to 20 s) until the outbox of `schema` in the database of `pool` is empty, so that
 /// what a test reads from the stream includes every change committed before the call. Without
-/// it a test that reads the stream right after an answer races the relay.
+/// it a test that reads the stream right after an answer races the relay. Panics with what is
+/// left when the relay does not drain it in time, rather than letting a later assertion fail
+/// for a reason it cannot name.
 pub async fn outbox_drained(pool: &sqlx::PgPool, schema: &str) {
     let sql = format!("SELECT count(*) FROM {schema}.outbox");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while tokio::time::Instant::now() < deadline {
-        match sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.clone())).fetch_one(pool).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.clone())).fetch_one(pool).await;
+        if matches!(left, Ok(0)) {
+            return;
         }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{schema}.outbox not drained within 20 s: {left:?} rows left (is the relay running?)"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
