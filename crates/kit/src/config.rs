@@ -44,6 +44,7 @@ log_format = "text"
 relay_batch_size = 500
 relay_batches_in_flight = 2
 relay_poll_ms = 1000
+outbox_vacuum_rows = 1000
 consumer_batch_size = 200
 linger_ms = 2
 max_deliver = 5
@@ -334,6 +335,9 @@ pub struct BusSettings {
     pub relay_batches_in_flight: usize,
     /// The relay's safety-net poll interval in milliseconds (it is woken on every commit).
     pub relay_poll_ms: u64,
+    /// Rows the relay removes from the outbox between two vacuums of it (0: never; autovacuum
+    /// alone). See `bus/vacuum.rs`.
+    pub outbox_vacuum_rows: u64,
     /// Messages a consumer fetches and applies per transaction.
     pub consumer_batch_size: usize,
     /// How long, in milliseconds, a consumer that has a message waits for more before it

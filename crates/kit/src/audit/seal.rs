@@ -74,10 +74,21 @@ struct Head {
 }
 
 /// Locks the chain's head and allows this transaction to remove outbox rows (the guard of
-/// migration 902 refuses removals by releases that do not seal).
+/// migration 902 refuses removals by releases that do not seal). For the relay it also makes
+/// the rest of the transaction (the append, the outbox's delete) keep generic plans ($2; NULL:
+/// as it was).
 const TAKE_HEAD: &str = "SELECT seq, hash, recorded_through, date_trunc('microseconds', clock_timestamp()) AS now, \
-       set_config('civicgrid.audit_sealing', $1, true) AS sealing \
+       set_config('civicgrid.audit_sealing', $1, true) AS sealing, \
+       set_config('plan_cache_mode', coalesce($2, current_setting('plan_cache_mode')), true) AS plans \
      FROM audit_head FOR UPDATE";
+
+/// The plans the relay's append and delete keep. Under `auto` both were planned again at most
+/// executions (custom plans for their short arrays: at 300 reports/s the append's planning cost
+/// each service more than running it). Their generic plans look up indexes (`audit_log`'s
+/// aggregate index, the outbox's `id`), whatever the tables' statistics, and are made again
+/// whenever the outbox is vacuumed (`bus/vacuum.rs`). The claim before them keeps `auto`: its
+/// generic plan made on an empty outbox is a scan and sort of the whole table.
+const RELAY_PLANS: &str = "force_generic_plan";
 
 /// Writes the records and moves the head. `previous` is the aggregate's record before: an
 /// earlier one of the same statement, else the last one already in the trail. Once no row the
@@ -102,7 +113,8 @@ FROM unnest($1::int8[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::byte
 /// then remove outbox rows.
 pub async fn seal(conn: &mut PgConnection, messages: &[&Sealed], removal: Removal) -> Result<usize, sqlx::Error> {
     let sealing = if removal == Removal::Allowed { "on" } else { "off" };
-    let head: Head = sqlx::query_as(TAKE_HEAD).bind(sealing).fetch_one(&mut *conn).await?;
+    let plans = (removal == Removal::Allowed).then_some(RELAY_PLANS);
+    let head: Head = sqlx::query_as(TAKE_HEAD).bind(sealing).bind(plans).fetch_one(&mut *conn).await?;
     let fresh: Vec<&Sealed> =
         messages.iter().copied().filter(|m| m.outbox_seq.is_none_or(|seq| seq > head.recorded_through)).collect();
     if fresh.is_empty() {

@@ -15,6 +15,7 @@ pub mod feed;
 pub mod inbox;
 pub mod outbox;
 mod publish;
+mod vacuum;
 
 use std::time::Duration;
 

@@ -15,7 +15,8 @@
 //! rows stay. The fault tests crash the relay at both places (kill points `relay.after_publish`
 //! and `relay.before_publish`, [`crate::faults`]). The relay also forgets inbox ids after
 //! `bus.inbox_retention_days`, and audit records after `bus.audit_retention_days`
-//! (crates/kit/src/audit).
+//! (crates/kit/src/audit), and vacuums the outbox after every `bus.outbox_vacuum_rows` rows it
+//! removed (`bus/vacuum.rs`).
 //!
 //! A row keeps the trace context of the span that wrote it (its `traceparent` header, one per
 //! row even when a group commit writes many requests' rows together); the relay publishes each
@@ -37,6 +38,7 @@ use uuid::Uuid;
 use super::{
     envelope::{Envelope, to_header_map},
     publish::{self, Group, Message},
+    vacuum::OutboxVacuum,
 };
 use crate::{Shutdown, audit::Sealed, config::BusSettings, metrics::Metrics};
 
@@ -432,6 +434,7 @@ pub fn spawn_relay(
     let linger = Duration::from_millis(settings.linger_ms);
     let inbox_retention = Duration::from_secs(settings.inbox_retention_days * 86_400);
     let audit_retention_days = settings.audit_retention_days;
+    let mut vacuum = OutboxVacuum::new(settings.outbox_vacuum_rows);
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         let mut last_purge = tokio::time::Instant::now();
@@ -439,11 +442,15 @@ pub fn spawn_relay(
             let stopping = shutdown.is_cancelled();
             // Drain: keep going while full batches come back.
             let failed = match relay_pending(&pool, &js, batch, in_flight, Some(&metrics)).await {
-                Ok(_) => {
+                Ok(published) => {
+                    vacuum.removed(&pool, published);
                     backoff = Duration::from_millis(100);
                     false
                 }
                 Err(e) => {
+                    if let RelayError::Publish { published, .. } = &e {
+                        vacuum.removed(&pool, *published);
+                    }
                     tracing::warn!(error = %e, "outbox relay round failed; retrying");
                     true
                 }

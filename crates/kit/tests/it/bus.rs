@@ -50,6 +50,7 @@ pub(crate) fn bus_settings() -> BusSettings {
         relay_batch_size: 20,
         relay_batches_in_flight: 2,
         relay_poll_ms: 200,
+        outbox_vacuum_rows: 1000,
         consumer_batch_size: 50,
         linger_ms: 2,
         max_deliver: 3,

@@ -7,6 +7,8 @@ mod bus;
 mod bus_discarded;
 mod feed;
 mod jwks;
+mod outbox_vacuum;
 mod relay_batches;
+mod relay_plans;
 mod tls;
 mod traces;
