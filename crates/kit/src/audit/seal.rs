@@ -84,10 +84,11 @@ const TAKE_HEAD: &str = "SELECT seq, hash, recorded_through, date_trunc('microse
 
 /// The plans the relay's append and delete keep. Under `auto` both were planned again at most
 /// executions (custom plans for their short arrays: at 300 reports/s the append's planning cost
-/// each service more than running it). Their generic plans look up indexes (`audit_log`'s
-/// aggregate index, the outbox's `id`), whatever the tables' statistics, and are made again
-/// whenever the outbox is vacuumed (`bus/vacuum.rs`). The claim before them keeps `auto`: its
-/// generic plan made on an empty outbox is a scan and sort of the whole table.
+/// each service more than running it). A generic plan is made again whenever the outbox is
+/// vacuumed (`bus/vacuum.rs`, every thousand rows) or a table it reads is analysed, so one made
+/// on young tables (where a scan may be cheapest) lasts a thousand rows at most while the relay
+/// vacuums. The claim before them keeps `auto`: its generic plan made on an empty outbox is a
+/// scan and sort of the whole table, which a backlog (nothing removed, no vacuum) would keep.
 const RELAY_PLANS: &str = "force_generic_plan";
 
 /// Writes the records and moves the head. `previous` is the aggregate's record before: an

@@ -443,7 +443,10 @@ pub fn spawn_relay(
             // Drain: keep going while full batches come back.
             let failed = match relay_pending(&pool, &js, batch, in_flight, Some(&metrics)).await {
                 Ok(published) => {
-                    vacuum.removed(&pool, published);
+                    // Not while stopping: the pool closes next, and would wait for the vacuum.
+                    if !stopping {
+                        vacuum.removed(&pool, published);
+                    }
                     backoff = Duration::from_millis(100);
                     false
                 }
