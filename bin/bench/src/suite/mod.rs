@@ -133,7 +133,7 @@ impl LoopArgs {
 /// Runs `civicgrid-bench loop`.
 pub async fn run(args: LoopArgs) -> Result<ExitCode> {
     let args = args.effective();
-    let opening = opening::open("loop", args.smoke, &args.log, args.keep_state, args.one_process).await?;
+    let opening = opening::open("loop", args.smoke, &args.log, args.keep_state, args.one_process, &[]).await?;
     let result = measure(&args, &opening.up).await;
     if let Err(e) = &result {
         eprintln!("civicgrid-bench: {e:#}\n{}", opening.up.tail());

@@ -72,8 +72,15 @@ impl Opening {
 
 /// Prints the scenario's heading and the run's facts, then starts `civicgrid up` (the binary
 /// beside the bench, or `CIVICGRID_BIN`) with the services logging at `log`, all of them in one
-/// process when `one_process`.
-pub async fn open(scenario: &str, smoke: bool, log: &str, keep_state: bool, one_process: bool) -> Result<Opening> {
+/// process when `one_process`, and `env` added to what they inherit.
+pub async fn open(
+    scenario: &str,
+    smoke: bool,
+    log: &str,
+    keep_state: bool,
+    one_process: bool,
+    env: &[(&str, String)],
+) -> Result<Opening> {
     let machine = Machine::describe();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     println!("civicgrid-bench {scenario}{}", if smoke { " (smoke)" } else { "" });
@@ -89,7 +96,7 @@ pub async fn open(scenario: &str, smoke: bool, log: &str, keep_state: bool, one_
     let binary = up::binary()?;
     field("civicgrid", binary.display());
     let started = Instant::now();
-    let up = up::Up::start(binary, log, keep_state, one_process, Duration::from_secs(300)).await?;
+    let up = up::Up::start(binary, log, keep_state, one_process, env, Duration::from_secs(300)).await?;
     field(
         "civicgrid up",
         format!(

@@ -67,13 +67,15 @@ fn free_port() -> Result<u16> {
 
 impl Up {
     /// Starts `binary up --no-demo --quiet` (and `--one-process` when `one_process`) on free
-    /// ports with services logging at `log`, and waits (up to `patience`) until it has printed
+    /// ports with services logging at `log` and the environment `env` added (settings the
+    /// services inherit through `up`), and waits (up to `patience`) until it has printed
     /// "civicgrid is up".
     pub async fn start(
         binary: PathBuf,
         log: &str,
         keep_state: bool,
         one_process: bool,
+        env: &[(&str, String)],
         patience: Duration,
     ) -> Result<Up> {
         let state =
@@ -110,6 +112,7 @@ impl Up {
             .env_remove("CIVICGRID__NATS__URL")
             .env_remove("CIVICGRID__DATABASE__URL")
             .env("CIVICGRID__TELEMETRY__LOG", log)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(errors)

@@ -59,6 +59,12 @@ pub struct BacklogArgs {
     /// Seconds the drain may take before it counts as not drained.
     #[arg(long, default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub drain_secs: u64,
+    /// The consumers' ack wait in seconds (`CIVICGRID__BUS__ACK_WAIT_SECS`, given to the
+    /// services through `up`). The messages the frozen processes had pulled come back to the
+    /// new ones only this long after their delivery: with the services' 30 s, a freeze shorter
+    /// than that (a fast machine, fewer reports) would hold the drain's end back to it.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub ack_wait_secs: u64,
     /// The services' log level (`CIVICGRID__TELEMETRY__LOG`).
     #[arg(long, default_value = "warn")]
     pub log: String,
@@ -91,7 +97,16 @@ impl BacklogArgs {
 /// Runs `civicgrid-bench backlog`.
 pub async fn run(args: BacklogArgs) -> Result<ExitCode> {
     let args = args.effective();
-    let opening = opening::open("backlog", args.smoke, &args.log, args.keep_state, false).await?;
+    let opening = opening::open(
+        "backlog",
+        args.smoke,
+        &args.log,
+        args.keep_state,
+        false,
+        &[("CIVICGRID__BUS__ACK_WAIT_SECS", args.ack_wait_secs.to_string())],
+    )
+    .await?;
+    field("ack wait", format!("{} s (the consumers', --ack-wait-secs)", args.ack_wait_secs));
     let result = measure(&args, &opening.up).await;
     if let Err(e) = &result {
         eprintln!("civicgrid-bench: {e:#}\n{}", opening.up.tail());
